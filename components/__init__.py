@@ -1,0 +1,9 @@
+"""retrain components: custom TFX components and the trainer, transform and example modules.
+
+`hub.KerasLayer` needs the Keras 2 API (`tf_keras`), so the legacy-Keras switch is
+set here, before anything imports TensorFlow; users never have to set it.
+"""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

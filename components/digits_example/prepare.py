@@ -1,0 +1,61 @@
+"""Materialises the built-in example on disk: target-task data and the pretrained backbone.
+
+Idempotent and atomic: everything is written to a staging directory that is
+renamed into place only when complete, so an interrupted preparation never
+leaves a half-written example behind, and a second call reuses the first.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.digits_example import backbone as backbone_lib
+from components.digits_example import data as data_lib
+
+TRAIN_IMAGES_PER_CLASS = 20
+PRETRAIN_EPOCHS = 20
+
+
+@dataclass(frozen=True)
+class ExampleLayout:
+    """Where the prepared example lives."""
+
+    root: Path
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def backbone_dir(self) -> Path:
+        return self.root / "backbone"
+
+    train_pattern = "train/*.tfrecord"
+    eval_pattern = "eval/*.tfrecord"
+
+
+def prepare_digits_example(root: Path, image_feature: str, label_feature: str, seed: int = 0) -> ExampleLayout:
+    """Writes target-task TFRecords and a pretrained Hub-format backbone under `root` (once)."""
+    layout = ExampleLayout(root)
+    if layout.data_dir.is_dir() and (layout.backbone_dir / "saved_model.pb").is_file():
+        return layout
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    try:
+        staged = ExampleLayout(staging)
+        everything = data_lib.load_digits_images()
+        target = data_lib.select_digits(everything, data_lib.TARGET_DIGITS)
+        train, evaluation = data_lib.few_shot_split(target, TRAIN_IMAGES_PER_CLASS, seed)
+        data_lib.write_tfrecord(train, staged.data_dir / "train" / "digits.tfrecord", image_feature, label_feature)
+        data_lib.write_tfrecord(evaluation, staged.data_dir / "eval" / "digits.tfrecord", image_feature, label_feature)
+        source = data_lib.select_digits(everything, data_lib.SOURCE_DIGITS)
+        pretrained = backbone_lib.pretrain_backbone(source, PRETRAIN_EPOCHS, seed)
+        backbone_lib.export_hub_module(pretrained, staged.backbone_dir)
+        if root.exists():
+            shutil.rmtree(root)
+        staging.rename(root)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return layout

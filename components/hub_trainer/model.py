@@ -1,0 +1,56 @@
+"""Builds the transfer model: a TF Hub backbone plus a new classification head."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+import tensorflow_hub as hub
+
+from components.hub_trainer.features import MODEL_INPUT
+
+BACKBONE_LAYER = "backbone"
+
+
+def input_signature(task_type: str, image_size: Sequence[int], channels: int) -> tuple[tuple[int, ...], tf.DType]:
+    """Per-example shape and dtype of the backbone input for a task."""
+    if task_type == "image_classification":
+        return (int(image_size[0]), int(image_size[1]), int(channels)), tf.float32
+    return (), tf.string
+
+
+def build_classifier(
+    backbone_handle: str,
+    input_shape: tuple[int, ...],
+    input_dtype: tf.DType,
+    num_classes: int,
+    hidden_units: Sequence[int] = (),
+    dropout: float = 0.0,
+    trainable_backbone: bool = False,
+    seed: int = 0,
+) -> tf.keras.Model:
+    """Backbone (`hub.KerasLayer`) -> optional dense layers -> dropout -> logits.
+
+    The model outputs logits; the exported serving signatures add the softmax.
+    With `trainable_backbone=False` the backbone's variables are frozen and it
+    runs in inference mode (BatchNorm uses its stored statistics).
+    """
+    if num_classes < 2:
+        raise ValueError(f"need at least 2 classes to train a classifier, got {num_classes}")
+    tf.keras.utils.set_random_seed(seed)
+    inputs = tf.keras.Input(shape=input_shape, dtype=input_dtype, name=MODEL_INPUT)
+    x = hub.KerasLayer(backbone_handle, trainable=trainable_backbone, name=BACKBONE_LAYER)(inputs)
+    for index, units in enumerate(hidden_units):
+        x = tf.keras.layers.Dense(units, activation="relu", name=f"head_dense_{index}")(x)
+    if dropout > 0:
+        x = tf.keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(x)
+    logits = tf.keras.layers.Dense(num_classes, name="logits")(x)
+    return tf.keras.Model(inputs, logits, name="transfer_classifier")
+
+
+def compile_classifier(model: tf.keras.Model, learning_rate: float) -> None:
+    """Adam + sparse categorical cross-entropy on logits, with accuracy."""
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(learning_rate),
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )

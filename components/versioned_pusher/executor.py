@@ -1,0 +1,37 @@
+"""Executor of VersionedPusher: TFX Pusher semantics, with integer versions, atomic and idempotent pushes."""
+from __future__ import annotations
+
+from typing import Any
+
+from tfx import types
+from tfx.components.pusher import executor as tfx_pusher_executor
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
+
+from components.versioned_pusher.versioning import push_model
+
+PUSH_OUTCOME_KEY = "push_outcome"
+
+
+class Executor(tfx_pusher_executor.Executor):
+    """Pushes a blessed model to `<base_directory>/<next integer version>/`, never twice in a row."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(model_push)
+            model_push.set_string_custom_property(PUSH_OUTCOME_KEY, "not blessed by the Evaluator")
+            return
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
+        if destination.WhichOneof("destination") != "filesystem":
+            raise ValueError("VersionedPusher supports filesystem push destinations only")
+        model_path = self.GetModelPath(input_dict)
+        result = push_model(model_path, destination.filesystem.base_directory, source=model_path)
+        model_push.set_string_custom_property(PUSH_OUTCOME_KEY, result.reason)
+        if result.pushed:
+            self._MarkPushed(model_push, pushed_destination=result.path, pushed_version=str(result.version))
+        else:
+            self._MarkNotPushed(model_push)

@@ -1,0 +1,211 @@
+"""The one configuration file of a run: schema, defaults and validation.
+
+Every field has a default that reproduces the built-in digits example, so
+`retrain run` needs no file at all. Relative paths are resolved against the
+directory of the config file (or the working directory without one).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+BUILTIN_EXAMPLES = ("digits",)
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, reported as one line naming the field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskConfig(_Section):
+    """What is learned and which features carry it."""
+
+    type: Literal["image_classification", "text_classification"] = "image_classification"
+    image_feature: str = "image"
+    text_feature: str = "text"
+    label_feature: str = "label"
+
+    @property
+    def input_feature(self) -> str:
+        """The raw feature the backbone consumes."""
+        return self.image_feature if self.type == "image_classification" else self.text_feature
+
+
+class DataConfig(_Section):
+    """Where the labelled examples come from.
+
+    Either `example` names a built-in dataset, or `path` points at a directory of
+    files in `format`. With `train_pattern`/`eval_pattern` the splits are
+    predefined; otherwise examples are split by hash with `eval_fraction`.
+    """
+
+    example: Optional[Literal["digits"]] = None
+    path: Optional[Path] = None
+    format: Literal["tfrecord", "csv"] = "tfrecord"
+    train_pattern: Optional[str] = None
+    eval_pattern: Optional[str] = None
+    eval_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DataConfig":
+        if self.example is None and self.path is None:
+            raise ValueError("set either data.example (a built-in dataset) or data.path")
+        if self.example is not None and self.path is not None:
+            raise ValueError("data.example and data.path are mutually exclusive")
+        if (self.train_pattern is None) != (self.eval_pattern is None):
+            raise ValueError("data.train_pattern and data.eval_pattern must be given together")
+        return self
+
+
+class BackboneConfig(_Section):
+    """The pretrained model to transfer: a TF Hub handle, URL or local SavedModel path."""
+
+    handle: Optional[str] = None
+    image_size: tuple[int, int] = (8, 8)
+    channels: Literal[1, 3] = 1
+
+    @field_validator("image_size")
+    @classmethod
+    def _positive_size(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if min(value) < 1:
+            raise ValueError("both sides must be at least 1 pixel")
+        return value
+
+    def is_remote(self) -> bool:
+        """True for URL handles (tfhub.dev, Kaggle, gs://), which are not checked locally."""
+        return self.handle is not None and re.match(r"^[a-z][a-z0-9+.-]*://", self.handle) is not None
+
+
+class TrainingConfig(_Section):
+    """How the new head (and, later, the backbone) is trained."""
+
+    mode: Literal["feature_extraction"] = "feature_extraction"
+    epochs: int = Field(40, ge=1)
+    batch_size: int = Field(16, ge=1)
+    learning_rate: float = Field(1e-2, gt=0.0)
+    hidden_units: tuple[int, ...] = ()
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    seed: int = 42
+
+
+class EvaluationConfig(_Section):
+    """The gate a candidate must pass before it is pushed."""
+
+    min_accuracy: float = Field(0.75, ge=0.0, le=1.0)
+    max_accuracy_drop: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class PushConfig(_Section):
+    """Where blessed models go: `<destination>/<model_name>/<version>/`."""
+
+    model_name: str = "digits"
+    destination: Optional[Path] = None
+
+    @field_validator("model_name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _NAME_PATTERN.match(value):
+            raise ValueError("use letters, digits, '_', '.', '-' only")
+        return value
+
+
+class RunnerConfig(_Section):
+    """Orchestration: runner, Beam options, caching, where artifacts and metadata live."""
+
+    type: Literal["beam", "local"] = "beam"
+    beam_args: tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+    enable_cache: bool = True
+    pipeline_root: Optional[Path] = None
+    metadata_path: Optional[Path] = None
+
+
+class RetrainConfig(_Section):
+    """A whole run."""
+
+    pipeline_name: str = "retrain-digits"
+    task: TaskConfig = TaskConfig()
+    data: DataConfig = DataConfig(example="digits")
+    backbone: BackboneConfig = BackboneConfig()
+    training: TrainingConfig = TrainingConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    push: PushConfig = PushConfig()
+    runner: RunnerConfig = RunnerConfig()
+
+    @field_validator("pipeline_name")
+    @classmethod
+    def _valid_pipeline_name(cls, value: str) -> str:
+        if not _NAME_PATTERN.match(value):
+            raise ValueError("use letters, digits, '_', '.', '-' only")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RetrainConfig":
+        if self.data.example is None and self.backbone.handle is None:
+            raise ValueError("backbone.handle is required when data.path is given")
+        if self.data.example == "digits" and self.task.type != "image_classification":
+            raise ValueError("the built-in digits example is an image_classification task")
+        if self.data.format == "csv" and self.task.type == "image_classification":
+            raise ValueError("data.format csv carries text or tabular data, not images: use tfrecord")
+        return self
+
+
+def _format_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    more = len(error.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{location or 'config'}: {message}{suffix}"
+
+
+def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """Makes relative local paths absolute against `base_dir`."""
+    resolved = {section: dict(values) if isinstance(values, dict) else values for section, values in raw.items()}
+    for section, key in (("data", "path"), ("push", "destination"), ("runner", "pipeline_root"), ("runner", "metadata_path")):
+        values = resolved.get(section)
+        if isinstance(values, dict) and isinstance(values.get(key), str):
+            values[key] = str((base_dir / values[key]).resolve())
+    backbone = resolved.get("backbone")
+    if isinstance(backbone, dict) and isinstance(backbone.get("handle"), str):
+        handle = backbone["handle"]
+        if not re.match(r"^[a-z][a-z0-9+.-]*://", handle):
+            backbone["handle"] = str((base_dir / handle).resolve())
+    return resolved
+
+
+def config_from_dict(raw: dict[str, Any], base_dir: Optional[Path] = None) -> RetrainConfig:
+    """Validates a config mapping; raises ConfigError with a one-line message."""
+    if not isinstance(raw, dict):
+        raise ConfigError("config: the top level must be a mapping of sections")
+    try:
+        return RetrainConfig.model_validate(_resolve_paths(raw, base_dir or Path.cwd()))
+    except ValidationError as error:
+        raise ConfigError(_format_error(error)) from None
+
+
+def load_config(path: Optional[Path]) -> RetrainConfig:
+    """Loads and validates a YAML config file; None gives the built-in example."""
+    if path is None:
+        return RetrainConfig()
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+    return config_from_dict(raw, path.parent.resolve())
+
+
+def config_to_yaml(config: RetrainConfig) -> str:
+    """Renders a config (with every default filled in) as YAML."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,168 @@
+"""`create_pipeline(config, paths)`: the retrain TFX pipeline, one definition for every runner.
+
+ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform ->
+Trainer (Hub backbone + new head) -> Resolver (latest blessed model) ->
+Evaluator (absolute bound + change threshold vs. the baseline) -> VersionedPusher.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.dsl.components.base.base_component import BaseComponent
+
+from components.hub_trainer.export import TRANSFORM_SIGNATURE
+from components.hub_trainer.features import LABEL_ID
+from components.versioned_pusher.component import VersionedPusher
+from pipelines.code_version import components_fingerprint
+from pipelines.config import RetrainConfig
+from pipelines.paths import RunPaths
+
+TRANSFORM_FN = "components.hub_trainer.transform_module.preprocessing_fn"
+TRAINER_FN = "components.hub_trainer.trainer_module.run_fn"
+ACCURACY_METRIC = "sparse_categorical_accuracy"
+_HASH_BUCKETS = 100
+
+
+def _example_gen(config: RetrainConfig) -> BaseComponent:
+    data = config.data
+    if data.path is None:
+        raise ValueError("data.path is not set: materialise the built-in example before building the pipeline")
+    if data.train_pattern is not None and data.eval_pattern is not None:
+        input_config = tfx.proto.Input(
+            splits=[
+                tfx.proto.Input.Split(name="train", pattern=data.train_pattern),
+                tfx.proto.Input.Split(name="eval", pattern=data.eval_pattern),
+            ]
+        )
+        output_config = None
+    else:
+        eval_buckets = max(1, round(data.eval_fraction * _HASH_BUCKETS))
+        input_config = None
+        output_config = tfx.proto.Output(
+            split_config=tfx.proto.SplitConfig(
+                splits=[
+                    tfx.proto.SplitConfig.Split(name="train", hash_buckets=_HASH_BUCKETS - eval_buckets),
+                    tfx.proto.SplitConfig.Split(name="eval", hash_buckets=eval_buckets),
+                ]
+            )
+        )
+    example_gen_class = tfx.components.ImportExampleGen if data.format == "tfrecord" else tfx.components.CsvExampleGen
+    return example_gen_class(input_base=str(data.path), input_config=input_config, output_config=output_config)
+
+
+def _module_settings(config: RetrainConfig) -> dict[str, Any]:
+    """What Transform and Trainer need to know, passed as their `custom_config`."""
+    return {
+        "code_version": components_fingerprint(),
+        "task_type": config.task.type,
+        "input_feature": config.task.input_feature,
+        "label_feature": config.task.label_feature,
+        "image_size": list(config.backbone.image_size),
+        "channels": config.backbone.channels,
+    }
+
+
+def _trainer_settings(config: RetrainConfig) -> dict[str, Any]:
+    training = config.training
+    return {
+        **_module_settings(config),
+        "backbone_handle": config.backbone.handle,
+        "mode": training.mode,
+        "epochs": training.epochs,
+        "batch_size": training.batch_size,
+        "learning_rate": training.learning_rate,
+        "hidden_units": list(training.hidden_units),
+        "dropout": training.dropout,
+        "seed": training.seed,
+    }
+
+
+def eval_config_for(config: RetrainConfig) -> tfma.EvalConfig:
+    """Accuracy gate: at least `min_accuracy`, and at most `max_accuracy_drop` below the baseline."""
+    threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.evaluation.min_accuracy}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -config.evaluation.max_accuracy_drop - 1e-10},
+        ),
+    )
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name="serving_default",
+                label_key=LABEL_ID,
+                prediction_key="probabilities",
+                preprocessing_function_names=[TRANSFORM_SIGNATURE],
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec()],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=threshold),
+                ]
+            )
+        ],
+    )
+
+
+def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
+    """The full retraining pipeline for `config`, writing under `paths`."""
+    example_gen = _example_gen(config)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=TRANSFORM_FN,
+        custom_config=_module_settings(config),
+    )
+    trainer = tfx.components.Trainer(
+        run_fn=TRAINER_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        custom_config=_trainer_settings(config),
+    )
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=eval_config_for(config),
+    )
+    pusher = VersionedPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=str(paths.serving_dir))
+        ),
+    )
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=str(paths.pipeline_root),
+        components=[
+            example_gen,
+            statistics_gen,
+            schema_gen,
+            example_validator,
+            transform,
+            trainer,
+            baseline_resolver,
+            evaluator,
+            pusher,
+        ],
+        enable_cache=config.runner.enable_cache,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(str(paths.metadata_path)),
+        beam_pipeline_args=list(config.runner.beam_args),
+    )

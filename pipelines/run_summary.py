@@ -1,0 +1,130 @@
+"""What a finished run did, read back from its ML Metadata records and artifacts."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import ml_metadata as mlmd
+from ml_metadata.proto import metadata_store_pb2
+
+from components.versioned_pusher.executor import PUSH_OUTCOME_KEY
+from pipelines.pipeline import ACCURACY_METRIC
+
+_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+
+
+@dataclass
+class RunSummary:
+    """The verdict of one run: metrics, blessing and push outcome."""
+
+    accuracy: Optional[float] = None
+    baseline_accuracy: Optional[float] = None
+    blessed: Optional[bool] = None
+    validation_failures: list[str] = field(default_factory=list)
+    pushed: bool = False
+    push_path: Optional[str] = None
+    push_version: Optional[str] = None
+    push_outcome: str = "the Pusher did not run"
+    cached_nodes: list[str] = field(default_factory=list)
+
+
+def open_store(metadata_path: Path) -> mlmd.MetadataStore:
+    """Opens the run's SQLite MLMD store read-write (MLMD has no read-only mode for SQLite)."""
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(metadata_path)
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    return mlmd.MetadataStore(config)
+
+
+def last_execution_id(metadata_path: Path) -> int:
+    """The highest execution id in the store (0 when there is no store yet)."""
+    if not metadata_path.exists():
+        return 0
+    return max((execution.id for execution in open_store(metadata_path).get_executions()), default=0)
+
+
+def _node_of(store: mlmd.MetadataStore, execution_id: int) -> Optional[str]:
+    for context in store.get_contexts_by_execution(execution_id):
+        if store.get_context_types_by_id([context.type_id])[0].name == "node":
+            return context.name.split(".", 1)[-1]
+    return None
+
+
+def _outputs(store: mlmd.MetadataStore, execution_id: int) -> list[metadata_store_pb2.Artifact]:
+    events = store.get_events_by_execution_ids([execution_id])
+    ids = [event.artifact_id for event in events if event.type in _OUTPUT_EVENTS]
+    return store.get_artifacts_by_id(ids) if ids else []
+
+
+def _accuracies(evaluation_uri: str) -> tuple[Optional[float], Optional[float]]:
+    import tensorflow_model_analysis as tfma
+
+    candidate = baseline = None
+    for metrics in tfma.load_metrics(evaluation_uri):
+        if metrics.slice_key.single_slice_keys:
+            continue
+        for entry in metrics.metric_keys_and_values:
+            if entry.key.name != ACCURACY_METRIC or entry.key.is_diff:
+                continue
+            value = entry.value.double_value.value
+            if entry.key.model_name == "baseline":
+                baseline = value
+            else:
+                candidate = value
+    return candidate, baseline
+
+
+def _validation_failures(evaluation_uri: str) -> list[str]:
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_validation_result(evaluation_uri)
+    failures = []
+    for per_slice in result.metric_validations_per_slice:
+        failures.extend(failure.message for failure in per_slice.failures)
+    return failures
+
+
+def _read_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, summary: RunSummary) -> None:
+    properties = artifact.custom_properties
+    if type_name == "ModelBlessing":
+        summary.blessed = bool(properties["blessed"].int_value)
+    elif type_name == "ModelEvaluation":
+        summary.accuracy, summary.baseline_accuracy = _accuracies(artifact.uri)
+        summary.validation_failures = _validation_failures(artifact.uri)
+    elif type_name == "PushedModel":
+        summary.pushed = bool(properties["pushed"].int_value)
+        summary.push_outcome = properties[PUSH_OUTCOME_KEY].string_value
+        summary.push_path = properties["pushed_destination"].string_value if "pushed_destination" in properties else None
+        summary.push_version = properties["pushed_version"].string_value if "pushed_version" in properties else None
+
+
+def summarize_run(metadata_path: Path, since_execution_id: int) -> RunSummary:
+    """Summarises the executions recorded after `since_execution_id`."""
+    store = open_store(metadata_path)
+    summary = RunSummary()
+    for execution in store.get_executions():
+        if execution.id <= since_execution_id:
+            continue
+        node = _node_of(store, execution.id)
+        if execution.last_known_state == metadata_store_pb2.Execution.CACHED and node:
+            summary.cached_nodes.append(node)
+        for artifact in _outputs(store, execution.id):
+            _read_artifact(store.get_artifact_types_by_id([artifact.type_id])[0].name, artifact, summary)
+    return summary
+
+
+def format_summary(summary: RunSummary) -> str:
+    """A short human-readable verdict for the end of `retrain run`."""
+    lines = []
+    if summary.accuracy is not None:
+        baseline = f" (baseline {summary.baseline_accuracy:.4f})" if summary.baseline_accuracy is not None else " (no baseline yet)"
+        lines.append(f"eval accuracy: {summary.accuracy:.4f}{baseline}")
+    if summary.blessed is not None:
+        lines.append(f"blessed: {'yes' if summary.blessed else 'no'}")
+    lines.extend(f"  gate failed: {failure}" for failure in summary.validation_failures)
+    if summary.pushed:
+        lines.append(f"pushed model: {summary.push_path} (version {summary.push_version})")
+    else:
+        lines.append(f"nothing pushed: {summary.push_outcome}")
+    return "\n".join(lines)
