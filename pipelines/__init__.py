@@ -6,4 +6,3 @@ set here, before anything imports TensorFlow; users never have to set it.
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -40,6 +42,9 @@ def _first_line(error: BaseException) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if not args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        warnings.simplefilter("ignore")
     from pipelines.progress import install_progress
     from pipelines.run_summary import format_summary
     from pipelines.runner import run_locally

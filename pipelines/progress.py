@@ -5,6 +5,7 @@ import logging
 import re
 import sys
 import time
+import warnings
 from typing import TextIO
 
 _LIFECYCLE = re.compile(r"^(?:node|Component) (?P<node>\S+) is (?P<state>running|finished)\.$")
@@ -44,15 +45,21 @@ class ComponentProgressHandler(logging.Handler):
         self._stream.flush()
 
 
+_NOISY_LOGGERS = ("tensorflow", "apache_beam", "tensorflow_transform", "tfx_bsl", "root")
+
+
 def install_progress(verbose: bool) -> ComponentProgressHandler:
-    """Routes TFX's INFO records to the progress handler; other INFO noise only with `verbose`."""
+    """Shows component progress; library warnings and INFO logs only with `verbose`."""
     handler = ComponentProgressHandler()
     absl_logger = logging.getLogger("absl")
     absl_logger.setLevel(logging.INFO)
     absl_logger.addHandler(handler)
     if not verbose:
         absl_logger.propagate = False
-        warnings = logging.StreamHandler(sys.stderr)
-        warnings.setLevel(logging.ERROR)
-        absl_logger.addHandler(warnings)
+        errors = logging.StreamHandler(sys.stderr)
+        errors.setLevel(logging.ERROR)
+        absl_logger.addHandler(errors)
+        for name in _NOISY_LOGGERS:
+            logging.getLogger(name if name != "root" else None).setLevel(logging.ERROR)
+        warnings.simplefilter("ignore")
     return handler

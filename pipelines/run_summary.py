@@ -7,6 +7,7 @@ from typing import Optional
 
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
+from tensorflow_model_analysis.proto import validation_result_pb2
 
 from components.versioned_pusher.executor import PUSH_OUTCOME_KEY
 from pipelines.pipeline import ACCURACY_METRIC
@@ -79,10 +80,20 @@ def _validation_failures(evaluation_uri: str) -> list[str]:
     import tensorflow_model_analysis as tfma
 
     result = tfma.load_validation_result(evaluation_uri)
-    failures = []
-    for per_slice in result.metric_validations_per_slice:
-        failures.extend(failure.message for failure in per_slice.failures)
-    return failures
+    return [describe_failure(failure) for per_slice in result.metric_validations_per_slice for failure in per_slice.failures]
+
+
+def describe_failure(failure: validation_result_pb2.ValidationFailure) -> str:
+    """One line per failed threshold, e.g. `sparse_categorical_accuracy 0.61 is below the minimum 0.75`."""
+    key, threshold = failure.metric_key, failure.metric_threshold
+    value = failure.metric_value.double_value.value
+    if key.is_diff:
+        bound = threshold.change_threshold.absolute.value
+        return f"{key.name} changed by {value:+.4f} vs. the baseline; the gate allows at least {bound:+.4f}"
+    bounds = threshold.value_threshold
+    if bounds.HasField("lower_bound") and value < bounds.lower_bound.value:
+        return f"{key.name} {value:.4f} is below the minimum {bounds.lower_bound.value:.4f}"
+    return f"{key.name} {value:.4f} fails its threshold: {failure.message or 'see the evaluation artifact'}"
 
 
 def _read_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, summary: RunSummary) -> None:
