@@ -88,7 +88,7 @@ class TrainingConfig(_Section):
     """How the new head (and, later, the backbone) is trained."""
 
     mode: Literal["feature_extraction"] = "feature_extraction"
-    epochs: int = Field(40, ge=1)
+    epochs: int = Field(80, ge=1)
     batch_size: int = Field(16, ge=1)
     learning_rate: float = Field(1e-2, gt=0.0)
     hidden_units: tuple[int, ...] = ()
@@ -99,7 +99,7 @@ class TrainingConfig(_Section):
 class EvaluationConfig(_Section):
     """The gate a candidate must pass before it is pushed."""
 
-    min_accuracy: float = Field(0.75, ge=0.0, le=1.0)
+    min_accuracy: float = Field(0.8, ge=0.0, le=1.0)
     max_accuracy_drop: float = Field(0.0, ge=0.0, le=1.0)
 
 

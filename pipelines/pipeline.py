@@ -1,7 +1,7 @@
 """`create_pipeline(config, paths)`: the retrain TFX pipeline, one definition for every runner.
 
 ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform ->
-Trainer (Hub backbone + new head) -> Resolver (latest blessed model) ->
+Trainer (Hub backbone + new head) -> Resolver (latest blessed model other than the candidate) ->
 Evaluator (absolute bound + change threshold vs. the baseline) -> VersionedPusher.
 """
 from __future__ import annotations
@@ -12,6 +12,12 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from tfx.dsl.components.base.base_component import BaseComponent
 
+from components.baseline_resolver.strategy import (
+    BLESSING_KEY,
+    CANDIDATE_KEY,
+    MODEL_KEY,
+    LatestBlessedOtherModelStrategy,
+)
 from components.hub_trainer.export import TRANSFORM_SIGNATURE
 from components.hub_trainer.features import LABEL_ID
 from components.versioned_pusher.component import VersionedPusher
@@ -131,14 +137,17 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
         custom_config=_trainer_settings(config),
     )
     baseline_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+        strategy_class=LatestBlessedOtherModelStrategy,
+        **{
+            CANDIDATE_KEY: trainer.outputs["model"],
+            MODEL_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            BLESSING_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        },
+    ).with_id("baseline_model_resolver")
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs["model"],
+        baseline_model=baseline_resolver.outputs[MODEL_KEY],
         eval_config=eval_config_for(config),
     )
     pusher = VersionedPusher(

@@ -45,7 +45,7 @@ class ComponentProgressHandler(logging.Handler):
         self._stream.flush()
 
 
-_NOISY_LOGGERS = ("tensorflow", "apache_beam", "tensorflow_transform", "tfx_bsl", "root")
+_NOISY_LOGGERS = ("tensorflow", "apache_beam", "tensorflow_transform", "tfx_bsl")
 
 
 def install_progress(verbose: bool) -> ComponentProgressHandler:
@@ -60,6 +60,6 @@ def install_progress(verbose: bool) -> ComponentProgressHandler:
         errors.setLevel(logging.ERROR)
         absl_logger.addHandler(errors)
         for name in _NOISY_LOGGERS:
-            logging.getLogger(name if name != "root" else None).setLevel(logging.ERROR)
+            logging.getLogger(name).setLevel(logging.ERROR)
         warnings.simplefilter("ignore")
     return handler

@@ -12,6 +12,7 @@ from tensorflow_model_analysis.proto import validation_result_pb2
 from components.versioned_pusher.executor import PUSH_OUTCOME_KEY
 from pipelines.pipeline import ACCURACY_METRIC
 
+PUSHER_NODE = "VersionedPusher"
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 
 
@@ -129,12 +130,20 @@ def format_summary(summary: RunSummary) -> str:
     """A short human-readable verdict for the end of `retrain run`."""
     lines = []
     if summary.accuracy is not None:
-        baseline = f" (baseline {summary.baseline_accuracy:.4f})" if summary.baseline_accuracy is not None else " (no baseline yet)"
+        if summary.baseline_accuracy is None:
+            baseline = " (no baseline: no other blessed model yet)"
+        else:
+            baseline = f" (baseline {summary.baseline_accuracy:.4f})"
         lines.append(f"eval accuracy: {summary.accuracy:.4f}{baseline}")
     if summary.blessed is not None:
         lines.append(f"blessed: {'yes' if summary.blessed else 'no'}")
     lines.extend(f"  gate failed: {failure}" for failure in summary.validation_failures)
-    if summary.pushed:
+    if summary.pushed and PUSHER_NODE in summary.cached_nodes:
+        lines.append(
+            f"nothing new pushed: inputs unchanged since the run that pushed version {summary.push_version}; "
+            f"serving {summary.push_path}"
+        )
+    elif summary.pushed:
         lines.append(f"pushed model: {summary.push_path} (version {summary.push_version})")
     else:
         lines.append(f"nothing pushed: {summary.push_outcome}")

@@ -14,8 +14,8 @@ from pathlib import Path
 from components.digits_example import backbone as backbone_lib
 from components.digits_example import data as data_lib
 
-TRAIN_IMAGES_PER_CLASS = 20
-PRETRAIN_EPOCHS = 20
+TRAIN_IMAGES_PER_CLASS = 10
+PRETRAIN_EPOCHS = 40
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,28 @@
+"""Shared fixtures: the built-in example prepared once per test session."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from components.digits_example.prepare import ExampleLayout, prepare_digits_example
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def digits_example(tmp_path_factory: pytest.TempPathFactory) -> ExampleLayout:
+    """Target-task TFRecords and the pretrained Hub-format backbone, built offline."""
+    return prepare_digits_example(tmp_path_factory.mktemp("examples") / "digits", "image", "label")
+
+
+def run_cli(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    """Runs the `retrain` CLI in a fresh process, as a user would."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )

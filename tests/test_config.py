@@ -1,0 +1,78 @@
+"""Config validation: defaults, one-line errors naming the field, path resolution."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import ConfigError, RetrainConfig, config_from_dict, config_to_yaml, load_config
+
+
+def test_defaults_describe_the_builtin_example() -> None:
+    config = load_config(None)
+    assert config.data.example == "digits"
+    assert config.backbone.handle is None
+    assert config.task.type == "image_classification"
+    assert config.runner.type == "beam"
+
+
+def test_effective_config_round_trips_through_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(config_to_yaml(RetrainConfig()))
+    assert load_config(path) == RetrainConfig()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"training": {"epochz": 3}}, "training.epochz: Extra inputs are not permitted"),
+        ({"training": {"epochs": 0}}, "training.epochs: Input should be greater than or equal to 1"),
+        ({"training": {"mode": "everything"}}, "training.mode: Input should be 'feature_extraction'"),
+        ({"evaluation": {"min_accuracy": 1.5}}, "evaluation.min_accuracy: Input should be less than or equal to 1"),
+        ({"data": {"path": "d"}}, "backbone.handle is required when data.path is given"),
+        ({"data": {"example": "digits", "path": "d"}}, "data: data.example and data.path are mutually exclusive"),
+        ({"data": {"path": "d", "train_pattern": "t/*"}}, "data.train_pattern and data.eval_pattern must be given together"),
+        ({"task": {"type": "text_classification"}}, "the built-in digits example is an image_classification task"),
+        ({"push": {"model_name": "my model"}}, "push.model_name: use letters, digits"),
+        ({"backbone": {"image_size": [0, 8]}}, "backbone.image_size: both sides must be at least 1 pixel"),
+        ({"runner": {"type": "spark"}}, "runner.type: Input should be 'beam' or 'local'"),
+    ],
+)
+def test_invalid_configs_name_the_field(raw: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        config_from_dict(raw)
+    message = str(error.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_top_level_must_be_a_mapping() -> None:
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        config_from_dict(["not", "a", "mapping"])  # type: ignore[arg-type]
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "cfg" / "run.yaml"
+    path.parent.mkdir()
+    path.write_text("data: {path: ../data, format: csv}\nbackbone: {handle: models/bb}\ntask: {type: text_classification}\n")
+    config = load_config(path)
+    assert config.data.path == (tmp_path / "data").resolve()
+    assert config.backbone.handle == str((tmp_path / "cfg" / "models" / "bb").resolve())
+
+
+def test_url_handles_are_kept_as_given() -> None:
+    config = config_from_dict({"data": {"path": "/d"}, "backbone": {"handle": "https://tfhub.dev/google/x/1"}})
+    assert config.backbone.handle == "https://tfhub.dev/google/x/1"
+    assert config.backbone.is_remote()
+
+
+def test_malformed_yaml_reports_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("training:\n  epochs: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML \(line \d+, column \d+\)"):
+        load_config(path)
+
+
+def test_missing_config_file() -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(Path("/nonexistent/retrain.yaml"))
