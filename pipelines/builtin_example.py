@@ -1,7 +1,7 @@
 """Turns `data.example: digits` into concrete files: the example's data and pretrained backbone."""
 from __future__ import annotations
 
-from components.digits_example.prepare import ExampleLayout, prepare_digits_example
+from components.digits_example.prepare import ExampleLayout, is_prepared, prepare_digits_example
 from pipelines.config import RetrainConfig
 from pipelines.paths import RunPaths
 
@@ -10,8 +10,12 @@ def materialize_builtin_example(config: RetrainConfig, paths: RunPaths) -> Retra
     """Prepares the built-in example (once) and returns the config pointing at its files."""
     if config.data.example is None:
         return config
+    root = paths.examples_dir / config.data.example
+    if not is_prepared(ExampleLayout(root)):
+        print(f"[retrain] preparing the built-in '{config.data.example}' example in {root}", flush=True)
+        print("[retrain]   (target data: digits 5-9; backbone pretrained on digits 0-4, exported as a TF Hub module)", flush=True)
     layout = prepare_digits_example(
-        paths.examples_dir / config.data.example,
+        root,
         image_feature=config.task.image_feature,
         label_feature=config.task.label_feature,
     )

@@ -6,6 +6,8 @@ import re
 import sys
 import time
 import warnings
+
+import absl.logging
 from typing import TextIO
 
 _LIFECYCLE = re.compile(r"^(?:node|Component) (?P<node>\S+) is (?P<state>running|finished)\.$")
@@ -45,6 +47,14 @@ class ComponentProgressHandler(logging.Handler):
         self._stream.flush()
 
 
+class _ErrorsOnly(logging.StreamHandler):
+    """Passes only ERROR and above."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self.setLevel(logging.ERROR)
+
+
 _NOISY_LOGGERS = ("tensorflow", "apache_beam", "tensorflow_transform", "tfx_bsl")
 
 
@@ -52,13 +62,15 @@ def install_progress(verbose: bool) -> ComponentProgressHandler:
     """Shows component progress; library warnings and INFO logs only with `verbose`."""
     handler = ComponentProgressHandler()
     absl_logger = logging.getLogger("absl")
-    absl_logger.setLevel(logging.INFO)
+    for previous in [h for h in absl_logger.handlers if isinstance(h, (ComponentProgressHandler, _ErrorsOnly))]:
+        absl_logger.removeHandler(previous)
+    # Through absl's flag, not Logger.setLevel: TensorFlow saves and restores absl's
+    # verbosity around SavedModel export, which would reset a level set directly.
+    absl.logging.set_verbosity(absl.logging.INFO)
     absl_logger.addHandler(handler)
     if not verbose:
         absl_logger.propagate = False
-        errors = logging.StreamHandler(sys.stderr)
-        errors.setLevel(logging.ERROR)
-        absl_logger.addHandler(errors)
+        absl_logger.addHandler(_ErrorsOnly(sys.stderr))
         for name in _NOISY_LOGGERS:
             logging.getLogger(name).setLevel(logging.ERROR)
         warnings.simplefilter("ignore")

@@ -10,7 +10,7 @@ from pipelines.builtin_example import materialize_builtin_example
 from pipelines.config import RetrainConfig
 from pipelines.paths import RunPaths, resolve_run_paths
 from pipelines.pipeline import create_pipeline
-from pipelines.preflight import run_preflight
+from pipelines.preflight import check_backbone, run_preflight
 from pipelines.run_summary import RunSummary, last_execution_id, summarize_run
 
 RunnerName = Literal["beam", "local"]
@@ -21,6 +21,7 @@ def run_locally(
 ) -> tuple[RunPaths, RunSummary]:
     """Prepares inputs, checks them, runs the pipeline with BeamDagRunner or LocalDagRunner, and summarises."""
     paths = resolve_run_paths(config, output_dir)
+    check_backbone(config)  # a user-given handle fails fast, before the example is prepared
     config = materialize_builtin_example(config, paths)
     run_preflight(config)
     paths.output_dir.mkdir(parents=True, exist_ok=True)

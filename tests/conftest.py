@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -20,9 +21,14 @@ def digits_example(tmp_path_factory: pytest.TempPathFactory) -> ExampleLayout:
     return prepare_digits_example(tmp_path_factory.mktemp("examples") / "digits", "image", "label")
 
 
-def run_cli(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    """Runs the `retrain` CLI in a fresh process, as a user would."""
+def _run_cli(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
         [sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+@pytest.fixture(scope="session")
+def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Runs the `retrain` CLI in a fresh process, as a user would: run_cli(*args, cwd=DIR)."""
+    return _run_cli

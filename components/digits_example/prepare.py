@@ -36,10 +36,15 @@ class ExampleLayout:
     eval_pattern = "eval/*.tfrecord"
 
 
+def is_prepared(layout: ExampleLayout) -> bool:
+    """True once a complete example has been moved into place."""
+    return layout.data_dir.is_dir() and (layout.backbone_dir / "saved_model.pb").is_file()
+
+
 def prepare_digits_example(root: Path, image_feature: str, label_feature: str, seed: int = 0) -> ExampleLayout:
     """Writes target-task TFRecords and a pretrained Hub-format backbone under `root` (once)."""
     layout = ExampleLayout(root)
-    if layout.data_dir.is_dir() and (layout.backbone_dir / "saved_model.pb").is_file():
+    if is_prepared(layout):
         return layout
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
