@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 BUILTIN_EXAMPLES = ("digits",)
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _check_name(value: str) -> str:
+    if not _NAME_PATTERN.match(value):
+        raise ValueError("use letters, digits, '_', '.', '-' only")
+    return value
+
+
+ResourceName = Annotated[str, AfterValidator(_check_name)]
 
 
 class ConfigError(ValueError):
@@ -106,15 +115,8 @@ class EvaluationConfig(_Section):
 class PushConfig(_Section):
     """Where blessed models go: `<destination>/<model_name>/<version>/`."""
 
-    model_name: str = "digits"
+    model_name: ResourceName = "digits"
     destination: Optional[Path] = None
-
-    @field_validator("model_name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        if not _NAME_PATTERN.match(value):
-            raise ValueError("use letters, digits, '_', '.', '-' only")
-        return value
 
 
 class RunnerConfig(_Section):
@@ -130,7 +132,7 @@ class RunnerConfig(_Section):
 class RetrainConfig(_Section):
     """A whole run."""
 
-    pipeline_name: str = "retrain-digits"
+    pipeline_name: ResourceName = "retrain-digits"
     task: TaskConfig = TaskConfig()
     data: DataConfig = DataConfig(example="digits")
     backbone: BackboneConfig = BackboneConfig()
@@ -138,13 +140,6 @@ class RetrainConfig(_Section):
     evaluation: EvaluationConfig = EvaluationConfig()
     push: PushConfig = PushConfig()
     runner: RunnerConfig = RunnerConfig()
-
-    @field_validator("pipeline_name")
-    @classmethod
-    def _valid_pipeline_name(cls, value: str) -> str:
-        if not _NAME_PATTERN.match(value):
-            raise ValueError("use letters, digits, '_', '.', '-' only")
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "RetrainConfig":
