@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, Optional
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from components.label_prep.settings import LabelSettings
+
 BUILTIN_EXAMPLES = ("digits",)
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -136,6 +138,7 @@ class RetrainConfig(_Section):
     task: TaskConfig = TaskConfig()
     data: DataConfig = DataConfig(example="digits")
     backbone: BackboneConfig = BackboneConfig()
+    labels: LabelSettings = LabelSettings()
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     push: PushConfig = PushConfig()

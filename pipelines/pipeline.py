@@ -1,6 +1,7 @@
 """`create_pipeline(config, paths)`: the retrain TFX pipeline, one definition for every runner.
 
-ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform ->
+ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> LabelPrep (stable
+label ids, seeded with the label map of the latest blessed model) -> Transform ->
 Trainer (Hub backbone + new head) -> Resolver (latest blessed model other than the candidate) ->
 Evaluator (absolute bound + change threshold vs. the baseline) -> VersionedPusher.
 """
@@ -20,6 +21,10 @@ from components.baseline_resolver.strategy import (
 )
 from components.hub_trainer.export import TRANSFORM_SIGNATURE
 from components.hub_trainer.features import LABEL_ID
+from components.label_prep.artifact import LabelMap
+from components.label_prep.component import LabelPrep
+from components.label_prep.resolver import LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
+from components.label_transform.component import LabelMappedTransform
 from components.versioned_pusher.component import VersionedPusher
 from pipelines.code_version import components_fingerprint
 from pipelines.config import RetrainConfig
@@ -123,9 +128,25 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
-    transform = tfx.components.Transform(
+    previous_label_map_resolver = tfx.dsl.Resolver(
+        strategy_class=LatestBlessedLabelMapStrategy,
+        **{
+            MODEL_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            BLESSING_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+            LABEL_MAP_KEY: tfx.dsl.Channel(type=LabelMap),
+        },
+    ).with_id("previous_label_map_resolver")
+    label_prep = LabelPrep(
+        examples=example_gen.outputs["examples"],
+        label_feature=config.task.label_feature,
+        input_feature=config.task.input_feature,
+        settings=config.labels,
+        previous_label_map=previous_label_map_resolver.outputs[LABEL_MAP_KEY],
+    )
+    transform = LabelMappedTransform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
+        label_map=label_prep.outputs["label_map"],
         preprocessing_fn=TRANSFORM_FN,
         custom_config=_module_settings(config),
     )
@@ -165,6 +186,8 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
             statistics_gen,
             schema_gen,
             example_validator,
+            previous_label_map_resolver,
+            label_prep,
             transform,
             trainer,
             baseline_resolver,

@@ -14,8 +14,8 @@ SCRATCH_SEEDS = (1, 2, 3)
 
 
 def _accuracy(model: tf.keras.Model, train: digits.LabelledImages, evaluation: digits.LabelledImages) -> float:
-    model.fit(train.images, train.labels - 5, epochs=EPOCHS, batch_size=16, verbose=0)
-    return float(model.evaluate(evaluation.images, evaluation.labels - 5, verbose=0)[1])
+    model.fit(train.images, tf.one_hot(train.labels - 5, 5), epochs=EPOCHS, batch_size=16, verbose=0)
+    return float(model.evaluate(evaluation.images, tf.one_hot(evaluation.labels - 5, 5), verbose=0)[1])
 
 
 def test_pretrained_backbone_beats_training_from_scratch(digits_example: ExampleLayout) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.digits_example.data import LabelledImages
+from components.hub_trainer.model import compile_classifier
 
 EMBEDDING_SIZE = 128
 
@@ -34,14 +35,10 @@ def build_backbone(image_shape: tuple[int, int, int], seed: int) -> tf.keras.Mod
 
 
 def classifier_on(backbone: tf.keras.Model, num_classes: int, learning_rate: float = 1e-2) -> tf.keras.Model:
-    """Backbone plus a linear logits head, compiled: the from-scratch baseline of the transfer test."""
+    """Backbone plus a linear logits head, compiled like the pipeline's trainer (one-hot labels)."""
     logits = tf.keras.layers.Dense(num_classes, name="logits")(backbone.output)
     model = tf.keras.Model(backbone.input, logits)
-    model.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate),
-        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    compile_classifier(model, learning_rate)
     return model
 
 

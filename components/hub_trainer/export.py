@@ -65,9 +65,16 @@ def export_serving_model(
     def transform_features(examples: tf.Tensor) -> dict[str, tf.Tensor]:
         return model.tft_layer(tf.io.parse_example(examples, raw_spec))
 
+    # TFMA recomputes the saved model's compiled loss and metrics against the sparse
+    # label ids of `transform_features`; training used one-hot (smoothed) labels.
+    model.compile(
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
     model.save(
         directory,
         save_format="tf",
+        include_optimizer=False,
         signatures={
             "serving_default": serve_examples.get_concrete_function(),
             RAW_SIGNATURE: serve_raw.get_concrete_function(),

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 LABEL_ID = "label_id"
 MODEL_INPUT = "model_input"
-LABEL_VOCABULARY = "label"
+LABEL_VOCABULARY_KEY = "label_vocabulary"  # custom_config key: class names in label-id order
 
 
 def to_dense_vector(values: tf.Tensor | tf.SparseTensor) -> tf.Tensor:

@@ -47,10 +47,10 @@ def build_classifier(
     return tf.keras.Model(inputs, logits, name="transfer_classifier")
 
 
-def compile_classifier(model: tf.keras.Model, learning_rate: float) -> None:
-    """Adam + sparse categorical cross-entropy on logits, with accuracy."""
+def compile_classifier(model: tf.keras.Model, learning_rate: float, label_smoothing: float = 0.0) -> None:
+    """Adam + categorical cross-entropy on logits (one-hot labels, optional smoothing), with accuracy."""
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate),
-        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing),
+        metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")],
     )

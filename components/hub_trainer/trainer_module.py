@@ -9,7 +9,8 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from components.hub_trainer import export, model as model_lib
-from components.hub_trainer.features import LABEL_ID, LABEL_VOCABULARY
+from components.hub_trainer.features import LABEL_ID
+from components.label_prep.label_map import load_label_map
 
 
 def _dataset(
@@ -17,8 +18,10 @@ def _dataset(
     data_accessor: tfx.components.DataAccessor,
     tft_output: tft.TFTransformOutput,
     batch_size: int,
+    num_classes: int,
     shuffle_seed: int | None,
 ) -> tf.data.Dataset:
+    """Batches of (features, one-hot labels); records whose label has no id (-1) are left out."""
     options = tfxio.TensorFlowDatasetOptions(
         batch_size=batch_size,
         label_key=LABEL_ID,
@@ -26,12 +29,15 @@ def _dataset(
         shuffle=shuffle_seed is not None,
         shuffle_seed=shuffle_seed,
     )
-    return data_accessor.tf_dataset_factory(files, options, tft_output.transformed_metadata.schema)
+    dataset = data_accessor.tf_dataset_factory(files, options, tft_output.transformed_metadata.schema)
+    return dataset.map(lambda features, labels: _labelled_only(features, labels, num_classes))
 
 
-def class_names_of(tft_output: tft.TFTransformOutput) -> list[str]:
-    """Class names in label-id order, from the Transform label vocabulary."""
-    return [name.decode() if isinstance(name, bytes) else name for name in tft_output.vocabulary_by_name(LABEL_VOCABULARY)]
+def _labelled_only(features: dict[str, tf.Tensor], labels: tf.Tensor, num_classes: int) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+    labels = tf.reshape(labels, [-1])
+    keep = labels >= 0
+    kept = {name: tf.boolean_mask(values, keep) for name, values in features.items()}
+    return kept, tf.one_hot(tf.boolean_mask(labels, keep), num_classes)
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -40,28 +46,30 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     seed = int(settings["seed"])
     tf.keras.utils.set_random_seed(seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    class_names = class_names_of(tft_output)
+    label_map = load_label_map(fn_args.transform_output)
+    num_classes = len(label_map.labels)
     batch_size = int(settings["batch_size"])
-    train = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, shuffle_seed=seed)
-    evaluation = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size, shuffle_seed=None)
+    train = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, num_classes, shuffle_seed=seed)
+    evaluation = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size, num_classes, shuffle_seed=None)
 
     input_shape, input_dtype = model_lib.input_signature(settings["task_type"], settings["image_size"], settings["channels"])
     model = model_lib.build_classifier(
         backbone_handle=settings["backbone_handle"],
         input_shape=input_shape,
         input_dtype=input_dtype,
-        num_classes=len(class_names),
+        num_classes=num_classes,
         hidden_units=settings["hidden_units"],
         dropout=float(settings["dropout"]),
         trainable_backbone=settings["mode"] != "feature_extraction",
         seed=seed,
     )
-    model_lib.compile_classifier(model, float(settings["learning_rate"]))
+    model_lib.compile_classifier(model, float(settings["learning_rate"]), label_map.label_smoothing)
     model.fit(
         train,
         validation_data=evaluation,
         epochs=int(settings["epochs"]),
+        class_weight=dict(enumerate(label_map.class_weights)),
         verbose=2,
         callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
     )
-    export.export_serving_model(model, tft_output, class_names, settings, fn_args.serving_model_dir)
+    export.export_serving_model(model, tft_output, label_map.labels, settings, fn_args.serving_model_dir)

@@ -1,19 +1,33 @@
-"""TFX Transform entry point: raw input -> backbone input, label string -> integer id."""
+"""TFX Transform entry point: raw input -> backbone input, label -> stable id from the label map."""
 from __future__ import annotations
 
 from typing import Any, Mapping
 
 import tensorflow as tf
-import tensorflow_transform as tft
 
 from components.hub_trainer import features
 
+UNKNOWN_LABEL_ID = -1
+
+
+def label_ids(labels: tf.Tensor, vocabulary: list[str]) -> tf.Tensor:
+    """Maps label strings (or integers) to their label-map ids; blank or unknown labels get -1."""
+    if labels.dtype != tf.string:
+        labels = tf.strings.as_string(labels)
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(vocabulary, tf.string), tf.range(len(vocabulary), dtype=tf.int64)
+        ),
+        default_value=UNKNOWN_LABEL_ID,
+    )
+    return table.lookup(tf.strings.strip(labels))
+
 
 def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]) -> dict[str, tf.Tensor]:
-    """Builds the transform graph; `custom_config` carries the task and backbone settings."""
+    """Builds the transform graph; `custom_config` carries task settings and the label vocabulary."""
     raw = features.to_dense_vector(inputs[custom_config["input_feature"]])
-    labels = tf.strings.strip(features.to_dense_vector(inputs[custom_config["label_feature"]]))
+    labels = features.to_dense_vector(inputs[custom_config["label_feature"]])
     return {
         features.MODEL_INPUT: features.model_input_from_raw(raw, custom_config),
-        features.LABEL_ID: tft.compute_and_apply_vocabulary(labels, vocab_filename=features.LABEL_VOCABULARY),
+        features.LABEL_ID: label_ids(labels, list(custom_config[features.LABEL_VOCABULARY_KEY])),
     }

@@ -1,0 +1,63 @@
+"""Beam transform counting labels per split, straight from the serialized tf.Examples."""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import apache_beam as beam
+import tensorflow as tf
+
+from components.label_prep.label_map import SplitCounts
+
+EMPTY_LABEL = ""
+
+
+def label_key(serialized: bytes, label_feature: str, input_feature: str) -> tuple[str, bool]:
+    """(stripped label or "" when missing/blank, whether the input feature has a value) of one record."""
+    features = tf.train.Example.FromString(serialized).features.feature
+    label = EMPTY_LABEL
+    if label_feature in features:
+        values = features[label_feature].bytes_list.value or [
+            str(v).encode() for v in features[label_feature].int64_list.value
+        ]
+        label = values[0].decode("utf-8").strip() if values else EMPTY_LABEL
+    has_input = False
+    if input_feature in features:
+        value = features[input_feature]
+        has_input = bool(value.bytes_list.value or value.int64_list.value or value.float_list.value)
+        if value.bytes_list.value:
+            has_input = any(item.strip() for item in value.bytes_list.value)
+    return label, has_input
+
+
+def split_counts(records: Iterable[tuple[tuple[str, str, bool], int]]) -> dict[str, SplitCounts]:
+    """Folds ((split, label, has_input), count) pairs into per-split counts."""
+    per_label: dict[str, dict[str, int]] = {}
+    empty: dict[str, int] = {}
+    missing: dict[str, int] = {}
+    for (split, label, has_input), count in records:
+        per_label.setdefault(split, {})
+        if label == EMPTY_LABEL:
+            empty[split] = empty.get(split, 0) + count
+        elif not has_input:
+            missing[split] = missing.get(split, 0) + count
+        else:
+            per_label[split][label] = per_label[split].get(label, 0) + count
+    return {
+        split: SplitCounts(per_label=labels, empty_label=empty.get(split, 0), missing_input=missing.get(split, 0))
+        for split, labels in per_label.items()
+    }
+
+
+@beam.ptransform_fn
+def CountLabels(  # pylint: disable=invalid-name
+    pipeline: beam.Pipeline, file_patterns: Mapping[str, str], label_feature: str, input_feature: str
+) -> beam.PCollection:
+    """PCollection of ((split, label, has_input), count) over every split's TFRecord files."""
+    per_split = []
+    for split, pattern in sorted(file_patterns.items()):
+        per_split.append(
+            pipeline
+            | f"Read[{split}]" >> beam.io.ReadFromTFRecord(pattern)
+            | f"Key[{split}]" >> beam.Map(lambda record, s=split: (s, *label_key(record, label_feature, input_feature)))
+        )
+    return per_split | "Flatten" >> beam.Flatten() | "Count" >> beam.combiners.Count.PerElement()

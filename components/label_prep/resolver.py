@@ -1,0 +1,56 @@
+"""Resolves the label map that the latest blessed model was trained with, through MLMD lineage."""
+from __future__ import annotations
+
+from typing import Optional
+
+import ml_metadata as mlmd
+from ml_metadata.proto import metadata_store_pb2
+from tfx import types
+from tfx.dsl.components.common import resolver
+
+from components.baseline_resolver.strategy import BLESSING_KEY, MODEL_KEY, latest_blessed_other_than
+
+LABEL_MAP_KEY = "label_map"
+_MAX_HOPS = 4  # model <- Trainer <- transform graph <- Transform <- label map
+_OUTPUTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+_INPUTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
+
+
+def upstream_artifact_ids(store: mlmd.MetadataStore, artifact_id: int, max_hops: int = _MAX_HOPS) -> list[int]:
+    """Ids of the artifacts `artifact_id` was derived from, nearest first (breadth-first over executions)."""
+    frontier, seen, found = [artifact_id], {artifact_id}, []
+    for _ in range(max_hops):
+        producers = {e.execution_id for e in store.get_events_by_artifact_ids(frontier) if e.type in _OUTPUTS}
+        if not producers:
+            break
+        inputs = [e.artifact_id for e in store.get_events_by_execution_ids(list(producers)) if e.type in _INPUTS]
+        frontier = [artifact for artifact in dict.fromkeys(inputs) if artifact not in seen]
+        seen.update(frontier)
+        found.extend(frontier)
+    return found
+
+
+def label_map_of_model(
+    store: mlmd.MetadataStore, model_id: int, label_maps: list[types.Artifact]
+) -> Optional[types.Artifact]:
+    """The label map among `label_maps` that the model `model_id` was trained with, if any."""
+    by_id = {label_map.id: label_map for label_map in label_maps}
+    for artifact_id in upstream_artifact_ids(store, model_id):
+        if artifact_id in by_id:
+            return by_id[artifact_id]
+    return None
+
+
+class LatestBlessedLabelMapStrategy(resolver.ResolverStrategy):
+    """Resolves `label_map` to the one behind the latest blessed model (and that model and blessing)."""
+
+    def resolve_artifacts(
+        self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
+    ) -> Optional[dict[str, list[types.Artifact]]]:
+        model, blessing = latest_blessed_other_than(input_dict.get(MODEL_KEY, []), input_dict.get(BLESSING_KEY, []), set())
+        label_map = label_map_of_model(store, model.id, input_dict.get(LABEL_MAP_KEY, [])) if model else None
+        return {
+            MODEL_KEY: [model] if model else [],
+            BLESSING_KEY: [blessing] if blessing else [],
+            LABEL_MAP_KEY: [label_map] if label_map else [],
+        }
