@@ -56,6 +56,8 @@ class DataConfig(_Section):
     Either `example` names a built-in dataset, or `path` points at a directory of
     files in `format`. With `train_pattern`/`eval_pattern` the splits are
     predefined; otherwise examples are split by hash with `eval_fraction`.
+    `schema` pins a TFDV schema (schema.pbtxt, e.g. from an earlier run's
+    SchemaGen) so that drift in new data stops the run before training.
     """
 
     example: Optional[Literal["digits"]] = None
@@ -64,6 +66,7 @@ class DataConfig(_Section):
     train_pattern: Optional[str] = None
     eval_pattern: Optional[str] = None
     eval_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    schema: Optional[Path] = None
 
     @model_validator(mode="after")
     def _one_source(self) -> "DataConfig":
@@ -167,7 +170,7 @@ def _format_error(error: ValidationError) -> str:
 def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     """Makes relative local paths absolute against `base_dir`."""
     resolved = {section: dict(values) if isinstance(values, dict) else values for section, values in raw.items()}
-    for section, key in (("data", "path"), ("push", "destination"), ("runner", "pipeline_root"), ("runner", "metadata_path")):
+    for section, key in (("data", "path"), ("data", "schema"), ("push", "destination"), ("runner", "pipeline_root"), ("runner", "metadata_path")):
         values = resolved.get(section)
         if isinstance(values, dict) and isinstance(values.get(key), str):
             values[key] = str((base_dir / values[key]).resolve())

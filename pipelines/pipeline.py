@@ -1,6 +1,7 @@
 """`create_pipeline(config, paths)`: the retrain TFX pipeline, one definition for every runner.
 
-ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> LabelPrep (stable
+ExampleGen -> StatisticsGen -> SchemaGen (or ImportSchemaGen for a pinned schema) ->
+ExampleValidator -> AnomaliesGate (stops on schema drift) -> LabelPrep (stable
 label ids, seeded with the label map of the latest blessed model) -> Transform ->
 Trainer (Hub backbone + new head) -> Resolver (latest blessed model other than the candidate) ->
 Evaluator (absolute bound + change threshold vs. the baseline) -> VersionedPusher.
@@ -19,6 +20,7 @@ from components.baseline_resolver.strategy import (
     MODEL_KEY,
     LatestBlessedOtherModelStrategy,
 )
+from components.data_gate.component import AnomaliesGate
 from components.hub_trainer.export import TRANSFORM_SIGNATURE
 from components.hub_trainer.features import LABEL_ID
 from components.label_prep.artifact import LabelMap
@@ -124,10 +126,14 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
     """The full retraining pipeline for `config`, writing under `paths`."""
     example_gen = _example_gen(config)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    if config.data.schema is not None:
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=str(config.data.schema))
+    else:
+        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
+    anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
     previous_label_map_resolver = tfx.dsl.Resolver(
         strategy_class=LatestBlessedLabelMapStrategy,
         **{
@@ -143,6 +149,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
         settings=config.labels,
         previous_label_map=previous_label_map_resolver.outputs[LABEL_MAP_KEY],
     )
+    label_prep.add_upstream_node(anomalies_gate)  # no training on data that does not match its schema
     transform = LabelMappedTransform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -186,6 +193,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
             statistics_gen,
             schema_gen,
             example_validator,
+            anomalies_gate,
             previous_label_map_resolver,
             label_prep,
             transform,

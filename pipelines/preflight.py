@@ -62,6 +62,21 @@ def check_data(config: RetrainConfig) -> None:
         (_check_tfrecord if data.format == "tfrecord" else _check_csv)(first, required)
 
 
+def check_schema(config: RetrainConfig) -> None:
+    """A pinned schema file exists and parses as a TFDV schema text proto."""
+    if config.data.schema is None:
+        return
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    if not config.data.schema.is_file():
+        raise InputError(f"data.schema: file not found: {config.data.schema}")
+    try:
+        text_format.Parse(config.data.schema.read_text(), schema_pb2.Schema())
+    except text_format.ParseError as error:
+        raise InputError(f"data.schema: not a TFDV schema text proto: {error}") from None
+
+
 def check_backbone(config: RetrainConfig) -> None:
     """A local backbone handle is a SavedModel directory (URL handles are resolved by TF Hub later)."""
     backbone = config.backbone
@@ -77,4 +92,5 @@ def check_backbone(config: RetrainConfig) -> None:
 def run_preflight(config: RetrainConfig) -> None:
     """All checks; raises InputError with one line naming the problem."""
     check_backbone(config)
+    check_schema(config)
     check_data(config)
