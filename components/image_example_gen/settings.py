@@ -1,0 +1,56 @@
+"""ImageFolderExampleGen's settings, carried as a Struct in the component's `custom_config` exec property."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Optional
+
+from google.protobuf import any_pb2, json_format, struct_pb2
+from tfx.proto import example_gen_pb2
+from tfx.utils import proto_utils
+
+LAYOUTS = ("folders", "manifest")
+# Default single-split pattern of each layout: `<label>/<file>`, or CSV manifests at the top of input_base.
+DEFAULT_PATTERNS = {"folders": "*/*", "manifest": "*.csv"}
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Input layout, output feature names and the largest tolerated fraction of rejected files."""
+
+    layout: str = "folders"
+    image_feature: str = "image"
+    label_feature: str = "label"
+    path_feature: str = "path"
+    max_rejected_fraction: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+        names = (self.image_feature, self.label_feature, self.path_feature)
+        if not all(isinstance(name, str) and name for name in names) or len(set(names)) != len(names):
+            raise ValueError(f"image_feature, label_feature and path_feature must be distinct non-empty names, got {names}")
+        if not 0.0 <= self.max_rejected_fraction <= 1.0:
+            raise ValueError(f"max_rejected_fraction must be within [0, 1], got {self.max_rejected_fraction}")
+
+    def to_custom_config(self) -> example_gen_pb2.CustomConfig:
+        """These settings as ExampleGen's `custom_config` (a Struct packed into its Any field)."""
+        struct = struct_pb2.Struct()
+        struct.update(asdict(self))
+        packed = any_pb2.Any()
+        packed.Pack(struct)
+        return example_gen_pb2.CustomConfig(custom_config=packed)
+
+    @classmethod
+    def from_exec_property(cls, custom_config_json: Optional[str]) -> IngestSettings:
+        """Reads the settings back from the `custom_config` exec property (JSON); defaults when it is unset."""
+        if not custom_config_json:
+            return cls()
+        config = proto_utils.json_to_proto(custom_config_json, example_gen_pb2.CustomConfig())
+        struct = struct_pb2.Struct()
+        if not config.custom_config.Unpack(struct):
+            raise ValueError(f"custom_config must hold a google.protobuf.Struct, got {config.custom_config.type_url!r}")
+        values = json_format.MessageToDict(struct)
+        unknown = set(values) - {field.name for field in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown custom_config key(s): {', '.join(sorted(unknown))}")
+        return cls(**values)

@@ -1,0 +1,319 @@
+"""ImageFolderExampleGen: pure classification/manifest/threshold logic, and real runs in tiny local pipelines."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Iterator, Optional
+
+import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import ml_metadata as mlmd
+import numpy as np
+import pytest
+import tensorflow as tf
+from ml_metadata.proto import metadata_store_pb2
+from PIL import Image
+from sklearn.datasets import load_digits
+from tfx import v1 as tfx
+
+from components.image_example_gen import executor as image_executor
+from components.image_example_gen.component import ImageFolderExampleGen
+from components.image_example_gen.records import (
+    ImageItem,
+    InvalidImage,
+    ManifestError,
+    Rejection,
+    classify,
+    folder_item,
+    image_format,
+    parse_manifest,
+)
+from components.image_example_gen.report import SplitCounts, TooManyRejections, check_rejections
+from components.image_example_gen.settings import IngestSettings
+
+FORMATS = ("PNG", "JPEG", "GIF", "BMP")
+_DIGITS = load_digits()
+
+
+def _image(index: int, fmt: str = "PNG", size: int = 16) -> bytes:
+    pixels = (_DIGITS.images[index % len(_DIGITS.images)] * 15).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).resize((size, size)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def _truncated(index: int, fmt: str) -> bytes:
+    data = _image(index, fmt)
+    return data[: len(data) // 2]
+
+
+def _corrupted_png(index: int) -> bytes:
+    data = _image(index, "PNG")
+    middle = len(data) // 2
+    return data[:middle] + bytes(byte ^ 0x5A for byte in data[middle : middle + 16]) + data[middle + 16 :]
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def _write_digits(root: Path, count: int, start: int = 0) -> dict[str, bytes]:
+    """`count` images as `<root>/digit<N>/img<i>.<ext>`, cycling through the formats; returns path -> bytes."""
+    written = {}
+    for i in range(start, start + count):
+        fmt = FORMATS[i % len(FORMATS)]
+        relative = f"digit{_DIGITS.target[i]}/img{i}.{fmt.lower()}"
+        written[relative] = _write(root / relative, _image(i, fmt)).read_bytes()
+    return written
+
+
+# --- pure functions ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_accepted_formats_are_detected_from_content(fmt: str) -> None:
+    assert image_format(_image(3, fmt)) == fmt
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty file"),
+        (_truncated(1, "PNG"), "cannot decode PNG image (image file is truncated)"),
+        (_truncated(1, "JPEG"), "cannot decode JPEG image ("),
+        (_truncated(1, "GIF"), "cannot decode GIF image (unreadable header)"),
+        (_truncated(1, "BMP"), "cannot decode BMP image (image file is truncated"),
+        (_corrupted_png(1), "cannot decode PNG image ("),
+        (b"label,path\nnot,an image\n", "not an image (unrecognised content)"),
+        (_image(1, "TIFF"), "unsupported image format TIFF (accepted: BMP, GIF, JPEG, PNG)"),
+    ],
+    ids=["empty", "truncated-png", "truncated-jpeg", "truncated-gif", "truncated-bmp", "corrupt-png", "text", "tiff"],
+)
+def test_each_rejection_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(InvalidImage) as raised:
+        image_format(data)
+    assert str(raised.value).startswith(reason)
+    outcome = classify(data, ImageItem(uri="/x/cat/a.png", path="cat/a.png", label="cat"), IngestSettings())
+    assert outcome == Rejection("cat/a.png", str(raised.value))
+
+
+def test_example_holds_the_encoded_bytes_label_and_path() -> None:
+    data = _image(5, "JPEG")
+    settings = IngestSettings(image_feature="jpeg", label_feature="class", path_feature="source")
+    example = classify(data, ImageItem(uri="/in/cat/a.png", path="cat/a.png", label="cat"), settings)
+    assert isinstance(example, tf.train.Example)
+    feature = example.features.feature
+    assert set(feature) == {"jpeg", "class", "source"}
+    assert feature["jpeg"].bytes_list.value == [data]
+    assert feature["class"].bytes_list.value == [b"cat"]
+    assert feature["source"].bytes_list.value == [b"cat/a.png"]
+
+
+def test_folder_label_is_the_parent_directory() -> None:
+    assert folder_item("/in/train/cat/a.png", "/in/") == ImageItem("/in/train/cat/a.png", "train/cat/a.png", "cat")
+    assert folder_item("/in/a.png", "/in") == Rejection("a.png", "no label: the file is not inside a label folder")
+
+
+def test_manifest_rows_become_items_or_rejections() -> None:
+    text = "path,label\ncat/a.png,cat\n\n../shared/b.png, dog \n,cat\ncat/c.png,\n"
+    outcomes = list(parse_manifest(text, "/in/lists/train.csv", "/in"))
+    assert outcomes == [
+        ImageItem("/in/lists/cat/a.png", "lists/cat/a.png", "cat"),
+        ImageItem("/in/shared/b.png", "shared/b.png", "dog"),
+        Rejection("lists/train.csv line 5", "manifest row has no path"),
+        Rejection("lists/cat/c.png", "manifest row has no label (lists/train.csv line 6)"),
+    ]
+    with pytest.raises(ManifestError, match="lists/train.csv: header must have the columns path,label"):
+        list(parse_manifest("file,class\na.png,cat\n", "/in/lists/train.csv", "/in"))
+
+
+def test_rejection_threshold() -> None:
+    bad = Rejection("cat/broken.jpg", "cannot decode image (x)")
+    assert check_rejections({"train": SplitCounts(10, 0), "eval": SplitCounts(5, 0)}, 0.0) is None
+    assert check_rejections({"single_split": SplitCounts(99, 1, bad)}, 0.01) == (
+        "ImageFolderExampleGen: 1 of 100 files rejected (1.0% <= 1.0% allowed); e.g. cat/broken.jpg: cannot decode image (x)"
+    )
+    with pytest.raises(TooManyRejections) as raised:
+        check_rejections({"train": SplitCounts(80, 10, bad), "eval": SplitCounts(8, 2, None)}, 0.01)
+    assert str(raised.value) == (
+        "ImageFolderExampleGen: 12 of 100 files rejected (12.0% > 1.0% allowed); e.g. cat/broken.jpg: cannot decode image (x)"
+    )
+    with pytest.raises(TooManyRejections, match=r"^ImageFolderExampleGen: no image accepted \(2 of 2 files rejected\)"):
+        check_rejections({"train": SplitCounts(0, 2, bad)}, 1.0)
+
+
+def test_settings_travel_in_custom_config() -> None:
+    settings = IngestSettings(layout="manifest", label_feature="class", max_rejected_fraction=0.25)
+    component = ImageFolderExampleGen("/in", layout="manifest", label_feature="class", max_rejected_fraction=0.25)
+    assert IngestSettings.from_exec_property(component.exec_properties["custom_config"]) == settings
+    assert '"pattern": "*.csv"' in component.exec_properties["input_config"]
+    with pytest.raises(ValueError, match="layout must be one of folders, manifest"):
+        ImageFolderExampleGen("/in", layout="zip")
+    with pytest.raises(ValueError, match="max_rejected_fraction"):
+        IngestSettings(max_rejected_fraction=1.5)
+    with pytest.raises(ValueError, match="distinct"):
+        IngestSettings(label_feature="image")
+
+
+# --- real runs in a local TFX pipeline ---------------------------------------------------------------------------
+
+
+def _run(root: Path, example_gen: ImageFolderExampleGen, *downstream: tfx.types.BaseComponent) -> None:
+    pipeline = tfx.dsl.Pipeline(
+        pipeline_name="images",
+        pipeline_root=str(root / "pipeline"),
+        components=[example_gen, *downstream],
+        enable_cache=True,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(str(root / "mlmd.sqlite")),
+    )
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+
+
+def _artifacts(root: Path, type_name: str) -> list[metadata_store_pb2.Artifact]:
+    store = mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(str(root / "mlmd.sqlite")))
+    return store.get_artifacts_by_type(type_name)
+
+
+def _examples_artifacts(root: Path) -> list[metadata_store_pb2.Artifact]:
+    return _artifacts(root, "Examples")
+
+
+def _read_split(uri: str, split: str) -> Iterator[tf.train.Example]:
+    files = sorted(str(path) for path in Path(uri, f"Split-{split}").iterdir())
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        yield tf.train.Example.FromString(record.numpy())
+
+
+def _contents(uri: str, split: str) -> dict[str, tuple[str, bytes]]:
+    """path -> (label, image bytes) of a written split."""
+    contents = {}
+    for example in _read_split(uri, split):
+        feature = example.features.feature
+        path = feature["path"].bytes_list.value[0].decode()
+        contents[path] = (feature["label"].bytes_list.value[0].decode(), feature["image"].bytes_list.value[0])
+    return contents
+
+
+def _rejected(uri: str, split: str) -> list[Rejection]:
+    split_dir = Path(image_executor.report_dir(uri, split))
+    lines = [line for path in sorted(split_dir.glob("rejected-*.jsonl")) for line in path.read_text().splitlines()]
+    return sorted((Rejection.from_json(line) for line in lines), key=lambda rejection: rejection.path)
+
+
+def _counts(uri: str, split: str) -> SplitCounts:
+    return SplitCounts.from_json(Path(image_executor.report_dir(uri, split), image_executor.COUNTS_FILE).read_text())
+
+
+def _label(path: str) -> str:
+    return path.split("/")[-2]
+
+
+def _property(artifact: metadata_store_pb2.Artifact, name: str) -> Optional[int]:
+    return artifact.custom_properties[name].int_value if name in artifact.custom_properties else None
+
+
+def test_folders_with_hash_split_feed_statistics_gen_and_rerun_from_cache(tmp_path: Path) -> None:
+    images = _write_digits(tmp_path / "data", 40)
+    example_gen = ImageFolderExampleGen(str(tmp_path / "data"))
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    _run(tmp_path, example_gen, statistics_gen)
+
+    [artifact] = _examples_artifacts(tmp_path)
+    train, evaluation = _contents(artifact.uri, "train"), _contents(artifact.uri, "eval")
+    assert train and evaluation and not set(train) & set(evaluation)
+    assert {**train, **evaluation} == {path: (_label(path), data) for path, data in images.items()}
+    assert (_property(artifact, "accepted_count"), _property(artifact, "rejected_count")) == (40, 0)
+    assert _counts(artifact.uri, "single_split") == SplitCounts(40, 0)
+    assert _rejected(artifact.uri, "single_split") == []
+    assert _artifacts(tmp_path, "ExampleStatistics")
+
+    _run(tmp_path, ImageFolderExampleGen(str(tmp_path / "data")))
+    assert len(_examples_artifacts(tmp_path)) == 1  # unchanged input: served from the cache
+
+
+def test_predefined_train_and_eval_splits(tmp_path: Path) -> None:
+    train = _write_digits(tmp_path / "data" / "train", 12)
+    evaluation = _write_digits(tmp_path / "data" / "eval", 6, start=100)
+    splits = tfx.proto.Input(
+        splits=[
+            tfx.proto.Input.Split(name="train", pattern="train/*/*"),
+            tfx.proto.Input.Split(name="eval", pattern="eval/*/*"),
+        ]
+    )
+    _run(tmp_path, ImageFolderExampleGen(str(tmp_path / "data"), input_config=splits))
+
+    [artifact] = _examples_artifacts(tmp_path)
+    assert _contents(artifact.uri, "train") == {f"train/{p}": (_label(p), data) for p, data in train.items()}
+    assert _contents(artifact.uri, "eval") == {f"eval/{p}": (_label(p), data) for p, data in evaluation.items()}
+    assert (_counts(artifact.uri, "train"), _counts(artifact.uri, "eval")) == (SplitCounts(12, 0), SplitCounts(6, 0))
+
+
+def test_manifest_layout(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    images = _write_digits(data / "images", 8)
+    paths = sorted(images)
+    (data / "lists").mkdir()
+    rows = [f"../images/{path},{_label(path)}" for path in paths[:6]]
+    (data / "lists" / "train.csv").write_text("path,label\n" + "\n".join(rows + ["../images/gone.png,digit1", "../images/x.png,"]))
+    (data / "lists" / "eval.csv").write_text("path,label\n" + "\n".join(f"../images/{p},{_label(p)}" for p in paths[6:]))
+    splits = tfx.proto.Input(
+        splits=[
+            tfx.proto.Input.Split(name="train", pattern="lists/train.csv"),
+            tfx.proto.Input.Split(name="eval", pattern="lists/eval.csv"),
+        ]
+    )
+    _run(tmp_path, ImageFolderExampleGen(str(data), layout="manifest", input_config=splits, max_rejected_fraction=0.25))
+
+    [artifact] = _examples_artifacts(tmp_path)
+    expected = {f"images/{path}": (_label(path), images[path]) for path in paths}
+    assert _contents(artifact.uri, "train") == {p: v for p, v in expected.items() if p[len("images/") :] in paths[:6]}
+    assert _contents(artifact.uri, "eval") == {p: v for p, v in expected.items() if p[len("images/") :] in paths[6:]}
+    assert _rejected(artifact.uri, "train") == [
+        Rejection("images/gone.png", "file not found"),
+        Rejection("images/x.png", "manifest row has no label (lists/train.csv line 9)"),
+    ]
+    assert (_property(artifact, "accepted_count"), _property(artifact, "rejected_count")) == (8, 2)
+
+
+def _write_bad_files(root: Path) -> dict[str, str]:
+    """Four bad inputs beside good ones; returns path -> expected start of the rejection reason."""
+    _write(root / "digit1" / "empty.png", b"")
+    _write(root / "digit2" / "broken.jpg", _truncated(2, "JPEG"))
+    _write(root / "digit3" / "notes.png", b"not an image at all")
+    _write(root / "digit4" / "scan.tif", _image(4, "TIFF"))
+    return {
+        "digit1/empty.png": "empty file",
+        "digit2/broken.jpg": "cannot decode JPEG image (",
+        "digit3/notes.png": "not an image (unrecognised content)",
+        "digit4/scan.tif": "unsupported image format TIFF",
+    }
+
+
+def test_bad_files_below_the_threshold_are_reported_and_the_run_succeeds(tmp_path: Path) -> None:
+    good = _write_digits(tmp_path / "data", 96)
+    bad = _write_bad_files(tmp_path / "data")
+    (tmp_path / "data" / "digit5" / "nested").mkdir()
+    bad["digit5/nested"] = "is a directory, not a file"
+    _run(tmp_path, ImageFolderExampleGen(str(tmp_path / "data"), max_rejected_fraction=0.05))
+
+    [artifact] = _examples_artifacts(tmp_path)
+    written = {**_contents(artifact.uri, "train"), **_contents(artifact.uri, "eval")}
+    assert set(written) == set(good)
+    rejected = _rejected(artifact.uri, "single_split")
+    assert [r.path for r in rejected] == sorted(bad)
+    assert all(r.reason.startswith(bad[r.path]) for r in rejected)
+    assert _counts(artifact.uri, "single_split").accepted == 96
+    assert (_property(artifact, "accepted_count"), _property(artifact, "rejected_count")) == (96, 5)
+
+
+def test_too_many_bad_files_fail_the_run_with_one_line(tmp_path: Path) -> None:
+    _write_digits(tmp_path / "data", 96)
+    _write_bad_files(tmp_path / "data")
+    with pytest.raises(TooManyRejections) as raised:
+        _run(tmp_path, ImageFolderExampleGen(str(tmp_path / "data")))
+    message = str(raised.value)
+    assert message == (
+        "ImageFolderExampleGen: 4 of 100 files rejected (4.0% > 1.0% allowed); e.g. digit1/empty.png: empty file"
+    )
+    assert "\n" not in message
