@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from components.label_prep.settings import LabelSettings
 
-BUILTIN_EXAMPLES = ("digits",)
+_DEFAULT_PATTERNS = {"tfrecord": "*", "csv": "*", "image_folders": "*/*", "image_manifest": "*.csv"}
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -54,19 +54,29 @@ class DataConfig(_Section):
     """Where the labelled examples come from.
 
     Either `example` names a built-in dataset, or `path` points at a directory of
-    files in `format`. With `train_pattern`/`eval_pattern` the splits are
-    predefined; otherwise examples are split by hash with `eval_fraction`.
-    `schema` pins a TFDV schema (schema.pbtxt, e.g. from an earlier run's
+    files in `format`: TFRecords of tf.Example, CSV, `image_folders`
+    (`<label>/<image>`) or `image_manifest` (CSV files `path,label`). With
+    `train_pattern`/`eval_pattern` the splits are predefined; otherwise the files
+    matching `pattern` (default by format: `*`, `*/*` for image folders, `*.csv`
+    for manifests) are split by hash with `eval_fraction`. Images that cannot be
+    used are written to a rejected-records output; more than
+    `max_rejected_fraction` of them fails the run. Patterns may contain `{SPAN}` (and `{VERSION}`): each run
+    ingests the newest span, and with `span_window: N` training and evaluation
+    use the newest N spans ingested so far.
+    `schema_file` pins a TFDV schema (schema.pbtxt, e.g. from an earlier run's
     SchemaGen) so that drift in new data stops the run before training.
     """
 
     example: Optional[Literal["digits"]] = None
     path: Optional[Path] = None
-    format: Literal["tfrecord", "csv"] = "tfrecord"
+    format: Literal["tfrecord", "csv", "image_folders", "image_manifest"] = "tfrecord"
+    pattern: Optional[str] = None
     train_pattern: Optional[str] = None
     eval_pattern: Optional[str] = None
     eval_fraction: float = Field(0.2, gt=0.0, lt=1.0)
-    schema: Optional[Path] = None
+    span_window: int = Field(1, ge=1)
+    schema_file: Optional[Path] = None
+    max_rejected_fraction: float = Field(0.01, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _one_source(self) -> "DataConfig":
@@ -76,7 +86,20 @@ class DataConfig(_Section):
             raise ValueError("data.example and data.path are mutually exclusive")
         if (self.train_pattern is None) != (self.eval_pattern is None):
             raise ValueError("data.train_pattern and data.eval_pattern must be given together")
+        if self.span_window > 1 and "{SPAN}" not in "".join(self.input_patterns()):
+            raise ValueError("data.span_window > 1 needs '{SPAN}' in the data patterns")
         return self
+
+    def input_patterns(self) -> list[str]:
+        """The file patterns ExampleGen reads, relative to `path`."""
+        if self.train_pattern is not None and self.eval_pattern is not None:
+            return [self.train_pattern, self.eval_pattern]
+        return [self.pattern or _DEFAULT_PATTERNS[self.format]]
+
+    @property
+    def is_images(self) -> bool:
+        """True for the image-file formats (ingested by ImageFolderExampleGen)."""
+        return self.format in ("image_folders", "image_manifest")
 
 
 class BackboneConfig(_Section):
@@ -154,7 +177,9 @@ class RetrainConfig(_Section):
         if self.data.example == "digits" and self.task.type != "image_classification":
             raise ValueError("the built-in digits example is an image_classification task")
         if self.data.format == "csv" and self.task.type == "image_classification":
-            raise ValueError("data.format csv carries text or tabular data, not images: use tfrecord")
+            raise ValueError("data.format csv carries text or tabular data, not images: use tfrecord or image_folders")
+        if self.data.is_images and self.task.type != "image_classification":
+            raise ValueError(f"data.format {self.data.format} holds images: task.type must be image_classification")
         return self
 
 
@@ -170,7 +195,7 @@ def _format_error(error: ValidationError) -> str:
 def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     """Makes relative local paths absolute against `base_dir`."""
     resolved = {section: dict(values) if isinstance(values, dict) else values for section, values in raw.items()}
-    for section, key in (("data", "path"), ("data", "schema"), ("push", "destination"), ("runner", "pipeline_root"), ("runner", "metadata_path")):
+    for section, key in (("data", "path"), ("data", "schema_file"), ("push", "destination"), ("runner", "pipeline_root"), ("runner", "metadata_path")):
         values = resolved.get(section)
         if isinstance(values, dict) and isinstance(values.get(key), str):
             values[key] = str((base_dir / values[key]).resolve())

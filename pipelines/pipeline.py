@@ -8,7 +8,7 @@ Evaluator (absolute bound + change threshold vs. the baseline) -> VersionedPushe
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
@@ -23,6 +23,7 @@ from components.baseline_resolver.strategy import (
 from components.data_gate.component import AnomaliesGate
 from components.hub_trainer.export import TRANSFORM_SIGNATURE
 from components.hub_trainer.features import LABEL_ID
+from components.image_example_gen.component import ImageFolderExampleGen
 from components.label_prep.artifact import LabelMap
 from components.label_prep.component import LabelPrep
 from components.label_prep.resolver import LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
@@ -52,7 +53,7 @@ def _example_gen(config: RetrainConfig) -> BaseComponent:
         output_config = None
     else:
         eval_buckets = max(1, round(data.eval_fraction * _HASH_BUCKETS))
-        input_config = None
+        input_config = tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=data.input_patterns()[0])])
         output_config = tfx.proto.Output(
             split_config=tfx.proto.SplitConfig(
                 splits=[
@@ -61,8 +62,37 @@ def _example_gen(config: RetrainConfig) -> BaseComponent:
                 ]
             )
         )
+    if data.is_images:
+        return ImageFolderExampleGen(
+            input_base=str(data.path),
+            layout="folders" if data.format == "image_folders" else "manifest",
+            image_feature=config.task.image_feature,
+            label_feature=config.task.label_feature,
+            max_rejected_fraction=data.max_rejected_fraction,
+            input_config=input_config,
+            output_config=output_config,
+        )
     example_gen_class = tfx.components.ImportExampleGen if data.format == "tfrecord" else tfx.components.CsvExampleGen
     return example_gen_class(input_base=str(data.path), input_config=input_config, output_config=output_config)
+
+
+def _span_window(config: RetrainConfig, example_gen: BaseComponent) -> Optional[BaseComponent]:
+    """A resolver over the newest `span_window` spans ExampleGen has ingested (None for one span)."""
+    if config.data.span_window <= 1:
+        return None
+    resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.SpanRangeStrategy,
+        config={
+            "range_config": tfx.proto.RangeConfig(
+                rolling_range=tfx.proto.RollingRange(num_spans=config.data.span_window)
+            )
+        },
+        examples=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.Examples, producer_component_id=example_gen.id, output_key="examples"
+        ),
+    ).with_id("span_window_resolver")
+    resolver.add_upstream_node(example_gen)  # so this run's newest span is in the window
+    return resolver
 
 
 def _module_settings(config: RetrainConfig) -> dict[str, Any]:
@@ -125,9 +155,11 @@ def eval_config_for(config: RetrainConfig) -> tfma.EvalConfig:
 def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
     """The full retraining pipeline for `config`, writing under `paths`."""
     example_gen = _example_gen(config)
+    span_window = _span_window(config, example_gen)
+    examples = span_window.outputs["examples"] if span_window else example_gen.outputs["examples"]
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    if config.data.schema is not None:
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=str(config.data.schema))
+    if config.data.schema_file is not None:
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=str(config.data.schema_file))
     else:
         schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(
@@ -143,7 +175,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
         },
     ).with_id("previous_label_map_resolver")
     label_prep = LabelPrep(
-        examples=example_gen.outputs["examples"],
+        examples=examples,
         label_feature=config.task.label_feature,
         input_feature=config.task.input_feature,
         settings=config.labels,
@@ -151,7 +183,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
     )
     label_prep.add_upstream_node(anomalies_gate)  # no training on data that does not match its schema
     transform = LabelMappedTransform(
-        examples=example_gen.outputs["examples"],
+        examples=examples,
         schema=schema_gen.outputs["schema"],
         label_map=label_prep.outputs["label_map"],
         preprocessing_fn=TRANSFORM_FN,
@@ -173,7 +205,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
         },
     ).with_id("baseline_model_resolver")
     evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
+        examples=examples,
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs[MODEL_KEY],
         eval_config=eval_config_for(config),
@@ -190,6 +222,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
         pipeline_root=str(paths.pipeline_root),
         components=[
             example_gen,
+            *([span_window] if span_window else []),
             statistics_gen,
             schema_gen,
             example_validator,

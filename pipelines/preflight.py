@@ -12,7 +12,8 @@ class InputError(ConfigError):
 
 
 def _data_files(root: Path, pattern: str) -> list[Path]:
-    files = sorted(path for path in root.glob(pattern) if path.is_file())
+    glob = pattern.replace("{SPAN}", "*").replace("{VERSION}", "*")
+    files = sorted(path for path in root.glob(glob) if path.is_file())
     if not files:
         raise InputError(f"data: no files match '{pattern}' in {root}")
     empty = [path for path in files if path.stat().st_size == 0]
@@ -55,26 +56,31 @@ def check_data(config: RetrainConfig) -> None:
         return
     if not data.path.is_dir():
         raise InputError(f"data.path: directory not found: {data.path}")
-    patterns = [data.train_pattern, data.eval_pattern] if data.train_pattern and data.eval_pattern else ["*"]
+    patterns = data.input_patterns()
     required = [config.task.input_feature, config.task.label_feature]
     for pattern in patterns:
         first = _data_files(data.path, pattern)[0]
-        (_check_tfrecord if data.format == "tfrecord" else _check_csv)(first, required)
+        if data.format == "tfrecord":
+            _check_tfrecord(first, required)
+        elif data.format == "csv":
+            _check_csv(first, required)
+        elif data.format == "image_manifest":
+            _check_csv(first, ["path", "label"])
 
 
 def check_schema(config: RetrainConfig) -> None:
     """A pinned schema file exists and parses as a TFDV schema text proto."""
-    if config.data.schema is None:
+    if config.data.schema_file is None:
         return
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    if not config.data.schema.is_file():
-        raise InputError(f"data.schema: file not found: {config.data.schema}")
+    if not config.data.schema_file.is_file():
+        raise InputError(f"data.schema_file: file not found: {config.data.schema_file}")
     try:
-        text_format.Parse(config.data.schema.read_text(), schema_pb2.Schema())
+        text_format.Parse(config.data.schema_file.read_text(), schema_pb2.Schema())
     except text_format.ParseError as error:
-        raise InputError(f"data.schema: not a TFDV schema text proto: {error}") from None
+        raise InputError(f"data.schema_file: not a TFDV schema text proto: {error}") from None
 
 
 def check_backbone(config: RetrainConfig) -> None:

@@ -1,6 +1,7 @@
 """What a finished run did, read back from its ML Metadata records and artifacts."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -9,6 +10,9 @@ import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_model_analysis.proto import validation_result_pb2
 
+from components.image_example_gen.executor import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
+from components.label_prep.artifact import LabelMap as LabelMapArtifact
+from components.label_prep.label_map import load_label_map
 from components.versioned_pusher.executor import PUSH_OUTCOME_KEY
 from pipelines.pipeline import ACCURACY_METRIC
 
@@ -29,6 +33,12 @@ class RunSummary:
     push_version: Optional[str] = None
     push_outcome: str = "the Pusher did not run"
     cached_nodes: list[str] = field(default_factory=list)
+    accepted_records: Optional[int] = None
+    rejected_records: Optional[int] = None
+    rejected_records_dir: Optional[str] = None
+    classes: list[str] = field(default_factory=list)
+    new_classes: list[str] = field(default_factory=list)
+    label_problems: list[str] = field(default_factory=list)
 
 
 def open_store(metadata_path: Path) -> mlmd.MetadataStore:
@@ -99,7 +109,14 @@ def describe_failure(failure: validation_result_pb2.ValidationFailure) -> str:
 
 def _read_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, summary: RunSummary) -> None:
     properties = artifact.custom_properties
-    if type_name == "ModelBlessing":
+    if type_name == "Examples" and REJECTED_COUNT_PROPERTY in properties:
+        summary.accepted_records = properties[ACCEPTED_COUNT_PROPERTY].int_value
+        summary.rejected_records = properties[REJECTED_COUNT_PROPERTY].int_value
+        summary.rejected_records_dir = os.path.join(artifact.uri, REJECTED_DIR)
+    elif type_name == LabelMapArtifact.TYPE_NAME:
+        label_map = load_label_map(artifact.uri)
+        summary.classes, summary.new_classes, summary.label_problems = label_map.labels, label_map.new_labels, label_map.problems
+    elif type_name == "ModelBlessing":
         summary.blessed = bool(properties["blessed"].int_value)
     elif type_name == "ModelEvaluation":
         summary.accuracy, summary.baseline_accuracy = _accuracies(artifact.uri)
@@ -129,6 +146,13 @@ def summarize_run(metadata_path: Path, since_execution_id: int) -> RunSummary:
 def format_summary(summary: RunSummary) -> str:
     """A short human-readable verdict for the end of `retrain run`."""
     lines = []
+    if summary.rejected_records is not None:
+        rejected = f"; {summary.rejected_records} rejected, listed in {summary.rejected_records_dir}" if summary.rejected_records else ""
+        lines.append(f"ingested: {summary.accepted_records} images{rejected}")
+    if summary.classes:
+        new = f" (new this run: {', '.join(summary.new_classes)})" if summary.new_classes else ""
+        lines.append(f"classes: {len(summary.classes)}{new}")
+    lines.extend(f"  label warning: {problem}" for problem in summary.label_problems)
     if summary.accuracy is not None:
         if summary.baseline_accuracy is None:
             baseline = " (no baseline: no other blessed model yet)"

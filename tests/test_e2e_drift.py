@@ -44,7 +44,7 @@ def test_drift_from_pinned_schema_stops_before_training(tmp_path: Path, digits_e
     (tmp_path / "schema.pbtxt").write_text(PINNED_SCHEMA)
     (tmp_path / "config.yaml").write_text(
         "pipeline_name: drift\n"
-        "data: {path: data, schema: schema.pbtxt}\n"
+        "data: {path: data, schema_file: schema.pbtxt}\n"
         f"backbone: {{handle: {digits_example.backbone_dir}}}\n"
     )
     run = run_cli("run", "--config", "config.yaml", "--output", "out", cwd=tmp_path)
@@ -61,8 +61,8 @@ def test_unreadable_pinned_schema_is_a_config_error(tmp_path: Path, digits_examp
     (tmp_path / "data").mkdir()
     (tmp_path / "schema.pbtxt").write_text("feature { name: ")
     (tmp_path / "config.yaml").write_text(
-        f"data: {{path: data, schema: schema.pbtxt}}\nbackbone: {{handle: {digits_example.backbone_dir}}}\n"
+        f"data: {{path: data, schema_file: schema.pbtxt}}\nbackbone: {{handle: {digits_example.backbone_dir}}}\n"
     )
     run = run_cli("run", "--config", "config.yaml", "--output", "out", cwd=tmp_path)
     assert run.returncode == 2
-    assert "data.schema: not a TFDV schema text proto" in run.stderr
+    assert "data.schema_file: not a TFDV schema text proto" in run.stderr

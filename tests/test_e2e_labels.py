@@ -3,40 +3,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
 from components.digits_example import data as digits
 from components.digits_example.prepare import ExampleLayout
 from components.label_prep.label_map import load_label_map
+from digits_records import write_digit_records
 from pipelines.run_summary import open_store
 
 pytestmark = pytest.mark.e2e
 NAMES = {5: "five", 6: "six", 7: "seven", 8: "eight"}
 
 
-def _write_split(path: Path, per_class: dict[int, int], offset: int) -> None:
-    images = digits.load_digits_images()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    chosen_images, chosen_labels = [], []
-    for digit, count in per_class.items():
-        picks = np.flatnonzero(images.labels == digit)[offset : offset + count]
-        chosen_images.append(images.images[picks])
-        chosen_labels.extend([digit] * count)
-    data = digits.LabelledImages(np.concatenate(chosen_images), np.array(chosen_labels))
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for image, label in zip(data.images, data.labels):
-            feature = {
-                "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[digits.encode_png(image)])),
-                "label": tf.train.Feature(bytes_list=tf.train.BytesList(value=[NAMES[int(label)].encode()])),
-            }
-            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
-
-
 def _write_data(root: Path, train: dict[int, int], evaluation: dict[int, int]) -> None:
-    _write_split(root / "train" / "data.tfrecord", train, offset=0)
-    _write_split(root / "eval" / "data.tfrecord", evaluation, offset=100)
+    write_digit_records(root / "train" / "data.tfrecord", train, NAMES, offset=0)
+    write_digit_records(root / "eval" / "data.tfrecord", evaluation, NAMES, offset=100)
 
 
 def _config(path: Path, backbone: Path, extra: str = "") -> Path:

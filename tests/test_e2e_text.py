@@ -49,6 +49,10 @@ def _reviews(path: Path, rows: int) -> None:
             label, words = ("positive", POSITIVE) if index % 2 == 0 else ("negative", NEGATIVE)
             text = " ".join(rng.sample(FILLER, 2) + rng.sample(words, 3))
             writer.writerow([text.capitalize(), label])
+        for index in range(3):
+            writer.writerow([f"review without a label {index}", ""])
+        for label in ("positive", "negative"):
+            writer.writerow(["", label])
 
 
 def test_csv_text_classification_end_to_end(tmp_path: Path, run_cli) -> None:
@@ -60,6 +64,7 @@ def test_csv_text_classification_end_to_end(tmp_path: Path, run_cli) -> None:
         "data: {path: data, format: csv, eval_fraction: 0.3}\n"
         f"backbone: {{handle: {backbone}}}\n"
         "training: {epochs: 60, learning_rate: 0.05}\n"
+        "labels: {on_problem: warn}\n"
         "evaluation: {min_accuracy: 0.9}\n"
         "push: {model_name: reviews}\n"
     )
@@ -67,6 +72,11 @@ def test_csv_text_classification_end_to_end(tmp_path: Path, run_cli) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     assert "CsvExampleGen done in" in run.stdout
     assert "pushed model:" in run.stdout, run.stdout[-2000:]
+    assert "classes: 2" in run.stdout
+    warnings = [line for line in run.stdout.splitlines() if line.startswith("  label warning:")]
+    blank_labels = sum(int(line.split()[2]) for line in warnings if "empty or whitespace label" in line)
+    no_text = sum(int(line.split()[2]) for line in warnings if "no input feature value" in line)
+    assert (blank_labels, no_text) == (3, 2), warnings
 
     model = tf.saved_model.load(str(tmp_path / "out" / "serving" / "reviews" / "1"))
     outputs = model.signatures["serving_raw"](review=tf.constant(["I love it superb and perfect", "Awful broken and useless"]))

@@ -74,3 +74,18 @@ def test_few_shot_split_is_deterministic_and_balanced() -> None:
     np.testing.assert_array_equal(train_a.images, train_b.images)
     assert np.bincount(train_a.labels, minlength=10)[5:].tolist() == [20] * 5
     assert len(train_a.labels) + len(eval_a.labels) == len(target.labels)
+
+
+def test_label_ids_follow_the_label_map_and_mark_unknown_labels() -> None:
+    from components.hub_trainer.transform_module import label_ids
+
+    ids = label_ids(tf.constant([b"cat", b" dog ", b"", b"emu"]), ["dog", "cat"])
+    assert ids.numpy().tolist() == [1, 0, -1, -1]
+    assert label_ids(tf.constant([7, 3], tf.int64), ["3", "7"]).numpy().tolist() == [1, 0]
+
+
+def test_empty_images_decode_blank_and_have_no_value() -> None:
+    encoded = tf.constant([b"", digits.encode_png(np.ones((8, 8, 1), np.float32))])
+    decoded = features.decode_images(encoded, (8, 8), 1).numpy()
+    assert decoded[0].max() == 0.0 and decoded[1].min() == pytest.approx(1.0)
+    assert features.has_value(tf.constant([b"", b"  ", b"x"])).numpy().tolist() == [False, False, True]

@@ -18,18 +18,29 @@ def to_dense_vector(values: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
 
 
 def decode_images(encoded: tf.Tensor, image_size: tuple[int, int], channels: int) -> tf.Tensor:
-    """Decodes PNG/JPEG/GIF/BMP bytes [N] into float32 [N, H, W, C] in [0, 1], resized to `image_size`."""
+    """Decodes PNG/JPEG/GIF/BMP bytes [N] into float32 [N, H, W, C] in [0, 1], resized to `image_size`.
+
+    Empty values become blank images; their records carry no label id (see `has_value`).
+    """
 
     def decode_one(data: tf.Tensor) -> tf.Tensor:
         image = tf.io.decode_image(data, channels=channels, expand_animations=False)
         image = tf.image.convert_image_dtype(image, tf.float32)
         return tf.image.resize(image, image_size)
 
+    def blank() -> tf.Tensor:
+        return tf.zeros([image_size[0], image_size[1], channels], tf.float32)
+
     return tf.map_fn(
-        decode_one,
+        lambda data: tf.cond(tf.strings.length(data) > 0, lambda: decode_one(data), blank),
         encoded,
         fn_output_signature=tf.TensorSpec([image_size[0], image_size[1], channels], tf.float32),
     )
+
+
+def has_value(raw: tf.Tensor) -> tf.Tensor:
+    """[N] bool: the raw input is not empty (or whitespace only)."""
+    return tf.strings.length(tf.strings.strip(raw)) > 0
 
 
 def model_input_from_raw(raw: tf.Tensor, settings: Mapping[str, Any]) -> tf.Tensor:

@@ -1,4 +1,8 @@
-"""TFX Transform entry point: raw input -> backbone input, label -> stable id from the label map."""
+"""TFX Transform entry point: raw input -> backbone input, label -> stable id from the label map.
+
+Records that cannot be used for training (blank label, label outside the map, no
+input value) get label id -1; LabelPrep has counted them, and the trainers skip them.
+"""
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -27,7 +31,9 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     """Builds the transform graph; `custom_config` carries task settings and the label vocabulary."""
     raw = features.to_dense_vector(inputs[custom_config["input_feature"]])
     labels = features.to_dense_vector(inputs[custom_config["label_feature"]])
+    ids = label_ids(labels, list(custom_config[features.LABEL_VOCABULARY_KEY]))
     return {
         features.MODEL_INPUT: features.model_input_from_raw(raw, custom_config),
-        features.LABEL_ID: label_ids(labels, list(custom_config[features.LABEL_VOCABULARY_KEY])),
+        # Records without an input value are counted by LabelPrep and left out of training.
+        features.LABEL_ID: tf.where(features.has_value(raw), ids, tf.constant(UNKNOWN_LABEL_ID, tf.int64)),
     }

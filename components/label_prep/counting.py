@@ -50,14 +50,15 @@ def split_counts(records: Iterable[tuple[tuple[str, str, bool], int]]) -> dict[s
 
 @beam.ptransform_fn
 def CountLabels(  # pylint: disable=invalid-name
-    pipeline: beam.Pipeline, file_patterns: Mapping[str, str], label_feature: str, input_feature: str
+    pipeline: beam.Pipeline, file_patterns: Mapping[str, list[str]], label_feature: str, input_feature: str
 ) -> beam.PCollection:
     """PCollection of ((split, label, has_input), count) over every split's TFRecord files."""
     per_split = []
-    for split, pattern in sorted(file_patterns.items()):
+    for split, patterns in sorted(file_patterns.items()):
         per_split.append(
             pipeline
-            | f"Read[{split}]" >> beam.io.ReadFromTFRecord(pattern)
+            | f"Patterns[{split}]" >> beam.Create(patterns)
+            | f"Read[{split}]" >> beam.io.ReadAllFromTFRecord()
             | f"Key[{split}]" >> beam.Map(lambda record, s=split: (s, *label_key(record, label_feature, input_feature)))
         )
     return per_split | "Flatten" >> beam.Flatten() | "Count" >> beam.combiners.Count.PerElement()

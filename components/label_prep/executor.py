@@ -26,16 +26,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     """Computes the run's label map from the examples and the previous label map."""
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
-        examples = artifact_utils.get_single_instance(input_dict["examples"])
         output_uri = artifact_utils.get_single_uri(output_dict["label_map"])
         previous = input_dict.get("previous_label_map") or []
         previous_map = load_label_map(previous[0].uri) if previous else None
         settings = LabelSettings(**json.loads(exec_properties["settings"]))
 
-        patterns = {
-            split: os.path.join(artifact_utils.get_split_uri([examples], split), "*")
-            for split in artifact_utils.decode_split_names(examples.split_names)
-        }
+        patterns: dict[str, list[str]] = {}
+        for examples in input_dict["examples"]:  # several artifacts with a span window
+            for split in artifact_utils.decode_split_names(examples.split_names):
+                patterns.setdefault(split, []).append(os.path.join(artifact_utils.get_split_uri([examples], split), "*"))
         counts_path = os.path.join(output_uri, _COUNTS_FILE)
         with self._make_beam_pipeline() as pipeline:
             _ = (

@@ -1,0 +1,46 @@
+"""Scheduled retraining on spans: each run ingests the newest span and trains on a rolling window."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components.digits_example.prepare import ExampleLayout
+from components.label_prep.label_map import load_label_map
+from digits_records import write_digit_records
+from pipelines.run_summary import open_store
+
+pytestmark = pytest.mark.e2e
+NAMES = {5: "five", 6: "six", 7: "seven"}
+
+
+def _drop_span(root: Path, span: int, per_class: dict[int, int]) -> None:
+    write_digit_records(root / f"span-{span}" / "train" / "part.tfrecord", per_class, NAMES, offset=10 * span)
+    write_digit_records(root / f"span-{span}" / "eval" / "part.tfrecord", {d: 4 for d in per_class}, NAMES, offset=100 + 5 * span)
+
+
+def _latest_train_counts(metadata: Path) -> dict[str, int]:
+    store = open_store(metadata)
+    latest = max(store.get_artifacts_by_type("retrain.LabelMap"), key=lambda artifact: artifact.id)
+    return load_label_map(latest.uri).counts["train"]
+
+
+def test_rolling_window_of_two_spans(tmp_path: Path, digits_example: ExampleLayout, run_cli) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "pipeline_name: spans\n"
+        "data: {path: data, train_pattern: 'span-{SPAN}/train/*', eval_pattern: 'span-{SPAN}/eval/*', span_window: 2}\n"
+        f"backbone: {{handle: {digits_example.backbone_dir}}}\n"
+        "training: {epochs: 2}\n"
+        "evaluation: {min_accuracy: 0.0, max_accuracy_drop: 1.0}\n"
+    )
+    spans = {1: {5: 3, 6: 3}, 2: {5: 4, 6: 4, 7: 4}, 3: {5: 5, 6: 5, 7: 5}}
+    expected = {
+        1: {"five": 3, "six": 3},
+        2: {"five": 7, "six": 7, "seven": 4},
+        3: {"five": 9, "six": 9, "seven": 9},
+    }
+    for span, per_class in spans.items():
+        _drop_span(tmp_path / "data", span, per_class)
+        run = run_cli("run", "--config", "config.yaml", "--output", "out", cwd=tmp_path)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert _latest_train_counts(tmp_path / "out" / "metadata.sqlite") == expected[span], f"after span {span}"
