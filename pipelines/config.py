@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Optional
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN
 from components.label_prep.settings import LabelSettings
 
 _DEFAULT_PATTERNS = {"tfrecord": "*", "csv": "*", "image_folders": "*/*", "image_manifest": "*.csv"}
@@ -122,15 +123,40 @@ class BackboneConfig(_Section):
 
 
 class TrainingConfig(_Section):
-    """How the new head (and, later, the backbone) is trained."""
+    """How the head and the backbone are trained.
 
-    mode: Literal["feature_extraction"] = "feature_extraction"
+    `feature_extraction`: frozen backbone, new head. `fine_tune`: everything
+    trains, the backbone at `learning_rate * backbone_learning_rate_scale`.
+    `incremental`: the head for `epochs`, then the top `unfreeze_blocks` backbone
+    blocks (found by `block_pattern` in the variable names) for `fine_tune_epochs`,
+    each lower block `layer_decay` times slower. `batchnorm: frozen` keeps the
+    backbone's BatchNorm statistics (inference mode) while its weights train.
+    """
+
+    mode: Literal["feature_extraction", "fine_tune", "incremental"] = "feature_extraction"
     epochs: int = Field(80, ge=1)
     batch_size: int = Field(16, ge=1)
     learning_rate: float = Field(1e-2, gt=0.0)
     hidden_units: tuple[int, ...] = ()
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    backbone_learning_rate_scale: float = Field(0.1, gt=0.0, le=1.0)
+    unfreeze_blocks: int = Field(1, ge=1)
+    layer_decay: float = Field(0.5, gt=0.0, le=1.0)
+    fine_tune_epochs: int = Field(10, ge=1)
+    batchnorm: Literal["frozen", "train"] = "frozen"
+    block_pattern: str = DEFAULT_BLOCK_PATTERN
     seed: int = 42
+
+    @field_validator("block_pattern")
+    @classmethod
+    def _one_group(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as error:
+            raise ValueError(f"not a regular expression: {error}") from None
+        if compiled.groups != 1:
+            raise ValueError("needs exactly one capture group holding the block number")
+        return value
 
 
 class EvaluationConfig(_Section):

@@ -118,12 +118,22 @@ def _trainer_settings(config: RetrainConfig) -> dict[str, Any]:
         "learning_rate": training.learning_rate,
         "hidden_units": list(training.hidden_units),
         "dropout": training.dropout,
+        "backbone_learning_rate_scale": training.backbone_learning_rate_scale,
+        "unfreeze_blocks": training.unfreeze_blocks,
+        "layer_decay": training.layer_decay,
+        "fine_tune_epochs": training.fine_tune_epochs,
+        "batchnorm": training.batchnorm,
+        "block_pattern": training.block_pattern,
         "seed": training.seed,
     }
 
 
 def eval_config_for(config: RetrainConfig) -> tfma.EvalConfig:
-    """Accuracy gate: at least `min_accuracy`, and at most `max_accuracy_drop` below the baseline."""
+    """Accuracy gate: at least `min_accuracy`, and at most `max_accuracy_drop` below the baseline.
+
+    The multi-class confusion matrix (argmax predictions) is computed for the report's
+    confusion matrix and per-class precision/recall; it does not take part in the gate.
+    """
     threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.evaluation.min_accuracy}),
         change_threshold=tfma.GenericChangeThreshold(
@@ -146,6 +156,7 @@ def eval_config_for(config: RetrainConfig) -> tfma.EvalConfig:
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
                     tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=threshold),
+                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                 ]
             )
         ],

@@ -26,7 +26,7 @@ def _config(path: Path, backbone: Path, extra: str = "") -> Path:
         "pipeline_name: stable-labels\n"
         "data: {path: data, train_pattern: 'train/*', eval_pattern: 'eval/*'}\n"
         f"backbone: {{handle: {backbone}}}\n"
-        "training: {epochs: 5}\n"
+        "training: {epochs: 5, mode: incremental, fine_tune_epochs: 2, unfreeze_blocks: 1}\n"
         "evaluation: {min_accuracy: 0.0, max_accuracy_drop: 1.0}\n"
         "push: {model_name: stable}\n" + extra
     )

@@ -30,7 +30,7 @@ def test_rolling_window_of_two_spans(tmp_path: Path, digits_example: ExampleLayo
         "pipeline_name: spans\n"
         "data: {path: data, train_pattern: 'span-{SPAN}/train/*', eval_pattern: 'span-{SPAN}/eval/*', span_window: 2}\n"
         f"backbone: {{handle: {digits_example.backbone_dir}}}\n"
-        "training: {epochs: 2}\n"
+        "training: {epochs: 2, mode: fine_tune}\n"
         "evaluation: {min_accuracy: 0.0, max_accuracy_drop: 1.0}\n"
     )
     spans = {1: {5: 3, 6: 3}, 2: {5: 4, 6: 4, 7: 4}, 3: {5: 5, 6: 5, 7: 5}}

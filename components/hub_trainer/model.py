@@ -7,6 +7,7 @@ import tensorflow as tf
 import tensorflow_hub as hub
 
 from components.hub_trainer.features import MODEL_INPUT
+from components.hub_trainer.finetune import GroupedTrainingModel
 
 BACKBONE_LAYER = "backbone"
 
@@ -27,24 +28,29 @@ def build_classifier(
     dropout: float = 0.0,
     trainable_backbone: bool = False,
     seed: int = 0,
-) -> tf.keras.Model:
+    batchnorm: str = "frozen",
+) -> GroupedTrainingModel:
     """Backbone (`hub.KerasLayer`) -> optional dense layers -> dropout -> logits.
 
     The model outputs logits; the exported serving signatures add the softmax.
-    With `trainable_backbone=False` the backbone's variables are frozen and it
-    runs in inference mode (BatchNorm uses its stored statistics).
+    With `trainable_backbone=False` the backbone's variables are frozen. BatchNorm
+    policy: `frozen` (default) runs the backbone in inference mode even while some
+    of its variables train, so BatchNorm keeps its pretrained statistics; `train`
+    lets BatchNorm update its statistics whenever the backbone is trainable.
+    Which variables actually train is chosen with `set_training_groups`.
     """
     if num_classes < 2:
         raise ValueError(f"need at least 2 classes to train a classifier, got {num_classes}")
     tf.keras.utils.set_random_seed(seed)
     inputs = tf.keras.Input(shape=input_shape, dtype=input_dtype, name=MODEL_INPUT)
-    x = hub.KerasLayer(backbone_handle, trainable=trainable_backbone, name=BACKBONE_LAYER)(inputs)
+    backbone = hub.KerasLayer(backbone_handle, trainable=trainable_backbone, name=BACKBONE_LAYER)
+    x = backbone(inputs, training=False) if batchnorm == "frozen" else backbone(inputs)
     for index, units in enumerate(hidden_units):
         x = tf.keras.layers.Dense(units, activation="relu", name=f"head_dense_{index}")(x)
     if dropout > 0:
         x = tf.keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(x)
     logits = tf.keras.layers.Dense(num_classes, name="logits")(x)
-    return tf.keras.Model(inputs, logits, name="transfer_classifier")
+    return GroupedTrainingModel(inputs, logits, name="transfer_classifier")
 
 
 def compile_classifier(model: tf.keras.Model, learning_rate: float, label_smoothing: float = 0.0) -> None:

@@ -10,6 +10,7 @@ from tfx_bsl.public import tfxio
 
 from components.hub_trainer import export, model as model_lib
 from components.hub_trainer.features import LABEL_ID
+from components.hub_trainer.training import TrainingPlan, train_classifier
 from components.label_prep.label_map import load_label_map
 
 
@@ -62,14 +63,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         dropout=float(settings["dropout"]),
         trainable_backbone=settings["mode"] != "feature_extraction",
         seed=seed,
+        batchnorm=settings["batchnorm"],
     )
-    model_lib.compile_classifier(model, float(settings["learning_rate"]), label_map.label_smoothing)
-    model.fit(
+    train_classifier(
+        model,
         train,
-        validation_data=evaluation,
-        epochs=int(settings["epochs"]),
+        TrainingPlan.from_settings(settings, label_map.label_smoothing),
+        validation=evaluation,
         class_weight=dict(enumerate(label_map.class_weights)),
-        verbose=2,
         callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
     )
     export.export_serving_model(model, tft_output, label_map.labels, settings, fn_args.serving_model_dir)

@@ -1,0 +1,73 @@
+"""What trains and how fast: per-group learning rates, and a model that honours them.
+
+A Hub module is one `hub.KerasLayer`, so partial unfreezing works on its
+variables, grouped into blocks by depth (see `blocks.py`). Each group of variables gets its own optimizer and learning rate, so
+`fine_tune` can train the backbone slower than the head and `incremental` can
+train only the top K blocks with layer-wise learning-rate decay. Variables in no
+group receive no update at all.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import tensorflow as tf
+
+from components.hub_trainer.blocks import Block
+
+
+@dataclass(frozen=True)
+class VariableGroup:
+    """Variables updated together by one optimizer at one learning rate."""
+
+    name: str
+    variables: tuple[tf.Variable, ...]
+    learning_rate: float
+
+
+def training_groups(
+    head: Sequence[tf.Variable],
+    blocks: Sequence[Block],
+    learning_rate: float,
+    backbone_learning_rate_scale: float = 1.0,
+    unfreeze_blocks: int = 0,
+    layer_decay: float = 1.0,
+) -> list[VariableGroup]:
+    """The head at `learning_rate`, plus the top `unfreeze_blocks` blocks (all with a negative value).
+
+    The top unfrozen block trains at `learning_rate * backbone_learning_rate_scale`,
+    each block below it `layer_decay` times slower than the one above.
+    """
+    groups = [VariableGroup("head", tuple(head), learning_rate)]
+    if unfreeze_blocks < 0:
+        chosen = list(blocks)
+    else:
+        chosen = list(blocks)[len(blocks) - unfreeze_blocks :] if unfreeze_blocks else []
+    for depth_from_top, block in enumerate(reversed(chosen)):
+        rate = learning_rate * backbone_learning_rate_scale * layer_decay**depth_from_top
+        groups.append(VariableGroup(block.name, block.variables, rate))
+    return groups
+
+
+class GroupedTrainingModel(tf.keras.Model):
+    """A functional Keras model whose training step updates only the given groups, each with its own optimizer."""
+
+    def set_training_groups(self, groups: Sequence[VariableGroup], optimizer_factory: type = tf.keras.optimizers.Adam) -> None:
+        """Chooses what trains from now on (call `compile` afterwards to retrace the training step)."""
+        pairs = [(group, optimizer_factory(group.learning_rate)) for group in groups if group.variables]
+        # Plain attribute, not Keras-tracked: these optimizers are not part of the exported model.
+        object.__setattr__(self, "_groups", pairs)
+
+    def train_step(self, data: tuple) -> dict[str, tf.Tensor]:
+        x, y, sample_weight = tf.keras.utils.unpack_x_y_sample_weight(data)
+        variables = [variable for group, _ in self._groups for variable in group.variables]
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x, y, y_pred, sample_weight)
+        gradients = tape.gradient(loss, variables)
+        start = 0
+        for group, optimizer in self._groups:
+            end = start + len(group.variables)
+            optimizer.apply_gradients(zip(gradients[start:end], group.variables))
+            start = end
+        return self.compute_metrics(x, y, y_pred, sample_weight)
