@@ -27,7 +27,13 @@ def test_effective_config_round_trips_through_yaml(tmp_path: Path) -> None:
     [
         ({"training": {"epochz": 3}}, "training.epochz: Extra inputs are not permitted"),
         ({"training": {"epochs": 0}}, "training.epochs: Input should be greater than or equal to 1"),
-        ({"training": {"mode": "everything"}}, "training.mode: Input should be 'feature_extraction'"),
+        ({"training": {"mode": "everything"}}, "training.mode: Input should be 'feature_extraction', 'fine_tune' or 'incremental'"),
+        ({"training": {"block_pattern": "block"}}, "training.block_pattern: needs exactly one capture group"),
+        ({"training": {"block_pattern": "(unclosed"}}, "training.block_pattern: not a regular expression"),
+        ({"labels": {"label_smoothing": 1.5}}, "labels.label_smoothing: Input should be less than 1"),
+        ({"labels": {"on_problem": "ignore"}}, "labels.on_problem: Input should be 'error' or 'warn'"),
+        ({"data": {"path": "d", "span_window": 3}, "backbone": {"handle": "b"}}, "data.span_window > 1 needs '{SPAN}'"),
+        ({"data": {"path": "d", "format": "image_folders"}, "backbone": {"handle": "b"}, "task": {"type": "text_classification"}}, "holds images: task.type must be image_classification"),
         ({"evaluation": {"min_accuracy": 1.5}}, "evaluation.min_accuracy: Input should be less than or equal to 1"),
         ({"data": {"path": "d"}}, "backbone.handle is required when data.path is given"),
         ({"data": {"example": "digits", "path": "d"}}, "data: data.example and data.path are mutually exclusive"),
@@ -44,6 +50,17 @@ def test_invalid_configs_name_the_field(raw: dict, expected: str) -> None:
     message = str(error.value)
     assert expected in message
     assert "\n" not in message
+
+
+def test_default_patterns_follow_the_format() -> None:
+    def patterns(data: dict) -> list[str]:
+        return config_from_dict({"data": {"path": "/d", **data}, "backbone": {"handle": "/b"}}).data.input_patterns()
+
+    assert patterns({}) == ["*"]
+    assert patterns({"format": "image_folders"}) == ["*/*"]
+    assert patterns({"format": "image_manifest"}) == ["*.csv"]
+    assert patterns({"pattern": "drop-{SPAN}/*", "span_window": 2}) == ["drop-{SPAN}/*"]
+    assert patterns({"train_pattern": "t/*", "eval_pattern": "e/*"}) == ["t/*", "e/*"]
 
 
 def test_top_level_must_be_a_mapping() -> None:
