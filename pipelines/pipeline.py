@@ -26,7 +26,7 @@ from components.hub_trainer.features import LABEL_ID
 from components.image_example_gen.component import ImageFolderExampleGen
 from components.label_prep.artifact import LabelMap
 from components.label_prep.component import LabelPrep
-from components.label_prep.resolver import LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
+from components.label_prep.resolver import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
 from components.label_transform.component import LabelMappedTransform
 from components.versioned_pusher.component import VersionedPusher
 from pipelines.code_version import components_fingerprint
@@ -180,6 +180,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
     previous_label_map_resolver = tfx.dsl.Resolver(
         strategy_class=LatestBlessedLabelMapStrategy,
         **{
+            EXAMPLES_KEY: examples,
             MODEL_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
             BLESSING_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
             LABEL_MAP_KEY: tfx.dsl.Channel(type=LabelMap),

@@ -20,7 +20,7 @@ from components.label_prep.label_map import (
     load_label_map,
     save_label_map,
 )
-from components.label_prep.resolver import label_map_of_model
+from components.label_prep.resolver import label_map_of_model, seed_label_map
 from components.label_prep.settings import LabelSettings
 
 
@@ -106,12 +106,26 @@ def _store() -> mlmd.MetadataStore:
     return mlmd.MetadataStore(config)
 
 
-def _link(store: mlmd.MetadataStore, inputs: list[int], outputs: list[int]) -> None:
+def _event(artifact_id: int, execution_id: int, kind: int, key: str) -> metadata_store_pb2.Event:
+    event = metadata_store_pb2.Event(artifact_id=artifact_id, execution_id=execution_id, type=kind)
+    event.path.steps.add().key = key
+    event.path.steps.add().index = 0
+    return event
+
+
+def _link(store: mlmd.MetadataStore, inputs: list[int] | dict[str, int], outputs: list[int]) -> None:
     execution_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="step"))
     [execution_id] = store.put_executions([metadata_store_pb2.Execution(type_id=execution_type)])
-    events = [metadata_store_pb2.Event(artifact_id=a, execution_id=execution_id, type=metadata_store_pb2.Event.INPUT) for a in inputs]
-    events += [metadata_store_pb2.Event(artifact_id=a, execution_id=execution_id, type=metadata_store_pb2.Event.OUTPUT) for a in outputs]
+    keyed = inputs if isinstance(inputs, dict) else {f"in{i}": a for i, a in enumerate(inputs)}
+    events = [_event(a, execution_id, metadata_store_pb2.Event.INPUT, key) for key, a in keyed.items()]
+    events += [_event(a, execution_id, metadata_store_pb2.Event.OUTPUT, "out") for a in outputs]
     store.put_events(events)
+
+
+def _label_map_artifact(artifact_id: int) -> LabelMapArtifact:
+    label_map = LabelMapArtifact()
+    label_map.id = artifact_id
+    return label_map
 
 
 def test_lineage_finds_the_label_map_a_model_was_trained_with() -> None:
@@ -123,11 +137,20 @@ def test_lineage_finds_the_label_map_a_model_was_trained_with() -> None:
     _link(store, inputs=[examples, label_map_new], outputs=[graph])  # Transform
     _link(store, inputs=[graph, examples], outputs=[model])  # Trainer
 
-    def artifact(artifact_id: int) -> LabelMapArtifact:
-        label_map = LabelMapArtifact()
-        label_map.id = artifact_id
-        return label_map
-
-    found = label_map_of_model(store, model, [artifact(label_map_old), artifact(label_map_new)])
+    found = label_map_of_model(store, model, [_label_map_artifact(label_map_old), _label_map_artifact(label_map_new)])
     assert found is not None and found.id == label_map_new
-    assert label_map_of_model(store, model, [artifact(label_map_old)]) is None
+    assert label_map_of_model(store, model, [_label_map_artifact(label_map_old)]) is None
+
+
+def test_seed_is_the_blessed_map_for_new_data_and_its_own_seed_for_unchanged_data() -> None:
+    store = _store()
+    artifact_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="thing"))
+    examples_1, examples_2, map_1, map_2 = store.put_artifacts(
+        [metadata_store_pb2.Artifact(type_id=artifact_type, uri=f"/{i}") for i in range(4)]
+    )
+    _link(store, {"examples": examples_1}, [map_1])  # run 1: no previous map
+    _link(store, {"examples": examples_2, "previous_label_map": map_1}, [map_2])  # run 2: new data
+    maps = [_label_map_artifact(map_1), _label_map_artifact(map_2)]
+    assert seed_label_map(store, maps[0], {examples_2}, maps).id == map_1  # new data: seed with the blessed map
+    assert seed_label_map(store, maps[0], {examples_1}, maps) is None  # re-run of run 1: same inputs as then
+    assert seed_label_map(store, maps[1], {examples_2}, maps).id == map_1  # re-run of run 2: same inputs as then

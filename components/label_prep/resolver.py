@@ -8,6 +8,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import types
 from tfx.dsl.components.common import resolver
 
+from components.label_prep.component import EXAMPLES_KEY, PREVIOUS_LABEL_MAP_KEY
 from components.baseline_resolver.strategy import BLESSING_KEY, MODEL_KEY, latest_blessed_other_than
 
 LABEL_MAP_KEY = "label_map"
@@ -41,16 +42,48 @@ def label_map_of_model(
     return None
 
 
+def _inputs_of_producer(store: mlmd.MetadataStore, artifact_id: int) -> dict[str, set[int]]:
+    """Input key -> artifact ids of the execution that produced `artifact_id`."""
+    producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact_id]) if e.type in _OUTPUTS]
+    inputs: dict[str, set[int]] = {}
+    for event in store.get_events_by_execution_ids(producers[:1]):
+        if event.type in _INPUTS and event.path.steps:
+            inputs.setdefault(event.path.steps[0].key, set()).add(event.artifact_id)
+    return inputs
+
+
+def seed_label_map(
+    store: mlmd.MetadataStore, blessed_label_map: types.Artifact, examples_ids: set[int], label_maps: list[types.Artifact]
+) -> Optional[types.Artifact]:
+    """The previous label map to seed this run's LabelPrep with.
+
+    Normally the label map of the latest blessed model. But when that map was
+    itself computed from these very examples (a re-run on unchanged data), the
+    map it was seeded with is returned instead, so LabelPrep sees the same inputs
+    as then and is served from cache instead of re-numbering nothing and
+    retraining everything downstream.
+    """
+    inputs = _inputs_of_producer(store, blessed_label_map.id)
+    if inputs.get(EXAMPLES_KEY) != examples_ids:
+        return blessed_label_map
+    seeds = inputs.get(PREVIOUS_LABEL_MAP_KEY, set())
+    return next((label_map for label_map in label_maps if label_map.id in seeds), None)
+
+
 class LatestBlessedLabelMapStrategy(resolver.ResolverStrategy):
-    """Resolves `label_map` to the one behind the latest blessed model (and that model and blessing)."""
+    """Resolves `label_map` to the one behind the latest blessed model (see `seed_label_map`)."""
 
     def resolve_artifacts(
         self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
     ) -> Optional[dict[str, list[types.Artifact]]]:
+        label_maps = input_dict.get(LABEL_MAP_KEY, [])
+        examples = input_dict.get(EXAMPLES_KEY, [])
         model, blessing = latest_blessed_other_than(input_dict.get(MODEL_KEY, []), input_dict.get(BLESSING_KEY, []), set())
-        label_map = label_map_of_model(store, model.id, input_dict.get(LABEL_MAP_KEY, [])) if model else None
+        blessed_map = label_map_of_model(store, model.id, label_maps) if model else None
+        seed = seed_label_map(store, blessed_map, {e.id for e in examples}, label_maps) if blessed_map else None
         return {
+            EXAMPLES_KEY: list(examples),
             MODEL_KEY: [model] if model else [],
             BLESSING_KEY: [blessing] if blessing else [],
-            LABEL_MAP_KEY: [label_map] if label_map else [],
+            LABEL_MAP_KEY: [seed] if seed else [],
         }
