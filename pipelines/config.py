@@ -131,6 +131,8 @@ class TrainingConfig(_Section):
     blocks (found by `block_pattern` in the variable names) for `fine_tune_epochs`,
     each lower block `layer_decay` times slower. `batchnorm: frozen` keeps the
     backbone's BatchNorm statistics (inference mode) while its weights train.
+    `warm_start` starts from the latest blessed model's weights (new classes get
+    fresh classifier rows) instead of from the backbone alone.
     """
 
     mode: Literal["feature_extraction", "fine_tune", "incremental"] = "feature_extraction"
@@ -145,6 +147,7 @@ class TrainingConfig(_Section):
     fine_tune_epochs: int = Field(10, ge=1)
     batchnorm: Literal["frozen", "train"] = "frozen"
     block_pattern: str = DEFAULT_BLOCK_PATTERN
+    warm_start: bool = True
     seed: int = 42
 
     @field_validator("block_pattern")

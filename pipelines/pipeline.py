@@ -124,6 +124,7 @@ def _trainer_settings(config: RetrainConfig) -> dict[str, Any]:
         "fine_tune_epochs": training.fine_tune_epochs,
         "batchnorm": training.batchnorm,
         "block_pattern": training.block_pattern,
+        "warm_start": training.warm_start,
         "seed": training.seed,
     }
 
@@ -206,6 +207,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
+        base_model=previous_label_map_resolver.outputs[MODEL_KEY] if config.training.warm_start else None,
         custom_config=_trainer_settings(config),
     )
     baseline_resolver = tfx.dsl.Resolver(

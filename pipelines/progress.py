@@ -17,15 +17,20 @@ _CACHED = re.compile(r"^A cached execution \d+ is used\.$")
 class ComponentProgressHandler(logging.Handler):
     """Prints `[retrain] <node> started` / `... done in 12.3s (cached)` lines to a stream."""
 
-    def __init__(self, stream: TextIO = sys.stdout) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__(level=logging.INFO)
-        self._stream = stream
+        self._stream = stream  # None: whatever sys.stdout is when a line is written
         self._started: dict[str, float] = {}
         self._cached: set[str] = set()
         self._current: str | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
+        try:
+            self._show(record.getMessage())
+        except Exception:  # a progress line must never break the pipeline
+            self.handleError(record)
+
+    def _show(self, message: str) -> None:
         if _CACHED.match(message) and self._current:
             self._cached.add(self._current)
             return
@@ -43,16 +48,22 @@ class ComponentProgressHandler(logging.Handler):
             self._write(f"[retrain] {node} done in {elapsed:.1f}s{note}")
 
     def _write(self, line: str) -> None:
-        self._stream.write(line + "\n")
-        self._stream.flush()
+        stream = self._stream or sys.stdout
+        stream.write(line + "\n")
+        stream.flush()
 
 
-class _ErrorsOnly(logging.StreamHandler):
-    """Passes only ERROR and above."""
+class _ErrorsOnly(logging.Handler):
+    """Writes ERROR and above to whatever sys.stderr is at the time."""
 
-    def __init__(self, stream: TextIO) -> None:
-        super().__init__(stream)
-        self.setLevel(logging.ERROR)
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
 
 
 _NOISY_LOGGERS = ("tensorflow", "apache_beam", "tensorflow_transform", "tfx_bsl")
@@ -70,7 +81,7 @@ def install_progress(verbose: bool) -> ComponentProgressHandler:
     absl_logger.addHandler(handler)
     if not verbose:
         absl_logger.propagate = False
-        absl_logger.addHandler(_ErrorsOnly(sys.stderr))
+        absl_logger.addHandler(_ErrorsOnly())
         for name in _NOISY_LOGGERS:
             logging.getLogger(name).setLevel(logging.ERROR)
         warnings.simplefilter("ignore")

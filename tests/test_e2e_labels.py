@@ -48,6 +48,7 @@ def test_second_run_keeps_old_ids_and_appends_the_new_class(tmp_path: Path, digi
     _write_data(tmp_path / "data", train={5: 30, 6: 5, 7: 15, 8: 15}, evaluation={5: 10, 6: 10, 7: 10, 8: 10})
     second = run_cli("run", "--config", str(config), "--output", "out", cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
+    assert "variables restored, 2 expanded for new classes" in second.stdout, "warm start from the blessed model"
 
     before, after = _label_maps(tmp_path / "out" / "metadata.sqlite")
     assert before.labels == ["five", "seven", "six"]

@@ -10,6 +10,7 @@ from components.hub_trainer.features import MODEL_INPUT
 from components.hub_trainer.finetune import GroupedTrainingModel
 
 BACKBONE_LAYER = "backbone"
+LOGITS_LAYER = "logits"
 
 
 def input_signature(task_type: str, image_size: Sequence[int], channels: int) -> tuple[tuple[int, ...], tf.DType]:
@@ -49,7 +50,7 @@ def build_classifier(
         x = tf.keras.layers.Dense(units, activation="relu", name=f"head_dense_{index}")(x)
     if dropout > 0:
         x = tf.keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(x)
-    logits = tf.keras.layers.Dense(num_classes, name="logits")(x)
+    logits = tf.keras.layers.Dense(num_classes, name=LOGITS_LAYER)(x)
     return GroupedTrainingModel(inputs, logits, name="transfer_classifier")
 
 

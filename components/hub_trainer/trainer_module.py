@@ -11,6 +11,7 @@ from tfx_bsl.public import tfxio
 from components.hub_trainer import export, model as model_lib
 from components.hub_trainer.features import LABEL_ID
 from components.hub_trainer.training import TrainingPlan, train_classifier
+from components.hub_trainer.warm_start import warm_start
 from components.label_prep.label_map import load_label_map
 
 
@@ -65,6 +66,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         seed=seed,
         batchnorm=settings["batchnorm"],
     )
+    if fn_args.base_model and settings["warm_start"]:
+        print(f"[retrain] {warm_start(model, fn_args.base_model).summary()} (from {fn_args.base_model})", flush=True)
     train_classifier(
         model,
         train,

@@ -1,4 +1,4 @@
-"""Resolves the label map that the latest blessed model was trained with, through MLMD lineage."""
+"""Resolves, through MLMD lineage, the label map and warm-start model behind the latest blessed model."""
 from __future__ import annotations
 
 from typing import Optional
@@ -12,6 +12,7 @@ from components.label_prep.component import EXAMPLES_KEY, PREVIOUS_LABEL_MAP_KEY
 from components.baseline_resolver.strategy import BLESSING_KEY, MODEL_KEY, latest_blessed_other_than
 
 LABEL_MAP_KEY = "label_map"
+BASE_MODEL_KEY = "base_model"  # the Trainer's warm-start input key
 _MAX_HOPS = 4  # model <- Trainer <- transform graph <- Transform <- label map
 _OUTPUTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 _INPUTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
@@ -70,20 +71,37 @@ def seed_label_map(
     return next((label_map for label_map in label_maps if label_map.id in seeds), None)
 
 
+def warm_start_model(
+    store: mlmd.MetadataStore, blessed_model: types.Artifact, rerun: bool, models: list[types.Artifact]
+) -> Optional[types.Artifact]:
+    """The model to warm-start from: the latest blessed one, or on a re-run the one it started from."""
+    if not rerun:
+        return blessed_model
+    bases = _inputs_of_producer(store, blessed_model.id).get(BASE_MODEL_KEY, set())
+    return next((model for model in models if model.id in bases), None)
+
+
 class LatestBlessedLabelMapStrategy(resolver.ResolverStrategy):
-    """Resolves `label_map` to the one behind the latest blessed model (see `seed_label_map`)."""
+    """Resolves the label map and warm-start model behind the latest blessed model.
+
+    `label_map`: see `seed_label_map`; `model`: the latest blessed model, except on a
+    re-run on unchanged data, where it is the model that run started from, so the
+    Trainer sees the same inputs as then and stays cached.
+    """
 
     def resolve_artifacts(
         self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
     ) -> Optional[dict[str, list[types.Artifact]]]:
-        label_maps = input_dict.get(LABEL_MAP_KEY, [])
+        label_maps, models = input_dict.get(LABEL_MAP_KEY, []), input_dict.get(MODEL_KEY, [])
         examples = input_dict.get(EXAMPLES_KEY, [])
-        model, blessing = latest_blessed_other_than(input_dict.get(MODEL_KEY, []), input_dict.get(BLESSING_KEY, []), set())
+        model, blessing = latest_blessed_other_than(models, input_dict.get(BLESSING_KEY, []), set())
         blessed_map = label_map_of_model(store, model.id, label_maps) if model else None
         seed = seed_label_map(store, blessed_map, {e.id for e in examples}, label_maps) if blessed_map else None
+        rerun = blessed_map is not None and seed is not blessed_map
+        base = warm_start_model(store, model, rerun, models) if model else None
         return {
             EXAMPLES_KEY: list(examples),
-            MODEL_KEY: [model] if model else [],
-            BLESSING_KEY: [blessing] if blessing else [],
+            MODEL_KEY: [base] if base else [],
+            BLESSING_KEY: [blessing] if blessing and base is model else [],
             LABEL_MAP_KEY: [seed] if seed else [],
         }
