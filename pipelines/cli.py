@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import traceback
@@ -11,7 +12,7 @@ from typing import Optional, Sequence
 
 import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from pipelines.config import ConfigError, config_to_yaml, load_config
-from pipelines.paths import DEFAULT_OUTPUT_DIR
+from pipelines.paths import DEFAULT_OUTPUT_DIR, resolve_run_paths
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -28,7 +29,22 @@ def _parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser("config", help="print the effective config, every default filled in")
     show.add_argument("--config", type=Path, help="YAML config file (default: the built-in example)")
+
+    report = commands.add_parser("report", help="write a self-contained HTML report of a run (default: the latest)")
+    _store_arguments(report)
+    report.add_argument("--run", metavar="ID", help="the run to report (default: the latest; `retrain history` lists them)")
+    report.add_argument("--html", type=Path, metavar="FILE", help="where to write the report (default: OUTPUT/report.html)")
+
+    history = commands.add_parser("history", help="list the recorded runs, oldest first")
+    _store_arguments(history)
     return parser
+
+
+def _store_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output", type=Path, default=DEFAULT_OUTPUT_DIR, help="the output directory `retrain run` wrote (default: %(default)s)"
+    )
+    parser.add_argument("--config", type=Path, help="use this config's metadata path, and only its pipeline's runs")
 
 
 def _fail(message: str, code: int) -> int:
@@ -41,10 +57,16 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else 'no message'}"
 
 
+def _quiet() -> None:
+    """TensorFlow's logs and library warnings off."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.simplefilter("ignore")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
 def _run(args: argparse.Namespace) -> int:
     if not args.verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        warnings.simplefilter("ignore")
+        _quiet()
     from pipelines.progress import install_progress
     from pipelines.run_summary import format_summary
     from pipelines.runner import run_locally
@@ -54,6 +76,49 @@ def _run(args: argparse.Namespace) -> int:
     print(f"[retrain] pipeline '{config.pipeline_name}' -> {args.output.resolve()}", flush=True)
     paths, summary = run_locally(config, args.output, args.runner)
     print(format_summary(summary), flush=True)
+    from pipelines.report.build import REPORT_FILE, write_report
+
+    try:
+        report = write_report(paths.metadata_path, paths.output_dir / REPORT_FILE, pipeline_name=config.pipeline_name)
+    except Exception as error:  # the run itself succeeded: a report that cannot be written is a warning
+        if args.verbose:
+            traceback.print_exc()
+        print(f"retrain: warning: report not written: {_first_line(error)}", file=sys.stderr)
+        return EXIT_OK
+    print(f"report: {report}", flush=True)
+    return EXIT_OK
+
+
+def _store(args: argparse.Namespace) -> tuple[Path, Optional[str]]:
+    """The metadata store to read and the pipeline to restrict to (only with --config)."""
+    config = load_config(args.config)
+    return resolve_run_paths(config, args.output).metadata_path, config.pipeline_name if args.config else None
+
+
+def _report(args: argparse.Namespace) -> int:
+    _quiet()
+    from pipelines.report.build import REPORT_FILE, write_report
+    from pipelines.report.runs import RunNotFound
+
+    metadata_path, pipeline_name = _store(args)
+    try:
+        report = write_report(metadata_path, args.html or args.output / REPORT_FILE, args.run, pipeline_name)
+    except RunNotFound as error:
+        return _fail(str(error), EXIT_USAGE)
+    print(f"report: {report}")
+    return EXIT_OK
+
+
+def _history(args: argparse.Namespace) -> int:
+    _quiet()
+    from pipelines.history import format_history, load_history
+    from pipelines.report.runs import RunNotFound
+
+    metadata_path, pipeline_name = _store(args)
+    try:
+        print(format_history(load_history(metadata_path, pipeline_name)))
+    except RunNotFound as error:
+        return _fail(str(error), EXIT_USAGE)
     return EXIT_OK
 
 
@@ -64,6 +129,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command == "config":
             print(config_to_yaml(load_config(args.config)), end="")
             return EXIT_OK
+        if args.command == "report":
+            return _report(args)
+        if args.command == "history":
+            return _history(args)
         return _run(args)
     except ConfigError as error:
         return _fail(str(error), EXIT_USAGE)
@@ -72,7 +141,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as error:  # a pipeline failure: one line, traceback only when asked
         if getattr(args, "verbose", False):
             traceback.print_exc()
-        return _fail(f"pipeline failed: {_first_line(error)}", EXIT_FAILED)
+        failed = "pipeline failed" if args.command == "run" else f"{args.command} failed"
+        return _fail(f"{failed}: {_first_line(error)}", EXIT_FAILED)
 
 
 if __name__ == "__main__":

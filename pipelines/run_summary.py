@@ -56,34 +56,44 @@ def last_execution_id(metadata_path: Path) -> int:
     return max((execution.id for execution in open_store(metadata_path).get_executions()), default=0)
 
 
-def _node_of(store: mlmd.MetadataStore, execution_id: int) -> Optional[str]:
+def node_of(store: mlmd.MetadataStore, execution_id: int) -> Optional[str]:
+    """The pipeline node id (e.g. `Trainer`) an execution belongs to."""
     for context in store.get_contexts_by_execution(execution_id):
         if store.get_context_types_by_id([context.type_id])[0].name == "node":
             return context.name.split(".", 1)[-1]
     return None
 
 
-def _outputs(store: mlmd.MetadataStore, execution_id: int) -> list[metadata_store_pb2.Artifact]:
+def output_artifacts(store: mlmd.MetadataStore, execution_id: int) -> list[metadata_store_pb2.Artifact]:
+    """The artifacts an execution produced (or, when cached, reused)."""
     events = store.get_events_by_execution_ids([execution_id])
     ids = [event.artifact_id for event in events if event.type in _OUTPUT_EVENTS]
     return store.get_artifacts_by_id(ids) if ids else []
 
 
-def _accuracies(evaluation_uri: str) -> tuple[Optional[float], Optional[float]]:
+def overall_metrics(evaluation_uri: str) -> dict[tuple[str, bool], dict[str, float]]:
+    """TFMA's scalar metrics on the overall slice: {(model name, is_diff): {metric name: value}}."""
     import tensorflow_model_analysis as tfma
 
-    candidate = baseline = None
-    for metrics in tfma.load_metrics(evaluation_uri):
-        if metrics.slice_key.single_slice_keys:
+    metrics: dict[tuple[str, bool], dict[str, float]] = {}
+    for per_slice in tfma.load_metrics(evaluation_uri):
+        if per_slice.slice_key.single_slice_keys:
             continue
-        for entry in metrics.metric_keys_and_values:
-            if entry.key.name != ACCURACY_METRIC or entry.key.is_diff:
-                continue
-            value = entry.value.double_value.value
-            if entry.key.model_name == "baseline":
-                baseline = value
-            else:
-                candidate = value
+        for entry in per_slice.metric_keys_and_values:
+            if entry.value.HasField("double_value"):
+                metrics.setdefault((entry.key.model_name, entry.key.is_diff), {})[entry.key.name] = entry.value.double_value.value
+    return metrics
+
+
+def _accuracies(evaluation_uri: str) -> tuple[Optional[float], Optional[float]]:
+    candidate = baseline = None
+    for (model_name, is_diff), values in overall_metrics(evaluation_uri).items():
+        if is_diff or ACCURACY_METRIC not in values:
+            continue
+        if model_name == "baseline":
+            baseline = values[ACCURACY_METRIC]
+        else:
+            candidate = values[ACCURACY_METRIC]
     return candidate, baseline
 
 
@@ -128,19 +138,22 @@ def _read_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, summar
         summary.push_version = properties["pushed_version"].string_value if "pushed_version" in properties else None
 
 
+def summarize_executions(store: mlmd.MetadataStore, executions: list[metadata_store_pb2.Execution]) -> RunSummary:
+    """Summarises what `executions` (in id order) recorded."""
+    summary = RunSummary()
+    for execution in sorted(executions, key=lambda each: each.id):
+        node = node_of(store, execution.id)
+        if execution.last_known_state == metadata_store_pb2.Execution.CACHED and node:
+            summary.cached_nodes.append(node)
+        for artifact in output_artifacts(store, execution.id):
+            _read_artifact(store.get_artifact_types_by_id([artifact.type_id])[0].name, artifact, summary)
+    return summary
+
+
 def summarize_run(metadata_path: Path, since_execution_id: int) -> RunSummary:
     """Summarises the executions recorded after `since_execution_id`."""
     store = open_store(metadata_path)
-    summary = RunSummary()
-    for execution in store.get_executions():
-        if execution.id <= since_execution_id:
-            continue
-        node = _node_of(store, execution.id)
-        if execution.last_known_state == metadata_store_pb2.Execution.CACHED and node:
-            summary.cached_nodes.append(node)
-        for artifact in _outputs(store, execution.id):
-            _read_artifact(store.get_artifact_types_by_id([artifact.type_id])[0].name, artifact, summary)
-    return summary
+    return summarize_executions(store, [each for each in store.get_executions() if each.id > since_execution_id])
 
 
 def format_summary(summary: RunSummary) -> str:

@@ -81,7 +81,7 @@ def test_rerun_on_unchanged_data_is_cached_and_pushes_nothing(workdir: Path, fir
     assert first_run.returncode == 0
     second = run_cli("run", "--output", "out", cwd=workdir)
     assert second.returncode == 0, second.stderr[-3000:]
-    for node in ("ImportExampleGen", "Transform", "Trainer", "Evaluator", "VersionedPusher"):
+    for node in ("ImportExampleGen", "LabelPrep", "LabelMappedTransform", "Trainer", "Evaluator", "VersionedPusher"):
         assert re.search(rf"\[retrain\] {node} done in [\d.]+s \(cached\)", second.stdout), f"{node} was not cached"
     assert "nothing new pushed: inputs unchanged since the run that pushed version 1" in second.stdout
     assert _versions(workdir) == ["1"]

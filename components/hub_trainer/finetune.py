@@ -9,7 +9,7 @@ group receive no update at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import tensorflow as tf
 
@@ -50,7 +50,12 @@ def training_groups(
 
 
 class GroupedTrainingModel(tf.keras.Model):
-    """A functional Keras model whose training step updates only the given groups, each with its own optimizer."""
+    """A functional Keras model whose training step updates only the given groups, each with its own optimizer.
+
+    Until `set_training_groups` is called it trains like any Keras model.
+    """
+
+    _groups: Optional[list[tuple[VariableGroup, tf.keras.optimizers.Optimizer]]] = None
 
     def set_training_groups(self, groups: Sequence[VariableGroup], optimizer_factory: type = tf.keras.optimizers.Adam) -> None:
         """Chooses what trains from now on (call `compile` afterwards to retrace the training step)."""
@@ -59,6 +64,8 @@ class GroupedTrainingModel(tf.keras.Model):
         object.__setattr__(self, "_groups", pairs)
 
     def train_step(self, data: tuple) -> dict[str, tf.Tensor]:
+        if self._groups is None:
+            return super().train_step(data)
         x, y, sample_weight = tf.keras.utils.unpack_x_y_sample_weight(data)
         variables = [variable for group, _ in self._groups for variable in group.variables]
         with tf.GradientTape() as tape:

@@ -1,0 +1,150 @@
+"""Everything the report shows about one run, gathered from ML Metadata and the run's artifacts."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import ml_metadata as mlmd
+from ml_metadata.proto import metadata_store_pb2
+from tfx.orchestration.portable.mlmd import execution_lib
+
+from pipelines.report.data import DataReport, format_spans, load_data
+from pipelines.report.evaluation import Evaluation, load_evaluation
+from pipelines.report.runs import NodeRun, RunRecord, RunRef, derived_artifacts, load_run, producing_run, trainer_framework
+from pipelines.report.training import Curves, load_curves
+from pipelines.run_summary import RunSummary, summarize_executions
+
+# Execution properties that follow the data rather than the configuration (ExampleGen's driver adds them).
+_DATA_PROPERTIES = frozenset({"span", "version", "input_fingerprint"})
+NONE = "none"
+
+
+@dataclass
+class TrainerRun:
+    """One trainer node of the run: framework, settings (its `custom_config`) and per-epoch curves."""
+
+    node_id: str
+    framework: str
+    state: str
+    settings: dict[str, Any]
+    curves: Curves
+    model_uri: Optional[str]
+    base_model: Optional[str]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One node's execution: state and wall time, or the error it failed with."""
+
+    node_id: str
+    state: str
+    seconds: float
+    error: Optional[str] = None
+
+
+@dataclass
+class RunReport:
+    """The report's content; sections render from these fields."""
+
+    ref: RunRef
+    outcome: str
+    summary: RunSummary
+    steps: list[Step]
+    trainers: list[TrainerRun]
+    evaluation: Optional[Evaluation]
+    baseline: Optional[str]
+    data: DataReport
+    lineage: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _error(node: NodeRun) -> Optional[str]:
+    if node.state != "failed":
+        return None
+    result = execution_lib.get_execution_result(node.execution, ignore_parse_errors=True)
+    return result.result_message if result and result.result_message else "see the output of `retrain run`"
+
+
+def _settings(node: NodeRun) -> dict[str, Any]:
+    raw = node.property("custom_config")
+    return json.loads(raw) if raw else {}
+
+
+def _trainer(store: mlmd.MetadataStore, node: NodeRun) -> TrainerRun:
+    model, model_run, base_model = node.output("model"), node.output("model_run"), node.input("base_model")
+    return TrainerRun(
+        node_id=node.node_id,
+        framework=trainer_framework(node),
+        state=node.state,
+        settings=_settings(node),
+        curves=load_curves(model_run.uri) if model_run else {},
+        model_uri=model.uri if model else None,
+        base_model=describe_model(store, base_model) if base_model else None,
+    )
+
+
+def describe_model(store: mlmd.MetadataStore, model: metadata_store_pb2.Artifact) -> str:
+    """`model #9 from run <id>, pushed as version 1` (as far as the store knows)."""
+    run = producing_run(store, model.id)
+    pushed = [
+        push.custom_properties["pushed_version"].string_value
+        for push in derived_artifacts(store, model.id, "PushedModel")
+        if push.custom_properties["pushed"].int_value and "pushed_version" in push.custom_properties
+    ]
+    origin = f" from run {run}" if run else ""
+    deployed = f", pushed as version {', '.join(sorted(set(pushed), key=int))}" if pushed else ", never pushed"
+    return f"model #{model.id}{origin}{deployed}"
+
+
+def config_hash(record: RunRecord) -> str:
+    """Short SHA-256 of every node's execution properties in this run (data fingerprints left out).
+
+    Equal hashes mean the pipeline ran with the same settings (including the code version
+    the trainers record), whatever data it saw.
+    """
+    digest = hashlib.sha256()
+    for node_id, node in sorted(record.nodes.items()):
+        for name, value in sorted(node.execution.custom_properties.items()):
+            if name.startswith("__") or name in _DATA_PROPERTIES:
+                continue
+            digest.update(f"{node_id}.{name}={value.SerializeToString(deterministic=True).hex()}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _lineage(record: RunRecord, trainers: list[TrainerRun], baseline: Optional[str], data: DataReport) -> list[tuple[str, str]]:
+    settings = trainers[0].settings if trainers else {}
+    transform = record.node("LabelMappedTransform")
+    code_version = settings.get("code_version") or (_settings(transform).get("code_version") if transform else None)
+    lineage = [
+        ("backbone", ", ".join(sorted({t.settings["backbone_handle"] for t in trainers if "backbone_handle" in t.settings})) or NONE),
+        ("config hash", config_hash(record)),
+        ("code version", code_version or NONE),
+        ("data spans", format_spans(data.span_numbers)),
+        ("warm start from", ", ".join(t.base_model for t in trainers if t.base_model) or NONE),
+        ("baseline", baseline or NONE),
+    ]
+    lineage += [(f"model ({t.framework})", t.model_uri or NONE) for t in trainers]
+    return lineage
+
+
+def collect_report(store: mlmd.MetadataStore, ref: RunRef) -> RunReport:
+    """Reads everything the report shows about run `ref`."""
+    record = load_run(store, ref)
+    evaluator = record.node("Evaluator")
+    evaluation_artifact = evaluator.output("evaluation") if evaluator else None
+    baseline_model = evaluator.input("baseline_model") if evaluator else None
+    baseline = describe_model(store, baseline_model) if baseline_model else None
+    trainers = [_trainer(store, node) for node in record.nodes_with_output("Model")]
+    data = load_data(store, record)
+    return RunReport(
+        ref=ref,
+        outcome=record.outcome,
+        summary=summarize_executions(store, record.executions),
+        steps=[Step(node.node_id, node.state, node.seconds, _error(node)) for node in record.nodes.values()],
+        trainers=trainers,
+        evaluation=load_evaluation(evaluation_artifact.uri) if evaluation_artifact else None,
+        baseline=baseline,
+        data=data,
+        lineage=_lineage(record, trainers, baseline, data),
+    )
