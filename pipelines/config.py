@@ -20,6 +20,11 @@ _DEFAULT_PATTERNS = {"tfrecord": "*", "csv": "*", "image_folders": "*/*", "image
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+def _is_url(handle: str) -> bool:
+    """True for handles with a scheme (https://, gs://, ...), which are not local paths."""
+    return re.match(r"^[a-z][a-z0-9+.-]*://", handle) is not None
+
+
 def _check_name(value: str) -> str:
     if not _NAME_PATTERN.match(value):
         raise ValueError("use letters, digits, '_', '.', '-' only")
@@ -119,7 +124,7 @@ class BackboneConfig(_Section):
 
     def is_remote(self) -> bool:
         """True for URL handles (tfhub.dev, Kaggle, gs://), which are not checked locally."""
-        return self.handle is not None and re.match(r"^[a-z][a-z0-9+.-]*://", self.handle) is not None
+        return self.handle is not None and _is_url(self.handle)
 
 
 class TrainingConfig(_Section):
@@ -231,7 +236,7 @@ def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     backbone = resolved.get("backbone")
     if isinstance(backbone, dict) and isinstance(backbone.get("handle"), str):
         handle = backbone["handle"]
-        if not re.match(r"^[a-z][a-z0-9+.-]*://", handle):
+        if not _is_url(handle):
             backbone["handle"] = str((base_dir / handle).resolve())
     return resolved
 

@@ -35,7 +35,6 @@ from pipelines.paths import RunPaths
 
 TRANSFORM_FN = "components.hub_trainer.transform_module.preprocessing_fn"
 TRAINER_FN = "components.hub_trainer.trainer_module.run_fn"
-ACCURACY_METRIC = "sparse_categorical_accuracy"
 _HASH_BUCKETS = 100
 
 

@@ -10,13 +10,13 @@ import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_model_analysis.proto import validation_result_pb2
 
-from components.image_example_gen.executor import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
+from components.image_example_gen.report import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
 from components.label_prep.artifact import LabelMap as LabelMapArtifact
 from components.label_prep.label_map import load_label_map
 from components.versioned_pusher.executor import PUSH_OUTCOME_KEY
-from pipelines.pipeline import ACCURACY_METRIC
 
 PUSHER_NODE = "VersionedPusher"
+ACCURACY_METRIC = "sparse_categorical_accuracy"  # TFMA name of the gate metric
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 
 
@@ -141,12 +141,13 @@ def _read_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, summar
 def summarize_executions(store: mlmd.MetadataStore, executions: list[metadata_store_pb2.Execution]) -> RunSummary:
     """Summarises what `executions` (in id order) recorded."""
     summary = RunSummary()
+    type_names = {artifact_type.id: artifact_type.name for artifact_type in store.get_artifact_types()}
     for execution in sorted(executions, key=lambda each: each.id):
         node = node_of(store, execution.id)
         if execution.last_known_state == metadata_store_pb2.Execution.CACHED and node:
             summary.cached_nodes.append(node)
         for artifact in output_artifacts(store, execution.id):
-            _read_artifact(store.get_artifact_types_by_id([artifact.type_id])[0].name, artifact, summary)
+            _read_artifact(type_names[artifact.type_id], artifact, summary)
     return summary
 
 

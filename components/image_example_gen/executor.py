@@ -37,12 +37,14 @@ from components.image_example_gen.records import (
     relative_path,
 )
 from components.image_example_gen.report import COMPONENT_NAME, SplitCounts, check_rejections
+from components.image_example_gen.report import (
+    ACCEPTED_COUNT_PROPERTY,
+    COUNTS_FILE,
+    REJECTED_COUNT_PROPERTY,
+    REJECTED_DIR,
+)
 from components.image_example_gen.settings import IngestSettings
 
-REJECTED_DIR = "rejected"
-COUNTS_FILE = "counts.json"
-ACCEPTED_COUNT_PROPERTY = "accepted_count"
-REJECTED_COUNT_PROPERTY = "rejected_count"
 _REPORT_DIRS_KEY = "_image_example_gen_report_dirs"  # split pattern -> report directory, set by Do
 _REJECTED = "rejected"
 _Output = TypeVar("_Output")

@@ -7,6 +7,12 @@ from typing import Mapping, Optional
 
 from components.image_example_gen.records import Rejection
 
+# Where ingestion reports land: `<examples uri>/rejected/Split-<name>/`, and the artifact's count properties.
+REJECTED_DIR = "rejected"
+COUNTS_FILE = "counts.json"
+ACCEPTED_COUNT_PROPERTY = "accepted_count"
+REJECTED_COUNT_PROPERTY = "rejected_count"
+
 COMPONENT_NAME = "ImageFolderExampleGen"
 
 

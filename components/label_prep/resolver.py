@@ -102,6 +102,6 @@ class LatestBlessedLabelMapStrategy(resolver.ResolverStrategy):
         return {
             EXAMPLES_KEY: list(examples),
             MODEL_KEY: [base] if base else [],
-            BLESSING_KEY: [blessing] if blessing and base is model else [],
+            BLESSING_KEY: [blessing] if blessing else [],
             LABEL_MAP_KEY: [seed] if seed else [],
         }

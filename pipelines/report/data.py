@@ -12,7 +12,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.dsl.io import fileio
 
 from components.data_gate.anomalies import describe_anomalies, load_split_anomalies
-from components.image_example_gen.executor import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
+from components.image_example_gen.report import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
 from components.image_example_gen.records import Rejection
 from components.label_prep.label_map import LabelMap, load_label_map
 from pipelines.report.runs import RunRecord, derived_artifacts
