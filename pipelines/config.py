@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN
 from components.label_prep.settings import LabelSettings
+from pipelines.kubeflow.settings import KubeflowSettings
 
 _DEFAULT_PATTERNS = {"tfrecord": "*", "csv": "*", "image_folders": "*/*", "image_manifest": "*.csv"}
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -203,6 +204,7 @@ class RetrainConfig(_Section):
     evaluation: EvaluationConfig = EvaluationConfig()
     push: PushConfig = PushConfig()
     runner: RunnerConfig = RunnerConfig()
+    kubeflow: KubeflowSettings = KubeflowSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> "RetrainConfig":

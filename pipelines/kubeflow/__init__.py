@@ -1,0 +1,1 @@
+"""Kubeflow Pipelines: compiling the retrain pipeline, submitting and scheduling it on a cluster."""
