@@ -18,7 +18,7 @@ test-fast: install
 	$(VENV)/bin/python -m pytest -q -m "not e2e"
 
 bench: install
-	$(VENV)/bin/python benchmarks/run.py
+	$(VENV)/bin/python -m benchmarks.run
 
 lock:
 	PYTHON=$(PYTHON) ./tools/lock.sh

@@ -1,149 +1,18 @@
 """Runs retrain's benchmarks; each prints `NAME ratio=VALUE goal=GOAL` measured side by side in one run.
 
-Usage: python benchmarks/run.py [--quick] [NAME ...]
+Usage: python -m benchmarks.run [--quick] [NAME ...]
 Ratios, not absolute times: these machines are shared and noisy. Details go to stderr.
+Each benchmark lives in a module of this package; register it in BENCHMARKS.
 """
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import tempfile
-import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass(frozen=True)
-class Result:
-    """One benchmark's measured ratio, its goal and whether lower or higher is better."""
-
-    ratio: float
-    goal: float
-    lower_is_better: bool
-
-    @property
-    def met(self) -> bool:
-        return self.ratio <= self.goal if self.lower_is_better else self.ratio >= self.goal
-
-
-def _timed_cli(*args: str, cwd: Path) -> float:
-    start = time.perf_counter()
-    completed = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if completed.returncode != 0:
-        raise RuntimeError(f"retrain {' '.join(args)} failed: {completed.stderr.strip().splitlines()[-1:]}")
-    return elapsed
-
-
-def cached_rerun_time_ratio(quick: bool) -> Result:
-    """Second `retrain run` of the built-in example on unchanged data / the first one (goal <= 0.2)."""
-    with tempfile.TemporaryDirectory() as workdir:
-        args = ["run", "--output", "out"]
-        if quick:
-            (Path(workdir) / "quick.yaml").write_text("training:\n  epochs: 10\nevaluation:\n  min_accuracy: 0.5\n")
-            args += ["--config", "quick.yaml"]
-        first = _timed_cli(*args, cwd=Path(workdir))
-        second = _timed_cli(*args, cwd=Path(workdir))
-    print(f"  cached_rerun_time_ratio: first run {first:.1f}s, cached re-run {second:.1f}s", file=sys.stderr)
-    return Result(ratio=second / first, goal=0.2, lower_is_better=True)
-
-
-def _write_digit_images(root: Path, count: int) -> None:
-    """`count` 32x32 digits as `<root>/digit<N>/img<i>.<ext>`, cycling through PNG, JPEG, GIF and BMP."""
-    import numpy as np
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    formats = ("PNG", "JPEG", "GIF", "BMP")
-    for i in range(count):
-        index = i % len(digits.images)
-        folder = root / f"digit{digits.target[index]}"
-        folder.mkdir(parents=True, exist_ok=True)
-        image = Image.fromarray((digits.images[index] * 15).astype(np.uint8)).resize((32, 32))
-        fmt = formats[i % len(formats)]
-        image.save(folder / f"img{i}.{fmt.lower()}", format=fmt)
-
-
-def _time_image_example_gen(input_base: Path, output_dir: Path, beam_args: list[str]) -> tuple[float, int]:
-    """Seconds for ImageFolderExampleGen's executor (Beam, hash split train/eval, GZIP TFRecords); accepted count."""
-    import apache_beam as beam
-    from tfx.types import standard_artifacts
-
-    from components.image_example_gen.component import ImageFolderExampleGen
-    from components.image_example_gen.executor import ACCEPTED_COUNT_PROPERTY, Executor
-
-    examples = standard_artifacts.Examples()
-    examples.uri = str(output_dir)
-    context = Executor.Context(make_beam_pipeline_fn=lambda: beam.Pipeline(argv=beam_args), tmp_dir=str(output_dir / "tmp"))
-    start = time.perf_counter()
-    Executor(context).Do({}, {"examples": [examples]}, dict(ImageFolderExampleGen(str(input_base)).exec_properties))
-    return time.perf_counter() - start, examples.get_int_custom_property(ACCEPTED_COUNT_PROPERTY)
-
-
-def _time_plain_loop(input_base: Path, output_dir: Path) -> tuple[float, int]:
-    """Seconds for one Python loop: read, validate with PIL, write the same hash-split GZIP TFRecords; count."""
-    import hashlib
-
-    import tensorflow as tf
-
-    from components.image_example_gen.records import classify, folder_item
-    from components.image_example_gen.settings import IngestSettings
-
-    settings = IngestSettings()
-    start = time.perf_counter()
-    writers = {}
-    for split in ("train", "eval"):
-        (output_dir / f"Split-{split}").mkdir(parents=True)
-        writers[split] = tf.io.TFRecordWriter(str(output_dir / f"Split-{split}" / "data.gz"), options="GZIP")
-    accepted = 0
-    for path in sorted(input_base.glob("*/*")):
-        item = folder_item(str(path), str(input_base))
-        example = classify(path.read_bytes(), item, settings)
-        if isinstance(example, tf.train.Example):
-            record = example.SerializeToString(deterministic=True)
-            bucket = int(hashlib.sha256(record).hexdigest(), 16) % 3  # as ExampleGen's default 2:1 hash split
-            writers["train" if bucket < 2 else "eval"].write(record)
-            accepted += 1
-    for writer in writers.values():
-        writer.close()
-    return time.perf_counter() - start, accepted
-
-
-def image_ingest_speedup(quick: bool) -> Result:
-    """Plain single-process loop time / ImageFolderExampleGen time (DirectRunner, 1 worker), same images (goal >= 1)."""
-    import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-
-    count = 500 if quick else 3000
-    with tempfile.TemporaryDirectory() as workdir:
-        work = Path(workdir)
-        _write_digit_images(work / "warmup", 40)
-        _write_digit_images(work / "images", count)
-        single_worker = ["--direct_num_workers=1"]
-        _time_image_example_gen(work / "warmup", work / "warmup_gen", single_worker)  # first-run imports, untimed
-        _time_plain_loop(work / "warmup", work / "warmup_loop")
-        loop_s, loop_count = _time_plain_loop(work / "images", work / "loop")
-        gen_s, gen_count = _time_image_example_gen(work / "images", work / "gen", single_worker)
-        if gen_count != loop_count or gen_count != count:
-            raise RuntimeError(f"ImageFolderExampleGen accepted {gen_count} of {count} images, the plain loop {loop_count}")
-        print(
-            f"  image_ingest_speedup: {count} images; plain loop {loop_s:.2f}s ({count / loop_s:.0f} images/s), "
-            f"ImageFolderExampleGen 1 worker {gen_s:.2f}s ({count / gen_s:.0f} images/s)",
-            file=sys.stderr,
-        )
-        multi = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
-        multi_s, multi_count = _time_image_example_gen(work / "images", work / "gen_multi", multi)
-        print(
-            f"  image_ingest_speedup: ImageFolderExampleGen 2 worker processes {multi_s:.2f}s "
-            f"({count / multi_s:.0f} images/s, {multi_count} accepted), ratio {loop_s / multi_s:.3f}",
-            file=sys.stderr,
-        )
-    return Result(ratio=loop_s / gen_s, goal=1.0, lower_is_better=False)
-
+from benchmarks.ingest import image_ingest_speedup
+from benchmarks.pipeline_runs import cached_rerun_time_ratio
+from benchmarks.result import Result
 
 BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "cached_rerun_time_ratio": cached_rerun_time_ratio,

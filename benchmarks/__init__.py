@@ -1,0 +1,1 @@
+"""retrain's benchmarks: measured ratios, run with `python -m benchmarks.run`."""
