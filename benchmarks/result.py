@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-
 @dataclass(frozen=True)
 class Result:
     """One benchmark's measured ratio, its goal and whether lower or higher is better."""
