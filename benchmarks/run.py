@@ -13,10 +13,20 @@ from typing import Callable
 from benchmarks.ingest import image_ingest_speedup
 from benchmarks.pipeline_runs import cached_rerun_time_ratio
 from benchmarks.result import Result
+from benchmarks.torch_parity import torch_tf_accuracy_gap, torch_tf_throughput_ratio
+from benchmarks.text import tf_torch_text_finetune_ratio, tf_torch_text_inference_ratio
+from benchmarks.training import cached_feature_extraction_speedup, input_pipeline_efficiency, warm_start_time_ratio
 
 BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "cached_rerun_time_ratio": cached_rerun_time_ratio,
     "image_ingest_speedup": image_ingest_speedup,
+    "torch_tf_throughput_ratio": torch_tf_throughput_ratio,
+    "torch_tf_accuracy_gap": torch_tf_accuracy_gap,
+    "cached_feature_extraction_speedup": cached_feature_extraction_speedup,
+    "input_pipeline_efficiency": input_pipeline_efficiency,
+    "warm_start_time_ratio": warm_start_time_ratio,
+    "tf_torch_text_inference_ratio": tf_torch_text_inference_ratio,
+    "tf_torch_text_finetune_ratio": tf_torch_text_finetune_ratio,
 }
 
 

@@ -37,7 +37,37 @@ def _parser() -> argparse.ArgumentParser:
 
     history = commands.add_parser("history", help="list the recorded runs, oldest first")
     _store_arguments(history)
+
+    export_text = commands.add_parser(
+        "export-hub-text", help="convert a local Hugging Face BERT checkpoint into a TF Hub module that takes raw strings"
+    )
+    export_text.add_argument("checkpoint_dir", type=Path, metavar="CHECKPOINT_DIR", help="config.json, model.safetensors, vocab.txt, ...")
+    export_text.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR", help="where the SavedModel goes (must not exist or be empty)")
+    export_text.add_argument("--max-seq-length", type=int, metavar="N", help="tokens per text incl. [CLS]/[SEP] (default: the checkpoint's)")
+
+    compile_ = commands.add_parser("compile", help="compile the pipeline for Kubeflow Pipelines (or Vertex AI) with Kubernetes placement")
+    compile_.add_argument("--config", type=Path, help="YAML config file (default: the built-in example)")
+    compile_.add_argument("--output", type=Path, required=True, help="pipeline file: .json, or .yaml (the KFP upload form)")
+    compile_.add_argument("--target", choices=["kfp", "vertex"], default="kfp", help="open-source Kubeflow Pipelines (default) or Vertex AI")
+
+    submit = commands.add_parser("submit", help="upload the pipeline to Kubeflow Pipelines and start a run")
+    _server_arguments(submit)
+    submit.add_argument("--wait", action="store_true", help="follow the run to its end; exit 1 unless it succeeds")
+
+    schedule = commands.add_parser("schedule", help="create or replace the pipeline's recurring run on Kubeflow Pipelines")
+    _server_arguments(schedule)
+    trigger = schedule.add_mutually_exclusive_group()
+    trigger.add_argument("--cron", metavar="EXPR", help="6-field cron: second minute hour day-of-month month day-of-week")
+    trigger.add_argument("--every", metavar="DURATION", help="interval such as 30m, 6h, 1d")
+    trigger.add_argument("--delete", action="store_true", help="remove the recurring run instead")
     return parser
+
+
+def _server_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="YAML config file (default: the built-in example)")
+    parser.add_argument("--host", metavar="URL", help="Kubeflow Pipelines API endpoint (overrides kubeflow.server.host)")
+    parser.add_argument("--namespace", metavar="NS", help="namespace of multi-user Kubeflow (overrides kubeflow.server.namespace)")
+    parser.add_argument("--experiment", metavar="NAME", help="experiment to file runs in (overrides kubeflow.server.experiment)")
 
 
 def _store_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +102,8 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.runner import run_locally
 
     config = load_config(args.config)
+    if config.task.type == "text_classification":
+        import tensorflow_text  # noqa: F401  (registers the WordPiece ops that converted text Hub modules use)
     install_progress(args.verbose)
     print(f"[retrain] pipeline '{config.pipeline_name}' -> {args.output.resolve()}", flush=True)
     paths, summary = run_locally(config, args.output, args.runner)
@@ -122,6 +154,47 @@ def _history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _kubeflow_server(args: argparse.Namespace) -> int:
+    _quiet()
+    from pipelines.kubeflow.client import KfpError
+
+    config = load_config(args.config)
+    try:
+        if args.command == "submit":
+            from pipelines.kubeflow.submit import submit_command
+
+            return submit_command(config, args.host, args.namespace, args.experiment, args.wait)
+        from pipelines.kubeflow.schedule import schedule_command
+
+        return schedule_command(config, args.host, args.namespace, args.experiment, args.cron, args.every, args.delete)
+    except KfpError as error:
+        return _fail(str(error), EXIT_FAILED)
+
+
+def _compile(args: argparse.Namespace) -> int:
+    _quiet()
+    from pipelines.kubeflow.compile import check_output, compile_pipeline_spec, write_compiled
+
+    config = load_config(args.config)
+    check_output(args.output, args.target)
+    written = write_compiled(compile_pipeline_spec(config, args.target), args.output)
+    print(f"compiled for {args.target}: {written}")
+    return EXIT_OK
+
+
+def _export_hub_text(args: argparse.Namespace) -> int:
+    _quiet()
+    from components.hub_text.checkpoint import ConversionError
+    from components.hub_text.export import export_hub_text_module
+
+    try:
+        module = export_hub_text_module(args.checkpoint_dir, args.output_dir, args.max_seq_length)
+    except ConversionError as error:
+        return _fail(str(error), EXIT_USAGE)
+    print(f"TF Hub module: {module}")
+    return EXIT_OK
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the `retrain` console script; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -133,6 +206,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _report(args)
         if args.command == "history":
             return _history(args)
+        if args.command == "compile":
+            return _compile(args)
+        if args.command in ("submit", "schedule"):
+            return _kubeflow_server(args)
+        if args.command == "export-hub-text":
+            return _export_hub_text(args)
         return _run(args)
     except ConfigError as error:
         return _fail(str(error), EXIT_USAGE)

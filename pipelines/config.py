@@ -14,6 +14,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN
+from components.hub_tuner.settings import TuningConfig
 from components.label_prep.settings import LabelSettings
 from pipelines.kubeflow.settings import KubeflowSettings
 
@@ -67,14 +68,15 @@ class DataConfig(_Section):
     matching `pattern` (default by format: `*`, `*/*` for image folders, `*.csv`
     for manifests) are split by hash with `eval_fraction`. Images that cannot be
     used are written to a rejected-records output; more than
-    `max_rejected_fraction` of them fails the run. Patterns may contain `{SPAN}` (and `{VERSION}`): each run
+    `max_rejected_fraction` of them fails the run; each Beam worker reads and
+    decodes images with `read_threads` threads (0: one per CPU core). Patterns may contain `{SPAN}` (and `{VERSION}`): each run
     ingests the newest span, and with `span_window: N` training and evaluation
     use the newest N spans ingested so far.
     `schema_file` pins a TFDV schema (schema.pbtxt, e.g. from an earlier run's
     SchemaGen) so that drift in new data stops the run before training.
     """
 
-    example: Optional[Literal["digits"]] = None
+    example: Optional[Literal["digits", "text"]] = None
     path: Optional[Path] = None
     format: Literal["tfrecord", "csv", "image_folders", "image_manifest"] = "tfrecord"
     pattern: Optional[str] = None
@@ -84,6 +86,7 @@ class DataConfig(_Section):
     span_window: int = Field(1, ge=1)
     schema_file: Optional[Path] = None
     max_rejected_fraction: float = Field(0.01, ge=0.0, le=1.0)
+    read_threads: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _one_source(self) -> "DataConfig":
@@ -110,9 +113,15 @@ class DataConfig(_Section):
 
 
 class BackboneConfig(_Section):
-    """The pretrained model to transfer: a TF Hub handle, URL or local SavedModel path."""
+    """The pretrained model to transfer: a TF Hub handle, URL or local SavedModel path.
+
+    `torch_checkpoint` is the backbone of the PyTorch trainer (`trainer: torch | both`):
+    a TorchScript file for images (NCHW float input, embedding output) or a local
+    Hugging Face model directory for text (loaded with `local_files_only`).
+    """
 
     handle: Optional[str] = None
+    torch_checkpoint: Optional[Path] = None
     image_size: tuple[int, int] = (8, 8)
     channels: Literal[1, 3] = 1
 
@@ -128,6 +137,18 @@ class BackboneConfig(_Section):
         return self.handle is not None and _is_url(self.handle)
 
 
+class AugmentationConfig(_Section):
+    """Random image augmentation of training batches (off by default: digits must not be flipped)."""
+
+    crop_fraction: float = Field(0.0, ge=0.0, lt=1.0)
+    horizontal_flip: bool = False
+    brightness: float = Field(0.0, ge=0.0, le=1.0)
+
+    @property
+    def enabled(self) -> bool:
+        return self.crop_fraction > 0 or self.horizontal_flip or self.brightness > 0
+
+
 class TrainingConfig(_Section):
     """How the head and the backbone are trained.
 
@@ -139,6 +160,13 @@ class TrainingConfig(_Section):
     backbone's BatchNorm statistics (inference mode) while its weights train.
     `warm_start` starts from the latest blessed model's weights (new classes get
     fresh classifier rows) instead of from the backbone alone.
+    `validation_fraction` carves a deterministic validation subset out of the train
+    split; early stopping (`early_stopping_patience` epochs without a better
+    validation accuracy, 0 = off) watches it and restores the best weights.
+    `lr_schedule` (constant | cosine decay per phase) after `warmup_epochs` of linear
+    warmup, for every optimizer group. `augmentation` applies to training images
+    only (in feature_extraction it turns the embedding cache off). `mixed_precision`
+    trains in mixed bfloat16 on GPUs (float32 without one).
     """
 
     mode: Literal["feature_extraction", "fine_tune", "incremental"] = "feature_extraction"
@@ -155,6 +183,18 @@ class TrainingConfig(_Section):
     block_pattern: str = DEFAULT_BLOCK_PATTERN
     warm_start: bool = True
     seed: int = 42
+    validation_fraction: float = Field(0.0, ge=0.0, lt=1.0)
+    early_stopping_patience: int = Field(0, ge=0)
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    warmup_epochs: float = Field(0.0, ge=0.0)
+    augmentation: AugmentationConfig = AugmentationConfig()
+    mixed_precision: bool = False
+
+    @model_validator(mode="after")
+    def _validation_for_early_stopping(self) -> "TrainingConfig":
+        if self.early_stopping_patience > 0 and self.validation_fraction == 0:
+            raise ValueError("early_stopping_patience needs validation_fraction > 0 (early stopping never watches the eval split)")
+        return self
 
     @field_validator("block_pattern")
     @classmethod
@@ -205,17 +245,29 @@ class RetrainConfig(_Section):
     push: PushConfig = PushConfig()
     runner: RunnerConfig = RunnerConfig()
     kubeflow: KubeflowSettings = KubeflowSettings()
+    tuning: TuningConfig = TuningConfig()
+    trainer: Literal["tf", "torch", "both"] = "tf"
 
     @model_validator(mode="after")
     def _consistent(self) -> "RetrainConfig":
-        if self.data.example is None and self.backbone.handle is None:
+        if self.data.example is None and self.backbone.handle is None and self.trainer != "torch":
             raise ValueError("backbone.handle is required when data.path is given")
+        if self.data.example is None and self.backbone.torch_checkpoint is None and self.trainer != "tf":
+            raise ValueError(f"backbone.torch_checkpoint is required for trainer: {self.trainer} when data.path is given")
+        if self.trainer != "tf" and (self.training.augmentation.enabled or self.tuning.enabled):
+            raise ValueError(f"trainer: {self.trainer}: training.augmentation and tuning are TF-trainer features only")
         if self.data.example == "digits" and self.task.type != "image_classification":
             raise ValueError("the built-in digits example is an image_classification task")
+        if self.data.example == "text" and self.task.type != "text_classification":
+            raise ValueError("the built-in text example is a text_classification task: set task.type")
         if self.data.format == "csv" and self.task.type == "image_classification":
             raise ValueError("data.format csv carries text or tabular data, not images: use tfrecord or image_folders")
         if self.data.is_images and self.task.type != "image_classification":
             raise ValueError(f"data.format {self.data.format} holds images: task.type must be image_classification")
+        if self.training.augmentation.enabled and self.task.type != "image_classification":
+            raise ValueError("training.augmentation applies to image_classification only")
+        if self.tuning.enabled and self.training.validation_fraction == 0:
+            raise ValueError("tuning.enabled needs training.validation_fraction > 0: trials are compared on it, never on the eval split")
         return self
 
 
@@ -231,7 +283,7 @@ def _format_error(error: ValidationError) -> str:
 def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     """Makes relative local paths absolute against `base_dir`."""
     resolved = {section: dict(values) if isinstance(values, dict) else values for section, values in raw.items()}
-    for section, key in (("data", "path"), ("data", "schema_file"), ("push", "destination"), ("runner", "pipeline_root"), ("runner", "metadata_path")):
+    for section, key in (("data", "path"), ("data", "schema_file"), ("backbone", "torch_checkpoint"), ("push", "destination"), ("runner", "pipeline_root"), ("runner", "metadata_path")):
         values = resolved.get(section)
         if isinstance(values, dict) and isinstance(values.get(key), str):
             values[key] = str((base_dir / values[key]).resolve())

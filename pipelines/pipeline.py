@@ -5,14 +5,18 @@ ExampleValidator -> AnomaliesGate (stops on schema drift) -> LabelPrep (stable
 label ids, seeded with the label map of the latest blessed model) -> Transform ->
 Trainer (Hub backbone + new head) -> Resolver (latest blessed model other than the candidate) ->
 Evaluator (absolute bound + change threshold vs. the baseline) -> VersionedPusher.
+With `trainer: torch | both` the PyTorch branch (TorchTrainer -> its baseline resolver ->
+TorchEvaluator with the same EvalConfig -> TorchPusher to `<model_name>-torch`) runs on the
+same Transform output instead of / beside the TF one.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from tfx.dsl.components.base.base_component import BaseComponent
+from tfx.dsl.components.base.base_node import BaseNode
 
 from components.baseline_resolver.strategy import (
     BLESSING_KEY,
@@ -23,19 +27,32 @@ from components.baseline_resolver.strategy import (
 from components.data_gate.component import AnomaliesGate
 from components.hub_trainer.export import TRANSFORM_SIGNATURE
 from components.hub_trainer.features import LABEL_ID
+from components.hub_tuner.settings import TUNING_KEY
 from components.image_example_gen.component import ImageFolderExampleGen
 from components.label_prep.artifact import LabelMap
 from components.label_prep.component import LabelPrep
 from components.label_prep.resolver import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
 from components.label_transform.component import LabelMappedTransform
+from components.torch_evaluator.component import TorchEvaluator
+from components.torch_evaluator.resolver import TENSORFLOW, LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
+from components.torch_trainer.component import TorchTrainer
+from components.torch_trainer.executor import PYTORCH
 from components.versioned_pusher.component import VersionedPusher
 from pipelines.code_version import components_fingerprint
 from pipelines.config import RetrainConfig
+from pipelines.kubeflow import steps as kubeflow_steps
 from pipelines.paths import RunPaths
 
 TRANSFORM_FN = "components.hub_trainer.transform_module.preprocessing_fn"
 TRAINER_FN = "components.hub_trainer.trainer_module.run_fn"
+TUNER_FN = "components.hub_tuner.tuner_module.tuner_fn"
+TORCH_MODEL_SUFFIX = "-torch"  # trainer: both|torch pushes PyTorch models to <destination>/<model_name>-torch/
 _HASH_BUCKETS = 100
+_PYTORCH_ONLY = {  # resolver strategies of the PyTorch branch: only PyTorch models count
+    "warm_start": {"strategy_class": LatestBlessedLabelMapOfFramework, "config": {"framework": PYTORCH}},
+    "baseline": {"strategy_class": LatestBlessedOtherModelOfFramework, "config": {"framework": PYTORCH}},
+}
+Target = Literal["local", "kfp", "vertex"]  # local: Beam/Local runner; kfp, vertex: KubeflowV2DagRunner (pipelines/kubeflow)
 
 
 def _example_gen(config: RetrainConfig) -> BaseComponent:
@@ -68,6 +85,7 @@ def _example_gen(config: RetrainConfig) -> BaseComponent:
             image_feature=config.task.image_feature,
             label_feature=config.task.label_feature,
             max_rejected_fraction=data.max_rejected_fraction,
+            read_threads=data.read_threads,
             input_config=input_config,
             output_config=output_config,
         )
@@ -125,7 +143,102 @@ def _trainer_settings(config: RetrainConfig) -> dict[str, Any]:
         "block_pattern": training.block_pattern,
         "warm_start": training.warm_start,
         "seed": training.seed,
+        "validation_fraction": training.validation_fraction,
+        "early_stopping_patience": training.early_stopping_patience,
+        "lr_schedule": training.lr_schedule,
+        "warmup_epochs": training.warmup_epochs,
+        "augmentation": training.augmentation.model_dump(),
+        "mixed_precision": training.mixed_precision,
     }
+
+
+def _tuner(config: RetrainConfig, transform: BaseComponent) -> Optional[BaseComponent]:
+    """KerasTuner search before the Trainer when `tuning.enabled` (its best hyperparameters feed the Trainer)."""
+    if not config.tuning.enabled:
+        return None
+    return tfx.components.Tuner(
+        tuner_fn=TUNER_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config={**_trainer_settings(config), TUNING_KEY: config.tuning.model_dump(mode="json")},
+    )
+
+
+def _torch_trainer_settings(config: RetrainConfig) -> dict[str, Any]:
+    """The TF trainer's settings (same meaning), with the PyTorch backbone."""
+    checkpoint = str(config.backbone.torch_checkpoint)
+    return {**_trainer_settings(config), "backbone_handle": checkpoint, "torch_checkpoint": checkpoint}
+
+
+def _resolver_strategy(config: RetrainConfig, tf_only_strategy: type, framework_strategy: type, framework: str) -> dict[str, Any]:
+    """With `trainer: tf` the original strategy (unchanged pipeline); otherwise one that only sees models of `framework`."""
+    if config.trainer == "tf":
+        return {"strategy_class": tf_only_strategy}
+    return {"strategy_class": framework_strategy, "config": {"framework": framework}}
+
+
+def _label_map_resolver(examples: tfx.dsl.Channel, strategy: dict[str, Any], node_id: str) -> BaseNode:
+    """The latest blessed model's label map and the model itself (the warm start), resolved with `strategy`."""
+    return tfx.dsl.Resolver(
+        **strategy,
+        **{
+            EXAMPLES_KEY: examples,
+            MODEL_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            BLESSING_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+            LABEL_MAP_KEY: tfx.dsl.Channel(type=LabelMap),
+        },
+    ).with_id(node_id)
+
+
+def _baseline_resolver(candidate: tfx.dsl.Channel, strategy: dict[str, Any], node_id: str) -> BaseNode:
+    """The evaluation baseline of `candidate`, resolved with `strategy`."""
+    return tfx.dsl.Resolver(
+        **strategy,
+        **{
+            CANDIDATE_KEY: candidate,
+            MODEL_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            BLESSING_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        },
+    ).with_id(node_id)
+
+
+def _torch_nodes(
+    config: RetrainConfig,
+    paths: RunPaths,
+    transform: BaseComponent,
+    schema: Any,
+    warm_start_resolver: BaseComponent,
+) -> list[BaseNode]:
+    """TorchTrainer -> baseline (latest blessed PyTorch model) -> TorchEvaluator (the same gate) -> its own pusher."""
+    trainer = TorchTrainer(
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema,
+        base_model=warm_start_resolver.outputs[MODEL_KEY] if config.training.warm_start else None,
+        custom_config=_torch_trainer_settings(config),
+    )
+    baseline_resolver = _baseline_resolver(
+        trainer.outputs["model"], _PYTORCH_ONLY["baseline"], "torch_baseline_model_resolver"
+    )
+    evaluator = TorchEvaluator(
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs[MODEL_KEY],
+        eval_config=eval_config_for(config),
+    )
+    pusher = VersionedPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=str(paths.serving_dir.with_name(paths.serving_dir.name + TORCH_MODEL_SUFFIX))
+            )
+        ),
+    ).with_id("TorchPusher")
+    return [trainer, baseline_resolver, evaluator, pusher]
 
 
 def eval_config_for(config: RetrainConfig) -> tfma.EvalConfig:
@@ -163,10 +276,22 @@ def eval_config_for(config: RetrainConfig) -> tfma.EvalConfig:
     )
 
 
-def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
-    """The full retraining pipeline for `config`, writing under `paths`."""
+def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "local") -> tfx.dsl.Pipeline:
+    """The full retraining pipeline for `config`, writing under `paths`.
+
+    For a Kubeflow `target` the resolver nodes become container steps with the same
+    ids and outputs, and for `kfp` ExampleGen resolves its span in its own step
+    (pipelines/kubeflow/steps.py); everything else is the same definition.
+    """
+    if target != "local" and config.trainer != "tf":
+        raise ValueError(f"trainer: {config.trainer} runs on the local runners only (beam, local), not on Kubeflow yet")
     example_gen = _example_gen(config)
-    span_window = _span_window(config, example_gen)
+    if target == "kfp":
+        example_gen = kubeflow_steps.span_resolving_example_gen(example_gen)
+    if target != "local" and config.data.span_window > 1:
+        span_window = kubeflow_steps.span_window_step(config, example_gen)
+    else:
+        span_window = _span_window(config, example_gen)
     examples = span_window.outputs["examples"] if span_window else example_gen.outputs["examples"]
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if config.data.schema_file is not None:
@@ -177,15 +302,15 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
-    previous_label_map_resolver = tfx.dsl.Resolver(
-        strategy_class=LatestBlessedLabelMapStrategy,
-        **{
-            EXAMPLES_KEY: examples,
-            MODEL_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-            BLESSING_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-            LABEL_MAP_KEY: tfx.dsl.Channel(type=LabelMap),
-        },
-    ).with_id("previous_label_map_resolver")
+    if target == "local":
+        label_map_framework = PYTORCH if config.trainer == "torch" else TENSORFLOW
+        previous_label_map_resolver = _label_map_resolver(
+            examples,
+            _resolver_strategy(config, LatestBlessedLabelMapStrategy, LatestBlessedLabelMapOfFramework, label_map_framework),
+            "previous_label_map_resolver",
+        )
+    else:
+        previous_label_map_resolver = kubeflow_steps.label_map_resolver_step(config, examples)
     label_prep = LabelPrep(
         examples=examples,
         label_feature=config.task.label_feature,
@@ -201,6 +326,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
         preprocessing_fn=TRANSFORM_FN,
         custom_config=_module_settings(config),
     )
+    tuner = _tuner(config, transform)
     trainer = tfx.components.Trainer(
         run_fn=TRAINER_FN,
         examples=transform.outputs["transformed_examples"],
@@ -208,15 +334,16 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
         schema=schema_gen.outputs["schema"],
         base_model=previous_label_map_resolver.outputs[MODEL_KEY] if config.training.warm_start else None,
         custom_config=_trainer_settings(config),
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
     )
-    baseline_resolver = tfx.dsl.Resolver(
-        strategy_class=LatestBlessedOtherModelStrategy,
-        **{
-            CANDIDATE_KEY: trainer.outputs["model"],
-            MODEL_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-            BLESSING_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-        },
-    ).with_id("baseline_model_resolver")
+    if target == "local":
+        baseline_resolver = _baseline_resolver(
+            trainer.outputs["model"],
+            _resolver_strategy(config, LatestBlessedOtherModelStrategy, LatestBlessedOtherModelOfFramework, TENSORFLOW),
+            "baseline_model_resolver",
+        )
+    else:
+        baseline_resolver = kubeflow_steps.baseline_resolver_step(config, trainer.outputs["model"])
     evaluator = tfx.components.Evaluator(
         examples=examples,
         model=trainer.outputs["model"],
@@ -230,6 +357,16 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=str(paths.serving_dir))
         ),
     )
+    if target != "local":
+        kubeflow_steps.accept_unresolved_inputs([label_prep, trainer, evaluator])
+    tf_nodes = [*([tuner] if tuner else []), trainer, baseline_resolver, evaluator, pusher] if config.trainer != "torch" else []
+    torch_nodes: list[BaseNode] = []
+    if config.trainer != "tf":
+        torch_warm_start = previous_label_map_resolver
+        if config.trainer == "both":  # the label map follows the TF model; the PyTorch warm start its own framework
+            torch_warm_start = _label_map_resolver(examples, _PYTORCH_ONLY["warm_start"], "torch_warm_start_resolver")
+            torch_nodes.append(torch_warm_start)
+        torch_nodes += _torch_nodes(config, paths, transform, schema_gen.outputs["schema"], torch_warm_start)
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=str(paths.pipeline_root),
@@ -243,12 +380,12 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths) -> tfx.dsl.Pipeline:
             previous_label_map_resolver,
             label_prep,
             transform,
-            trainer,
-            baseline_resolver,
-            evaluator,
-            pusher,
+            *tf_nodes,
+            *torch_nodes,
         ],
         enable_cache=config.runner.enable_cache,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(str(paths.metadata_path)),
+        metadata_connection_config=(  # Kubeflow runs use the cluster's MLMD
+            tfx.orchestration.metadata.sqlite_metadata_connection_config(str(paths.metadata_path)) if target == "local" else None
+        ),
         beam_pipeline_args=list(config.runner.beam_args),
     )

@@ -16,6 +16,8 @@ from components.label_prep.label_map import load_label_map
 from components.versioned_pusher.executor import PUSH_OUTCOME_KEY
 
 PUSHER_NODE = "VersionedPusher"
+TORCH_NODES = ("TorchTrainer", "TorchEvaluator", "TorchPusher")  # their verdict goes to RunSummary.torch
+TORCH_PUSHER_NODE = "TorchPusher"
 ACCURACY_METRIC = "sparse_categorical_accuracy"  # TFMA name of the gate metric
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 
@@ -39,6 +41,7 @@ class RunSummary:
     classes: list[str] = field(default_factory=list)
     new_classes: list[str] = field(default_factory=list)
     label_problems: list[str] = field(default_factory=list)
+    torch: Optional["RunSummary"] = None  # the PyTorch trainer's verdict (trainer: torch | both)
 
 
 def open_store(metadata_path: Path) -> mlmd.MetadataStore:
@@ -146,8 +149,11 @@ def summarize_executions(store: mlmd.MetadataStore, executions: list[metadata_st
         node = node_of(store, execution.id)
         if execution.last_known_state == metadata_store_pb2.Execution.CACHED and node:
             summary.cached_nodes.append(node)
+        target = summary
+        if node in TORCH_NODES:
+            target = summary.torch = summary.torch or RunSummary(cached_nodes=summary.cached_nodes)
         for artifact in output_artifacts(store, execution.id):
-            _read_artifact(type_names[artifact.type_id], artifact, summary)
+            _read_artifact(type_names[artifact.type_id], artifact, target)
     return summary
 
 
@@ -167,6 +173,21 @@ def format_summary(summary: RunSummary) -> str:
         new = f" (new this run: {', '.join(summary.new_classes)})" if summary.new_classes else ""
         lines.append(f"classes: {len(summary.classes)}{new}")
     lines.extend(f"  label warning: {problem}" for problem in summary.label_problems)
+    torch_verdict = summary.torch
+    if torch_verdict is None or summary.blessed is not None:
+        lines.extend(_verdict_lines(summary, PUSHER_NODE))
+    if torch_verdict is not None:
+        lines.append("PyTorch model:")
+        lines.extend(f"  {line}" for line in _verdict_lines(torch_verdict, TORCH_PUSHER_NODE))
+        if summary.accuracy is not None and torch_verdict.accuracy is not None:
+            gap = 100 * (torch_verdict.accuracy - summary.accuracy)
+            lines.append(f"eval accuracy, TensorFlow vs. PyTorch: {summary.accuracy:.4f} vs. {torch_verdict.accuracy:.4f} ({gap:+.2f} points)")
+    return "\n".join(lines)
+
+
+def _verdict_lines(summary: RunSummary, pusher_node: str) -> list[str]:
+    """Accuracy, blessing, gate failures and push outcome of one trainer's model."""
+    lines = []
     if summary.accuracy is not None:
         if summary.baseline_accuracy is None:
             baseline = " (no baseline: no other blessed model yet)"
@@ -176,7 +197,7 @@ def format_summary(summary: RunSummary) -> str:
     if summary.blessed is not None:
         lines.append(f"blessed: {'yes' if summary.blessed else 'no'}")
     lines.extend(f"  gate failed: {failure}" for failure in summary.validation_failures)
-    if summary.pushed and PUSHER_NODE in summary.cached_nodes:
+    if summary.pushed and pusher_node in summary.cached_nodes:
         lines.append(
             f"nothing new pushed: inputs unchanged since the run that pushed version {summary.push_version}; "
             f"serving {summary.push_path}"
@@ -185,4 +206,4 @@ def format_summary(summary: RunSummary) -> str:
         lines.append(f"pushed model: {summary.push_path} (version {summary.push_version})")
     else:
         lines.append(f"nothing pushed: {summary.push_outcome}")
-    return "\n".join(lines)
+    return lines

@@ -11,6 +11,7 @@ import pytest
 
 import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from components.digits_example.prepare import ExampleLayout, prepare_digits_example
+from components.text_example.prepare import TextExampleLayout, prepare_text_example
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,6 +20,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def digits_example(tmp_path_factory: pytest.TempPathFactory) -> ExampleLayout:
     """Target-task TFRecords and the pretrained Hub-format backbone, built offline."""
     return prepare_digits_example(tmp_path_factory.mktemp("examples") / "digits", "image", "label")
+
+
+@pytest.fixture(scope="session")
+def text_example(tmp_path_factory: pytest.TempPathFactory) -> TextExampleLayout:
+    """The built-in text example: support-message CSVs and the installed MiniLM converted to a Hub module (once)."""
+    return prepare_text_example(tmp_path_factory.mktemp("examples") / "text", "text", "label")
 
 
 def _run_cli(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:

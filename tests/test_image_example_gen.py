@@ -144,9 +144,12 @@ def test_rejection_threshold() -> None:
 
 
 def test_settings_travel_in_custom_config() -> None:
-    settings = IngestSettings(layout="manifest", label_feature="class", max_rejected_fraction=0.25)
-    component = ImageFolderExampleGen("/in", layout="manifest", label_feature="class", max_rejected_fraction=0.25)
-    assert IngestSettings.from_exec_property(component.exec_properties["custom_config"]) == settings
+    settings = IngestSettings(layout="manifest", label_feature="class", max_rejected_fraction=0.25, read_threads=3)
+    component = ImageFolderExampleGen(
+        "/in", layout="manifest", label_feature="class", max_rejected_fraction=0.25, read_threads=3
+    )
+    travelled = IngestSettings.from_exec_property(component.exec_properties["custom_config"])
+    assert travelled == settings and isinstance(travelled.read_threads, int) and travelled.worker_threads() == 3
     assert '"pattern": "*.csv"' in component.exec_properties["input_config"]
     with pytest.raises(ValueError, match="layout must be one of folders, manifest"):
         ImageFolderExampleGen("/in", layout="zip")
@@ -154,6 +157,8 @@ def test_settings_travel_in_custom_config() -> None:
         IngestSettings(max_rejected_fraction=1.5)
     with pytest.raises(ValueError, match="distinct"):
         IngestSettings(label_feature="image")
+    with pytest.raises(ValueError, match="read_threads must be a whole number >= 0"):
+        IngestSettings(read_threads=-1)
 
 
 # --- real runs in a local TFX pipeline ---------------------------------------------------------------------------
@@ -295,7 +300,7 @@ def test_bad_files_below_the_threshold_are_reported_and_the_run_succeeds(tmp_pat
     bad = _write_bad_files(tmp_path / "data")
     (tmp_path / "data" / "digit5" / "nested").mkdir()
     bad["digit5/nested"] = "is a directory, not a file"
-    _run(tmp_path, ImageFolderExampleGen(str(tmp_path / "data"), max_rejected_fraction=0.05))
+    _run(tmp_path, ImageFolderExampleGen(str(tmp_path / "data"), max_rejected_fraction=0.05, read_threads=3))
 
     [artifact] = _examples_artifacts(tmp_path)
     written = {**_contents(artifact.uri, "train"), **_contents(artifact.uri, "eval")}

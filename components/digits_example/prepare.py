@@ -32,6 +32,11 @@ class ExampleLayout:
     def backbone_dir(self) -> Path:
         return self.root / "backbone"
 
+    @property
+    def torch_backbone_path(self) -> Path:
+        """The same backbone, same weights, as a TorchScript file for the PyTorch trainer."""
+        return self.root / "torch_backbone.pt"
+
     train_pattern = "train/*.tfrecord"
     eval_pattern = "eval/*.tfrecord"
 
@@ -41,10 +46,18 @@ def is_prepared(layout: ExampleLayout) -> bool:
     return layout.data_dir.is_dir() and (layout.backbone_dir / "saved_model.pb").is_file()
 
 
+def _export_torch_backbone(layout: ExampleLayout) -> None:
+    from components.digits_example.torch_backbone import export_torch_backbone  # torch only when needed here
+
+    export_torch_backbone(str(layout.backbone_dir), str(layout.torch_backbone_path))
+
+
 def prepare_digits_example(root: Path, image_feature: str, label_feature: str, seed: int = 0) -> ExampleLayout:
-    """Writes target-task TFRecords and a pretrained Hub-format backbone under `root` (once)."""
+    """Writes target-task TFRecords and the pretrained backbone (Hub module + TorchScript) under `root` (once)."""
     layout = ExampleLayout(root)
     if is_prepared(layout):
+        if not layout.torch_backbone_path.is_file():  # prepared before the PyTorch backbone existed
+            _export_torch_backbone(layout)
         return layout
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
@@ -58,6 +71,7 @@ def prepare_digits_example(root: Path, image_feature: str, label_feature: str, s
         source = data_lib.select_digits(everything, data_lib.SOURCE_DIGITS)
         pretrained = backbone_lib.pretrain_backbone(source, PRETRAIN_EPOCHS, seed)
         backbone_lib.export_hub_module(pretrained, staged.backbone_dir)
+        _export_torch_backbone(staged)
         if root.exists():
             shutil.rmtree(root)
         staging.rename(root)

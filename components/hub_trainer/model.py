@@ -38,26 +38,33 @@ def build_classifier(
     policy: `frozen` (default) runs the backbone in inference mode even while some
     of its variables train, so BatchNorm keeps its pretrained statistics; `train`
     lets BatchNorm update its statistics whenever the backbone is trainable.
-    Which variables actually train is chosen with `set_training_groups`.
+    Which variables actually train is chosen with `set_training_groups`. Under a
+    mixed-precision policy the head computes in it, the logits stay float32.
     """
     if num_classes < 2:
         raise ValueError(f"need at least 2 classes to train a classifier, got {num_classes}")
     tf.keras.utils.set_random_seed(seed)
     inputs = tf.keras.Input(shape=input_shape, dtype=input_dtype, name=MODEL_INPUT)
-    backbone = hub.KerasLayer(backbone_handle, trainable=trainable_backbone, name=BACKBONE_LAYER)
+    # A SavedModel's functions have fixed dtypes: the backbone stays float32 under a mixed policy.
+    backbone = hub.KerasLayer(backbone_handle, trainable=trainable_backbone, name=BACKBONE_LAYER, dtype="float32")
     x = backbone(inputs, training=False) if batchnorm == "frozen" else backbone(inputs)
     for index, units in enumerate(hidden_units):
         x = tf.keras.layers.Dense(units, activation="relu", name=f"head_dense_{index}")(x)
     if dropout > 0:
         x = tf.keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(x)
-    logits = tf.keras.layers.Dense(num_classes, name=LOGITS_LAYER)(x)
+    logits = tf.keras.layers.Dense(num_classes, name=LOGITS_LAYER, dtype="float32")(x)
     return GroupedTrainingModel(inputs, logits, name="transfer_classifier")
 
 
-def compile_classifier(model: tf.keras.Model, learning_rate: float, label_smoothing: float = 0.0) -> None:
-    """Adam + categorical cross-entropy on logits (one-hot labels, optional smoothing), with accuracy."""
+def compile_classifier(model: tf.keras.Model, learning_rate: float, label_smoothing: float = 0.0, steps_per_execution: int = 1) -> None:
+    """Adam + categorical cross-entropy on logits (one-hot labels, optional smoothing), with accuracy.
+
+    `steps_per_execution` > 1 runs that many training steps per call into TensorFlow
+    (batch-level callbacks then see every that-many steps).
+    """
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate),
         loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing),
         metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")],
+        steps_per_execution=steps_per_execution,
     )

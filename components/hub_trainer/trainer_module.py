@@ -1,6 +1,7 @@
 """TFX Trainer entry point (`run_fn`): trains the Hub transfer model on transformed examples."""
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping
 
 import tensorflow as tf
@@ -8,14 +9,16 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from components.hub_trainer import export, model as model_lib
+from components.hub_trainer import devices, export, model as model_lib
+from components.hub_trainer.checkpoints import remove_checkpoints, run_fingerprint
 from components.hub_trainer.features import LABEL_ID
+from components.hub_trainer.hyperparameters import apply_hyperparameters
 from components.hub_trainer.training import TrainingPlan, train_classifier
 from components.hub_trainer.warm_start import warm_start
 from components.label_prep.label_map import load_label_map
 
 
-def _dataset(
+def transformed_dataset(
     files: list[str],
     data_accessor: tfx.components.DataAccessor,
     tft_output: tft.TFTransformOutput,
@@ -32,7 +35,7 @@ def _dataset(
         shuffle_seed=shuffle_seed,
     )
     dataset = data_accessor.tf_dataset_factory(files, options, tft_output.transformed_metadata.schema)
-    return dataset.map(lambda features, labels: _labelled_only(features, labels, num_classes))
+    return dataset.map(lambda features, labels: _labelled_only(features, labels, num_classes)).prefetch(tf.data.AUTOTUNE)
 
 
 def _labelled_only(features: dict[str, tf.Tensor], labels: tf.Tensor, num_classes: int) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
@@ -42,38 +45,73 @@ def _labelled_only(features: dict[str, tf.Tensor], labels: tf.Tensor, num_classe
     return kept, tf.one_hot(tf.boolean_mask(labels, keep), num_classes)
 
 
+def checkpoint_dir_for(fn_args: tfx.components.FnArgs) -> str:
+    """Stable across re-executions with the same inputs and settings: `<pipeline_root>/Trainer/checkpoints/<fingerprint>`.
+
+    TFX gives each execution a fresh `model_run_dir` (`<pipeline_root>/Trainer/model_run/<id>`);
+    its grandparent is the component's stable directory.
+    """
+    fingerprint = run_fingerprint(
+        {
+            "settings": dict(fn_args.custom_config),
+            "train_files": sorted(fn_args.train_files),
+            "eval_files": sorted(fn_args.eval_files),
+            "transform_output": fn_args.transform_output,
+            "base_model": fn_args.base_model,
+            "hyperparameters": fn_args.hyperparameters,
+        }
+    )
+    return os.path.join(os.path.dirname(os.path.dirname(fn_args.model_run_dir)), "checkpoints", fingerprint)
+
+
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    """Builds, trains and exports the classifier described by `fn_args.custom_config`."""
-    settings: Mapping[str, Any] = fn_args.custom_config
+    """Builds, trains and exports the classifier described by `fn_args.custom_config` (and tuned hyperparameters)."""
+    settings: Mapping[str, Any] = apply_hyperparameters(fn_args.custom_config, fn_args.hyperparameters)
     seed = int(settings["seed"])
     tf.keras.utils.set_random_seed(seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     label_map = load_label_map(fn_args.transform_output)
     num_classes = len(label_map.labels)
     batch_size = int(settings["batch_size"])
-    train = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, num_classes, shuffle_seed=seed)
-    evaluation = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size, num_classes, shuffle_seed=None)
+    train = transformed_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, num_classes, shuffle_seed=seed)
+    evaluation = transformed_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size, num_classes, shuffle_seed=None)
+    plan = TrainingPlan.from_settings(settings, label_map.label_smoothing)
 
-    input_shape, input_dtype = model_lib.input_signature(settings["task_type"], settings["image_size"], settings["channels"])
-    model = model_lib.build_classifier(
-        backbone_handle=settings["backbone_handle"],
-        input_shape=input_shape,
-        input_dtype=input_dtype,
-        num_classes=num_classes,
-        hidden_units=settings["hidden_units"],
-        dropout=float(settings["dropout"]),
-        trainable_backbone=settings["mode"] != "feature_extraction",
-        seed=seed,
-        batchnorm=settings["batchnorm"],
-    )
-    if fn_args.base_model and settings["warm_start"]:
-        print(f"[retrain] {warm_start(model, fn_args.base_model).summary()} (from {fn_args.base_model})", flush=True)
-    train_classifier(
-        model,
-        train,
-        TrainingPlan.from_settings(settings, label_map.label_smoothing),
-        validation=evaluation,
-        class_weight=dict(enumerate(label_map.class_weights)),
-        callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
-    )
+    gpus = devices.visible_gpus()
+    policy = devices.precision_policy(bool(settings.get("mixed_precision", False)), gpus)
+    if settings.get("mixed_precision") and policy == "float32":
+        print("[retrain] mixed_precision: no GPU visible, training in float32", flush=True)
+    if plan.mode == "feature_extraction" and plan.augmentation.enabled:
+        print("[retrain] augmentation is on: embeddings are not cached, the frozen backbone runs every epoch", flush=True)
+    checkpoint_dir = checkpoint_dir_for(fn_args)
+    previous_policy = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy(policy)
+    try:
+        with devices.strategy_for(gpus).scope():
+            input_shape, input_dtype = model_lib.input_signature(settings["task_type"], settings["image_size"], settings["channels"])
+            model = model_lib.build_classifier(
+                backbone_handle=settings["backbone_handle"],
+                input_shape=input_shape,
+                input_dtype=input_dtype,
+                num_classes=num_classes,
+                hidden_units=settings["hidden_units"],
+                dropout=float(settings["dropout"]),
+                trainable_backbone=settings["mode"] != "feature_extraction",
+                seed=seed,
+                batchnorm=settings["batchnorm"],
+            )
+            if fn_args.base_model and settings["warm_start"]:
+                print(f"[retrain] {warm_start(model, fn_args.base_model).summary()} (from {fn_args.base_model})", flush=True)
+            train_classifier(
+                model,
+                train,
+                plan,
+                validation=evaluation,
+                class_weight=dict(enumerate(label_map.class_weights)),
+                callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
+                checkpoint_dir=checkpoint_dir,
+            )
+    finally:
+        tf.keras.mixed_precision.set_global_policy(previous_policy)
     export.export_serving_model(model, tft_output, label_map.labels, settings, fn_args.serving_model_dir)
+    remove_checkpoints(checkpoint_dir)

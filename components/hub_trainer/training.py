@@ -6,20 +6,38 @@
 - `incremental`: phase 1 trains the head (backbone frozen) for `epochs`; phase 2
   unfreezes the top `unfreeze_blocks` blocks for `fine_tune_epochs`, each block
   `layer_decay` times slower than the one above it.
+
+Around the phases: feature_extraction trains the head on embeddings computed in
+one backbone pass (`embeddings.py`) unless augmentation is on (augmented images
+need the backbone every step, so the cache is turned off); early stopping and
+the validation curve use a subset carved from train (`validation.py`), never the
+eval split; warmup + cosine decay per optimizer group (`schedule.py`); random
+image augmentation inside training steps only (`augmentation.py`); per-epoch
+checkpoints that a re-run resumes from (`checkpoints.py`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+import time
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import tensorflow as tf
 
+from components.hub_trainer.augmentation import Augmentation, augment_images
 from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN, backbone_blocks
+from components.hub_trainer.checkpoints import EpochCheckpoint, completed_epochs, restore
+from components.hub_trainer.embeddings import embed, head_model
+from components.hub_trainer.features import MODEL_INPUT
 from components.hub_trainer.finetune import GroupedTrainingModel, training_groups
 from components.hub_trainer.model import BACKBONE_LAYER, compile_classifier
+from components.hub_trainer.schedule import LearningRateSchedule
+from components.hub_trainer.validation import split_validation
 
 MODES = ("feature_extraction", "fine_tune", "incremental")
 ALL_BLOCKS = -1
+EARLY_STOPPING_METRIC = "val_accuracy"
+HEAD_STEPS_PER_EXECUTION = 32
 
 
 @dataclass(frozen=True)
@@ -28,6 +46,7 @@ class TrainingPlan:
 
     mode: str = "feature_extraction"
     epochs: int = 10
+    batch_size: int = 16
     learning_rate: float = 1e-3
     backbone_learning_rate_scale: float = 0.1
     unfreeze_blocks: int = 1
@@ -35,12 +54,25 @@ class TrainingPlan:
     fine_tune_epochs: int = 10
     label_smoothing: float = 0.0
     block_pattern: str = DEFAULT_BLOCK_PATTERN
+    seed: int = 0
+    validation_fraction: float = 0.0
+    early_stopping_patience: int = 0
+    lr_schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    augmentation: Augmentation = Augmentation()
+    cache_embeddings: bool = True
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], label_smoothing: float) -> "TrainingPlan":
         """The plan described by the trainer settings, with the label map's smoothing."""
         fields = {name: settings[name] for name in cls.__dataclass_fields__ if name in settings}
+        fields["augmentation"] = Augmentation.from_settings(settings.get("augmentation"))
         return cls(**{**fields, "label_smoothing": label_smoothing})
+
+    @property
+    def uses_cached_embeddings(self) -> bool:
+        """feature_extraction without augmentation trains the head on embeddings computed once."""
+        return self.mode == "feature_extraction" and self.cache_embeddings and not self.augmentation.enabled
 
 
 @dataclass(frozen=True)
@@ -68,6 +100,127 @@ def phases(plan: TrainingPlan) -> list[Phase]:
     raise ValueError(f"unknown training mode {plan.mode!r}; expected one of {', '.join(MODES)}")
 
 
+def _batches(data: Any, batch_size: int, shuffle_seed: Optional[int]) -> Optional[tf.data.Dataset]:
+    """A dataset of batches from a dataset (returned as is) or an (x, one-hot y) pair of arrays."""
+    if data is None or not isinstance(data, tuple):
+        return data
+    dataset = tf.data.Dataset.from_tensor_slices(data)
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(data[1]), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size)
+
+
+def _augmenter(augmentation: Augmentation) -> Callable[[Any, tf.Tensor], Any]:
+    def augment(inputs: Any, seed: tf.Tensor) -> Any:
+        images = inputs[MODEL_INPUT] if isinstance(inputs, Mapping) else inputs
+        if images.dtype != tf.float32 or images.shape.rank != 4:
+            raise ValueError("training.augmentation applies to image inputs only")
+        augmented = augment_images(images, seed, augmentation)
+        return {**inputs, MODEL_INPUT: augmented} if isinstance(inputs, Mapping) else augmented
+
+    return augment
+
+
+def _phase_callbacks(
+    plan: TrainingPlan,
+    optimizers: Callable[[], Sequence[tuple[tf.keras.optimizers.Optimizer, float]]],
+    first_epoch: int,
+    phase: Phase,
+    checkpoint: Optional[tf.train.Checkpoint],
+    checkpoint_dir: Optional[str],
+) -> list[tf.keras.callbacks.Callback]:
+    """Schedule, early stopping and (last) the epoch checkpoint of one phase."""
+    callbacks: list[tf.keras.callbacks.Callback] = []
+    if plan.lr_schedule != "constant" or plan.warmup_epochs > 0:
+        callbacks.append(LearningRateSchedule(optimizers, first_epoch, phase.epochs, plan.warmup_epochs, plan.lr_schedule))
+    if plan.early_stopping_patience > 0:
+        callbacks.append(
+            tf.keras.callbacks.EarlyStopping(
+                monitor=EARLY_STOPPING_METRIC, mode="max", patience=plan.early_stopping_patience, restore_best_weights=True
+            )
+        )
+    if checkpoint is not None and checkpoint_dir:
+        callbacks.append(EpochCheckpoint(checkpoint, checkpoint_dir, first_epoch + phase.epochs))
+    return callbacks
+
+
+def _fit(
+    model: tf.keras.Model,
+    train: tf.data.Dataset,
+    validation: Optional[tf.data.Dataset],
+    first_epoch: int,
+    end_epoch: int,
+    class_weight: Optional[dict[int, float]],
+    callbacks: Sequence[tf.keras.callbacks.Callback],
+    verbose: int,
+) -> tf.keras.callbacks.History:
+    return model.fit(
+        train,
+        validation_data=validation,
+        epochs=end_epoch,
+        initial_epoch=first_epoch,
+        class_weight=class_weight,
+        callbacks=list(callbacks),
+        verbose=verbose,
+    )
+
+
+def _peak_rates(model: GroupedTrainingModel) -> list[tuple[tf.keras.optimizers.Optimizer, float]]:
+    return [(optimizer, peak) for _, optimizer, peak, _ in model.group_optimizers()]
+
+
+def _resume_point(model: tf.keras.Model, checkpoint_dir: Optional[str], verbose: int) -> int:
+    """Restores the model from the latest checkpoint, if any; returns the global epochs it had completed."""
+    done = completed_epochs(checkpoint_dir)
+    if done and checkpoint_dir:
+        restore(tf.train.Checkpoint(model=model), checkpoint_dir)
+        if verbose:
+            print(f"[retrain] resuming from the checkpoint after epoch {done} ({checkpoint_dir})", flush=True)
+    return done
+
+
+def _train_head_on_embeddings(
+    model: GroupedTrainingModel,
+    train: tf.data.Dataset,
+    plan: TrainingPlan,
+    validation: Optional[tf.data.Dataset],
+    class_weight: Optional[dict[int, float]],
+    callbacks: Sequence[tf.keras.callbacks.Callback],
+    verbose: int,
+    checkpoint_dir: Optional[str],
+) -> list[tf.keras.callbacks.History]:
+    """feature_extraction: one backbone pass over train (and validation), then `epochs` epochs of the head alone."""
+    done = _resume_point(model, checkpoint_dir, verbose)
+    phase = phases(plan)[0]
+    if done >= phase.epochs:
+        return []
+    start = time.perf_counter()
+    (train_x, train_y), carved = embed(model, train, plan.validation_fraction, plan.seed)
+    head = head_model(model)
+    # A head step is tiny: many steps per call keep Python's per-step overhead out of the way.
+    compile_classifier(head, plan.learning_rate, plan.label_smoothing, steps_per_execution=HEAD_STEPS_PER_EXECUTION)
+    if carved is None and validation is not None:
+        (validation_x, validation_y), _ = embed(model, validation)
+        carved = (validation_x, validation_y)
+    if verbose:
+        print(
+            f"[retrain] embedded {len(train_y)} train"
+            f"{f' and {len(carved[1])} validation' if carved is not None else ''} examples once "
+            f"in {time.perf_counter() - start:.1f}s; training the head on them for {phase.epochs} epochs",
+            flush=True,
+        )
+    head.optimizer.build(head.trainable_variables)
+    checkpoint = tf.train.Checkpoint(model=model, head_optimizer=head.optimizer) if checkpoint_dir else None
+    if checkpoint is not None and done:
+        restore(checkpoint, checkpoint_dir)
+    phase_callbacks = _phase_callbacks(
+        plan, lambda: [(head.optimizer, plan.learning_rate)], 0, phase, checkpoint, checkpoint_dir
+    )
+    embedded_train = _batches((train_x, train_y), plan.batch_size, plan.seed)
+    embedded_validation = _batches(carved, plan.batch_size, None)
+    return [_fit(head, embedded_train, embedded_validation, done, phase.epochs, class_weight, [*callbacks, *phase_callbacks], verbose)]
+
+
 def train_classifier(
     model: GroupedTrainingModel,
     train: Any,
@@ -77,35 +230,56 @@ def train_classifier(
     callbacks: Sequence[tf.keras.callbacks.Callback] = (),
     batch_size: Optional[int] = None,
     verbose: int = 2,
+    checkpoint_dir: Optional[str] = None,
 ) -> list[tf.keras.callbacks.History]:
-    """Runs every phase of `plan` on `train` (a dataset, or (x, one-hot y) arrays); returns their histories."""
+    """Runs every phase of `plan`; returns the histories of the phases that ran.
+
+    `train` and `validation` are datasets of (features, one-hot labels) batches or
+    (x, one-hot y) arrays. With `plan.validation_fraction` the validation data is
+    carved from `train` (see `validation.py`) and `validation` is not used;
+    otherwise `validation` is only monitored. Early stopping watches validation
+    accuracy and restores the best weights. With `checkpoint_dir`, every epoch is
+    checkpointed there and a re-run resumes after the latest checkpoint.
+    """
+    batch_size = batch_size or plan.batch_size
+    train = _batches(train, batch_size, plan.seed)
+    validation = _batches(validation, batch_size, None)
+    if plan.early_stopping_patience > 0 and plan.validation_fraction <= 0:
+        raise ValueError("early stopping needs a validation subset of the train split: set validation_fraction > 0")
+    if plan.uses_cached_embeddings:
+        return _train_head_on_embeddings(model, train, replace(plan, batch_size=batch_size), validation, class_weight, callbacks, verbose, checkpoint_dir)
+    if plan.validation_fraction > 0:
+        train, validation = split_validation(train, plan.validation_fraction, plan.seed)
     backbone = model.get_layer(BACKBONE_LAYER)
     backbone_refs = {variable.ref() for variable in backbone.weights}
     head = [variable for variable in model.trainable_weights if variable.ref() not in backbone_refs]
     blocks = backbone_blocks(backbone.trainable_weights, plan.block_pattern)
-    x, y = train if isinstance(train, tuple) else (train, None)
+    done = _resume_point(model, checkpoint_dir, verbose)
     histories, epoch = [], 0
-    for phase in phases(plan):
+    for index, phase in enumerate(phases(plan)):
         if phase.unfreeze_blocks and not blocks:
             raise ValueError(f"mode {plan.mode!r} needs a trainable backbone, but it exposes no trainable variables")
+        end = epoch + phase.epochs
+        if done >= end:
+            epoch = end
+            continue
         model.set_training_groups(
             training_groups(head, blocks, plan.learning_rate, phase.backbone_learning_rate_scale, phase.unfreeze_blocks, phase.layer_decay)
         )
+        model.set_augmentation(_augmenter(plan.augmentation) if plan.augmentation.enabled else None, plan.seed + index)
         compile_classifier(model, plan.learning_rate, plan.label_smoothing)
+        checkpoint = None
+        if checkpoint_dir:
+            optimizers = {}
+            for name, optimizer, _, variables in model.group_optimizers():
+                optimizer.build(list(variables))
+                optimizers[f"{phase.name}_{name}_optimizer"] = optimizer
+            checkpoint = tf.train.Checkpoint(model=model, **optimizers)
+            if done > epoch:
+                restore(checkpoint, checkpoint_dir)
         if verbose:
             print(f"[retrain] training phase '{phase.name}': {phase.epochs} epochs", flush=True)
-        histories.append(
-            model.fit(
-                x,
-                y,
-                batch_size=batch_size,
-                validation_data=validation,
-                epochs=epoch + phase.epochs,
-                initial_epoch=epoch,
-                class_weight=class_weight,
-                callbacks=list(callbacks),
-                verbose=verbose,
-            )
-        )
-        epoch += phase.epochs
+        phase_callbacks = _phase_callbacks(plan, partial(_peak_rates, model), epoch, phase, checkpoint, checkpoint_dir)
+        histories.append(_fit(model, train, validation, max(epoch, done), end, class_weight, [*callbacks, *phase_callbacks], verbose))
+        epoch = end
     return histories

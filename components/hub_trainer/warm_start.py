@@ -6,9 +6,13 @@ only the rows of new classes start fresh.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2, trackable_object_graph_pb2
 
 from components.hub_trainer.model import LOGITS_LAYER
 
@@ -28,12 +32,41 @@ class WarmStartReport:
         )
 
 
-def _name(variable: tf.Variable) -> str:
+def _name(variable: tf.Variable | Any) -> str:
     return variable.name.split(":")[0]
 
 
 def _is_head_output(name: str) -> bool:
     return name in (f"{LOGITS_LAYER}/kernel", f"{LOGITS_LAYER}/bias")
+
+
+def saved_variables(saved_model_dir: str) -> dict[str, np.ndarray]:
+    """Variable name -> value of a TF2 SavedModel, read from its checkpoint without loading its functions.
+
+    The SavedModel's object graph and its checkpoint's object graph list the same
+    objects in the same order; a variable node names the variable and its checkpoint
+    node holds the key of its value. Falls back to loading the SavedModel when the
+    two graphs do not line up.
+    """
+    saved_model = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as handle:
+        saved_model.ParseFromString(handle.read())
+    nodes = saved_model.meta_graphs[0].object_graph_def.nodes
+    reader = tf.train.load_checkpoint(os.path.join(saved_model_dir, "variables", "variables"))
+    checkpoint_graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    checkpoint_graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    values: dict[str, np.ndarray] = {}
+    if len(nodes) == len(checkpoint_graph.nodes):
+        for node, checkpoint_node in zip(nodes, checkpoint_graph.nodes):
+            if node.WhichOneof("kind") != "variable":
+                continue
+            keys = [a.checkpoint_key for a in checkpoint_node.attributes if a.name == "VARIABLE_VALUE"]
+            if not keys:
+                break
+            values[_name(node.variable)] = reader.get_tensor(keys[0])
+        else:
+            return values
+    return {_name(variable): variable.numpy() for variable in tf.saved_model.load(saved_model_dir).variables}
 
 
 def warm_start(model: tf.keras.Model, base_model_dir: str) -> WarmStartReport:
@@ -42,7 +75,7 @@ def warm_start(model: tf.keras.Model, base_model_dir: str) -> WarmStartReport:
     The classifier's kernel and bias may have more classes than the base model's:
     their leading columns are copied and the remaining ones keep their fresh values.
     """
-    base = {_name(variable): variable for variable in tf.saved_model.load(base_model_dir).variables}
+    base = saved_variables(base_model_dir)
     report = WarmStartReport()
     for variable in model.weights:
         name = _name(variable)

@@ -26,6 +26,7 @@ class ImageFolderExampleGen(FileBasedExampleGen):
     `<examples uri>/rejected/Split-<input split>/`; the totals become the artifact's
     `accepted_count` and `rejected_count` custom properties. The run fails when more
     than `max_rejected_fraction` of the inputs is rejected, or none is accepted.
+    Each Beam worker reads and decodes with `read_threads` threads (0: one per CPU core).
     """
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
@@ -39,6 +40,7 @@ class ImageFolderExampleGen(FileBasedExampleGen):
         label_feature: str = "label",
         path_feature: str = "path",
         max_rejected_fraction: float = 0.01,
+        read_threads: int = 0,
         input_config: Optional[example_gen_pb2.Input] = None,
         output_config: Optional[example_gen_pb2.Output] = None,
         range_config: Optional[range_config_pb2.RangeConfig] = None,
@@ -49,6 +51,7 @@ class ImageFolderExampleGen(FileBasedExampleGen):
             label_feature=label_feature,
             path_feature=path_feature,
             max_rejected_fraction=max_rejected_fraction,
+            read_threads=read_threads,
         )
         super().__init__(
             input_base=input_base,

@@ -1,7 +1,8 @@
 """Executor of ImageFolderExampleGen: lists each split's files, then reads and validates the images in Beam.
 
 Per input split: matched files -> image items (folder layout: the file itself;
-manifest layout: the manifest's rows) -> Reshuffle -> read + full PIL decode ->
+manifest layout: the manifest's rows) -> Reshuffle -> batches read + fully decoded by PIL
+on a thread pool ->
 tf.Examples (split further by the base executor) and rejected records. The
 rejected records (`rejected-*.jsonl`, one JSON object `{"path", "reason"}` a line)
 and `counts.json` go to `<examples uri>/rejected/Split-<input split>/`; after the
@@ -11,8 +12,10 @@ custom properties and are checked against `max_rejected_fraction`.
 from __future__ import annotations
 
 import csv
+import itertools
 import os
-from typing import Any, Iterable, Iterator, TypeVar, Union
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable, Iterator, Optional, TypeVar, Union
 
 import apache_beam as beam
 import tensorflow as tf
@@ -47,6 +50,7 @@ from components.image_example_gen.settings import IngestSettings
 
 _REPORT_DIRS_KEY = "_image_example_gen_report_dirs"  # split pattern -> report directory, set by Do
 _REJECTED = "rejected"
+_READ_BATCH_SIZE = 64  # images handed to the read thread pool at a time
 _Output = TypeVar("_Output")
 
 
@@ -83,25 +87,41 @@ class _ToItems(beam.DoFn):
             yield _tagged(Rejection(relative_path(uri, self._input_base), f"cannot read manifest ({one_line(error)})"))
 
 
-class _ReadImage(beam.DoFn):
-    """An image item -> its tf.Example, or its rejection record (JSON) on the rejected output."""
+def _read_outcome(item: ImageItem, settings: IngestSettings) -> Union[tf.train.Example, Rejection]:
+    """An image item -> its tf.Example, or its rejection; never raises."""
+    try:
+        data = _read(item.uri)
+    except FileNotFoundError:
+        return Rejection(item.path, "file not found")
+    except IsADirectoryError:
+        return Rejection(item.path, "is a directory, not a file")
+    except Exception as error:  # any other I/O failure is a rejection, not a failed worker
+        return Rejection(item.path, f"cannot read file ({one_line(error)})")
+    return classify(data, item, settings)
+
+
+class _ReadImages(beam.DoFn):
+    """A batch of image items -> their tf.Examples, and rejection records (JSON) on the rejected output.
+
+    Reading and decoding run on a thread pool: file reads and PIL's decoders release
+    the GIL, so one Beam worker keeps every core of its machine busy.
+    """
 
     def __init__(self, settings: IngestSettings) -> None:
         self._settings = settings
+        self._pool: Optional[ThreadPoolExecutor] = None
 
-    def process(self, item: ImageItem) -> Iterator[Union[tf.train.Example, beam.pvalue.TaggedOutput]]:
-        try:
-            data = _read(item.uri)
-        except FileNotFoundError:
-            yield _tagged(Rejection(item.path, "file not found"))
-            return
-        except IsADirectoryError:
-            yield _tagged(Rejection(item.path, "is a directory, not a file"))
-            return
-        except Exception as error:  # any other I/O failure is a rejection, not a failed worker
-            yield _tagged(Rejection(item.path, f"cannot read file ({one_line(error)})"))
-            return
-        yield _tagged(classify(data, item, self._settings))
+    def setup(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=self._settings.worker_threads(), thread_name_prefix="read-images")
+
+    def process(self, items: list[ImageItem]) -> Iterator[Union[tf.train.Example, beam.pvalue.TaggedOutput]]:
+        assert self._pool is not None, "setup() creates the thread pool"
+        for outcome in self._pool.map(_read_outcome, items, itertools.repeat(self._settings)):
+            yield _tagged(outcome)
+
+    def teardown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
 
 
 class _CountOutcomes(beam.CombineFn):
@@ -162,7 +182,8 @@ def _ImagesToExample(  # pylint: disable=invalid-name
     read = (
         listed.items
         | "Reshuffle" >> beam.Reshuffle()
-        | "ReadImages" >> beam.ParDo(_ReadImage(settings)).with_outputs(_REJECTED, main="examples")
+        | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=_READ_BATCH_SIZE)
+        | "ReadImages" >> beam.ParDo(_ReadImages(settings)).with_outputs(_REJECTED, main="examples")
     )
     rejected = (listed[_REJECTED], read[_REJECTED]) | "AllRejected" >> beam.Flatten()
     _ = rejected | "WriteRejected" >> beam.io.WriteToText(

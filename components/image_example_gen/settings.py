@@ -1,6 +1,7 @@
 """ImageFolderExampleGen's settings, carried as a Struct in the component's `custom_config` exec property."""
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
@@ -15,13 +16,17 @@ DEFAULT_PATTERNS = {"folders": "*/*", "manifest": "*.csv"}
 
 @dataclass(frozen=True)
 class IngestSettings:
-    """Input layout, output feature names and the largest tolerated fraction of rejected files."""
+    """Input layout, output feature names, the largest tolerated fraction of rejected files, read threads.
+
+    `read_threads`: threads per Beam worker that read and decode images (0: one per CPU core).
+    """
 
     layout: str = "folders"
     image_feature: str = "image"
     label_feature: str = "label"
     path_feature: str = "path"
     max_rejected_fraction: float = 0.01
+    read_threads: int = 0
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
@@ -31,6 +36,13 @@ class IngestSettings:
             raise ValueError(f"image_feature, label_feature and path_feature must be distinct non-empty names, got {names}")
         if not 0.0 <= self.max_rejected_fraction <= 1.0:
             raise ValueError(f"max_rejected_fraction must be within [0, 1], got {self.max_rejected_fraction}")
+        if self.read_threads != int(self.read_threads) or self.read_threads < 0:
+            raise ValueError(f"read_threads must be a whole number >= 0, got {self.read_threads}")
+        object.__setattr__(self, "read_threads", int(self.read_threads))  # a Struct carries every number as a float
+
+    def worker_threads(self) -> int:
+        """How many threads read and decode images in one Beam worker."""
+        return self.read_threads or os.cpu_count() or 1
 
     def to_custom_config(self) -> example_gen_pb2.CustomConfig:
         """These settings as ExampleGen's `custom_config` (a Struct packed into its Any field)."""

@@ -81,24 +81,41 @@ def warm_start_model(
     return next((model for model in models if model.id in bases), None)
 
 
-class LatestBlessedLabelMapStrategy(resolver.ResolverStrategy):
-    """Resolves the label map and warm-start model behind the latest blessed model.
+def resolve_previous_label_map(
+    store: mlmd.MetadataStore,
+    label_maps: list[types.Artifact],
+    models: list[types.Artifact],
+    blessings: list[types.Artifact],
+    examples_ids: set[int],
+) -> tuple[Optional[types.Artifact], Optional[types.Artifact], Optional[types.Artifact]]:
+    """(warm-start model, blessing of the latest blessed model, seed label map) for a run on `examples_ids`.
 
-    `label_map`: see `seed_label_map`; `model`: the latest blessed model, except on a
+    `label_map`: see `seed_label_map`; model: the latest blessed model, except on a
     re-run on unchanged data, where it is the model that run started from, so the
     Trainer sees the same inputs as then and stays cached.
     """
+    model, blessing = latest_blessed_other_than(models, blessings, set())
+    blessed_map = label_map_of_model(store, model.id, label_maps) if model else None
+    seed = seed_label_map(store, blessed_map, examples_ids, label_maps) if blessed_map else None
+    rerun = blessed_map is not None and seed is not blessed_map
+    base = warm_start_model(store, model, rerun, models) if model else None
+    return base, blessing, seed
+
+
+class LatestBlessedLabelMapStrategy(resolver.ResolverStrategy):
+    """Resolves the label map and warm-start model behind the latest blessed model (`resolve_previous_label_map`)."""
 
     def resolve_artifacts(
         self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
     ) -> Optional[dict[str, list[types.Artifact]]]:
-        label_maps, models = input_dict.get(LABEL_MAP_KEY, []), input_dict.get(MODEL_KEY, [])
         examples = input_dict.get(EXAMPLES_KEY, [])
-        model, blessing = latest_blessed_other_than(models, input_dict.get(BLESSING_KEY, []), set())
-        blessed_map = label_map_of_model(store, model.id, label_maps) if model else None
-        seed = seed_label_map(store, blessed_map, {e.id for e in examples}, label_maps) if blessed_map else None
-        rerun = blessed_map is not None and seed is not blessed_map
-        base = warm_start_model(store, model, rerun, models) if model else None
+        base, blessing, seed = resolve_previous_label_map(
+            store,
+            input_dict.get(LABEL_MAP_KEY, []),
+            input_dict.get(MODEL_KEY, []),
+            input_dict.get(BLESSING_KEY, []),
+            {e.id for e in examples},
+        )
         return {
             EXAMPLES_KEY: list(examples),
             MODEL_KEY: [base] if base else [],

@@ -1,15 +1,185 @@
-"""The `kubeflow` config section: how `retrain compile` targets a Kubernetes cluster."""
+"""The `kubeflow` config section: how `retrain compile` targets a Kubernetes cluster.
+
+Placement (GPU node pool, tolerations, /dev/shm), per-step resources, secrets,
+volumes and the ML Metadata service that the container-step resolvers query.
+`server` (where submit/schedule send the pipeline) lives in server_settings.py.
+"""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import re
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipelines.kubeflow.server_settings import ServerSettings
 
+KFP_GPU_TYPES = ("nvidia.com/gpu", "amd.com/gpu")
+VERTEX_GPU_TYPES = (
+    "NVIDIA_TESLA_T4",
+    "NVIDIA_TESLA_V100",
+    "NVIDIA_TESLA_P100",
+    "NVIDIA_TESLA_P4",
+    "NVIDIA_TESLA_A100",
+    "NVIDIA_A100_80GB",
+    "NVIDIA_L4",
+    "NVIDIA_H100_80GB",
+)
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-class KubeflowSettings(BaseModel):
-    """Pipeline image and cluster placement for compiled pipelines; `server` for submit/schedule."""
 
+class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+
+def _check_quantity(value: Optional[str]) -> Optional[str]:
+    if value is not None and not _QUANTITY.match(value):
+        raise ValueError(f"not a Kubernetes quantity: {value!r} (e.g. 512Mi, 8Gi)")
+    return value
+
+
+def quantity_in_gb(value: str) -> float:
+    """A Kubernetes memory quantity (8Gi, 512Mi, 2G) in gigabytes (10^9 bytes), as TFX's ResourceSpec wants."""
+    match = re.match(r"^([0-9.]+)([A-Za-z]*)$", value)
+    assert match, value
+    factors = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    return float(match.group(1)) * factors[match.group(2)] / 1e9
+
+
+class StepResources(_Section):
+    """CPU (cores), memory (a Kubernetes quantity) and, for GPU steps, the GPU count (overrides `gpu.count`)."""
+
+    cpu: Optional[float] = Field(None, gt=0)
+    memory: Optional[str] = None
+    gpus: Optional[int] = Field(None, ge=0)
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_quantity(cls, value: Optional[str]) -> Optional[str]:
+        return _check_quantity(value)
+
+
+class NodePool(_Section):
+    """The node label that selects the GPU node pool, e.g. cloud.google.com/gke-nodepool: gpu-pool."""
+
+    label: str = "cloud.google.com/gke-nodepool"
+    value: str = "gpu-pool"
+
+
+class Toleration(_Section):
+    """A Kubernetes toleration for the GPU nodes' taint."""
+
+    key: str = "nvidia.com/gpu"
+    operator: Literal["Exists", "Equal"] = "Exists"
+    value: Optional[str] = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+class GpuSettings(_Section):
+    """GPUs for the trainers and the steps listed in `steps`; `count: 0` runs everything on CPU nodes.
+
+    `type` is the Kubernetes resource name for `--target kfp` (nvidia.com/gpu,
+    amd.com/gpu); `vertex_type` the Vertex AI accelerator for `--target vertex`.
+    GPU steps get the node selector, the tolerations and a memory-backed
+    emptyDir of `shm_size` at /dev/shm (PyTorch DataLoader workers share tensors there).
+    """
+
+    type: str = "nvidia.com/gpu"
+    vertex_type: str = "NVIDIA_TESLA_T4"
+    count: int = Field(1, ge=0)
+    steps: tuple[str, ...] = ()
+    node_pool: Optional[NodePool] = NodePool()
+    tolerations: tuple[Toleration, ...] = (Toleration(),)
+    shm_size: Optional[str] = "2Gi"
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in KFP_GPU_TYPES:
+            raise ValueError(f"unknown GPU type {value!r}: use one of {', '.join(KFP_GPU_TYPES)}")
+        return value
+
+    @field_validator("vertex_type")
+    @classmethod
+    def _known_vertex_type(cls, value: str) -> str:
+        if value not in VERTEX_GPU_TYPES:
+            raise ValueError(f"unknown Vertex AI GPU type {value!r}: use one of {', '.join(VERTEX_GPU_TYPES)}")
+        return value
+
+    @field_validator("shm_size")
+    @classmethod
+    def _shm_quantity(cls, value: Optional[str]) -> Optional[str]:
+        return _check_quantity(value)
+
+
+class SecretEnv(_Section):
+    """A key of a Kubernetes secret exposed to every step as an environment variable."""
+
+    secret: str
+    key: str
+    env: str
+
+    @field_validator("env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not _ENV_NAME.match(value):
+            raise ValueError(f"not an environment variable name: {value!r}")
+        return value
+
+
+class VolumeMount(_Section):
+    """A PersistentVolumeClaim mounted into every step."""
+
+    claim: str
+    mount_path: str
+
+    @field_validator("mount_path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"mount_path must be absolute: {value!r}")
+        return value
+
+
+class MetadataService(_Section):
+    """The cluster's ML Metadata gRPC service, queried by the container-step resolvers."""
+
+    host: str = "metadata-grpc-service.kubeflow"
+    port: int = Field(8080, ge=1, le=65535)
+
+
+class KubeflowSettings(_Section):
+    """Pipeline image and cluster placement for compiled pipelines; `server` for submit/schedule.
+
+    `pipeline_root` is where the steps write artifacts inside the cluster (a bucket
+    URL, or a path on the PVC `pipeline_root_claim`, which is then mounted at its
+    top directory); `data_root` replaces the built-in example's local directory
+    (the image or a volume must hold it there). `resources` maps component ids
+    (`Trainer`, `Transform`, ...) or `default` to CPU/memory/GPU count.
+    """
+
     image: str = "retrain:latest"
+    pipeline_root: str = "/pipeline-root"
+    pipeline_root_claim: Optional[str] = "retrain-pipeline-root"
+    serving_root: Optional[str] = None
+    data_root: str = "/opt/retrain/examples"
+    resources: dict[str, StepResources] = {"default": StepResources(cpu=1, memory="4Gi"), "Trainer": StepResources(cpu=4, memory="16Gi")}
+    gpu: GpuSettings = GpuSettings()
+    secrets: tuple[SecretEnv, ...] = ()
+    image_pull_secrets: tuple[str, ...] = ()
+    volumes: tuple[VolumeMount, ...] = ()
+    service_account: Optional[str] = "retrain-pipeline"
+    metadata: MetadataService = MetadataService()
     server: ServerSettings = ServerSettings()
+
+    @model_validator(mode="after")
+    def _gpus_need_a_node_pool(self) -> "KubeflowSettings":
+        wants_gpus = self.gpu.count > 0 or any((step.gpus or 0) > 0 for step in self.resources.values())
+        if wants_gpus and self.gpu.node_pool is None:
+            raise ValueError("GPUs are requested but kubeflow.gpu.node_pool is not set: name the GPU node pool label and value")
+        return self
+
+    @property
+    def root_on_volume(self) -> bool:
+        """True when the pipeline root is a path on a PersistentVolumeClaim (not a bucket URL)."""
+        return "://" not in self.pipeline_root and self.pipeline_root_claim is not None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 import ml_metadata as mlmd
@@ -128,11 +128,31 @@ def _lineage(record: RunRecord, trainers: list[TrainerRun], baseline: Optional[s
     return lineage
 
 
+EVALUATORS = (("Evaluator", ""), ("TorchEvaluator", "pytorch "))  # node id, model-name prefix when both ran
+
+
+def _evaluation(record: RunRecord) -> Optional[Evaluation]:
+    """The run's evaluations; with `trainer: both` one, the PyTorch models' columns and thresholds prefixed `pytorch`."""
+    found = []
+    for node_id, prefix in EVALUATORS:
+        node = record.node(node_id)
+        artifact = node.output("evaluation") if node else None
+        if artifact is not None:
+            found.append((prefix, load_evaluation(artifact.uri)))
+    if len(found) < 2:
+        return found[0][1] if found else None
+    merged = Evaluation(models=[], thresholds=[])
+    for prefix, evaluation in found:
+        rename = (lambda name, p=prefix: p + (name or "candidate")) if prefix else (lambda name: name)
+        merged.models += [replace(model, name=rename(model.name)) for model in evaluation.models]
+        merged.thresholds += [replace(threshold, model=rename(threshold.model)) for threshold in evaluation.thresholds]
+    return merged
+
+
 def collect_report(store: mlmd.MetadataStore, ref: RunRef) -> RunReport:
     """Reads everything the report shows about run `ref`."""
     record = load_run(store, ref)
-    evaluator = record.node("Evaluator")
-    evaluation_artifact = evaluator.output("evaluation") if evaluator else None
+    evaluator = record.node("Evaluator") or record.node("TorchEvaluator")  # trainer: torch has only the latter
     baseline_model = evaluator.input("baseline_model") if evaluator else None
     baseline = describe_model(store, baseline_model) if baseline_model else None
     trainers = [_trainer(store, node) for node in record.nodes_with_output("Model")]
@@ -143,7 +163,7 @@ def collect_report(store: mlmd.MetadataStore, ref: RunRef) -> RunReport:
         summary=summarize_executions(store, record.executions),
         steps=[Step(node.node_id, node.state, node.seconds, _error(node)) for node in record.nodes.values()],
         trainers=trainers,
-        evaluation=load_evaluation(evaluation_artifact.uri) if evaluation_artifact else None,
+        evaluation=_evaluation(record),
         baseline=baseline,
         data=data,
         lineage=_lineage(record, trainers, baseline, data),

@@ -24,7 +24,10 @@ _STATES = {
     _Execution.CANCELED: "canceled",
 }
 # Which framework a trainer node trains with, by execution type; a node not listed shows its node id.
-TRAINER_FRAMEWORKS = {"tfx.components.trainer.component.Trainer": "tensorflow"}
+TRAINER_FRAMEWORKS = {
+    "tfx.components.trainer.component.Trainer": "tensorflow",
+    "components.torch_trainer.component.TorchTrainer": "pytorch",
+}
 
 
 class RunNotFound(LookupError):

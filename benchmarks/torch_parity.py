@@ -1,0 +1,117 @@
+"""PyTorch vs. TF trainer on the same backbone weights, data, mode and epochs (CPU).
+
+Both start from the built-in example's backbone (the TF Hub module and its
+PyTorch copy with the same weights), train `fine_tune` (so both run the backbone
+forward and backward every step) on the example's few-shot train split for the
+same epochs and batch size, and are scored on its eval split.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.result import Result
+
+THROUGHPUT_RANGE = (0.8, 1.25)  # the goal is a range; Result carries the lower bound, the upper one is printed
+
+
+@dataclass(frozen=True)
+class TrainerRun:
+    """One trainer's training speed and eval accuracy."""
+
+    examples_per_second: float
+    accuracy: float
+
+
+def _data(prepared) -> tuple:
+    import pipelines  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads)
+    import tensorflow as tf
+
+    from components.digits_example import data as digits
+
+    def read(split: str) -> tuple[np.ndarray, np.ndarray]:
+        files = sorted(str(path) for path in (prepared.data_dir / split).glob("*.tfrecord"))
+        images, labels = [], []
+        for record in tf.data.TFRecordDataset(files):
+            example = tf.train.Example.FromString(record.numpy()).features.feature
+            images.append(tf.io.decode_image(example["image"].bytes_list.value[0], channels=1).numpy() / 255.0)
+            labels.append(digits.TARGET_DIGITS.index(int(example["label"].bytes_list.value[0])))
+        return np.stack(images).astype(np.float32), np.array(labels)
+
+    return read("train"), read("eval")
+
+
+def _tf_run(backbone_dir: str, train: tuple, evaluation: tuple, plan) -> TrainerRun:
+    import tensorflow as tf
+
+    from components.hub_trainer.model import build_classifier
+    from components.hub_trainer.training import train_classifier
+
+    model = build_classifier(backbone_dir, (8, 8, 1), tf.float32, 5, trainable_backbone=True, seed=plan.seed, dropout=0.1)
+    start = time.perf_counter()
+    train_classifier(model, (train[0], tf.one_hot(train[1], 5).numpy()), plan, verbose=0)
+    seconds = time.perf_counter() - start
+    predicted = model.predict(evaluation[0], verbose=0).argmax(-1)
+    return TrainerRun(len(train[1]) * plan.epochs / seconds, float((predicted == evaluation[1]).mean()))
+
+
+def _torch_run(checkpoint: str, train: tuple, evaluation: tuple, plan) -> TrainerRun:
+    import torch
+
+    from components.torch_trainer.model import build_classifier
+    from components.torch_trainer.training import train_classifier
+
+    settings = {"task_type": "image_classification", "torch_checkpoint": checkpoint, "seed": plan.seed, "dropout": 0.1}
+    x, y = torch.from_numpy(train[0]), torch.from_numpy(train[1])
+    model = build_classifier(settings, 5, example=x[:1])
+    start = time.perf_counter()
+    train_classifier(model, (x, y), plan)
+    seconds = time.perf_counter() - start
+    model.eval()
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(evaluation[0])).argmax(-1).numpy()
+    return TrainerRun(len(train[1]) * plan.epochs / seconds, float((predicted == evaluation[1]).mean()))
+
+
+@functools.lru_cache(maxsize=2)
+def measure(quick: bool) -> tuple[TrainerRun, TrainerRun]:
+    """(TF run, PyTorch run) on the same backbone weights, data, mode, epochs and batch size."""
+    import pipelines  # noqa: F401
+    from components.digits_example.prepare import prepare_digits_example
+    from components.hub_trainer.training import TrainingPlan
+
+    with tempfile.TemporaryDirectory() as workdir:
+        prepared = prepare_digits_example(Path(workdir) / "digits", "image", "label")
+        train, evaluation = _data(prepared)
+        plan = TrainingPlan(mode="fine_tune", epochs=10 if quick else 40, batch_size=16, learning_rate=1e-2, backbone_learning_rate_scale=0.1, seed=42)
+        tf_run = _tf_run(str(prepared.backbone_dir), train, evaluation, plan)
+        torch_run = _torch_run(str(prepared.torch_backbone_path), train, evaluation, plan)
+    print(
+        f"  fine_tune, {plan.epochs} epochs, {len(train[1])} train / {len(evaluation[1])} eval images: "
+        f"TF {tf_run.examples_per_second:.0f} examples/s, accuracy {tf_run.accuracy:.4f}; "
+        f"PyTorch {torch_run.examples_per_second:.0f} examples/s, accuracy {torch_run.accuracy:.4f}",
+        file=sys.stderr,
+    )
+    return tf_run, torch_run
+
+
+def torch_tf_throughput_ratio(quick: bool) -> Result:
+    """PyTorch training examples/s / TF's (goal: within 0.8-1.25; the Result checks the lower bound)."""
+    tf_run, torch_run = measure(quick)
+    ratio = torch_run.examples_per_second / tf_run.examples_per_second
+    low, high = THROUGHPUT_RANGE
+    if ratio > high:
+        print(f"  torch_tf_throughput_ratio {ratio:.2f} is above the range's upper bound {high}", file=sys.stderr)
+    return Result(ratio=ratio, goal=low, lower_is_better=False)
+
+
+def torch_tf_accuracy_gap(quick: bool) -> Result:
+    """|TF eval accuracy - PyTorch eval accuracy| in points (goal <= 2)."""
+    tf_run, torch_run = measure(quick)
+    return Result(ratio=100 * abs(tf_run.accuracy - torch_run.accuracy), goal=2.0, lower_is_better=True)

@@ -1,0 +1,59 @@
+"""Feature extraction on cached embeddings: the frozen backbone runs once, the head trains on its output.
+
+The head model shares its layers with the full classifier, so training it trains
+the classifier that is exported (backbone + head, raw inputs in serving).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from components.hub_trainer.features import MODEL_INPUT
+from components.hub_trainer.model import BACKBONE_LAYER
+from components.hub_trainer.validation import validation_mask
+
+
+EMBEDDING_BATCH_SIZE = 256
+
+
+def head_model(model: tf.keras.Model) -> tf.keras.Model:
+    """The layers after the backbone as a model from embeddings to logits, sharing their weights with `model`."""
+    layers = model.layers
+    backbone_index = next(index for index, layer in enumerate(layers) if layer.name == BACKBONE_LAYER)
+    embedding = tf.keras.Input(shape=model.get_layer(BACKBONE_LAYER).output_shape[1:], name="embedding")
+    x = embedding
+    for layer in layers[backbone_index + 1 :]:
+        x = layer(x)
+    return tf.keras.Model(embedding, x, name="head")
+
+
+def embed(
+    model: tf.keras.Model,
+    batches: tf.data.Dataset,
+    validation_fraction: float = 0.0,
+    seed: int = 0,
+) -> tuple[tuple[np.ndarray, np.ndarray], Optional[tuple[np.ndarray, np.ndarray]]]:
+    """One pass of the frozen backbone over batches of (features, labels).
+
+    Returns (embeddings, labels) of the training examples and, with a validation
+    fraction, of the carved validation subset (see `validation.py`); else None.
+    """
+    backbone = model.get_layer(BACKBONE_LAYER)
+    spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], model.inputs[0].dtype)
+    run_backbone = tf.function(lambda inputs: backbone(inputs, training=False), input_signature=[spec])
+    embeddings, labels, in_validation = [], [], []
+    # Inference only (BatchNorm in inference mode): large batches give the same embeddings, faster.
+    for features, batch_labels in batches.unbatch().batch(EMBEDDING_BATCH_SIZE):
+        inputs = features[MODEL_INPUT] if isinstance(features, Mapping) else features
+        embeddings.append(run_backbone(inputs).numpy())
+        labels.append(np.asarray(batch_labels))
+        mask = validation_mask(inputs, validation_fraction, seed) if validation_fraction > 0 else tf.zeros([len(labels[-1])], tf.bool)
+        in_validation.append(mask.numpy())
+    if not embeddings:
+        raise ValueError("no labelled training examples to embed")
+    all_embeddings, all_labels, mask = np.concatenate(embeddings), np.concatenate(labels), np.concatenate(in_validation)
+    train = (all_embeddings[~mask], all_labels[~mask])
+    validation = (all_embeddings[mask], all_labels[mask]) if validation_fraction > 0 else None
+    return train, validation

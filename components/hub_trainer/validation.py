@@ -1,0 +1,52 @@
+"""A deterministic validation subset carved from the train split, chosen by example content.
+
+Early stopping and tuning decide on this subset, never on the eval split that the
+evaluation gate judges. Membership depends only on an example's model input and
+the seed, so it is the same in every epoch, every re-run and any read order.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+from components.hub_trainer.features import MODEL_INPUT
+
+_PRIME = 1_000_003
+
+
+def _model_input(features: Any) -> tf.Tensor:
+    return features[MODEL_INPUT] if isinstance(features, Mapping) else features
+
+
+def validation_mask(inputs: tf.Tensor, fraction: float, seed: int) -> tf.Tensor:
+    """[N] bool: which examples of a batch of model inputs belong to the validation subset.
+
+    Strings are hashed with a keyed hash; numeric inputs by a seeded integer hash of
+    their float32 bit patterns (exact on every device).
+    """
+    inputs = tf.convert_to_tensor(inputs)
+    if inputs.dtype == tf.string:
+        buckets = tf.strings.to_hash_bucket_strong(tf.reshape(inputs, [-1]), _PRIME, key=[seed, _PRIME])
+    else:
+        flat = tf.reshape(tf.cast(inputs, tf.float32), [tf.shape(inputs)[0], -1])
+        size = int(np.prod(inputs.shape[1:]))
+        weights = np.random.RandomState(seed).randint(1, 2**31 - 1, size=size).astype(np.int64)
+        bits = tf.cast(tf.bitcast(flat, tf.int32), tf.int64)
+        buckets = tf.math.floormod(tf.reduce_sum(bits * weights, axis=1), _PRIME)
+    return tf.cast(buckets, tf.float64) < fraction * _PRIME
+
+
+def split_validation(batches: tf.data.Dataset, fraction: float, seed: int) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """Splits batches of (features, labels) into (train, validation) batches by `validation_mask`."""
+
+    def part(keep_validation: bool) -> tf.data.Dataset:
+        def select(features: Any, labels: tf.Tensor) -> tuple[Any, tf.Tensor]:
+            mask = validation_mask(_model_input(features), fraction, seed)
+            mask = mask if keep_validation else tf.logical_not(mask)
+            return tf.nest.map_structure(lambda values: tf.boolean_mask(values, mask), features), tf.boolean_mask(labels, mask)
+
+        return batches.map(select).filter(lambda features, labels: tf.shape(labels)[0] > 0)
+
+    return part(False), part(True)

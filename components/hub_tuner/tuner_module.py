@@ -1,0 +1,118 @@
+"""TFX Tuner entry point (`tuner_fn`): KerasTuner random search over the transfer model's head and training.
+
+Each trial builds the classifier with drawn hyperparameters and trains it with the
+trainer's own `train_classifier` (same modes, cached embeddings, phases), and is
+scored on validation accuracy over the validation subset carved from the train
+split; the eval split that the Evaluator gates on is never read.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import keras_tuner
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+
+from components.hub_trainer import model as model_lib
+from components.hub_trainer.hyperparameters import HEAD_DEPTH, HEAD_WIDTH, apply_hyperparameters
+from components.hub_trainer.trainer_module import transformed_dataset
+from components.hub_trainer.training import EARLY_STOPPING_METRIC, TrainingPlan, train_classifier
+from components.hub_tuner.settings import TUNING_KEY
+from components.label_prep.label_map import load_label_map
+
+OBJECTIVE = keras_tuner.Objective(EARLY_STOPPING_METRIC, direction="max")
+
+
+def _bounded(hp: keras_tuner.HyperParameters, name: str, bounds: Any, kind: str) -> None:
+    low, high = bounds
+    if low == high:
+        hp.Fixed(name, low)
+    elif kind == "int":
+        hp.Int(name, int(low), int(high))
+    elif kind == "log_int":
+        hp.Int(name, int(low), int(high), sampling="log")
+    elif kind == "log":
+        hp.Float(name, float(low), float(high), sampling="log")
+    else:
+        hp.Float(name, float(low), float(high))
+
+
+def search_space(tuning: Mapping[str, Any], mode: str) -> keras_tuner.HyperParameters:
+    """Hyperparameters with the config's bounds; `unfreeze_blocks` only where the mode uses it."""
+    hp = keras_tuner.HyperParameters()
+    _bounded(hp, HEAD_DEPTH, tuning["head_depth"], "int")
+    _bounded(hp, HEAD_WIDTH, tuning["head_width"], "log_int")
+    _bounded(hp, "dropout", tuning["dropout"], "float")
+    _bounded(hp, "learning_rate", tuning["learning_rate"], "log")
+    if mode == "incremental":
+        _bounded(hp, "unfreeze_blocks", tuning["unfreeze_blocks"], "int")
+    return hp
+
+
+class TransferHyperModel(keras_tuner.HyperModel):
+    """Builds and trains one trial's classifier from the trainer settings and the drawn hyperparameters."""
+
+    def __init__(self, settings: Mapping[str, Any], num_classes: int, label_smoothing: float, class_weight: Optional[dict[int, float]]) -> None:
+        super().__init__(name="transfer_classifier")
+        self._settings, self._num_classes = dict(settings), num_classes
+        self._label_smoothing, self._class_weight = label_smoothing, class_weight
+        trial_epochs = int(settings[TUNING_KEY]["trial_epochs"])
+        self._settings.update(epochs=trial_epochs, fine_tune_epochs=trial_epochs)
+
+    def _trial_settings(self, hp: keras_tuner.HyperParameters) -> dict[str, Any]:
+        return apply_hyperparameters(self._settings, hp.values)
+
+    def build(self, hp: keras_tuner.HyperParameters) -> tf.keras.Model:
+        settings = self._trial_settings(hp)
+        input_shape, input_dtype = model_lib.input_signature(settings["task_type"], settings["image_size"], settings["channels"])
+        return model_lib.build_classifier(
+            backbone_handle=settings["backbone_handle"],
+            input_shape=input_shape,
+            input_dtype=input_dtype,
+            num_classes=self._num_classes,
+            hidden_units=settings["hidden_units"],
+            dropout=float(settings["dropout"]),
+            trainable_backbone=settings["mode"] != "feature_extraction",
+            seed=int(settings["seed"]),
+            batchnorm=settings["batchnorm"],
+        )
+
+    def fit(self, hp: keras_tuner.HyperParameters, model: tf.keras.Model, x: Any, callbacks: Any = (), **_: Any) -> dict[str, float]:
+        """Trains with `train_classifier`; the score is the validation accuracy of the weights it ends with."""
+        plan = TrainingPlan.from_settings(self._trial_settings(hp), self._label_smoothing)
+        histories = train_classifier(model, x, plan, class_weight=self._class_weight, callbacks=list(callbacks or []), verbose=0)
+        scores = histories[-1].history[EARLY_STOPPING_METRIC]
+        return {EARLY_STOPPING_METRIC: max(scores) if plan.early_stopping_patience > 0 else scores[-1]}
+
+
+def build_tuner(
+    settings: Mapping[str, Any], num_classes: int, label_smoothing: float, class_weight: Optional[dict[int, float]], directory: str
+) -> keras_tuner.RandomSearch:
+    """A seeded random search over `search_space`, with `settings["tuning"]["max_trials"]` trials."""
+    if float(settings.get("validation_fraction", 0)) <= 0:
+        raise ValueError("tuning needs validation_fraction > 0: trials are compared on a validation subset of the train split")
+    return keras_tuner.RandomSearch(
+        hypermodel=TransferHyperModel(settings, num_classes, label_smoothing, class_weight),
+        objective=OBJECTIVE,
+        max_trials=int(settings[TUNING_KEY]["max_trials"]),
+        hyperparameters=search_space(settings[TUNING_KEY], settings["mode"]),
+        seed=int(settings["seed"]),
+        directory=directory,
+        project_name="hub_trainer",
+        overwrite=True,
+    )
+
+
+def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
+    """The TFX Tuner's entry point: a tuner over the transformed train split and its `search` arguments."""
+    settings: Mapping[str, Any] = fn_args.custom_config
+    tf.keras.utils.set_random_seed(int(settings["seed"]))
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    label_map = load_label_map(fn_args.transform_output)
+    num_classes = len(label_map.labels)
+    train = transformed_dataset(
+        fn_args.train_files, fn_args.data_accessor, tft_output, int(settings["batch_size"]), num_classes, shuffle_seed=int(settings["seed"])
+    )
+    tuner = build_tuner(settings, num_classes, label_map.label_smoothing, dict(enumerate(label_map.class_weights)), fn_args.working_dir)
+    return tfx.components.TunerFnResult(tuner=tuner, fit_kwargs={"x": train})

@@ -1,0 +1,94 @@
+"""An ExampleGen step that resolves its span inside its own container (for open-source Kubeflow Pipelines).
+
+TFX compiles a FileBasedExampleGen's driver (span/version resolution and the input
+fingerprint) as a `lifecycle.preCacheCheck` hook, which only Vertex AI runs.
+`SpanResolvingExampleGen` wraps any FileBasedExampleGen (Import, Csv,
+ImageFolder): same parameters and output, but its executor first does what the
+driver would, then runs the wrapped ExampleGen's executor. `span` (a runtime
+parameter in compiled pipelines) pins a span; -1 takes the newest on disk.
+"""
+from __future__ import annotations
+
+from typing import Any, Union
+
+from absl import logging
+from tfx import types
+from tfx.components.example_gen import driver, input_processor, utils
+from tfx.components.example_gen.component import FileBasedExampleGen
+from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
+from tfx.orchestration import data_types
+from tfx.proto import example_gen_pb2, range_config_pb2
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ExecutionParameter
+from tfx.utils import import_utils, name_utils, proto_utils
+
+WRAPPED_EXECUTOR_KEY = "wrapped_executor"
+SPAN_KEY = "requested_span"
+NEWEST_SPAN = -1
+
+
+def resolve_span(exec_properties: dict[str, Any], requested_span: int = NEWEST_SPAN) -> dict[str, Any]:
+    """The exec properties after the FileBasedDriver's work: span, version, fingerprint and span-resolved patterns."""
+    resolved = dict(exec_properties)
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(resolved[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+    range_config = None
+    if requested_span != NEWEST_SPAN:
+        range_config = range_config_pb2.RangeConfig(
+            static_range=range_config_pb2.StaticRange(start_span_number=requested_span, end_span_number=requested_span)
+        )
+    elif resolved.get(standard_component_specs.RANGE_CONFIG_KEY):
+        range_config = range_config_pb2.RangeConfig()
+        proto_utils.json_to_proto(resolved[standard_component_specs.RANGE_CONFIG_KEY], range_config)
+    processor = input_processor.FileBasedInputProcessor(
+        resolved[standard_component_specs.INPUT_BASE_KEY], input_config.splits, range_config
+    )
+    span, version = processor.resolve_span_and_version()
+    resolved[utils.SPAN_PROPERTY_NAME] = span
+    resolved[utils.VERSION_PROPERTY_NAME] = version
+    resolved[utils.FINGERPRINT_PROPERTY_NAME] = processor.get_input_fingerprint(span, version)
+    for split in input_config.splits:
+        split.pattern = processor.get_pattern_for_span_version(split.pattern, span, version)
+    resolved[standard_component_specs.INPUT_CONFIG_KEY] = proto_utils.proto_to_json(input_config)
+    return resolved
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Resolves the span as the driver would, then runs the wrapped ExampleGen executor."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        properties = dict(exec_properties)
+        wrapped = import_utils.import_class_by_path(properties.pop(WRAPPED_EXECUTOR_KEY))
+        requested = properties.pop(SPAN_KEY, None)
+        properties = resolve_span(properties, NEWEST_SPAN if requested is None else int(requested))
+        logging.info("ExampleGen span %s, version %s", properties[utils.SPAN_PROPERTY_NAME], properties[utils.VERSION_PROPERTY_NAME])
+        examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
+        driver.update_output_artifact(exec_properties=properties, output_artifact=examples.mlmd_artifact)
+        wrapped(self._context).Do(input_dict, output_dict, properties)
+
+
+class SpanResolvingExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
+    """FileBasedExampleGen's spec plus the wrapped executor's class path and the requested span."""
+
+    PARAMETERS = {
+        **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
+        WRAPPED_EXECUTOR_KEY: ExecutionParameter(type=str),
+        SPAN_KEY: ExecutionParameter(type=int, optional=True),
+    }
+
+
+class SpanResolvingExampleGen(base_beam_component.BaseBeamComponent):
+    """`example_gen` with its span resolved in its own step; keeps its id."""
+
+    SPEC_CLASS = SpanResolvingExampleGenSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+    def __init__(self, example_gen: FileBasedExampleGen, span: Union[int, data_types.RuntimeParameter] = NEWEST_SPAN) -> None:
+        super().__init__(
+            spec=SpanResolvingExampleGenSpec(
+                **example_gen.exec_properties,
+                **{WRAPPED_EXECUTOR_KEY: name_utils.get_full_name(example_gen.executor_spec.executor_class), SPAN_KEY: span},
+                examples=types.Channel(type=standard_artifacts.Examples),
+            )
+        )
+        self.with_id(example_gen.id)

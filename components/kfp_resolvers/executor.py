@@ -1,0 +1,124 @@
+"""Executors of the container-step resolvers: query ML Metadata, then copy what was resolved.
+
+Outputs are copies, not references: a Kubeflow step can only hand downstream
+steps artifacts it wrote itself. A resolved output holds the source's files
+plus a `_RESOLVED_FROM` file naming the source URI (and the `resolved_from`
+custom property); when nothing resolves, the output is an empty directory
+without that file, which `optional_inputs.drop_unresolved` turns back into
+"no input" for LabelPrep, Trainer and Evaluator.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Optional
+
+import ml_metadata as mlmd
+from absl import logging
+from ml_metadata.proto import metadata_store_pb2
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+from components.kfp_resolvers import lineage
+
+RESOLVED_MARKER = "_RESOLVED_FROM"
+
+
+def open_store(connection: str) -> mlmd.MetadataStore:
+    """An MLMD store from a `metadata_connection` parameter: {"host", "port"} (gRPC) or {"sqlite": path}."""
+    settings = json.loads(connection)
+    if "sqlite" in settings:
+        config = metadata_store_pb2.ConnectionConfig()
+        config.sqlite.filename_uri = settings["sqlite"]
+        config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+        return mlmd.MetadataStore(config)
+    return mlmd.MetadataStore(metadata_store_pb2.MetadataStoreClientConfig(host=settings["host"], port=int(settings["port"])))
+
+
+def emit(resolved: Optional[types.Artifact], output: types.Artifact) -> None:
+    """Copies `resolved` into `output` and marks it; with nothing resolved, leaves `output` an empty directory."""
+    fileio.makedirs(output.uri)
+    if resolved is None:
+        output.set_string_custom_property(lineage.RESOLVED_FROM_PROPERTY, "")
+        return
+    io_utils.copy_dir(resolved.uri, output.uri)
+    io_utils.write_string_file(os.path.join(output.uri, RESOLVED_MARKER), resolved.uri)
+    output.set_string_custom_property(lineage.RESOLVED_FROM_PROPERTY, resolved.uri)
+
+
+def is_resolved(artifact: types.Artifact) -> bool:
+    """False for the empty output a resolver step writes when nothing resolved."""
+    return fileio.exists(os.path.join(artifact.uri, RESOLVED_MARKER))
+
+
+def _uris(artifacts: list[types.Artifact]) -> list[str]:
+    return [artifact.uri for artifact in artifacts]
+
+
+class LabelMapLineageExecutor(base_executor.BaseExecutor):
+    """Resolves the seed label map and warm-start model for this run's examples."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        store = open_store(exec_properties["metadata_connection"])
+        label_map, model = lineage.resolve_label_map_and_base_model(
+            store, exec_properties["pipeline_name"], _uris(input_dict["examples"])
+        )
+        logging.info("previous label map: %s; warm-start model: %s", label_map and label_map.uri, model and model.uri)
+        emit(label_map, artifact_utils.get_single_instance(output_dict["label_map"]))
+        emit(model, artifact_utils.get_single_instance(output_dict["model"]))
+
+
+class BaselineModelExecutor(base_executor.BaseExecutor):
+    """Resolves the evaluation baseline for the candidate model."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        store = open_store(exec_properties["metadata_connection"])
+        model = lineage.resolve_baseline_model(store, exec_properties["pipeline_name"], _uris(input_dict["candidate"]))
+        logging.info("baseline model: %s", model and model.uri)
+        emit(model, artifact_utils.get_single_instance(output_dict["model"]))
+
+
+class SpanWindowExecutor(base_executor.BaseExecutor):
+    """Merges the newest `num_spans` spans into one Examples artifact, split by split."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        store = open_store(exec_properties["metadata_connection"])
+        written = lineage.examples_written_by(store, exec_properties["pipeline_name"])
+        known = {artifact.uri for artifact in written}
+        candidates = written + [latest for latest in input_dict["latest"] if latest.uri not in known]
+        window = lineage.resolve_span_window(store, candidates, exec_properties["num_spans"])
+        merge_examples(window, artifact_utils.get_single_instance(output_dict["examples"]))
+
+
+def span_of(examples: types.Artifact) -> int:
+    """An Examples artifact's span: ExampleGen records it as a custom property (SpanRangeStrategy reads it there)."""
+    return examples.get_int_custom_property("span") if examples.has_custom_property("span") else examples.span
+
+
+def split_names_of(examples: types.Artifact) -> list[str]:
+    """Split names from the `split_names` property, or the custom property where KFP's MLMD types lack properties."""
+    if "split_names" in examples.artifact_type.properties:
+        return artifact_utils.decode_split_names(examples.split_names)
+    return artifact_utils.decode_split_names(examples.get_string_custom_property("split_names") or "[]")
+
+
+def merge_examples(window: list[types.Artifact], output: types.Artifact) -> None:
+    """Copies every split of every artifact in `window` into `output` (file names prefixed by span and id)."""
+    splits: set[str] = set()
+    for examples in sorted(window, key=lambda artifact: (span_of(artifact), artifact.id)):
+        for split in split_names_of(examples):
+            source = os.path.join(examples.uri, f"Split-{split}")  # TFX's current split layout
+            target = os.path.join(output.uri, f"Split-{split}")
+            fileio.makedirs(target)
+            for name in fileio.listdir(source):
+                fileio.copy(os.path.join(source, name), os.path.join(target, f"span-{span_of(examples)}-{examples.id}-{name}"))
+            splits.add(split)
+    spans = sorted({span_of(examples) for examples in window})
+    output.split_names = artifact_utils.encode_split_names(sorted(splits))
+    output.span = spans[-1] if spans else 0
+    output.set_int_custom_property("span", output.span)
+    output.set_string_custom_property("spans", ",".join(str(span) for span in spans))
+    output.set_string_custom_property(lineage.RESOLVED_FROM_PROPERTY, ",".join(e.uri for e in window))

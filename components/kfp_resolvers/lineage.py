@@ -1,0 +1,142 @@
+"""What the container-step resolvers resolve, as plain functions over an ML Metadata store.
+
+Each function gathers the candidates a local TFX channel would hand the matching
+resolver strategy (every artifact of the type in the pipeline's context) and
+then calls the very function the local strategy calls, so both paths share the
+resolution logic. Artifacts are matched by lineage and URI, never by the ids TFX
+writes into properties: on Kubeflow, TFX's container entrypoint hashes artifact
+names into ids, so a blessing's `current_model_id` is not an MLMD id there.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional, Sequence
+
+import ml_metadata as mlmd
+from ml_metadata.proto import metadata_store_pb2
+from tfx import types
+from tfx.components.evaluator import constants as evaluator_constants
+from tfx.dsl.input_resolution.strategies.span_range_strategy import SpanRangeStrategy
+from tfx.proto import range_config_pb2
+from tfx.types import artifact_utils
+
+from components.baseline_resolver.strategy import latest_blessed_other_than
+from components.label_prep.resolver import resolve_previous_label_map
+
+# MLMD type names per role: as TFX records them locally, and as the KFP v2 launcher records them.
+MODEL_TYPES = ("Model", "tfx.Model")
+BLESSING_TYPES = ("ModelBlessing", "tfx.ModelBlessing")
+EXAMPLES_TYPES = ("Examples", "tfx.Examples")
+LABEL_MAP_TYPES = ("retrain.LabelMap", "tfx.Artifact")  # KFP files custom TFX types under the generic schema
+LABEL_MAP_OUTPUT_KEY = "label_map"  # LabelPrep's output key: tells label maps apart among generic artifacts
+RESOLVED_FROM_PROPERTY = "resolved_from"  # set on a resolver step's outputs: the URIs they copy
+_PIPELINE_CONTEXT_TYPES = ("pipeline", "system.Pipeline")
+_OUTPUTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+_INPUTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
+
+
+def pipeline_artifacts(store: mlmd.MetadataStore, pipeline_name: str, type_names: Iterable[str]) -> list[types.Artifact]:
+    """Every artifact of one of `type_names` attributed to the pipeline `pipeline_name`, oldest first."""
+    wanted = {artifact_type.id: artifact_type for artifact_type in store.get_artifact_types() if artifact_type.name in set(type_names)}
+    found: dict[int, metadata_store_pb2.Artifact] = {}
+    for context_type in _PIPELINE_CONTEXT_TYPES:
+        context = store.get_context_by_type_and_name(context_type, pipeline_name)
+        if context is not None:
+            for artifact in store.get_artifacts_by_context(context.id):
+                if artifact.type_id in wanted:
+                    found[artifact.id] = artifact
+    return [artifact_utils.deserialize_artifact(wanted[a.type_id], a) for _, a in sorted(found.items())]
+
+
+def _output_keys(store: mlmd.MetadataStore, artifact_ids: Sequence[int]) -> dict[int, set[str]]:
+    keys: dict[int, set[str]] = {}
+    for event in store.get_events_by_artifact_ids(list(artifact_ids)):
+        if event.type in _OUTPUTS and event.path.steps:
+            keys.setdefault(event.artifact_id, set()).add(event.path.steps[0].key)
+    return keys
+
+
+def label_maps_of_pipeline(store: mlmd.MetadataStore, pipeline_name: str) -> list[types.Artifact]:
+    """The pipeline's label maps: typed ones, and generic artifacts that a step wrote as `label_map`."""
+    artifacts = pipeline_artifacts(store, pipeline_name, LABEL_MAP_TYPES)
+    keys = _output_keys(store, [a.id for a in artifacts])
+    return [a for a in artifacts if a.type_name == LABEL_MAP_TYPES[0] or LABEL_MAP_OUTPUT_KEY in keys.get(a.id, set())]
+
+
+def model_of_blessing(store: mlmd.MetadataStore, blessing_id: int) -> Optional[int]:
+    """The id of the model the Evaluator blessed (its `model` input), from lineage."""
+    producers = [e.execution_id for e in store.get_events_by_artifact_ids([blessing_id]) if e.type in _OUTPUTS]
+    for event in store.get_events_by_execution_ids(producers[:1]):
+        if event.type in _INPUTS and event.path.steps and event.path.steps[0].key == "model":
+            return event.artifact_id
+    return None
+
+
+def blessings_by_lineage(store: mlmd.MetadataStore, blessings: Sequence[types.Artifact]) -> list[types.Artifact]:
+    """The blessings with `current_model_id` set to their model's MLMD id (found through lineage)."""
+    for blessing in blessings:
+        model_id = model_of_blessing(store, blessing.id)
+        if model_id is not None:
+            blessing.set_int_custom_property(evaluator_constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY, model_id)
+    return list(blessings)
+
+
+def ids_of_uris(store: mlmd.MetadataStore, uris: Iterable[str], type_names: Iterable[str]) -> set[int]:
+    """MLMD ids of the artifacts of `type_names` stored at `uris` (how a container step recognises its inputs)."""
+    type_ids = {t.id for t in store.get_artifact_types() if t.name in set(type_names)}
+    return {a.id for uri in uris for a in store.get_artifacts_by_uri(uri) if a.type_id in type_ids}
+
+
+def resolve_label_map_and_base_model(
+    store: mlmd.MetadataStore, pipeline_name: str, examples_uris: Sequence[str]
+) -> tuple[Optional[types.Artifact], Optional[types.Artifact]]:
+    """(seed label map, warm-start model) for a run on the examples at `examples_uris`.
+
+    Same semantics as the local `LatestBlessedLabelMapStrategy`: both call
+    `resolve_previous_label_map`.
+    """
+    base, _, seed = resolve_previous_label_map(
+        store,
+        label_maps_of_pipeline(store, pipeline_name),
+        pipeline_artifacts(store, pipeline_name, MODEL_TYPES),
+        blessings_by_lineage(store, pipeline_artifacts(store, pipeline_name, BLESSING_TYPES)),
+        ids_of_uris(store, examples_uris, EXAMPLES_TYPES),
+    )
+    return seed, base
+
+
+def resolve_baseline_model(
+    store: mlmd.MetadataStore, pipeline_name: str, candidate_uris: Sequence[str]
+) -> Optional[types.Artifact]:
+    """The latest blessed model other than the candidate at `candidate_uris` (as `LatestBlessedOtherModelStrategy`)."""
+    model, _ = latest_blessed_other_than(
+        pipeline_artifacts(store, pipeline_name, MODEL_TYPES),
+        blessings_by_lineage(store, pipeline_artifacts(store, pipeline_name, BLESSING_TYPES)),
+        ids_of_uris(store, candidate_uris, MODEL_TYPES),
+    )
+    return model
+
+
+def span_window_config(num_spans: int) -> range_config_pb2.RangeConfig:
+    """The rolling range of the newest `num_spans` spans (the local span_window_resolver's config too)."""
+    return range_config_pb2.RangeConfig(rolling_range=range_config_pb2.RollingRange(num_spans=num_spans))
+
+
+def resolve_span_window(
+    store: mlmd.MetadataStore, producer_outputs: Sequence[types.Artifact], num_spans: int
+) -> list[types.Artifact]:
+    """The examples of the newest `num_spans` spans, newest first (TFX's SpanRangeStrategy, as locally).
+
+    `producer_outputs` are the Examples the pipeline's ExampleGen has written
+    (`examples_written_by`), this run's included.
+    """
+    resolved = SpanRangeStrategy(span_window_config(num_spans)).resolve_artifacts(store, {"examples": list(producer_outputs)})
+    return list((resolved or {}).get("examples", []))
+
+
+def examples_written_by(store: mlmd.MetadataStore, pipeline_name: str) -> list[types.Artifact]:
+    """The pipeline's Examples that an ExampleGen wrote (output key `examples`), not copies made by a resolver step."""
+    candidates = pipeline_artifacts(store, pipeline_name, EXAMPLES_TYPES)
+    keys = _output_keys(store, [a.id for a in candidates])
+    return [
+        a for a in candidates if "examples" in keys.get(a.id, set()) and not a.has_custom_property(RESOLVED_FROM_PROPERTY)
+    ]

@@ -1,0 +1,75 @@
+"""Executors for the steps that consume a resolver step's output, dropping outputs that resolved nothing.
+
+On Kubeflow a resolver step always writes an artifact; an empty one (see
+executor.emit) means "no previous label map / warm-start model / baseline".
+These subclasses remove such inputs before the stock executor runs, so LabelPrep,
+Trainer and Evaluator behave as they do locally when a resolver returns nothing.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from tfx import types
+from tfx.components.evaluator import executor as evaluator_executor
+from tfx.components.trainer import executor as trainer_executor
+from tfx.dsl.components.base.base_component import BaseComponent
+
+from components.kfp_resolvers.executor import is_resolved
+from components.kfp_resolvers.runtime_epochs import apply_requested_epochs
+from components.label_prep import executor as label_prep_executor
+
+# Input keys fed by resolver steps.
+OPTIONAL_INPUT_KEYS = ("previous_label_map", "base_model", "baseline_model")
+
+
+def drop_unresolved(input_dict: dict[str, list[types.Artifact]]) -> dict[str, list[types.Artifact]]:
+    """`input_dict` without the resolver-fed inputs that resolved nothing."""
+    kept = dict(input_dict)
+    for key in OPTIONAL_INPUT_KEYS:
+        resolved = [artifact for artifact in kept.get(key, []) if is_resolved(artifact)]
+        if key in kept and not resolved:
+            del kept[key]
+        elif key in kept:
+            kept[key] = resolved
+    return kept
+
+
+class LabelPrepExecutor(label_prep_executor.Executor):
+    """LabelPrep without a previous label map when the resolver step found none."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        super().Do(drop_unresolved(input_dict), output_dict, exec_properties)
+
+
+class TrainerExecutor(trainer_executor.GenericExecutor):
+    """Trainer without a warm-start model when the resolver step found none, and with the run's `epochs`."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        super().Do(drop_unresolved(input_dict), output_dict, apply_requested_epochs(exec_properties))
+
+
+class EvaluatorExecutor(evaluator_executor.Executor):
+    """Evaluator without a baseline when the resolver step found none."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        super().Do(drop_unresolved(input_dict), output_dict, exec_properties)
+
+
+_REPLACEMENTS: dict[type, type] = {
+    label_prep_executor.Executor: LabelPrepExecutor,
+    trainer_executor.GenericExecutor: TrainerExecutor,
+    evaluator_executor.Executor: EvaluatorExecutor,
+}
+
+
+def use_optional_input_executors(components: Iterable[BaseComponent]) -> None:
+    """Swaps in the executors above for the components that consume resolver steps."""
+    for component in components:
+        replacement = _REPLACEMENTS.get(getattr(component.executor_spec, "executor_class", None))
+        if replacement is not None:
+            original = component.executor_spec
+            spec = type(original)(replacement)
+            spec.add_extra_flags(original.extra_flags)
+            if hasattr(original, "beam_pipeline_args"):
+                spec.add_beam_pipeline_args(original.beam_pipeline_args)
+            component.executor_spec = spec

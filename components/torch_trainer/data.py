@@ -1,0 +1,96 @@
+"""Transformed TFRecords into PyTorch: an IterableDataset sharded over DataLoader workers and DDP ranks.
+
+Reads the gzipped tf.Example TFRecords that Transform writes (the same files the TF
+trainer reads), parses them with the transform graph's feature spec, and yields
+(model input, label id) pairs; records whose label has no id (-1) are left out.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Iterator, Mapping, Optional
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from components.hub_trainer.features import LABEL_ID, MODEL_INPUT
+
+
+def split_files(examples_uri: str, split: str) -> list[str]:
+    """The TFRecord files of one split of an Examples artifact (`Split-<name>/*`)."""
+    directory = os.path.join(examples_uri, f"Split-{split}")
+    files = sorted(os.path.join(directory, name) for name in os.listdir(directory)) if os.path.isdir(directory) else []
+    if not files:
+        raise ValueError(f"no files for split '{split}' in {examples_uri}")
+    return files
+
+
+def shard_index(rank: int, world_size: int) -> tuple[int, int]:
+    """(shard, number of shards) of this process and DataLoader worker: ranks times workers shards."""
+    worker = get_worker_info()
+    workers, worker_id = (worker.num_workers, worker.id) if worker else (1, 0)
+    return rank * workers + worker_id, world_size * workers
+
+
+class TransformedExamples(IterableDataset):
+    """(model_input, label_id) of every labelled record in `files`, this shard's share only.
+
+    `feature_spec` is the transformed feature spec (`TFTransformOutput.transformed_feature_spec()`).
+    Image inputs come out as float32 arrays, text inputs as `str`.
+    """
+
+    def __init__(self, files: list[str], feature_spec: Mapping[str, Any], rank: int = 0, world_size: int = 1, batch_size: int = 256) -> None:
+        super().__init__()
+        self.files, self.feature_spec = list(files), dict(feature_spec)
+        self.rank, self.world_size, self.batch_size = rank, world_size, batch_size
+
+    def __iter__(self) -> Iterator[tuple[Any, int]]:
+        import tensorflow as tf
+
+        shard, shards = shard_index(self.rank, self.world_size)
+        dataset = tf.data.TFRecordDataset(self.files, compression_type="GZIP").shard(shards, shard)
+        spec = {name: self.feature_spec[name] for name in (MODEL_INPUT, LABEL_ID)}
+        for batch in dataset.batch(self.batch_size).map(lambda records: tf.io.parse_example(records, spec)):
+            labels = batch[LABEL_ID].numpy().reshape(-1)
+            inputs = batch[MODEL_INPUT].numpy()
+            for value, label in zip(inputs, labels):
+                if label >= 0:
+                    yield (value.decode("utf-8") if isinstance(value, bytes) else value.astype(np.float32)), int(label)
+
+
+def load_all(dataset: TransformedExamples, device: torch.device = torch.device("cpu")) -> tuple[Any, torch.Tensor]:
+    """Every (input, label) of `dataset` in memory: a float tensor (images) or a list of strings (text), and labels.
+
+    Read through a DataLoader (workers each read their shard); transfer-learning data sets fit in memory.
+    """
+    from torch.utils.data import DataLoader
+
+    pairs = list(DataLoader(dataset, batch_size=None, **loader_settings(device)))
+    if not pairs:
+        raise ValueError(f"no labelled records in {dataset.files[:3]}")
+    inputs, labels = zip(*pairs)
+    batch: Any = list(inputs) if isinstance(inputs[0], str) else torch.from_numpy(np.stack(inputs))
+    return batch, torch.tensor(labels, dtype=torch.long)
+
+
+def carve_validation(data: tuple[Any, torch.Tensor], fraction: float, seed: int) -> tuple[tuple[Any, torch.Tensor], tuple[Any, torch.Tensor]]:
+    """(train, validation) split of in-memory examples: the TF trainer's subset (`validation_mask`, by content)."""
+    from components.hub_trainer.validation import validation_mask
+
+    inputs, labels = data
+    mask = torch.from_numpy(validation_mask(inputs if isinstance(inputs, list) else inputs.numpy(), fraction, seed).numpy())
+
+    def part(keep: torch.Tensor) -> tuple[Any, torch.Tensor]:
+        chosen = keep.nonzero().flatten()
+        return ([inputs[i] for i in chosen.tolist()] if isinstance(inputs, list) else inputs[chosen]), labels[chosen]
+
+    return part(~mask), part(mask)
+
+
+def loader_settings(device: torch.device, workers: Optional[int] = None) -> dict[str, Any]:
+    """DataLoader keyword arguments: pinned memory on GPU; worker processes share batches through /dev/shm.
+
+    On Kubernetes give the pod a memory-backed `/dev/shm` volume when workers > 0.
+    """
+    count = workers if workers is not None else (min(4, os.cpu_count() or 1) if device.type == "cuda" else 0)
+    return {"num_workers": count, "pin_memory": device.type == "cuda", "persistent_workers": count > 0}

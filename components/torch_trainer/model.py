@@ -1,0 +1,136 @@
+"""The PyTorch transfer model: a pretrained backbone plus a new classification head.
+
+Backbones: a TorchScript file (images; NCHW float input in [0, 1], embedding
+output), or a local Hugging Face directory (text; loaded with `local_files_only`,
+mean-pooled token embeddings). Images arrive as the transformed NHWC floats the TF
+trainer sees and are permuted here.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Optional, Sequence
+
+import torch
+from torch import nn
+
+from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN, STEM, Block
+
+IMAGE_TASK = "image_classification"
+
+
+class TextEncoder(nn.Module):
+    """A Hugging Face encoder with its tokenizer: list of strings -> mean-pooled embedding."""
+
+    def __init__(self, directory: str, max_length: int = 128) -> None:
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+        self.encoder = AutoModel.from_pretrained(directory, local_files_only=True)
+        self.max_length = max_length
+        self.embedding_size = int(self.encoder.config.hidden_size)
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        return dict(self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"))
+
+    def embed_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+    def forward(self, texts: Sequence[str]) -> torch.Tensor:
+        tokens = self.tokenize(texts)
+        device = next(self.encoder.parameters()).device
+        return self.embed_tokens(tokens["input_ids"].to(device), tokens["attention_mask"].to(device))
+
+
+def load_backbone(checkpoint: str, task_type: str) -> nn.Module:
+    """Loads `backbone.torch_checkpoint`: a Hugging Face directory (text) or a TorchScript file (images).
+
+    Never unpickles: TorchScript archives and safetensors/`weights_only` checkpoints only.
+    """
+    if task_type != IMAGE_TASK:
+        if not os.path.isfile(os.path.join(checkpoint, "config.json")):
+            raise ValueError(f"backbone.torch_checkpoint: {checkpoint} is not a Hugging Face model directory (no config.json)")
+        return TextEncoder(checkpoint)
+    if not os.path.isfile(checkpoint):
+        raise ValueError(f"backbone.torch_checkpoint: {checkpoint} is not a TorchScript file")
+    return torch.jit.load(checkpoint, map_location="cpu")
+
+
+def embedding_size(backbone: nn.Module, example: Any) -> int:
+    """Width of the backbone's output, measured on one example (or read from the backbone)."""
+    if hasattr(backbone, "embedding_size") and isinstance(backbone.embedding_size, int):
+        return backbone.embedding_size
+    was_training = backbone.training
+    backbone.eval()
+    with torch.no_grad():
+        width = int(backbone(example).shape[-1])
+    backbone.train(was_training)
+    return width
+
+
+class Classifier(nn.Module):
+    """backbone -> optional dense ReLU layers -> dropout -> logits (the head), like the TF trainer's model."""
+
+    def __init__(self, backbone: nn.Module, embedding_width: int, num_classes: int, hidden_units: Sequence[int] = (), dropout: float = 0.0, images: bool = True) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"need at least 2 classes to train a classifier, got {num_classes}")
+        self.backbone = backbone
+        self.images = images
+        layers: list[nn.Module] = []
+        width = embedding_width
+        for units in hidden_units:
+            layers += [nn.Linear(width, units), nn.ReLU()]
+            width = units
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        self.hidden = nn.Sequential(*layers)
+        self.logits = nn.Linear(width, num_classes)
+
+    def embed(self, inputs: Any) -> torch.Tensor:
+        """Backbone embeddings of NHWC images (or of a list of texts)."""
+        return self.backbone(inputs.permute(0, 3, 1, 2) if self.images else inputs)
+
+    def head(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.logits(self.hidden(embeddings))
+
+    def forward(self, inputs: Any) -> torch.Tensor:
+        return self.head(self.embed(inputs))
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        return [*self.hidden.parameters(), *self.logits.parameters()]
+
+
+def parameter_blocks(backbone: nn.Module, pattern: str = DEFAULT_BLOCK_PATTERN) -> list[Block]:
+    """Backbone parameters grouped by block number found in their names, bottom to top.
+
+    Same rule as the TF trainer's `backbone_blocks`; dots count as underscores, so
+    `encoder.layer.3.attention` is block 3 and `block2_conv.weight` block 2.
+    """
+    numbered: dict[int, list[nn.Parameter]] = {}
+    stem: list[nn.Parameter] = []
+    for name, parameter in backbone.named_parameters():
+        match = re.search(pattern, name.replace(".", "_"))
+        (numbered.setdefault(int(match.group(1)), []) if match else stem).append(parameter)
+    blocks = [Block(STEM, tuple(stem))] if stem else []
+    return blocks + [Block(f"block{number}", tuple(numbered[number])) for number in sorted(numbered)]
+
+
+def build_classifier(settings: dict[str, Any], num_classes: int, example: Any, backbone: Optional[nn.Module] = None) -> Classifier:
+    """The classifier the trainer settings describe (`backbone` given, or loaded from `torch_checkpoint`)."""
+    torch.manual_seed(int(settings.get("seed", 0)))
+    images = settings["task_type"] == IMAGE_TASK
+    if backbone is None:
+        backbone = load_backbone(settings["torch_checkpoint"], settings["task_type"])
+    probe = example.permute(0, 3, 1, 2) if images else example
+    return Classifier(
+        backbone,
+        embedding_size(backbone, probe),
+        num_classes,
+        hidden_units=settings.get("hidden_units", ()),
+        dropout=float(settings.get("dropout", 0.0)),
+        images=images,
+    )

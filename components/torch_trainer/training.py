@@ -1,0 +1,304 @@
+"""Training the PyTorch classifier: the TF trainer's modes and phases, per-group learning rates, resumable.
+
+Same meaning as `components/hub_trainer/training.py` (its `phases` and
+`training_groups` are reused): `feature_extraction` trains the head on backbone
+embeddings computed once; `fine_tune` trains everything, the backbone at
+`learning_rate * backbone_learning_rate_scale`; `incremental` trains the head,
+then the top `unfreeze_blocks` blocks with layer-wise decay. Parameters outside
+the chosen groups get no gradient and no update. BatchNorm policy: `frozen` runs
+the backbone in eval mode (pretrained statistics, no dropout) even while its
+weights train; `train` puts it in train mode whenever it trains. The learning-rate
+schedule (`learning_rate_factor`, per step) and early stopping (best validation
+accuracy, `early_stopping_patience` epochs, best weights restored) are the TF
+trainer's too.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+import torch
+from torch import nn
+
+from components.hub_trainer.finetune import training_groups
+from components.hub_trainer.schedule import learning_rate_factor
+from components.hub_trainer.training import Phase, TrainingPlan, phases
+from components.torch_trainer.accelerate import Accelerator, average_gradients
+from components.torch_trainer.model import Classifier, parameter_blocks
+
+CHECKPOINT_FILE = "checkpoint.pt"
+INFERENCE_BATCH = 1024  # embedding and validation passes: no gradients, so larger batches
+
+
+@dataclass
+class EpochRecord:
+    """One epoch's metrics (validation ones are None without validation data)."""
+
+    epoch: int
+    phase: str
+    loss: float
+    accuracy: float
+    val_loss: Optional[float] = None
+    val_accuracy: Optional[float] = None
+
+
+@dataclass
+class TrainingState:
+    """What a checkpoint holds: where training is and everything needed to continue bit for bit."""
+
+    phase_index: int = 0
+    epoch_in_phase: int = 0
+    history: list[EpochRecord] = field(default_factory=list)
+    best_accuracy: float = -math.inf
+    best_state: Optional[dict[str, torch.Tensor]] = None
+    bad_epochs: int = 0
+
+
+def set_trainable(model: Classifier, groups: Sequence[Any]) -> None:
+    """Only parameters of `groups` require gradients; every other parameter is frozen."""
+    chosen = {id(parameter) for group in groups for parameter in group.variables}
+    for parameter in model.parameters():
+        parameter.requires_grad_(id(parameter) in chosen)
+
+
+def set_modes(model: Classifier, backbone_trains: bool, batchnorm: str) -> None:
+    """Head in train mode; backbone in train mode only when it trains and `batchnorm` is `train`."""
+    model.train()
+    model.backbone.train(backbone_trains and batchnorm == "train")
+
+
+def _optimizer(groups: Sequence[Any]) -> torch.optim.Optimizer:
+    return torch.optim.Adam([{"params": list(group.variables), "lr": group.learning_rate, "name": group.name} for group in groups if group.variables])
+
+
+def _batches(count: int, batch_size: int, generator: Optional[torch.Generator]) -> list[torch.Tensor]:
+    order = torch.randperm(count, generator=generator) if generator is not None else torch.arange(count)
+    return list(order.split(batch_size))
+
+
+def _take(inputs: Any, index: torch.Tensor) -> Any:
+    return [inputs[i] for i in index.tolist()] if isinstance(inputs, list) else inputs[index]
+
+
+def _to(inputs: Any, device: torch.device) -> Any:
+    return inputs if isinstance(inputs, list) else inputs.to(device, non_blocking=True)
+
+
+def embeddings(model: Classifier, inputs: Any, batch_size: int, accelerator: Accelerator) -> torch.Tensor:
+    """Backbone embeddings of every input, in eval mode (the feature-extraction cache)."""
+    model.backbone.eval()
+    with torch.no_grad(), accelerator.autocast():
+        return torch.cat([model.embed(_to(_take(inputs, index), accelerator.device)).float() for index in _batches(len(inputs), batch_size, None)])
+
+
+def _evaluate(forward: Callable[[Any], torch.Tensor], inputs: Any, labels: torch.Tensor, loss_fn: nn.Module, batch_size: int, accelerator: Accelerator) -> tuple[float, float]:
+    total_loss, correct = 0.0, 0
+    with torch.no_grad(), accelerator.autocast():
+        for index in _batches(len(labels), batch_size, None):
+            y = labels[index].to(accelerator.device)
+            logits = forward(_to(_take(inputs, index), accelerator.device)).float()
+            total_loss += float(loss_fn(logits, y)) * len(index)
+            correct += int((logits.argmax(-1) == y).sum())
+    return total_loss / len(labels), correct / len(labels)
+
+
+def save_checkpoint(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainingState) -> None:
+    """Writes the model, optimizer and progress atomically (tensors and plain values only)."""
+    payload = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "phase_index": state.phase_index,
+        "epoch_in_phase": state.epoch_in_phase,
+        "history": [vars(record) for record in state.history],
+        "best_accuracy": state.best_accuracy,
+        "best_state": state.best_state,
+        "bad_epochs": state.bad_epochs,
+    }
+    torch.save(payload, f"{path}.partial")
+    os.replace(f"{path}.partial", path)
+
+
+def load_checkpoint(path: str) -> dict[str, Any]:
+    """Reads a checkpoint with `weights_only=True` (never unpickles arbitrary objects)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def train_classifier(
+    model: Classifier,
+    train: tuple[Any, torch.Tensor],
+    plan: TrainingPlan,
+    validation: Optional[tuple[Any, torch.Tensor]] = None,
+    class_weights: Optional[Sequence[float]] = None,
+    batchnorm: str = "frozen",
+    checkpoint_dir: Optional[str] = None,
+    on_epoch_end: Optional[Callable[[EpochRecord], None]] = None,
+    accelerator: Optional[Accelerator] = None,
+) -> list[EpochRecord]:
+    """Runs every phase of `plan` on (inputs, label ids); resumes from `checkpoint_dir` when it holds a checkpoint.
+
+    Returns one record per epoch (over all phases, including epochs done before a resume).
+    """
+    accelerator = accelerator or Accelerator.detect()
+    model.to(accelerator.device)
+    weight = torch.tensor(class_weights, dtype=torch.float32, device=accelerator.device) if class_weights is not None else None
+    loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=plan.label_smoothing)
+    blocks = parameter_blocks(model.backbone, plan.block_pattern)
+    checkpoint_path = os.path.join(checkpoint_dir, CHECKPOINT_FILE) if checkpoint_dir else None
+    state, saved = TrainingState(), None
+    if checkpoint_path and os.path.exists(checkpoint_path):
+        saved = load_checkpoint(checkpoint_path)
+        model.load_state_dict(saved["model"])
+        state = TrainingState(
+            saved["phase_index"], saved["epoch_in_phase"], [EpochRecord(**record) for record in saved["history"]],
+            saved["best_accuracy"], saved["best_state"], saved["bad_epochs"],
+        )
+    with _threads(accelerator.cpu_threads):
+        return _train_phases(model, train, plan, validation, loss_fn, blocks, batchnorm, state, saved, checkpoint_path, on_epoch_end, accelerator)
+
+
+def _train_phases(
+    model: Classifier,
+    train: tuple[Any, torch.Tensor],
+    plan: TrainingPlan,
+    validation: Optional[tuple[Any, torch.Tensor]],
+    loss_fn: nn.Module,
+    blocks: list[Any],
+    batchnorm: str,
+    state: TrainingState,
+    saved: Optional[dict[str, Any]],
+    checkpoint_path: Optional[str],
+    on_epoch_end: Optional[Callable[[EpochRecord], None]],
+    accelerator: Accelerator,
+) -> list[EpochRecord]:
+    cache: dict[str, torch.Tensor] = {}
+    for phase_index, phase in enumerate(phases(plan)):
+        if phase_index < state.phase_index:
+            continue
+        if phase.unfreeze_blocks and not blocks:
+            raise ValueError(f"mode {plan.mode!r} needs a trainable backbone, but it exposes no parameters")
+        groups = training_groups(model.head_parameters(), blocks, plan.learning_rate, phase.backbone_learning_rate_scale, phase.unfreeze_blocks, phase.layer_decay)
+        set_trainable(model, groups)
+        optimizer = _optimizer(groups)
+        if saved is not None and phase_index == saved["phase_index"]:
+            optimizer.load_state_dict(saved["optimizer"])
+        _run_phase(model, phase, optimizer, train, validation, loss_fn, plan, batchnorm, state, cache, checkpoint_path, on_epoch_end, accelerator)
+        state = TrainingState(phase_index + 1, 0, state.history)
+        saved = None
+    return state.history
+
+
+@contextlib.contextmanager
+def _threads(count: Optional[int]) -> Iterator[None]:
+    """Runs the block with `count` intra-op threads (unchanged for None)."""
+    previous = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run_phase(
+    model: Classifier,
+    phase: Phase,
+    optimizer: torch.optim.Optimizer,
+    train: tuple[Any, torch.Tensor],
+    validation: Optional[tuple[Any, torch.Tensor]],
+    loss_fn: nn.Module,
+    plan: TrainingPlan,
+    batchnorm: str,
+    state: TrainingState,
+    cache: dict[str, torch.Tensor],
+    checkpoint_path: Optional[str],
+    on_epoch_end: Optional[Callable[[EpochRecord], None]],
+    accelerator: Accelerator,
+) -> None:
+    backbone_trains = bool(phase.unfreeze_blocks)
+    x, y = train
+    if not backbone_trains:  # the backbone is frozen: embed once, train the head on the cache
+        if "train" not in cache:
+            cache["train"] = embeddings(model, x, INFERENCE_BATCH, accelerator)
+            if validation is not None:
+                cache["validation"] = embeddings(model, validation[0], INFERENCE_BATCH, accelerator)
+        x, forward = cache["train"], model.head
+        validation = (cache["validation"], validation[1]) if validation is not None else None
+    else:
+        forward = model
+    # Head-only steps on [batch, embedding] tensors are too small to split across threads: one CPU thread is faster.
+    with _threads(1 if not backbone_trains and accelerator.device.type == "cpu" else None):
+        _epochs(model, forward, phase, optimizer, (x, y), validation, loss_fn, plan, batchnorm, state, checkpoint_path, on_epoch_end, accelerator)
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
+
+
+def _epochs(
+    model: Classifier,
+    forward: Callable[[Any], torch.Tensor],
+    phase: Phase,
+    optimizer: torch.optim.Optimizer,
+    train: tuple[Any, torch.Tensor],
+    validation: Optional[tuple[Any, torch.Tensor]],
+    loss_fn: nn.Module,
+    plan: TrainingPlan,
+    batchnorm: str,
+    state: TrainingState,
+    checkpoint_path: Optional[str],
+    on_epoch_end: Optional[Callable[[EpochRecord], None]],
+    accelerator: Accelerator,
+) -> None:
+    """The remaining epochs of one phase, checkpointing after each; stops early when asked to."""
+    (x, y), base_rates = train, [group["lr"] for group in optimizer.param_groups]
+    backbone_trains = bool(phase.unfreeze_blocks)
+    trainable = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    for epoch in range(state.epoch_in_phase, phase.epochs):
+        global_epoch = len(state.history)
+        torch.manual_seed(plan.seed * 100_003 + global_epoch)  # dropout: same draws after a resume
+        generator = torch.Generator().manual_seed(plan.seed * 100_003 + global_epoch)
+        set_modes(model, backbone_trains, batchnorm)
+        total_loss, correct = 0.0, 0
+        batches = _batches(len(y), plan.batch_size, generator)
+        for step, index in enumerate(batches):
+            factor = learning_rate_factor(epoch + step / len(batches), 1 / len(batches), phase.epochs, plan.warmup_epochs, plan.lr_schedule)
+            for group, rate in zip(optimizer.param_groups, base_rates):
+                group["lr"] = rate * factor
+            batch_y = y[index].to(accelerator.device)
+            with accelerator.autocast():
+                logits = forward(_to(_take(x, index), accelerator.device)).float()
+                loss = loss_fn(logits, batch_y)
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(loss)
+            average_gradients(trainable, accelerator)
+            accelerator.step(optimizer)
+            total_loss += float(loss.detach()) * len(index)
+            correct += int((logits.argmax(-1) == batch_y).sum())
+        for group, rate in zip(optimizer.param_groups, base_rates):
+            group["lr"] = rate  # the checkpoint keeps the phase's base rates
+        record = EpochRecord(global_epoch, phase.name, total_loss / len(y), correct / len(y))
+        if validation is not None:
+            model.eval()
+            record.val_loss, record.val_accuracy = _evaluate(forward, validation[0], validation[1], loss_fn, INFERENCE_BATCH, accelerator)
+        state.history.append(record)
+        state.epoch_in_phase = epoch + 1
+        stop = _early_stop(model, record, plan.early_stopping_patience, state)
+        if checkpoint_path and accelerator.is_main_process:
+            save_checkpoint(checkpoint_path, model, optimizer, state)
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+        if stop:
+            break
+
+
+def _early_stop(model: nn.Module, record: EpochRecord, patience: int, state: TrainingState) -> bool:
+    """Tracks the phase's best validation accuracy; True once `patience` epochs did not improve it."""
+    if not patience or record.val_accuracy is None:
+        return False
+    if record.val_accuracy > state.best_accuracy:
+        state.best_accuracy, state.bad_epochs = record.val_accuracy, 0
+        state.best_state = {name: value.detach().clone() for name, value in model.state_dict().items()}
+        return False
+    state.bad_epochs += 1
+    return state.bad_epochs >= patience

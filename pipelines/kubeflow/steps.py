@@ -1,0 +1,82 @@
+"""The Kubeflow variants of the pipeline's resolver nodes and ExampleGen (used by `create_pipeline`).
+
+TFX's Kubeflow V2 compiler only compiles two stock resolver strategies, and
+open-source KFP runs neither resolver executors nor ExampleGen's preCacheCheck
+driver. So for a Kubeflow target each resolver node becomes a container step with
+the same id and output keys (components/kfp_resolvers), and for `kfp` ExampleGen
+resolves its span in its own step. Runtime parameters (RUNTIME_PARAMETER_DEFAULTS):
+`span` pins the span ExampleGen ingests (kfp; -1: the newest), `epochs` overrides
+`training.epochs` (0: keep it).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from tfx import v1 as tfx
+from tfx.components.example_gen.component import FileBasedExampleGen
+from tfx.components.trainer.component import Trainer
+from tfx.dsl.components.base.base_component import BaseComponent
+
+from components.kfp_resolvers.component import (
+    BaselineModelResolver,
+    LabelMapLineageResolver,
+    SpanWindowResolver,
+    grpc_connection,
+)
+from components.kfp_resolvers.example_gen import NEWEST_SPAN, SpanResolvingExampleGen
+from components.kfp_resolvers.optional_inputs import use_optional_input_executors
+from components.kfp_resolvers.runtime_epochs import KEEP_CONFIGURED_EPOCHS, with_epochs_parameter
+from pipelines.config import RetrainConfig
+
+SPAN_WINDOW_RESOLVER_ID = "span_window_resolver"
+LABEL_MAP_RESOLVER_ID = "previous_label_map_resolver"
+BASELINE_RESOLVER_ID = "baseline_model_resolver"
+RESOLVER_STEP_IDS = (SPAN_WINDOW_RESOLVER_ID, LABEL_MAP_RESOLVER_ID, BASELINE_RESOLVER_ID)
+SPAN_PARAMETER = "span"
+EPOCHS_PARAMETER = "epochs"
+RUNTIME_PARAMETER_DEFAULTS: dict[str, int] = {SPAN_PARAMETER: NEWEST_SPAN, EPOCHS_PARAMETER: KEEP_CONFIGURED_EPOCHS}
+
+
+def _connection(config: RetrainConfig) -> str:
+    return grpc_connection(config.kubeflow.metadata.host, config.kubeflow.metadata.port)
+
+
+def span_resolving_example_gen(example_gen: BaseComponent) -> BaseComponent:
+    """`example_gen` resolving its span in its own container; the `span` runtime parameter pins one (-1: newest)."""
+    assert isinstance(example_gen, FileBasedExampleGen), type(example_gen)
+    span = tfx.dsl.experimental.RuntimeParameter(name=SPAN_PARAMETER, ptype=int, default=NEWEST_SPAN)
+    return SpanResolvingExampleGen(example_gen, span=span)
+
+
+def span_window_step(config: RetrainConfig, example_gen: BaseComponent) -> BaseComponent:
+    """The container step for `span_window_resolver`."""
+    return SpanWindowResolver(
+        latest=example_gen.outputs["examples"],
+        num_spans=config.data.span_window,
+        pipeline_name=config.pipeline_name,
+        metadata_connection=_connection(config),
+    ).with_id(SPAN_WINDOW_RESOLVER_ID)
+
+
+def label_map_resolver_step(config: RetrainConfig, examples: tfx.dsl.Channel) -> BaseComponent:
+    """The container step for `previous_label_map_resolver` (outputs `label_map` and `model`)."""
+    return LabelMapLineageResolver(
+        examples=examples, pipeline_name=config.pipeline_name, metadata_connection=_connection(config)
+    ).with_id(LABEL_MAP_RESOLVER_ID)
+
+
+def baseline_resolver_step(config: RetrainConfig, candidate: tfx.dsl.Channel) -> BaseComponent:
+    """The container step for `baseline_model_resolver` (output `model`)."""
+    return BaselineModelResolver(
+        candidate=candidate, pipeline_name=config.pipeline_name, metadata_connection=_connection(config)
+    ).with_id(BASELINE_RESOLVER_ID)
+
+
+def accept_unresolved_inputs(components: Iterable[BaseComponent]) -> None:
+    """Lets the consumers of resolver steps treat an empty resolver output as no input; the Trainer takes `epochs`."""
+    components = list(components)
+    for component in components:
+        if isinstance(component, Trainer):
+            epochs = tfx.dsl.experimental.RuntimeParameter(name=EPOCHS_PARAMETER, ptype=int, default=KEEP_CONFIGURED_EPOCHS)
+            with_epochs_parameter(component, epochs)
+    use_optional_input_executors(components)

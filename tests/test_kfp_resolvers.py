@@ -1,0 +1,213 @@
+"""The container-step resolvers return what the local resolver strategies return, on the same ML Metadata.
+
+The stores are real SQLite MLMD files holding the lineage of three pipeline runs
+(ExampleGen -> LabelPrep -> Transform -> Trainer -> Evaluator), recorded once the
+way TFX records them locally and once the way the KFP v2 launcher does
+(tests/mlmd_history.py).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import ml_metadata as mlmd
+import pytest
+import tensorflow as tf
+from digits_records import write_digit_records
+from mlmd_history import PIPELINE, History, record_history
+from tfx import types
+from tfx import v1 as tfx
+from tfx.dsl.components.base import base_beam_executor
+from tfx.dsl.input_resolution.strategies.span_range_strategy import SpanRangeStrategy
+from tfx.types import artifact_utils, standard_artifacts
+
+from components.baseline_resolver.strategy import BLESSING_KEY, CANDIDATE_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy
+from components.kfp_resolvers import lineage
+from components.kfp_resolvers.component import sqlite_connection
+from components.kfp_resolvers.example_gen import SpanResolvingExampleGen, resolve_span
+from components.kfp_resolvers.executor import (
+    RESOLVED_MARKER,
+    BaselineModelExecutor,
+    LabelMapLineageExecutor,
+    SpanWindowExecutor,
+    is_resolved,
+)
+from components.kfp_resolvers.optional_inputs import drop_unresolved
+from components.kfp_resolvers.runtime_epochs import apply_requested_epochs
+from components.label_prep.artifact import LabelMap
+from components.label_prep.resolver import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
+
+
+@pytest.fixture(scope="module")
+def local_history(tmp_path_factory: pytest.TempPathFactory) -> History:
+    return record_history(tmp_path_factory.mktemp("local"), kfp=False)
+
+
+@pytest.fixture(scope="module")
+def kfp_history(tmp_path_factory: pytest.TempPathFactory) -> History:
+    return record_history(tmp_path_factory.mktemp("kfp"), kfp=True)
+
+
+def _channel(store: mlmd.MetadataStore, type_name: str) -> list[types.Artifact]:
+    """What a local, pipeline-scoped channel of `type_name` hands a resolver strategy: every such artifact."""
+    [artifact_type] = [t for t in store.get_artifact_types() if t.name == type_name]
+    return [artifact_utils.deserialize_artifact(artifact_type, a) for a in store.get_artifacts_by_type(type_name)]
+
+
+def _names(history: History, artifacts: list[types.Artifact]) -> list[str]:
+    by_uri = {uri: name for name, uri in history.uris.items()}
+    return [by_uri[artifact.uri] for artifact in artifacts]
+
+
+def _local_label_map(history: History, examples: list[str]) -> tuple[list[str], list[str]]:
+    store = history.store
+    wanted = {history.ids[name] for name in examples}
+    resolved = LatestBlessedLabelMapStrategy().resolve_artifacts(
+        store,
+        {
+            EXAMPLES_KEY: [a for a in _channel(store, "Examples") if a.id in wanted],
+            MODEL_KEY: _channel(store, "Model"),
+            BLESSING_KEY: _channel(store, "ModelBlessing"),
+            LABEL_MAP_KEY: _channel(store, "retrain.LabelMap"),
+        },
+    )
+    return _names(history, resolved[LABEL_MAP_KEY]), _names(history, resolved[MODEL_KEY])
+
+
+def _container_label_map(history: History, examples: list[str]) -> tuple[list[str], list[str]]:
+    label_map, model = lineage.resolve_label_map_and_base_model(history.store, PIPELINE, [history.uris[n] for n in examples])
+    return _names(history, [label_map] if label_map else []), _names(history, [model] if model else [])
+
+
+@pytest.mark.parametrize(
+    ("examples", "expected"),
+    [
+        (["E3"], (["L2"], ["M2"])),  # run 3's data: seeded by the latest blessed model (run 2) and its label map
+        (["E2"], (["L1"], ["M1"])),  # re-run of run 2 on unchanged data: the same inputs as run 2 had
+        (["E1"], (["L2"], ["M2"])),  # run 1's data again after run 2: new data relative to the latest blessed model
+    ],
+)
+def test_label_map_resolver_matches_the_local_strategy(
+    local_history: History, kfp_history: History, examples: list[str], expected: tuple[list[str], list[str]]
+) -> None:
+    assert _local_label_map(local_history, examples) == expected
+    assert _container_label_map(local_history, examples) == expected
+    assert _container_label_map(kfp_history, examples) == expected
+
+
+@pytest.mark.parametrize(("candidate", "expected"), [("M3", ["M2"]), ("M2", ["M1"]), ("M1", ["M2"])])
+def test_baseline_resolver_matches_the_local_strategy(local_history: History, kfp_history: History, candidate: str, expected: list[str]) -> None:
+    store = local_history.store
+    local = LatestBlessedOtherModelStrategy().resolve_artifacts(
+        store,
+        {
+            CANDIDATE_KEY: [a for a in _channel(store, "Model") if a.id == local_history.ids[candidate]],
+            MODEL_KEY: _channel(store, "Model"),
+            BLESSING_KEY: _channel(store, "ModelBlessing"),
+        },
+    )
+    assert _names(local_history, local[MODEL_KEY]) == expected
+    for history in (local_history, kfp_history):
+        model = lineage.resolve_baseline_model(history.store, PIPELINE, [history.uris[candidate]])
+        assert _names(history, [model] if model else []) == expected
+
+
+@pytest.mark.parametrize("num_spans", [1, 2, 5])
+def test_span_window_matches_the_local_strategy(local_history: History, kfp_history: History, num_spans: int) -> None:
+    store = local_history.store
+    local = SpanRangeStrategy(lineage.span_window_config(num_spans)).resolve_artifacts(store, {"examples": _channel(store, "Examples")})
+    expected = ["E3", "E2", "E1"][:num_spans]
+    assert _names(local_history, local["examples"]) == expected
+    for history in (local_history, kfp_history):
+        written = lineage.examples_written_by(history.store, PIPELINE)
+        assert _names(history, lineage.resolve_span_window(history.store, written, num_spans)) == expected
+
+
+def _output(artifact_class: type, uri: Path) -> types.Artifact:
+    artifact = artifact_class()
+    artifact.uri = str(uri)
+    return artifact
+
+
+def _input(history: History, artifact_class: type, name: str) -> types.Artifact:
+    artifact = artifact_class()
+    artifact.uri = history.uris[name]
+    return artifact
+
+
+def test_executors_copy_what_they_resolve_and_mark_what_they_did_not(kfp_history: History, tmp_path: Path) -> None:
+    connection = sqlite_connection(str(kfp_history.path))
+    properties = {"pipeline_name": PIPELINE, "metadata_connection": connection}
+
+    label_map, model = _output(LabelMap, tmp_path / "label_map"), _output(standard_artifacts.Model, tmp_path / "model")
+    LabelMapLineageExecutor().Do({"examples": [_input(kfp_history, standard_artifacts.Examples, "E3")]}, {"label_map": [label_map], "model": [model]}, properties)
+    assert (tmp_path / "label_map" / "payload.txt").read_text() == "L2"
+    assert (tmp_path / "model" / RESOLVED_MARKER).read_text() == kfp_history.uris["M2"]
+
+    nothing_map, nothing_model = _output(LabelMap, tmp_path / "none_map"), _output(standard_artifacts.Model, tmp_path / "none_model")
+    first_run = {**properties, "pipeline_name": "no-runs-yet"}
+    LabelMapLineageExecutor().Do({"examples": [_input(kfp_history, standard_artifacts.Examples, "E1")]}, {"label_map": [nothing_map], "model": [nothing_model]}, first_run)
+    assert not is_resolved(nothing_map) and list((tmp_path / "none_map").iterdir()) == []
+
+    baseline = _output(standard_artifacts.Model, tmp_path / "baseline")
+    BaselineModelExecutor().Do({"candidate": [_input(kfp_history, standard_artifacts.Model, "M3")]}, {"model": [baseline]}, properties)
+    assert (tmp_path / "baseline" / "payload.txt").read_text() == "M2"
+
+    kept = drop_unresolved({"examples": ["x"], "previous_label_map": [nothing_map], "base_model": [model], "baseline_model": [baseline]})
+    assert set(kept) == {"examples", "base_model", "baseline_model"}
+
+
+def test_span_window_step_merges_the_window_into_one_examples_artifact(local_history: History, tmp_path: Path) -> None:
+    for name in ("E1", "E2", "E3"):
+        split_dir = Path(local_history.uris[name]) / "Split-train"
+        split_dir.mkdir(exist_ok=True)
+        (split_dir / "data.gz").write_text(name)
+    latest = _input(local_history, standard_artifacts.Examples, "E3")
+    latest.split_names = artifact_utils.encode_split_names(["train"])
+    window = _output(standard_artifacts.Examples, tmp_path / "window")
+    properties = {"pipeline_name": PIPELINE, "metadata_connection": sqlite_connection(str(local_history.path)), "num_spans": 2}
+    SpanWindowExecutor().Do({"latest": [latest]}, {"examples": [window]}, properties)
+    assert window.get_string_custom_property("spans") == "2,3"
+    merged = sorted(p.read_text() for p in (tmp_path / "window" / "Split-train").iterdir())
+    assert merged == ["E2", "E3"]
+
+
+def test_example_gen_resolves_the_newest_span_or_the_requested_one(tmp_path: Path) -> None:
+    for span in (1, 2):
+        for split in ("train", "eval"):
+            (tmp_path / f"span-{span}" / split).mkdir(parents=True)
+            (tmp_path / f"span-{span}" / split / "part.tfrecord").write_bytes(b"x" * span)
+    input_config = {"splits": [{"name": "train", "pattern": "span-{SPAN}/train/*"}, {"name": "eval", "pattern": "span-{SPAN}/eval/*"}]}
+    properties = {"input_base": str(tmp_path), "input_config": json.dumps(input_config)}
+    newest = resolve_span(properties)
+    assert newest["span"] == 2 and newest["input_fingerprint"]
+    assert json.loads(newest["input_config"])["splits"][0]["pattern"] == "span-2/train/*"
+    pinned = resolve_span(properties, requested_span=1)
+    assert pinned["span"] == 1 and json.loads(pinned["input_config"])["splits"][1]["pattern"] == "span-1/eval/*"
+    assert pinned["input_fingerprint"] != newest["input_fingerprint"]
+
+
+def test_span_resolving_example_gen_runs_the_wrapped_executor_on_the_resolved_span(tmp_path: Path) -> None:
+    for span, count in ((1, 2), (2, 3)):
+        for split in ("train", "eval"):
+            write_digit_records(tmp_path / "data" / f"span-{span}" / split / "part.tfrecord", {5: count}, {5: "five"})
+    input_config = tfx.proto.Input(
+        splits=[tfx.proto.Input.Split(name=s, pattern=f"span-{{SPAN}}/{s}/*") for s in ("train", "eval")]
+    )
+    step = SpanResolvingExampleGen(tfx.components.ImportExampleGen(input_base=str(tmp_path / "data"), input_config=input_config))
+    executor_class = step.executor_spec.executor_class
+    beam_args = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    context = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=beam_args, tmp_dir=str(tmp_path / "tmp"), unique_id="1")
+    examples = _output(standard_artifacts.Examples, tmp_path / "examples")
+    executor_class(context).Do({}, {"examples": [examples]}, dict(step.exec_properties, requested_span=-1))
+    assert examples.get_int_custom_property("span") == 2
+    assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval"]
+    train_files = tf.io.gfile.glob(str(tmp_path / "examples" / "Split-train" / "*"))
+    assert sum(1 for _ in tf.data.TFRecordDataset(train_files, compression_type="GZIP")) == 3  # span 2's, not span 1's two
+
+
+def test_a_requested_number_of_epochs_overrides_the_configured_one() -> None:
+    properties = {"custom_config": json.dumps({"epochs": 80, "mode": "fine_tune"}), "run_fn": "m.run_fn"}
+    assert apply_requested_epochs({**properties, "epochs": 0}) == properties
+    changed = apply_requested_epochs({**properties, "epochs": 3})
+    assert json.loads(changed["custom_config"]) == {"epochs": 3, "mode": "fine_tune"} and "epochs" not in changed

@@ -1,0 +1,208 @@
+"""`retrain compile`: the same pipeline definition compiled for Kubeflow Pipelines (and Vertex AI).
+
+The compiled documents are parsed strictly (no unknown fields) into KFP's
+protos and kfp-kubernetes' KubernetesExecutorConfig.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s
+from kfp.pipeline_spec import pipeline_spec_pb2
+from tfx.dsl.components.common.resolver import Resolver
+
+from components.kfp_resolvers.component import sqlite_connection
+from components.kfp_resolvers.entrypoint import COMMAND as STEP_COMMAND
+from components.kfp_resolvers.entrypoint import run_step
+from mlmd_history import PIPELINE, record_history
+from pipelines.cli import EXIT_OK, EXIT_USAGE, main
+from pipelines.config import ConfigError, RetrainConfig, config_from_dict
+from pipelines.kubeflow.compile import compile_pipeline_spec, config_for_cluster
+from pipelines.paths import resolve_run_paths
+from pipelines.pipeline import create_pipeline
+
+RESOLVER_STEPS = {"previous_label_map_resolver", "baseline_model_resolver"}
+
+
+@dataclass(frozen=True)
+class Compiled:
+    spec: pipeline_spec_pb2.PipelineSpec
+    deployment: pipeline_spec_pb2.PipelineDeploymentConfig
+    kubernetes: dict[str, Any]  # KubernetesExecutorConfig (JSON) per executor label
+    document: dict[str, Any]  # the PipelineSpec as JSON
+
+
+SHM = {"volumeName": "dshm", "mountPath": "/dev/shm", "medium": "Memory", "sizeLimit": "2Gi"}
+
+
+@pytest.fixture(scope="module")
+def compiled_by_cli(tmp_path_factory: pytest.TempPathFactory) -> Compiled:
+    """`retrain compile --output pipeline.yaml` of the built-in example: PipelineSpec, its deployment, executor configs."""
+    output = tmp_path_factory.mktemp("compile") / "pipeline.yaml"
+    assert main(["compile", "--output", str(output)]) == EXIT_OK
+    pipeline_doc, platform_doc = yaml.safe_load_all(output.read_text())
+    spec = json_format.ParseDict(pipeline_doc, pipeline_spec_pb2.PipelineSpec())
+    platform = json_format.ParseDict(platform_doc, pipeline_spec_pb2.PlatformSpec())
+    executors = platform_doc["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(platform.platforms["kubernetes"].deployment_spec.executors) == set(executors)
+    for config in executors.values():
+        json_format.ParseDict(config, k8s.KubernetesExecutorConfig())
+    deployment = json_format.ParseDict(pipeline_doc["deploymentSpec"], pipeline_spec_pb2.PipelineDeploymentConfig())
+    return Compiled(spec, deployment, executors, pipeline_doc)
+
+
+def _compile(raw: dict[str, Any], target: str = "kfp") -> dict[str, Any]:
+    return compile_pipeline_spec(config_from_dict(raw), target)
+
+
+def test_kfp_has_no_resolver_executor_and_no_lifecycle_hook(compiled_by_cli: Compiled) -> None:
+    spec, executors = compiled_by_cli.spec, compiled_by_cli.deployment.executors
+    assert executors and all(executor.WhichOneof("spec") == "container" for executor in executors.values())
+    assert not any(executor.container.HasField("lifecycle") for executor in executors.values())
+    tasks = spec.root.dag.tasks
+    assert RESOLVER_STEPS <= set(tasks)
+    assert all(not tasks[step].caching_options.enable_cache for step in RESOLVER_STEPS)
+    assert "kfp_resolvers" in " ".join(executors["ImportExampleGen_executor"].container.args)  # span resolved in its step
+    assert spec.schema_version == "2.1.0" and spec.default_pipeline_root == "/pipeline-root"
+    parameters = spec.root.input_definitions.parameters
+    assert (parameters["span"].default_value.number_value, parameters["epochs"].default_value.number_value) == (-1, 0)
+    assert tasks["Trainer"].inputs.parameters["epochs"].component_input_parameter == "epochs"
+    assert tasks["ImportExampleGen"].inputs.parameters["requested_span"].component_input_parameter == "span"
+
+
+def test_only_the_trainer_gets_gpu_node_pool_toleration_and_shm(compiled_by_cli: Compiled) -> None:
+    deployment, executors = compiled_by_cli.deployment, compiled_by_cli.kubernetes
+    trainer = deployment.executors["Trainer_executor"].container.resources
+    assert (trainer.accelerator.type, trainer.accelerator.count) == ("nvidia.com/gpu", 1)
+    assert executors["Trainer_executor"]["nodeSelector"] == {"labels": {"cloud.google.com/gke-nodepool": "gpu-pool"}}
+    assert executors["Trainer_executor"]["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert executors["Trainer_executor"]["emptyDirMounts"] == [SHM]
+    for label, executor in deployment.executors.items():
+        if label != "Trainer_executor":
+            assert not executor.container.resources.HasField("accelerator"), label
+            assert not {"nodeSelector", "tolerations", "emptyDirMounts"} & set(executors.get(label, {})), label
+    root_volume = {"pvcNameParameter": {"runtimeValue": {"constant": "retrain-pipeline-root"}}, "mountPath": "/pipeline-root"}
+    assert all(config["pvcMount"] == [root_volume] for config in executors.values())
+
+
+def test_gpu_count_zero_removes_accelerator_selector_and_toleration() -> None:
+    compiled = _compile({"kubeflow": {"gpu": {"count": 0}, "pipeline_root": "gs://bucket/root"}})
+    executors = compiled["pipeline_spec"]["deploymentSpec"]["executors"]
+    assert not any("accelerator" in e["container"].get("resources", {}) for e in executors.values())
+    assert compiled["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"] == {}  # bucket root: no PVC either
+
+
+def test_marked_steps_secrets_pull_secrets_and_volumes() -> None:
+    compiled = _compile(
+        {
+            "kubeflow": {
+                "pipeline_root": "gs://bucket/root",
+                "gpu": {"steps": ["Evaluator"], "node_pool": {"label": "karpenter.k8s.aws/instance-gpu-name", "value": "a10g"}, "tolerations": []},
+                "resources": {"Evaluator": {"gpus": 2, "memory": "512Mi"}},
+                "secrets": [{"secret": "hub", "key": "token", "env": "HUB_TOKEN"}, {"secret": "hub", "key": "user", "env": "HUB_USER"}],
+                "image_pull_secrets": ["regcred"],
+                "volumes": [{"claim": "datasets", "mount_path": "/data"}],
+            }
+        }
+    )
+    executors = compiled["pipeline_spec"]["deploymentSpec"]["executors"]
+    assert executors["Evaluator_executor"]["container"]["resources"]["accelerator"] == {"type": "nvidia.com/gpu", "count": "2"}
+    assert executors["Evaluator_executor"]["container"]["resources"]["memoryLimit"] == pytest.approx(512 * 2**20 / 1e9)
+    configs = compiled["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    evaluator, transform = configs["Evaluator_executor"], configs["LabelMappedTransform_executor"]
+    assert evaluator["nodeSelector"] == {"labels": {"karpenter.k8s.aws/instance-gpu-name": "a10g"}} and "tolerations" not in evaluator
+    assert "nodeSelector" not in transform
+    for config in (evaluator, transform):
+        assert config["secretAsEnv"] == [{"secretName": "hub", "keyToEnv": [{"secretKey": "token", "envVar": "HUB_TOKEN"}, {"secretKey": "user", "envVar": "HUB_USER"}]}]
+        assert config["imagePullSecret"] == [{"secretName": "regcred"}]
+        assert config["pvcMount"] == [{"pvcNameParameter": {"runtimeValue": {"constant": "datasets"}}, "mountPath": "/data"}]
+        json_format.ParseDict(config, k8s.KubernetesExecutorConfig())
+
+
+def test_span_window_is_a_container_step_feeding_training() -> None:
+    data = {"path": "/data", "train_pattern": "span-{SPAN}/train/*", "eval_pattern": "span-{SPAN}/eval/*", "span_window": 2}
+    spec = _compile({"data": data, "backbone": {"handle": "/models/backbone"}})["pipeline_spec"]
+    tasks, executors = spec["root"]["dag"]["tasks"], spec["deploymentSpec"]["executors"]
+    window = tasks["span_window_resolver"]
+    assert window["inputs"]["artifacts"]["latest"]["taskOutputArtifact"]["producerTask"] == "ImportExampleGen"
+    assert window["inputs"]["parameters"]["num_spans"]["runtimeValue"]["constant"] == 2
+    assert window["cachingOptions"] == {"enableCache": False}
+    for consumer in ("LabelPrep", "LabelMappedTransform", "Evaluator"):
+        assert tasks[consumer]["inputs"]["artifacts"]["examples"]["taskOutputArtifact"]["producerTask"] == "span_window_resolver"
+    assert all(set(executor) == {"container"} and "lifecycle" not in executor["container"] for executor in executors.values())
+
+
+def test_vertex_keeps_tfx_defaults_and_parses_as_a_pipeline_job(tmp_path: Path) -> None:
+    output = tmp_path / "vertex.json"
+    assert main(["compile", "--output", str(output), "--target", "vertex"]) == EXIT_OK
+    job = json_format.ParseDict(json.loads(output.read_text()), pipeline_spec_pb2.PipelineJob())
+    spec = json_format.MessageToDict(job.pipeline_spec)
+    json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+    deployment = json_format.ParseDict(spec["deploymentSpec"], pipeline_spec_pb2.PipelineDeploymentConfig())
+    assert deployment.executors["ImportExampleGen_executor"].container.HasField("lifecycle")  # Vertex runs the driver
+    assert deployment.executors["Trainer_executor"].container.resources.accelerator.type == "NVIDIA_TESLA_T4"
+    assert not any(executor.HasField("resolver") for executor in deployment.executors.values())
+
+
+@pytest.mark.parametrize(
+    ("kubeflow", "message"),
+    [
+        ({"gpu": {"type": "nvidia.com/tpu"}}, "kubeflow.gpu.type: unknown GPU type 'nvidia.com/tpu'"),
+        ({"gpu": {"node_pool": None}}, "kubeflow: GPUs are requested but kubeflow.gpu.node_pool is not set"),
+        ({"gpu": {"steps": ["Trainr"]}}, "kubeflow.gpu.steps: no such step: Trainr"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str], kubeflow: dict, message: str) -> None:
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"kubeflow": kubeflow}))
+    output = tmp_path / "pipeline.json"
+    assert main(["compile", "--config", str(tmp_path / "config.yaml"), "--output", str(output)]) == EXIT_USAGE
+    error = capsys.readouterr().err
+    assert error.startswith(f"retrain: error: {message}") and error.count("\n") == 1
+    assert list(tmp_path.iterdir()) == [tmp_path / "config.yaml"]
+
+
+def test_one_factory_for_both_runners(tmp_path: Path) -> None:
+    """The local pipeline (BeamDagRunner, run by the e2e tests) and the Kubeflow one have the same steps."""
+    config = config_for_cluster(RetrainConfig())
+    local = create_pipeline(config, resolve_run_paths(config, tmp_path))
+    kubeflow = create_pipeline(config, resolve_run_paths(config, tmp_path), target="kfp")
+    assert [c.id for c in local.components] == [c.id for c in kubeflow.components]
+    assert {c.id for c in local.components if isinstance(c, Resolver)} == RESOLVER_STEPS
+    assert not any(isinstance(c, Resolver) for c in kubeflow.components)
+
+
+def test_unknown_target_is_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown target 'argo'"):
+        compile_pipeline_spec(RetrainConfig(), "argo")
+
+
+def test_a_compiled_resolver_step_runs_through_the_container_entrypoint(compiled_by_cli: Compiled, tmp_path: Path) -> None:
+    """The label-map resolver step as KFP would start it: compiled command and args, an ExecutorInput, its output file."""
+    history = record_history(tmp_path / "mlmd", kfp=True)
+    component = compiled_by_cli.document["components"]["previous_label_map_resolver"]
+    container = compiled_by_cli.document["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
+    assert container["command"] == list(STEP_COMMAND)
+
+    def output(key: str) -> dict[str, Any]:
+        artifact_type = component["outputDefinitions"]["artifacts"][key]["artifactType"]
+        return {"artifacts": [{"name": f"runs/1/{key}", "uri": str(tmp_path / key), "type": artifact_type}]}
+
+    executor_input = {
+        "inputs": {
+            "artifacts": {"examples": {"artifacts": [{"name": "runs/1/examples", "uri": history.uris["E3"], "type": {"schemaTitle": "tfx.Examples"}}]}},
+            "parameterValues": {"pipeline_name": PIPELINE, "metadata_connection": sqlite_connection(str(history.path))},
+        },
+        "outputs": {"artifacts": {"label_map": output("label_map"), "model": output("model")}, "outputFile": str(tmp_path / "executor_output.json")},
+    }
+    run_step([json.dumps(executor_input) if arg == "{{$}}" else arg for arg in container["args"]])
+    assert (tmp_path / "label_map" / "payload.txt").read_text() == "L2"
+    assert (tmp_path / "model" / "payload.txt").read_text() == "M2"
+    reported = json_format.Parse((tmp_path / "executor_output.json").read_text(), pipeline_spec_pb2.ExecutorOutput())
+    [label_map] = reported.artifacts["label_map"].artifacts
+    assert label_map.metadata["resolved_from"] == history.uris["L2"]

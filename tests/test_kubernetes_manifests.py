@@ -1,0 +1,145 @@
+"""kubernetes/: the overlays render offline, every object validates against the Kubernetes schemas,
+and the manifests agree with the config they go with (image, service account, node pool, PVC)."""
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from pipelines.config import RetrainConfig, config_from_dict
+from pipelines.kubeflow.server_settings import IN_CLUSTER_TOKEN_PATH
+from pipelines.kubeflow.settings import KubeflowSettings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+KUBERNETES = REPO_ROOT / "kubernetes"
+OVERLAYS = ("gke", "eks")
+KUBERNETES_VERSION = "1.32.0"  # the cluster version the eksctl config asks for; kubectl here is 1.32
+NAMESPACED_KINDS = {"ServiceAccount", "Role", "RoleBinding", "ResourceQuota", "LimitRange", "PersistentVolumeClaim", "CronJob", "ConfigMap"}
+KUBECTL = shutil.which("kubectl")
+needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl (with its built-in kustomize) is not installed")
+
+
+@functools.cache
+def _render(directory: str) -> tuple[dict[str, Any], ...]:
+    assert KUBECTL is not None
+    done = subprocess.run([KUBECTL, "kustomize", str(KUBERNETES / directory)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return tuple(item for item in yaml.safe_load_all(done.stdout) if item)
+
+
+def _one(objects: tuple[dict[str, Any], ...], kind: str) -> dict[str, Any]:
+    (found,) = [item for item in objects if item["kind"] == kind]
+    return found
+
+
+def _config(objects: tuple[dict[str, Any], ...]) -> RetrainConfig:
+    return config_from_dict(yaml.safe_load(_one(objects, "ConfigMap")["data"]["retrain.yaml"]))
+
+
+def _tolerated(taint: dict[str, str], settings: KubeflowSettings) -> bool:
+    effect = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}.get(taint["effect"], taint["effect"])
+    return any(
+        t.key == taint["key"] and t.effect == effect and (t.operator == "Exists" or t.value == taint.get("value")) for t in settings.gpu.tolerations
+    )
+
+
+@needs_kubectl
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_renders_and_every_object_validates(overlay: str) -> None:
+    objects = _render(f"overlays/{overlay}")
+    for item in objects:
+        kubernetes_validate.validate(item, KUBERNETES_VERSION, strict=True)
+    kinds = {item["kind"] for item in objects}
+    assert NAMESPACED_KINDS | {"Namespace"} <= kinds
+    assert all(item["metadata"]["namespace"] == "retrain" for item in objects if item["kind"] in NAMESPACED_KINDS)
+    assert _one(objects, "Namespace")["metadata"]["labels"]["pipelines.kubeflow.org/enabled"] == "true"
+
+
+@needs_kubectl
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_matches_its_config(overlay: str) -> None:
+    objects = _render(f"overlays/{overlay}")
+    config = _config(objects)
+    names = {(item["kind"], item["metadata"]["name"]) for item in objects}
+    assert ("ServiceAccount", config.kubeflow.service_account) in names
+    assert ("PersistentVolumeClaim", config.kubeflow.pipeline_root_claim) in names
+    assert _one(objects, "PersistentVolumeClaim")["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert config.kubeflow.server.namespace == "retrain" and config.kubeflow.server.auth.method == "service_account"
+
+    cronjob = _one(objects, "CronJob")["spec"]
+    assert (cronjob["concurrencyPolicy"], cronjob["suspend"]) == ("Forbid", True)
+    pod = cronjob["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == config.kubeflow.image
+    assert container["command"][:2] == ["retrain", "submit"] and "--wait" in container["command"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["automountServiceAccountToken"] is False
+    token_mount = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}["kfp-token"]
+    (projected,) = [v["projected"]["sources"][0]["serviceAccountToken"] for v in pod["volumes"] if v["name"] == "kfp-token"]
+    assert Path(token_mount) / projected["path"] == IN_CLUSTER_TOKEN_PATH and projected["audience"] == "pipelines.kubeflow.org"
+
+
+@needs_kubectl
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_rbac_is_namespaced_and_least_privilege(overlay: str) -> None:
+    objects = _render(f"overlays/{overlay}")
+    assert not {"ClusterRole", "ClusterRoleBinding"} & {item["kind"] for item in objects}
+    for role in (item for item in objects if item["kind"] == "Role"):
+        for rule in role["rules"]:
+            assert "*" not in rule["apiGroups"] + rule["resources"] + rule["verbs"], role["metadata"]["name"]
+            assert not {"escalate", "bind", "impersonate", "deletecollection"} & set(rule["verbs"])
+        if role["metadata"]["name"].endswith("-pipeline"):
+            secrets = [rule for rule in role["rules"] if "secrets" in rule["resources"]]
+            assert all(rule.get("resourceNames") and rule["verbs"] == ["get"] for rule in secrets)
+
+
+@needs_kubectl
+def test_base_uses_the_config_default_image() -> None:
+    objects = _render("base")
+    container = _one(objects, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == KubeflowSettings().image == _config(objects).kubeflow.image
+
+
+@needs_kubectl
+def test_gke_node_pool_is_the_configured_gpu_pool() -> None:
+    (pool,) = _render("overlays/gke/node-pool")
+    # Config Connector CRDs have no schema in kubernetes-validate: checked field by field below instead.
+    with pytest.raises(kubernetes_validate.SchemaNotFoundError):
+        kubernetes_validate.validate(pool, KUBERNETES_VERSION, strict=True)
+    assert (pool["apiVersion"], pool["kind"]) == ("container.cnrm.cloud.google.com/v1beta1", "ContainerNodePool")
+    settings = _config(_render("overlays/gke")).kubeflow
+    assert settings.gpu.node_pool is not None
+    assert (settings.gpu.node_pool.label, settings.gpu.node_pool.value) == ("cloud.google.com/gke-nodepool", pool["metadata"]["name"])
+    node = pool["spec"]["nodeConfig"]
+    assert pool["spec"]["clusterRef"]["name"] and pool["spec"]["autoscaling"]["minNodeCount"] == 0
+    assert node["guestAccelerator"][0]["count"] >= settings.gpu.count >= 1
+    assert node["taint"] and all(_tolerated(taint, settings) for taint in node["taint"])
+
+
+def test_eks_node_group_is_the_configured_gpu_pool() -> None:
+    cluster = yaml.safe_load((KUBERNETES / "overlays/eks/cluster/cluster.yaml").read_text())
+    assert (cluster["apiVersion"], cluster["kind"]) == ("eksctl.io/v1alpha5", "ClusterConfig")
+    settings = config_from_dict(yaml.safe_load((KUBERNETES / "overlays/eks/retrain.yaml").read_text())).kubeflow
+    assert settings.gpu.node_pool is not None and settings.gpu.node_pool.label == "eks.amazonaws.com/nodegroup"
+    (group,) = [g for g in cluster["managedNodeGroups"] if g["name"] == settings.gpu.node_pool.value]
+    assert re.match(r"^(g4dn|g5|g6|g6e|p3|p4d|p5)\.", group["instanceType"]) and group["minSize"] == 0
+    assert group["taints"] and all(_tolerated(taint, settings) for taint in group["taints"])
+    kustomization = yaml.safe_load((KUBERNETES / "overlays/eks/kustomization.yaml").read_text())
+    assert not any("cluster" in resource for resource in kustomization["resources"])
+
+
+def test_dockerfile_is_the_configured_image_built_from_the_lock() -> None:
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert re.search(r"^ARG CUDA_IMAGE=nvidia/cuda:12\.\d+\.\d+-", dockerfile, re.M) and "FROM ${CUDA_IMAGE}" in dockerfile
+    assert re.search(r"pip install --no-deps .*\\\n\s+-r requirements\.lock", dockerfile)
+    assert f"docker build -t {KubeflowSettings().image} ." in dockerfile
+    (user,) = re.findall(r"^USER (\S+)$", dockerfile, re.M)
+    assert user.split(":")[0] not in ("0", "root")
+    prepared = re.search(r"prepare_digits_example\(Path\('([^']+)'\)", dockerfile)
+    assert prepared and Path(prepared.group(1)) == Path(KubeflowSettings().data_root) / "digits"

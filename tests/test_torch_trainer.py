@@ -1,0 +1,216 @@
+"""The PyTorch trainer library on tiny models: modes, BatchNorm policy, resume, exports, warm start, device plan."""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from components.digits_example import data as digits
+from components.digits_example.torch_backbone import DigitsCNN
+from components.hub_trainer.training import TrainingPlan
+from components.torch_trainer.accelerate import Accelerator
+from components.torch_trainer.export import ONNX_FILE, TORCHSCRIPT_FILE, export_model
+from components.torch_trainer.model import Classifier, parameter_blocks
+from components.torch_trainer.training import train_classifier
+from components.torch_trainer.warm_start import warm_start
+
+SETTINGS = {"task_type": "image_classification", "image_size": [8, 8], "channels": 1}
+
+
+@pytest.fixture(scope="module")
+def few_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    target = digits.select_digits(digits.load_digits_images(), (5, 6, 7))
+    train, _ = digits.few_shot_split(target, 8, seed=0)
+    return torch.from_numpy(train.images), torch.from_numpy(np.searchsorted([5, 6, 7], train.labels))
+
+
+def _classifier(seed: int = 0, num_classes: int = 3) -> Classifier:
+    torch.manual_seed(seed)
+    return Classifier(DigitsCNN(), 128, num_classes, hidden_units=(16,), dropout=0.1)
+
+
+def _plan(**overrides) -> TrainingPlan:
+    return replace(TrainingPlan(epochs=2, fine_tune_epochs=2, batch_size=8, learning_rate=1e-2, seed=3), **overrides)
+
+
+def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+
+def _changed(before: dict[str, torch.Tensor], module: torch.nn.Module) -> set[str]:
+    return {name for name, value in module.state_dict().items() if not torch.equal(before[name], value)}
+
+
+def test_feature_extraction_trains_the_head_only(few_digits) -> None:
+    model = _classifier()
+    backbone, head = _snapshot(model.backbone), _snapshot(model.hidden)
+    history = train_classifier(model, few_digits, _plan(mode="feature_extraction"))
+    assert len(history) == 2 and history[-1].loss < history[0].loss
+    assert _changed(backbone, model.backbone) == set(), "weights and BatchNorm statistics of the backbone are untouched"
+    assert _changed(head, model.hidden) == set(head)
+
+
+def test_incremental_changes_only_the_top_blocks(few_digits) -> None:
+    model = _classifier()
+    before = _snapshot(model.backbone)
+    train_classifier(model, few_digits, _plan(mode="incremental", unfreeze_blocks=1), batchnorm="frozen")
+    assert _changed(before, model.backbone) == {"block3_conv.weight", "block3_bn.weight", "block3_bn.bias"}
+
+
+def test_batchnorm_train_policy_updates_statistics_while_the_backbone_trains(few_digits) -> None:
+    model = _classifier()
+    before = _snapshot(model.backbone)
+    train_classifier(model, few_digits, _plan(mode="incremental", unfreeze_blocks=2), batchnorm="train")
+    changed = _changed(before, model.backbone)
+    assert {"block1_bn.running_mean", "block3_bn.running_var"} <= changed, "like the Hub layer called with training=True"
+    assert not {"block1_conv.weight", "block1_bn.weight", "block1_bn.bias"} & changed
+
+
+def test_blocks_follow_the_tf_block_pattern() -> None:
+    blocks = parameter_blocks(DigitsCNN())
+    assert [block.name for block in blocks] == ["block1", "block2", "block3"]
+    assert parameter_blocks(torch.nn.ModuleDict({"encoder": torch.nn.ModuleDict({"layer": torch.nn.ModuleList([torch.nn.Linear(2, 2)] * 1)})}))[0].name == "block0"
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(few_digits, tmp_path: Path) -> None:
+    plan = _plan(mode="incremental", unfreeze_blocks=1, lr_schedule="cosine", warmup_epochs=1.0)
+    reference = _classifier()
+    train_classifier(reference, few_digits, plan, validation=few_digits)
+
+    class Interrupted(Exception):
+        pass
+
+    def crash_after_third_epoch(record) -> None:
+        if record.epoch == 2:
+            raise Interrupted
+
+    interrupted = _classifier()
+    with pytest.raises(Interrupted):
+        train_classifier(interrupted, few_digits, plan, validation=few_digits, checkpoint_dir=str(tmp_path), on_epoch_end=crash_after_third_epoch)
+    resumed = _classifier(seed=99)  # different initial weights: everything must come from the checkpoint
+    history = train_classifier(resumed, few_digits, plan, validation=few_digits, checkpoint_dir=str(tmp_path))
+    assert [record.epoch for record in history] == [0, 1, 2, 3]
+    for name, value in reference.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=1e-6, msg=name)
+
+
+def test_early_stopping_restores_the_best_epoch(few_digits) -> None:
+    model = _classifier()
+    history = train_classifier(model, few_digits, _plan(epochs=30, early_stopping_patience=2, learning_rate=0.5), validation=few_digits)
+    best = max(record.val_accuracy for record in history)
+    assert len(history) < 30
+    model.eval()
+    with torch.no_grad():
+        accuracy = float((model(few_digits[0]).argmax(-1) == few_digits[1]).float().mean())
+    assert accuracy == pytest.approx(best)
+
+
+@pytest.mark.parametrize("backbone_format", ["module", "torchscript_file"])
+def test_torchscript_and_onnx_match_the_eager_model(few_digits, tmp_path: Path, backbone_format: str) -> None:
+    import onnxruntime
+
+    model = _classifier()
+    if backbone_format == "torchscript_file":  # what the pipeline loads from backbone.torch_checkpoint
+        torch.jit.save(torch.jit.script(model.backbone), str(tmp_path / "backbone.pt"))
+        model.backbone = torch.jit.load(str(tmp_path / "backbone.pt"))
+    train_classifier(model, few_digits, _plan(epochs=1))
+    export_model(model, few_digits[0][:2], ["five", "six", "seven"], SETTINGS, str(tmp_path))
+    images = few_digits[0][:10]
+    model.eval()
+    with torch.no_grad():
+        eager = torch.softmax(model(images), -1).numpy()
+        scripted = torch.jit.load(str(tmp_path / TORCHSCRIPT_FILE))(images).numpy()
+    session = onnxruntime.InferenceSession(str(tmp_path / ONNX_FILE), providers=["CPUExecutionProvider"])
+    onnx = session.run(["probabilities"], {"images": images.numpy()})[0]
+    np.testing.assert_allclose(scripted, eager, atol=1e-4)
+    np.testing.assert_allclose(onnx, eager, atol=1e-4)
+
+
+def test_warm_start_keeps_old_class_logits_and_adds_new_rows(few_digits, tmp_path: Path) -> None:
+    old = _classifier(num_classes=3)
+    export_model(old, few_digits[0][:2], ["five", "six", "seven"], SETTINGS, str(tmp_path))
+    new = _classifier(seed=5, num_classes=4)
+    report = warm_start(new, str(tmp_path))
+    assert report.expanded == ["logits.weight", "logits.bias"] and not report.skipped
+    old.eval(), new.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(new(few_digits[0][:4])[:, :3], old(few_digits[0][:4]))
+
+
+@pytest.mark.filterwarnings("ignore:torch.cuda.amp.GradScaler is enabled")
+def test_accelerator_plan() -> None:
+    cpu = Accelerator.detect(mixed_precision=True, env={}, cuda_available=False)
+    assert cpu.device.type == "cpu" and cpu.autocast_dtype is None and cpu.is_main_process
+    bf16 = Accelerator.detect(mixed_precision=True, env={"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "1"}, cuda_available=True, bf16_supported=True)
+    assert (bf16.device, bf16.autocast_dtype, bf16.scaler, bf16.world_size, bf16.is_main_process) == (torch.device("cuda", 1), torch.bfloat16, None, 4, False)
+    fp16 = Accelerator.detect(mixed_precision=True, env={}, cuda_available=True, bf16_supported=False)
+    assert fp16.autocast_dtype == torch.float16 and fp16.scaler is not None
+    assert Accelerator.detect(mixed_precision=False, env={}, cuda_available=True).autocast_dtype is None
+
+
+def test_torch_backbone_has_the_hub_module_weights(digits_example) -> None:
+    import tensorflow as tf
+
+    images = digits.load_digits_images().images[:64]
+    hub_embeddings = tf.saved_model.load(str(digits_example.backbone_dir))(images, training=False).numpy()
+    backbone = torch.jit.load(str(digits_example.torch_backbone_path)).eval()
+    with torch.no_grad():
+        torch_embeddings = backbone(torch.from_numpy(images).permute(0, 3, 1, 2)).numpy()
+    np.testing.assert_allclose(torch_embeddings, hub_embeddings, atol=1e-4)
+    assert os.path.getsize(digits_example.torch_backbone_path) > 0
+
+
+def _tiny_bert(directory: Path) -> None:
+    """A 2-layer BERT with a 19-token vocabulary, saved as a Hugging Face model directory."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    words = "good bad great awful fine terrible nice poor movie film the a is was".split()
+    (directory / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]))
+    BertTokenizerFast(vocab_file=str(directory / "vocab.txt")).save_pretrained(str(directory))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=5 + len(words), hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
+    BertModel(config).save_pretrained(str(directory))
+
+
+def test_text_backbone_from_a_local_hugging_face_directory(tmp_path: Path) -> None:
+    import onnxruntime
+
+    from components.torch_evaluator.predictions import predict_probabilities
+    from components.torch_trainer.model import build_classifier
+
+    (tmp_path / "bert").mkdir()
+    _tiny_bert(tmp_path / "bert")
+    texts = ["good movie", "great film", "nice film", "bad movie", "awful film", "terrible movie"] * 3
+    labels = torch.tensor([0, 0, 0, 1, 1, 1] * 3)
+    model = build_classifier({"task_type": "text_classification", "torch_checkpoint": str(tmp_path / "bert"), "seed": 0}, 2, example=texts[:1])
+    assert [block.name for block in parameter_blocks(model.backbone)] == ["stem", "block0", "block1"]
+    before = _snapshot(model.backbone)
+    train_classifier(model, (texts, labels), _plan(mode="incremental", unfreeze_blocks=1, batch_size=4))
+    changed = _changed(before, model.backbone)
+    assert changed and all(".layer.1." in name for name in changed), "only the top encoder layer trained"
+    export_model(model, texts[:2], ["positive", "negative"], {"task_type": "text_classification"}, str(tmp_path / "export"))
+    model.eval()
+    with torch.no_grad():
+        eager = torch.softmax(model(texts[:5]), -1).numpy()
+    np.testing.assert_allclose(predict_probabilities(str(tmp_path / "export"), texts[:5]), eager, atol=1e-4)
+    tokens = model.backbone.tokenize(texts[:5])
+    session = onnxruntime.InferenceSession(str(tmp_path / "export" / ONNX_FILE), providers=["CPUExecutionProvider"])
+    onnx = session.run(["probabilities"], {"input_ids": tokens["input_ids"].numpy(), "attention_mask": tokens["attention_mask"].numpy()})[0]
+    np.testing.assert_allclose(onnx, eager, atol=1e-4)
+
+
+def test_config_selects_the_trainer_and_its_backbone(tmp_path: Path) -> None:
+    from pipelines.config import ConfigError, RetrainConfig, config_from_dict
+
+    assert RetrainConfig().trainer == "tf"
+    config = config_from_dict({"trainer": "torch", "data": {"path": "data"}, "backbone": {"torch_checkpoint": "backbone.pt"}}, tmp_path)
+    assert config.backbone.torch_checkpoint == (tmp_path / "backbone.pt").resolve() and config.backbone.handle is None
+    with pytest.raises(ConfigError, match="backbone.torch_checkpoint is required for trainer: both"):
+        config_from_dict({"trainer": "both", "data": {"path": "data"}, "backbone": {"handle": "hub"}}, tmp_path)
+    with pytest.raises(ConfigError, match="trainer"):
+        config_from_dict({"trainer": "jax"}, tmp_path)

@@ -1,0 +1,59 @@
+"""Tuning: KerasTuner search through the TFX Tuner's entry point on transformed digits, and its pipeline wiring."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras_tuner
+import pytest
+from tfx import v1 as tfx
+
+from components.digits_example.prepare import ExampleLayout
+from components.hub_trainer.hyperparameters import HEAD_DEPTH, HEAD_WIDTH, apply_hyperparameters
+from components.hub_tuner.settings import TUNING_KEY
+from components.hub_tuner.tuner_module import search_space, tuner_fn
+from hub_trainer_data import fn_args, trainer_settings, transformed_digits
+from pipelines.config import config_from_dict
+from pipelines.paths import resolve_run_paths
+from pipelines.pipeline import create_pipeline
+
+TUNING = {"enabled": True, "max_trials": 2, "trial_epochs": 2, "head_depth": [0, 1], "head_width": [8, 16], "learning_rate": [0.005, 0.05]}
+
+
+def test_tuner_fn_searches_within_the_bounds_on_the_train_split(tmp_path: Path, digits_example: ExampleLayout) -> None:
+    transformed = transformed_digits(tmp_path, per_class=8, eval_limit=5)
+    settings = trainer_settings(digits_example, validation_fraction=0.25)
+    args = fn_args(transformed, tmp_path, {**settings, TUNING_KEY: {**TUNING, "dropout": [0.0, 0.5], "unfreeze_blocks": [1, 3]}})
+    args.working_dir = str(tmp_path / "tuner")
+    result = tuner_fn(args)
+    result.tuner.search(**result.fit_kwargs)  # what the TFX Tuner executor does
+
+    trials = result.tuner.oracle.get_best_trials(num_trials=2)
+    assert len(trials) == 2 and all(0.0 <= t.score <= 1.0 for t in trials)
+    best = result.tuner.get_best_hyperparameters()[0]
+    assert 0 <= best.get(HEAD_DEPTH) <= 1 and 8 <= best.get(HEAD_WIDTH) <= 16 and 0.005 <= best.get("learning_rate") <= 0.05
+    assert "unfreeze_blocks" not in best.values, "feature_extraction has no blocks to unfreeze"
+    applied = apply_hyperparameters(settings, best.get_config())
+    assert applied["hidden_units"] == [best.get(HEAD_WIDTH)] * best.get(HEAD_DEPTH)
+
+
+def test_search_space_fixes_equal_bounds_and_tunes_blocks_only_in_incremental() -> None:
+    bounds = {"head_depth": (1, 1), "head_width": (32, 256), "dropout": (0.0, 0.5), "learning_rate": (1e-3, 1e-1), "unfreeze_blocks": (1, 3)}
+    hp = search_space(bounds, "incremental")
+    assert isinstance(hp._hps[HEAD_DEPTH][0], keras_tuner.engine.hyperparameters.Fixed)
+    assert set(hp.values) == {HEAD_DEPTH, HEAD_WIDTH, "dropout", "learning_rate", "unfreeze_blocks"}
+    assert "unfreeze_blocks" not in search_space(bounds, "fine_tune").values
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_pipeline_adds_the_tuner_and_feeds_its_best_hyperparameters_to_the_trainer(tmp_path: Path, enabled: bool) -> None:
+    config = config_from_dict(
+        {"data": {"path": str(tmp_path)}, "backbone": {"handle": str(tmp_path)}, "training": {"validation_fraction": 0.2}, "tuning": {"enabled": enabled}}
+    )
+    pipeline = create_pipeline(config, resolve_run_paths(config, tmp_path))
+    tuners = [c for c in pipeline.components if isinstance(c, tfx.components.Tuner)]
+    trainer = next(c for c in pipeline.components if isinstance(c, tfx.components.Trainer))
+    assert len(tuners) == int(enabled)
+    assert ("hyperparameters" in trainer.inputs) == enabled
+    if enabled:
+        assert trainer.inputs["hyperparameters"].producer_component_id == tuners[0].id
+        assert tuners[0].exec_properties["custom_config"]
