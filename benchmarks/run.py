@@ -40,7 +40,7 @@ def main() -> int:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
     for name in args.names or list(BENCHMARKS):
         result = BENCHMARKS[name](args.quick)
-        print(f"{name} ratio={result.ratio:.3f} goal={result.goal:g}{'' if result.met else '  (goal not met)'}", flush=True)
+        print(f"{name} ratio={result.ratio:.3f} goal={result.goal_text}{'' if result.met else '  (goal not met)'}", flush=True)
     return 0
 
 
