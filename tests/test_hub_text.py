@@ -82,6 +82,19 @@ def test_pooled_embeddings_and_token_ids_match_hugging_face(text_example: TextEx
     np.testing.assert_allclose(outputs["pooled_output"].numpy(), pooled, atol=1e-6)
 
 
+def test_pytorch_trainer_text_backbone_starts_from_the_same_embeddings(text_example: TextExampleLayout) -> None:
+    import torch
+
+    from components.text_example.prepare import minilm_checkpoint_dir
+    from components.torch_trainer.model import TextEncoder
+
+    encoder = TextEncoder(str(minilm_checkpoint_dir()), max_length=MAX_SEQ_LENGTH).eval()
+    with torch.no_grad():
+        torch_pooled = encoder(SENTENCES).numpy()
+    tf_pooled = tf.saved_model.load(str(text_example.backbone_dir))(tf.constant(SENTENCES)).numpy()
+    assert np.abs(torch_pooled - tf_pooled).max() < 1e-4
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [

@@ -179,8 +179,8 @@ def _pooling_config(path: Path, hidden_size: int) -> str:
     return _POOLING_KEYS[chosen[0]]
 
 
-def _pooling_spec(directory: Path, hidden_size: int) -> PoolingSpec:
-    """Per the sentence-transformers modules.json; without one, mean pooling and no normalisation."""
+def pooling_spec(directory: Path, hidden_size: int) -> PoolingSpec:
+    """The pooling of a checkpoint directory, per its sentence-transformers modules.json (without one: mean, no normalisation)."""
     modules_path = directory / "modules.json"
     if not modules_path.is_file():
         return PoolingSpec("mean", normalize=False)
@@ -224,6 +224,6 @@ def read_checkpoint(directory: Path) -> TextCheckpoint:
         directory=directory,
         encoder=encoder,
         tokenizer=tokenizer,
-        pooling=_pooling_spec(directory, encoder.hidden_size),
+        pooling=pooling_spec(directory, encoder.hidden_size),
         default_max_seq_length=_default_max_seq_length(sbert, encoder),
     )

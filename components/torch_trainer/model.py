@@ -2,13 +2,15 @@
 
 Backbones: a TorchScript file (images; NCHW float input in [0, 1], embedding
 output), or a local Hugging Face directory (text; loaded with `local_files_only`,
-mean-pooled token embeddings). Images arrive as the transformed NHWC floats the TF
+pooled and normalised as its sentence-transformers config says, like the TF Hub
+module `retrain export-hub-text` makes of it). Images arrive as the transformed NHWC floats the TF
 trainer sees and are permuted here.
 """
 from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import torch
@@ -20,16 +22,24 @@ IMAGE_TASK = "image_classification"
 
 
 class TextEncoder(nn.Module):
-    """A Hugging Face encoder with its tokenizer: list of strings -> mean-pooled embedding."""
+    """A Hugging Face encoder with its tokenizer: list of strings -> pooled sentence embedding.
+
+    Pooling (cls, mean, max, mean_sqrt_len) and L2 normalisation follow the checkpoint's
+    sentence-transformers modules, as in the converted TF Hub module (mean without them).
+    """
 
     def __init__(self, directory: str, max_length: int = 128) -> None:
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
+        from components.hub_text.checkpoint import pooling_spec
+
         self.tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
         self.encoder = AutoModel.from_pretrained(directory, local_files_only=True)
         self.max_length = max_length
         self.embedding_size = int(self.encoder.config.hidden_size)
+        pooling = pooling_spec(Path(directory), self.embedding_size)
+        self.pooling_mode, self.normalize = pooling.mode, pooling.normalize
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         return dict(self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"))
@@ -37,7 +47,16 @@ class TextEncoder(nn.Module):
     def embed_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        counts = mask.sum(dim=1).clamp(min=1e-9)
+        if self.pooling_mode == "cls":
+            pooled = hidden[:, 0]
+        elif self.pooling_mode == "max":
+            pooled = (hidden + (1.0 - mask) * -1e9).amax(dim=1)
+        elif self.pooling_mode == "mean":
+            pooled = (hidden * mask).sum(dim=1) / counts
+        else:  # mean_sqrt_len
+            pooled = (hidden * mask).sum(dim=1) / counts.sqrt()
+        return nn.functional.normalize(pooled, dim=-1, eps=1e-12) if self.normalize else pooled
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:
         tokens = self.tokenize(texts)
