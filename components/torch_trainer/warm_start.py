@@ -5,27 +5,13 @@ layer: old-class logits are unchanged before training, new classes start fresh.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 
+from components.hub_trainer.warm_start import WarmStartReport
 from components.torch_trainer.export import load_state_dict
 from components.torch_trainer.model import Classifier
 
 _HEAD_OUTPUT = ("logits.weight", "logits.bias")
-
-
-@dataclass
-class WarmStartReport:
-    restored: list[str] = field(default_factory=list)
-    expanded: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        return (
-            f"warm start: {len(self.restored)} tensors restored, {len(self.expanded)} expanded for new classes, "
-            f"{len(self.skipped)} left as initialised"
-        )
 
 
 def warm_start(model: Classifier, base_model_dir: str) -> WarmStartReport:
