@@ -1,6 +1,7 @@
 """ImageFolderExampleGen: pure classification/manifest/threshold logic, and real runs in tiny local pipelines."""
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 from typing import Iterator, Optional
@@ -17,6 +18,7 @@ from tfx import v1 as tfx
 
 from components.image_example_gen import executor as image_executor
 from components.image_example_gen.component import ImageFolderExampleGen
+from components.image_example_gen.gzip_records import gzip_member, tfrecord_frame
 from components.image_example_gen.records import (
     ImageItem,
     InvalidImage,
@@ -161,6 +163,17 @@ def test_settings_travel_in_custom_config() -> None:
         IngestSettings(read_threads=-1)
 
 
+def test_records_framed_and_compressed_one_by_one_read_as_one_gzip_tfrecord_file(tmp_path: Path) -> None:
+    records = [b"", b"x", _image(1, "PNG"), _image(2, "JPEG") * 3]
+    with tf.io.TFRecordWriter(str(tmp_path / "reference.tfrecord")) as writer:
+        for record in records:
+            writer.write(record)
+    assert b"".join(map(tfrecord_frame, records)) == (tmp_path / "reference.tfrecord").read_bytes()
+
+    (tmp_path / "members.gz").write_bytes(b"".join(gzip_member(tfrecord_frame(record)) for record in records))
+    assert [r.numpy() for r in tf.data.TFRecordDataset(str(tmp_path / "members.gz"), compression_type="GZIP")] == records
+
+
 # --- real runs in a local TFX pipeline ---------------------------------------------------------------------------
 
 
@@ -210,6 +223,13 @@ def _counts(uri: str, split: str) -> SplitCounts:
     return SplitCounts.from_json(Path(image_executor.report_dir(uri, split), image_executor.COUNTS_FILE).read_text())
 
 
+def _num_examples(statistics_uri: str, split: str) -> int:
+    import tensorflow_data_validation as tfdv
+
+    statistics = tfdv.load_stats_binary(str(Path(statistics_uri, f"Split-{split}", "FeatureStats.pb")))
+    return statistics.datasets[0].num_examples
+
+
 def _label(path: str) -> str:
     return path.split("/")[-2]
 
@@ -231,7 +251,12 @@ def test_folders_with_hash_split_feed_statistics_gen_and_rerun_from_cache(tmp_pa
     assert (_property(artifact, "accepted_count"), _property(artifact, "rejected_count")) == (40, 0)
     assert _counts(artifact.uri, "single_split") == SplitCounts(40, 0)
     assert _rejected(artifact.uri, "single_split") == []
-    assert _artifacts(tmp_path, "ExampleStatistics")
+    for split, examples in (("train", _read_split(artifact.uri, "train")), ("eval", _read_split(artifact.uri, "eval"))):
+        for example in examples:  # TFX's stock hash split: sha256 of the serialized example, buckets train 2 : eval 1
+            bucket = int(hashlib.sha256(example.SerializeToString(deterministic=True)).hexdigest(), 16) % 3
+            assert ("train" if bucket < 2 else "eval") == split
+    [statistics] = _artifacts(tmp_path, "ExampleStatistics")  # read back through Beam's GZIP TFRecord reader
+    assert sum(_num_examples(statistics.uri, split) for split in ("train", "eval")) == 40
 
     _run(tmp_path, ImageFolderExampleGen(str(tmp_path / "data")))
     assert len(_examples_artifacts(tmp_path)) == 1  # unchanged input: served from the cache

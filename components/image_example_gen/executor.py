@@ -1,10 +1,15 @@
-"""Executor of ImageFolderExampleGen: lists each split's files, then reads and validates the images in Beam.
+"""Executor of ImageFolderExampleGen: lists each split's files, then reads, validates and writes the images in Beam.
 
 Per input split: matched files -> image items (folder layout: the file itself;
-manifest layout: the manifest's rows) -> Reshuffle -> batches read + fully decoded by PIL
-on a thread pool ->
-tf.Examples (split further by the base executor) and rejected records. The
-rejected records (`rejected-*.jsonl`, one JSON object `{"path", "reason"}` a line)
+manifest layout: the manifest's rows) -> Reshuffle -> batches that a thread pool
+reads, fully decodes (PIL), turns into tf.Examples, assigns to output splits (TFX's
+hash partition) and frames + GZIP-compresses record by record (gzip_records) ->
+one GZIP TFRecord sink per output split. Every per-image step runs on the pool
+(file reads, PIL's decoders, hashing and zlib release the GIL), so one Beam worker
+keeps every core busy; TFX's stock WriteSplit would deflate all image bytes again
+in one serial step.
+
+The rejected records (`rejected-*.jsonl`, one JSON object `{"path", "reason"}` a line)
 and `counts.json` go to `<examples uri>/rejected/Split-<input split>/`; after the
 Beam job the totals become the artifact's `accepted_count` / `rejected_count`
 custom properties and are checked against `max_rejected_fraction`.
@@ -14,21 +19,26 @@ from __future__ import annotations
 import csv
 import itertools
 import os
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, Iterator, Optional, TypeVar, Union
+from typing import Any, Iterable, Iterator, Optional, Union
 
 import apache_beam as beam
-import tensorflow as tf
 from absl import logging
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from tfx import types
-from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.example_gen import write_split
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from components.image_example_gen.gzip_records import OutputSplits, encode_example
+from components.image_example_gen.gzip_sink import write_gzip_members
 from components.image_example_gen.records import (
     ImageItem,
     Rejection,
@@ -48,10 +58,10 @@ from components.image_example_gen.report import (
 )
 from components.image_example_gen.settings import IngestSettings
 
-_REPORT_DIRS_KEY = "_image_example_gen_report_dirs"  # split pattern -> report directory, set by Do
 _REJECTED = "rejected"
-_READ_BATCH_SIZE = 64  # images handed to the read thread pool at a time
-_Output = TypeVar("_Output")
+_ACCEPTED = "accepted"
+_READ_BATCH_SIZE = 64  # images handed to the thread pool at a time
+_Encoded = tuple[int, bytes]  # (output split index, the record as a gzip member)
 
 
 def report_dir(examples_uri: str, split_name: str) -> str:
@@ -59,14 +69,17 @@ def report_dir(examples_uri: str, split_name: str) -> str:
     return os.path.join(examples_uri, REJECTED_DIR, f"Split-{split_name}")
 
 
+def _split_tag(index: int) -> str:
+    return f"split_{index}"
+
+
 def _read(uri: str) -> bytes:
     with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
         return handle.read()
 
 
-def _tagged(outcome: Union[_Output, Rejection]) -> Union[_Output, beam.pvalue.TaggedOutput]:
-    """Rejections go to the rejected output as JSON lines, anything else to the main output."""
-    return beam.pvalue.TaggedOutput(_REJECTED, outcome.to_json()) if isinstance(outcome, Rejection) else outcome
+def _rejected(rejection: Rejection) -> beam.pvalue.TaggedOutput:
+    return beam.pvalue.TaggedOutput(_REJECTED, rejection.to_json())
 
 
 class _ToItems(beam.DoFn):
@@ -78,17 +91,18 @@ class _ToItems(beam.DoFn):
 
     def process(self, uri: str) -> Iterator[Union[ImageItem, beam.pvalue.TaggedOutput]]:
         if self._layout == "folders":
-            yield _tagged(folder_item(uri, self._input_base))
-            return
-        try:
-            for outcome in parse_manifest(_read(uri).decode("utf-8-sig"), uri, self._input_base):
-                yield _tagged(outcome)
-        except Exception as error:  # unreadable manifest: one rejection, never a failed worker
-            yield _tagged(Rejection(relative_path(uri, self._input_base), f"cannot read manifest ({one_line(error)})"))
+            outcomes: Iterable[Union[ImageItem, Rejection]] = [folder_item(uri, self._input_base)]
+        else:
+            try:
+                outcomes = list(parse_manifest(_read(uri).decode("utf-8-sig"), uri, self._input_base))
+            except Exception as error:  # unreadable manifest: one rejection, never a failed worker
+                outcomes = [Rejection(relative_path(uri, self._input_base), f"cannot read manifest ({one_line(error)})")]
+        for outcome in outcomes:
+            yield _rejected(outcome) if isinstance(outcome, Rejection) else outcome
 
 
-def _read_outcome(item: ImageItem, settings: IngestSettings) -> Union[tf.train.Example, Rejection]:
-    """An image item -> its tf.Example, or its rejection; never raises."""
+def _encode_item(item: ImageItem, settings: IngestSettings, splits: OutputSplits) -> Union[_Encoded, Rejection]:
+    """An image item -> its output split and encoded record, or its rejection; never raises."""
     try:
         data = _read(item.uri)
     except FileNotFoundError:
@@ -97,27 +111,35 @@ def _read_outcome(item: ImageItem, settings: IngestSettings) -> Union[tf.train.E
         return Rejection(item.path, "is a directory, not a file")
     except Exception as error:  # any other I/O failure is a rejection, not a failed worker
         return Rejection(item.path, f"cannot read file ({one_line(error)})")
-    return classify(data, item, settings)
+    example = classify(data, item, settings)
+    return example if isinstance(example, Rejection) else encode_example(example, splits)
 
 
-class _ReadImages(beam.DoFn):
-    """A batch of image items -> their tf.Examples, and rejection records (JSON) on the rejected output.
+class _EncodeImages(beam.DoFn):
+    """A batch of image items -> per output split one byte string of gzip-member records; rejections; the accepted count.
 
-    Reading and decoding run on a thread pool: file reads and PIL's decoders release
-    the GIL, so one Beam worker keeps every core of its machine busy.
+    Everything per image runs on a thread pool, so one Beam worker keeps every core of its machine busy.
     """
 
-    def __init__(self, settings: IngestSettings) -> None:
+    def __init__(self, settings: IngestSettings, splits: OutputSplits) -> None:
         self._settings = settings
+        self._splits = splits
         self._pool: Optional[ThreadPoolExecutor] = None
 
     def setup(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=self._settings.worker_threads(), thread_name_prefix="read-images")
 
-    def process(self, items: list[ImageItem]) -> Iterator[Union[tf.train.Example, beam.pvalue.TaggedOutput]]:
+    def process(self, items: list[ImageItem]) -> Iterator[beam.pvalue.TaggedOutput]:
         assert self._pool is not None, "setup() creates the thread pool"
-        for outcome in self._pool.map(_read_outcome, items, itertools.repeat(self._settings)):
-            yield _tagged(outcome)
+        records: dict[int, list[bytes]] = defaultdict(list)
+        for outcome in self._pool.map(_encode_item, items, itertools.repeat(self._settings), itertools.repeat(self._splits)):
+            if isinstance(outcome, Rejection):
+                yield _rejected(outcome)
+            else:
+                records[outcome[0]].append(outcome[1])
+        for index, members in records.items():
+            yield beam.pvalue.TaggedOutput(_split_tag(index), b"".join(members))
+        yield beam.pvalue.TaggedOutput(_ACCEPTED, sum(len(members) for members in records.values()))
 
     def teardown(self) -> None:
         if self._pool is not None:
@@ -125,15 +147,15 @@ class _ReadImages(beam.DoFn):
 
 
 class _CountOutcomes(beam.CombineFn):
-    """Outcomes ("" for an example, a rejection's JSON otherwise) -> SplitCounts as JSON, with the smallest rejection."""
+    """Accepted counts (ints) and rejections (JSON) -> SplitCounts as JSON, with the smallest rejection."""
 
     def create_accumulator(self) -> tuple[int, int, str]:
         return 0, 0, ""
 
-    def add_input(self, counts: tuple[int, int, str], outcome: str) -> tuple[int, int, str]:
+    def add_input(self, counts: tuple[int, int, str], outcome: Union[int, str]) -> tuple[int, int, str]:
         accepted, rejected, first = counts
-        if not outcome:
-            return accepted + 1, rejected, first
+        if isinstance(outcome, int):
+            return accepted + outcome, rejected, first
         return accepted, rejected + 1, min(first, outcome) if first else outcome
 
     def merge_accumulators(self, accumulators: Iterable[tuple[int, int, str]]) -> tuple[int, int, str]:
@@ -158,51 +180,60 @@ def _check_manifest(uri: str, input_base: str) -> None:
     check_manifest_header(header, relative_path(uri, input_base))
 
 
-@beam.ptransform_fn
-@beam.typehints.with_input_types(beam.Pipeline)
-@beam.typehints.with_output_types(tf.train.Example)
-def _ImagesToExample(  # pylint: disable=invalid-name
-    pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
-) -> beam.pvalue.PCollection:
-    """One input split's images as tf.Examples; its rejections and counts are written beside the examples."""
-    settings = IngestSettings.from_exec_property(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY))
-    input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-    split_report_dir = exec_properties[_REPORT_DIRS_KEY][split_pattern]
+def _matched_files(input_base: str, split_pattern: str, settings: IngestSettings) -> list[str]:
     uris = sorted(fileio.glob(os.path.join(input_base, split_pattern)))
     if not uris:
         raise FileNotFoundError(f"{COMPONENT_NAME}: split pattern {split_pattern!r} matches no files under {input_base}")
     if settings.layout == "manifest":
         for uri in uris:
             _check_manifest(uri, input_base)
+    return uris
+
+
+def _ingest_split(
+    pipeline: beam.Pipeline,
+    input_split: example_gen_pb2.Input.Split,
+    input_base: str,
+    settings: IngestSettings,
+    splits: OutputSplits,
+    report_uri: str,
+) -> list[beam.pvalue.PCollection]:
+    """One input split's images as gzip-member records, one PCollection per output split in `splits`.
+
+    Its rejections and counts are written to `report_uri`.
+    """
+    uris = _matched_files(input_base, input_split.pattern, settings)
+    name = input_split.name
     listed = (
         pipeline
-        | "ListFiles" >> beam.Create(uris, reshuffle=False)
-        | "ToItems" >> beam.ParDo(_ToItems(settings.layout, input_base)).with_outputs(_REJECTED, main="items")
+        | f"ListFiles[{name}]" >> beam.Create(uris, reshuffle=False)
+        | f"ToItems[{name}]" >> beam.ParDo(_ToItems(settings.layout, input_base)).with_outputs(_REJECTED, main="items")
     )
-    read = (
+    split_tags = [_split_tag(index) for index in range(len(splits.names))]
+    encoded = (
         listed.items
-        | "Reshuffle" >> beam.Reshuffle()
-        | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=_READ_BATCH_SIZE)
-        | "ReadImages" >> beam.ParDo(_ReadImages(settings)).with_outputs(_REJECTED, main="examples")
+        | f"Reshuffle[{name}]" >> beam.Reshuffle()
+        | f"Batch[{name}]" >> beam.BatchElements(min_batch_size=1, max_batch_size=_READ_BATCH_SIZE)
+        | f"EncodeImages[{name}]" >> beam.ParDo(_EncodeImages(settings, splits)).with_outputs(_REJECTED, _ACCEPTED, *split_tags)
     )
-    rejected = (listed[_REJECTED], read[_REJECTED]) | "AllRejected" >> beam.Flatten()
-    _ = rejected | "WriteRejected" >> beam.io.WriteToText(
-        os.path.join(split_report_dir, "rejected"), file_name_suffix=".jsonl"
-    )
+    rejected = (listed[_REJECTED], encoded[_REJECTED]) | f"AllRejected[{name}]" >> beam.Flatten()
+    _ = rejected | f"WriteRejected[{name}]" >> beam.io.WriteToText(os.path.join(report_uri, "rejected"), file_name_suffix=".jsonl")
     _ = (
-        (read.examples | "MarkAccepted" >> beam.Map(lambda _: ""), rejected)
-        | "AllOutcomes" >> beam.Flatten()
-        | "CountOutcomes" >> beam.CombineGlobally(_CountOutcomes())
-        | "WriteCounts" >> beam.Map(_write_file, os.path.join(split_report_dir, COUNTS_FILE))
+        (encoded[_ACCEPTED], rejected)
+        | f"AllOutcomes[{name}]" >> beam.Flatten()
+        | f"CountOutcomes[{name}]" >> beam.CombineGlobally(_CountOutcomes())
+        | f"WriteCounts[{name}]" >> beam.Map(_write_file, os.path.join(report_uri, COUNTS_FILE))
     )
-    return read.examples
+    return [encoded[tag] for tag in split_tags]
 
 
-class Executor(BaseExampleGenExecutor):
-    """Ingests folders (or CSV manifests) of images; fails when more than `max_rejected_fraction` is rejected."""
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Ingests folders (or CSV manifests) of images; fails when more than `max_rejected_fraction` is rejected.
 
-    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
-        return _ImagesToExample
+    Output as every TFX ExampleGen's: serialized tf.Examples in GZIP TFRecord files
+    `Split-<name>/data_tfrecord-*.gz`, split by the output config's hash buckets or
+    by the input splits.
+    """
 
     def Do(
         self,
@@ -210,22 +241,49 @@ class Executor(BaseExampleGenExecutor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
         settings = IngestSettings.from_exec_property(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY))
-        input_config = example_gen_pb2.Input()
-        proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
-        splits = list(input_config.splits)
-        if len({split.pattern for split in splits}) != len(splits):
+        input_config = proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], example_gen_pb2.Input())
+        output_config = proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], example_gen_pb2.Output())
+        input_splits = list(input_config.splits)
+        if len({split.pattern for split in input_splits}) != len(input_splits):
             raise ValueError(f"{COMPONENT_NAME}: input splits must have distinct patterns")
+        if output_config.split_config.splits and len(input_splits) != 1:
+            raise ValueError(f"{COMPONENT_NAME}: hash-bucket output splits need exactly one input split, got {len(input_splits)}")
+        output_names = example_gen_utils.generate_output_split_names(input_config, output_config)
         examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
-        report_dirs = {split.pattern: report_dir(examples.uri, split.name) for split in splits}
-        super().Do(input_dict, output_dict, {**exec_properties, _REPORT_DIRS_KEY: report_dirs})
+        examples.split_names = artifact_utils.encode_split_names(output_names)
+        report_dirs = {split.name: report_dir(examples.uri, split.name) for split in input_splits}
 
-        counts: dict[str, SplitCounts] = {}
-        for split in splits:
-            with fileio.open(os.path.join(report_dirs[split.pattern], COUNTS_FILE), "r") as handle:
-                counts[split.name] = SplitCounts.from_json(handle.read())
+        with self._make_beam_pipeline() as pipeline:
+            for position, input_split in enumerate(input_splits):
+                if output_config.split_config.splits:
+                    splits = OutputSplits(tuple(output_names), output_config.split_config)
+                else:
+                    splits = OutputSplits((output_names[position],))
+                records = _ingest_split(pipeline, input_split, exec_properties[standard_component_specs.INPUT_BASE_KEY], settings, splits, report_dirs[input_split.name])
+                for name, split_records in zip(splits.names, records):
+                    _ = split_records | f"WriteSplit[{name}]" >> write_gzip_members(artifact_utils.get_split_uri([examples], name))
+        self._set_formats(examples, exec_properties)
+
+        counts = {name: _read_counts(directory) for name, directory in report_dirs.items()}
         examples.set_int_custom_property(ACCEPTED_COUNT_PROPERTY, sum(each.accepted for each in counts.values()))
         examples.set_int_custom_property(REJECTED_COUNT_PROPERTY, sum(each.rejected for each in counts.values()))
         warning = check_rejections(counts, settings.max_rejected_fraction)
         if warning:
             logging.warning("%s (all rejections: %s)", warning, os.path.join(examples.uri, REJECTED_DIR))
+
+    @staticmethod
+    def _set_formats(examples: types.Artifact, exec_properties: dict[str, Any]) -> None:
+        """The payload and file format properties, as TFX's ExampleGen executors set them."""
+        payload_format = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
+        if payload_format:
+            examples_utils.set_payload_format(examples, payload_format)
+        file_format = exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY, example_gen_pb2.FILE_FORMAT_UNSPECIFIED)
+        if file_format:
+            examples_utils.set_file_format(examples, write_split.to_file_format_str(file_format))
+
+
+def _read_counts(directory: str) -> SplitCounts:
+    with fileio.open(os.path.join(directory, COUNTS_FILE), "r") as handle:
+        return SplitCounts.from_json(handle.read())
