@@ -71,7 +71,8 @@ class DataConfig(_Section):
     `max_rejected_fraction` of them fails the run; each Beam worker reads and
     decodes images with `read_threads` threads (0: one per CPU core). Patterns may contain `{SPAN}` (and `{VERSION}`): each run
     ingests the newest span, and with `span_window: N` training and evaluation
-    use the newest N spans ingested so far.
+    use the newest N spans ingested so far (spans of the window on disk but never
+    ingested are back-filled before a local run).
     `schema_file` pins a TFDV schema (schema.pbtxt, e.g. from an earlier run's
     SchemaGen) so that drift in new data stops the run before training.
     """
@@ -166,7 +167,9 @@ class TrainingConfig(_Section):
     `lr_schedule` (constant | cosine decay per phase) after `warmup_epochs` of linear
     warmup, for every optimizer group. `augmentation` applies to training images
     only (in feature_extraction it turns the embedding cache off). `mixed_precision`
-    trains in mixed bfloat16 on GPUs (float32 without one).
+    trains in mixed bfloat16 on GPUs (float32 without one). `torch_processes`: how
+    many DistributedDataParallel processes the PyTorch trainer starts (None: one per
+    visible GPU, 1 on CPU; never more than the visible GPUs when there are any).
     """
 
     mode: Literal["feature_extraction", "fine_tune", "incremental"] = "feature_extraction"
@@ -189,6 +192,7 @@ class TrainingConfig(_Section):
     warmup_epochs: float = Field(0.0, ge=0.0)
     augmentation: AugmentationConfig = AugmentationConfig()
     mixed_precision: bool = False
+    torch_processes: Optional[int] = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _validation_for_early_stopping(self) -> "TrainingConfig":

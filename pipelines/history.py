@@ -4,34 +4,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
 from pipelines.report.data import format_spans, span_of, used_examples
 from pipelines.report.runs import list_runs, load_run, open_existing_store
-from pipelines.run_summary import PUSHER_NODE, RunSummary, summarize_executions
+from pipelines.run_summary import FrameworkVerdict, framework_verdicts, summarize_executions
 
 DASH = "-"
 
 
 @dataclass(frozen=True)
 class HistoryRow:
-    """One run: when, on which data, with which trainer, how good, and what became of the model."""
+    """One run: when, on which data, with which trainer, how good, and what became of the model(s).
+
+    With `trainer: both` accuracy, blessed and pushed hold one entry per framework (TensorFlow, then PyTorch).
+    """
 
     run_id: str
     pipeline_name: str
     started: datetime
     spans: str
     trainer: str
-    accuracy: Optional[float]
-    blessed: Optional[bool]
-    pushed: str
+    accuracy: tuple[Optional[float], ...]
+    blessed: tuple[Optional[bool], ...]
+    pushed: tuple[str, ...]
     outcome: str
 
 
-def _pushed(summary: RunSummary) -> str:
+def _pushed(verdict: FrameworkVerdict) -> str:
+    summary = verdict.summary
     if not summary.pushed:
         return DASH
-    return f"{summary.push_version} (cached)" if PUSHER_NODE in summary.cached_nodes else str(summary.push_version)
+    return f"{summary.push_version} (cached)" if verdict.pusher_node in summary.cached_nodes else str(summary.push_version)
 
 
 def load_history(metadata_path: Path, pipeline_name: Optional[str] = None) -> list[HistoryRow]:
@@ -40,7 +44,7 @@ def load_history(metadata_path: Path, pipeline_name: Optional[str] = None) -> li
     rows = []
     for ref in list_runs(store, pipeline_name):
         record = load_run(store, ref)
-        summary = summarize_executions(store, record.executions)
+        verdicts = framework_verdicts(summarize_executions(store, record.executions))
         spans = [span_of(examples) for examples in used_examples(record)]
         rows.append(
             HistoryRow(
@@ -49,13 +53,18 @@ def load_history(metadata_path: Path, pipeline_name: Optional[str] = None) -> li
                 started=ref.started,
                 spans=format_spans(spans) if spans else DASH,
                 trainer="+".join(record.trainers) or DASH,
-                accuracy=summary.accuracy,
-                blessed=summary.blessed,
-                pushed=_pushed(summary),
+                accuracy=tuple(verdict.summary.accuracy for verdict in verdicts),
+                blessed=tuple(verdict.summary.blessed for verdict in verdicts),
+                pushed=tuple(_pushed(verdict) for verdict in verdicts),
                 outcome=record.outcome,
             )
         )
     return rows
+
+
+def _joined(values: Iterable[str]) -> str:
+    """One cell for one value per framework: `0.8770/0.8650` with `trainer: both`."""
+    return "/".join(values)
 
 
 def format_history(rows: list[HistoryRow]) -> str:
@@ -73,9 +82,9 @@ def format_history(rows: list[HistoryRow]) -> str:
                 *([row.pipeline_name] if several else []),
                 row.spans,
                 row.trainer,
-                DASH if row.accuracy is None else f"{row.accuracy:.4f}",
-                DASH if row.blessed is None else "yes" if row.blessed else "no",
-                row.pushed,
+                _joined(DASH if accuracy is None else f"{accuracy:.4f}" for accuracy in row.accuracy),
+                _joined(DASH if blessed is None else "yes" if blessed else "no" for blessed in row.blessed),
+                _joined(row.pushed),
                 row.outcome,
             ]
         )

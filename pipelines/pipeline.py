@@ -48,14 +48,11 @@ TRAINER_FN = "components.hub_trainer.trainer_module.run_fn"
 TUNER_FN = "components.hub_tuner.tuner_module.tuner_fn"
 TORCH_MODEL_SUFFIX = "-torch"  # trainer: both|torch pushes PyTorch models to <destination>/<model_name>-torch/
 _HASH_BUCKETS = 100
-_PYTORCH_ONLY = {  # resolver strategies of the PyTorch branch: only PyTorch models count
-    "warm_start": {"strategy_class": LatestBlessedLabelMapOfFramework, "config": {"framework": PYTORCH}},
-    "baseline": {"strategy_class": LatestBlessedOtherModelOfFramework, "config": {"framework": PYTORCH}},
-}
 Target = Literal["local", "kfp", "vertex"]  # local: Beam/Local runner; kfp, vertex: KubeflowV2DagRunner (pipelines/kubeflow)
 
 
-def _example_gen(config: RetrainConfig) -> BaseComponent:
+def example_gen_for(config: RetrainConfig, range_config: Optional[tfx.proto.RangeConfig] = None) -> BaseComponent:
+    """The pipeline's ExampleGen for `config`'s data (pinned to spans by `range_config`, e.g. for back-filling)."""
     data = config.data
     if data.path is None:
         raise ValueError("data.path is not set: materialise the built-in example before building the pipeline")
@@ -88,9 +85,10 @@ def _example_gen(config: RetrainConfig) -> BaseComponent:
             read_threads=data.read_threads,
             input_config=input_config,
             output_config=output_config,
+            range_config=range_config,
         )
     example_gen_class = tfx.components.ImportExampleGen if data.format == "tfrecord" else tfx.components.CsvExampleGen
-    return example_gen_class(input_base=str(data.path), input_config=input_config, output_config=output_config)
+    return example_gen_class(input_base=str(data.path), input_config=input_config, output_config=output_config, range_config=range_config)
 
 
 def _span_window(config: RetrainConfig, example_gen: BaseComponent) -> Optional[BaseComponent]:
@@ -167,22 +165,43 @@ def _tuner(config: RetrainConfig, transform: BaseComponent) -> Optional[BaseComp
 
 
 def _torch_trainer_settings(config: RetrainConfig) -> dict[str, Any]:
-    """The TF trainer's settings (same meaning), with the PyTorch backbone."""
+    """The TF trainer's settings (same meaning), with the PyTorch backbone.
+
+    `tf_backbone_handle` keeps the TF backbone: a text backbone truncates where a converted TF module does.
+    """
     checkpoint = str(config.backbone.torch_checkpoint)
-    return {**_trainer_settings(config), "backbone_handle": checkpoint, "torch_checkpoint": checkpoint}
+    return {
+        **_trainer_settings(config),
+        "backbone_handle": checkpoint,
+        "torch_checkpoint": checkpoint,
+        "tf_backbone_handle": config.backbone.handle,
+        "torch_processes": config.training.torch_processes,
+    }
 
 
-def _resolver_strategy(config: RetrainConfig, tf_only_strategy: type, framework_strategy: type, framework: str) -> dict[str, Any]:
-    """With `trainer: tf` the original strategy (unchanged pipeline); otherwise one that only sees models of `framework`."""
-    if config.trainer == "tf":
-        return {"strategy_class": tf_only_strategy}
-    return {"strategy_class": framework_strategy, "config": {"framework": framework}}
+def _model_framework(config: RetrainConfig, framework: str) -> Optional[str]:
+    """The framework a resolver of `framework`'s branch filters models by; None (every model) with `trainer: tf`."""
+    return None if config.trainer == "tf" else framework
 
 
-def _label_map_resolver(examples: tfx.dsl.Channel, strategy: dict[str, Any], node_id: str) -> BaseNode:
-    """The latest blessed model's label map and the model itself (the warm start), resolved with `strategy`."""
+def _strategy(all_models: type, of_framework: type, framework: Optional[str]) -> dict[str, Any]:
+    """Resolver arguments: `all_models` (the unchanged `trainer: tf` pipeline), or `of_framework` for `framework`."""
+    if framework is None:
+        return {"strategy_class": all_models}
+    return {"strategy_class": of_framework, "config": {"framework": framework}}
+
+
+def _label_map_resolver(
+    config: RetrainConfig, target: Target, examples: tfx.dsl.Channel, framework: Optional[str], node_id: str
+) -> BaseNode:
+    """The latest blessed model's label map and the model itself (the warm start), of `framework` when given.
+
+    A Resolver node locally; on Kubeflow a container step with the same id and outputs.
+    """
+    if target != "local":
+        return kubeflow_steps.label_map_resolver_step(config, examples, framework, node_id)
     return tfx.dsl.Resolver(
-        **strategy,
+        **_strategy(LatestBlessedLabelMapStrategy, LatestBlessedLabelMapOfFramework, framework),
         **{
             EXAMPLES_KEY: examples,
             MODEL_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -192,10 +211,14 @@ def _label_map_resolver(examples: tfx.dsl.Channel, strategy: dict[str, Any], nod
     ).with_id(node_id)
 
 
-def _baseline_resolver(candidate: tfx.dsl.Channel, strategy: dict[str, Any], node_id: str) -> BaseNode:
-    """The evaluation baseline of `candidate`, resolved with `strategy`."""
+def _baseline_resolver(
+    config: RetrainConfig, target: Target, candidate: tfx.dsl.Channel, framework: Optional[str], node_id: str
+) -> BaseNode:
+    """The evaluation baseline of `candidate`: the latest other blessed model (of `framework` when given); as above per target."""
+    if target != "local":
+        return kubeflow_steps.baseline_resolver_step(config, candidate, framework, node_id)
     return tfx.dsl.Resolver(
-        **strategy,
+        **_strategy(LatestBlessedOtherModelStrategy, LatestBlessedOtherModelOfFramework, framework),
         **{
             CANDIDATE_KEY: candidate,
             MODEL_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -204,12 +227,65 @@ def _baseline_resolver(candidate: tfx.dsl.Channel, strategy: dict[str, Any], nod
     ).with_id(node_id)
 
 
+def _gate_and_push(
+    config: RetrainConfig,
+    evaluator_class: type[BaseComponent],
+    data: dict[str, tfx.dsl.Channel],
+    model: tfx.dsl.Channel,
+    baseline: tfx.dsl.Channel,
+    serving_dir: str,
+) -> tuple[BaseComponent, BaseComponent]:
+    """Evaluator -> VersionedPusher: `evaluator_class` gates `model` vs. `baseline` on `data`; blessed, it is pushed to `serving_dir`."""
+    evaluator = evaluator_class(**data, model=model, baseline_model=baseline, eval_config=eval_config_for(config))
+    pusher = VersionedPusher(
+        model=model,
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
+    )
+    return evaluator, pusher
+
+
+def _tf_nodes(
+    config: RetrainConfig,
+    paths: RunPaths,
+    target: Target,
+    examples: tfx.dsl.Channel,
+    transform: BaseComponent,
+    schema: Any,
+    warm_start_resolver: BaseNode,
+) -> list[BaseNode]:
+    """[Tuner ->] Trainer -> baseline (latest blessed TF model) -> Evaluator -> VersionedPusher."""
+    tuner = _tuner(config, transform)
+    trainer = tfx.components.Trainer(
+        run_fn=TRAINER_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema,
+        base_model=warm_start_resolver.outputs[MODEL_KEY] if config.training.warm_start else None,
+        custom_config=_trainer_settings(config),
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
+    )
+    baseline_resolver = _baseline_resolver(
+        config, target, trainer.outputs["model"], _model_framework(config, TENSORFLOW), kubeflow_steps.BASELINE_RESOLVER_ID
+    )
+    evaluator, pusher = _gate_and_push(
+        config,
+        tfx.components.Evaluator,
+        {"examples": examples},
+        trainer.outputs["model"],
+        baseline_resolver.outputs[MODEL_KEY],
+        str(paths.serving_dir),
+    )
+    return [*([tuner] if tuner else []), trainer, baseline_resolver, evaluator, pusher]
+
+
 def _torch_nodes(
     config: RetrainConfig,
     paths: RunPaths,
+    target: Target,
     transform: BaseComponent,
     schema: Any,
-    warm_start_resolver: BaseComponent,
+    warm_start_resolver: BaseNode,
 ) -> list[BaseNode]:
     """TorchTrainer -> baseline (latest blessed PyTorch model) -> TorchEvaluator (the same gate) -> its own pusher."""
     trainer = TorchTrainer(
@@ -220,25 +296,17 @@ def _torch_nodes(
         custom_config=_torch_trainer_settings(config),
     )
     baseline_resolver = _baseline_resolver(
-        trainer.outputs["model"], _PYTORCH_ONLY["baseline"], "torch_baseline_model_resolver"
+        config, target, trainer.outputs["model"], PYTORCH, kubeflow_steps.TORCH_BASELINE_RESOLVER_ID
     )
-    evaluator = TorchEvaluator(
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs[MODEL_KEY],
-        eval_config=eval_config_for(config),
+    evaluator, pusher = _gate_and_push(
+        config,
+        TorchEvaluator,
+        {"examples": transform.outputs["transformed_examples"], "transform_graph": transform.outputs["transform_graph"]},
+        trainer.outputs["model"],
+        baseline_resolver.outputs[MODEL_KEY],
+        str(paths.serving_dir) + TORCH_MODEL_SUFFIX,
     )
-    pusher = VersionedPusher(
-        model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=str(paths.serving_dir.with_name(paths.serving_dir.name + TORCH_MODEL_SUFFIX))
-            )
-        ),
-    ).with_id("TorchPusher")
-    return [trainer, baseline_resolver, evaluator, pusher]
+    return [trainer, baseline_resolver, evaluator, pusher.with_id("TorchPusher")]
 
 
 def eval_config_for(config: RetrainConfig) -> tfma.EvalConfig:
@@ -283,9 +351,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
     ids and outputs, and for `kfp` ExampleGen resolves its span in its own step
     (pipelines/kubeflow/steps.py); everything else is the same definition.
     """
-    if target != "local" and config.trainer != "tf":
-        raise ValueError(f"trainer: {config.trainer} runs on the local runners only (beam, local), not on Kubeflow yet")
-    example_gen = _example_gen(config)
+    example_gen = example_gen_for(config)
     if target == "kfp":
         example_gen = kubeflow_steps.span_resolving_example_gen(example_gen)
     if target != "local" and config.data.span_window > 1:
@@ -302,15 +368,10 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
-    if target == "local":
-        label_map_framework = PYTORCH if config.trainer == "torch" else TENSORFLOW
-        previous_label_map_resolver = _label_map_resolver(
-            examples,
-            _resolver_strategy(config, LatestBlessedLabelMapStrategy, LatestBlessedLabelMapOfFramework, label_map_framework),
-            "previous_label_map_resolver",
-        )
-    else:
-        previous_label_map_resolver = kubeflow_steps.label_map_resolver_step(config, examples)
+    label_map_framework = _model_framework(config, PYTORCH if config.trainer == "torch" else TENSORFLOW)
+    previous_label_map_resolver = _label_map_resolver(
+        config, target, examples, label_map_framework, kubeflow_steps.LABEL_MAP_RESOLVER_ID
+    )
     label_prep = LabelPrep(
         examples=examples,
         label_feature=config.task.label_feature,
@@ -326,63 +387,33 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
         preprocessing_fn=TRANSFORM_FN,
         custom_config=_module_settings(config),
     )
-    tuner = _tuner(config, transform)
-    trainer = tfx.components.Trainer(
-        run_fn=TRAINER_FN,
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
-        base_model=previous_label_map_resolver.outputs[MODEL_KEY] if config.training.warm_start else None,
-        custom_config=_trainer_settings(config),
-        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
-    )
-    if target == "local":
-        baseline_resolver = _baseline_resolver(
-            trainer.outputs["model"],
-            _resolver_strategy(config, LatestBlessedOtherModelStrategy, LatestBlessedOtherModelOfFramework, TENSORFLOW),
-            "baseline_model_resolver",
-        )
-    else:
-        baseline_resolver = kubeflow_steps.baseline_resolver_step(config, trainer.outputs["model"])
-    evaluator = tfx.components.Evaluator(
-        examples=examples,
-        model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs[MODEL_KEY],
-        eval_config=eval_config_for(config),
-    )
-    pusher = VersionedPusher(
-        model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=str(paths.serving_dir))
-        ),
-    )
-    if target != "local":
-        kubeflow_steps.accept_unresolved_inputs([label_prep, trainer, evaluator])
-    tf_nodes = [*([tuner] if tuner else []), trainer, baseline_resolver, evaluator, pusher] if config.trainer != "torch" else []
-    torch_nodes: list[BaseNode] = []
+    branches: list[BaseNode] = []
+    if config.trainer != "torch":
+        branches += _tf_nodes(config, paths, target, examples, transform, schema_gen.outputs["schema"], previous_label_map_resolver)
     if config.trainer != "tf":
         torch_warm_start = previous_label_map_resolver
         if config.trainer == "both":  # the label map follows the TF model; the PyTorch warm start its own framework
-            torch_warm_start = _label_map_resolver(examples, _PYTORCH_ONLY["warm_start"], "torch_warm_start_resolver")
-            torch_nodes.append(torch_warm_start)
-        torch_nodes += _torch_nodes(config, paths, transform, schema_gen.outputs["schema"], torch_warm_start)
+            torch_warm_start = _label_map_resolver(config, target, examples, PYTORCH, kubeflow_steps.TORCH_WARM_START_RESOLVER_ID)
+            branches.append(torch_warm_start)
+        branches += _torch_nodes(config, paths, target, transform, schema_gen.outputs["schema"], torch_warm_start)
+    components = [
+        example_gen,
+        *([span_window] if span_window else []),
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        anomalies_gate,
+        previous_label_map_resolver,
+        label_prep,
+        transform,
+        *branches,
+    ]
+    if target != "local":
+        kubeflow_steps.accept_unresolved_inputs(components)
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=str(paths.pipeline_root),
-        components=[
-            example_gen,
-            *([span_window] if span_window else []),
-            statistics_gen,
-            schema_gen,
-            example_validator,
-            anomalies_gate,
-            previous_label_map_resolver,
-            label_prep,
-            transform,
-            *tf_nodes,
-            *torch_nodes,
-        ],
+        components=components,
         enable_cache=config.runner.enable_cache,
         metadata_connection_config=(  # Kubeflow runs use the cluster's MLMD
             tfx.orchestration.metadata.sqlite_metadata_connection_config(str(paths.metadata_path)) if target == "local" else None

@@ -18,7 +18,10 @@ from components.versioned_pusher.executor import PUSH_OUTCOME_KEY
 PUSHER_NODE = "VersionedPusher"
 TORCH_NODES = ("TorchTrainer", "TorchEvaluator", "TorchPusher")  # their verdict goes to RunSummary.torch
 TORCH_PUSHER_NODE = "TorchPusher"
+TRAINER_NODES = ("Trainer", "TorchTrainer")
 ACCURACY_METRIC = "sparse_categorical_accuracy"  # TFMA name of the gate metric
+TENSORFLOW, PYTORCH = "tensorflow", "pytorch"  # framework names, as the report's trainer lineage spells them
+_TITLES = {TENSORFLOW: "TensorFlow model", PYTORCH: "PyTorch model"}
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 
 
@@ -28,6 +31,8 @@ class RunSummary:
 
     accuracy: Optional[float] = None
     baseline_accuracy: Optional[float] = None
+    min_accuracy: Optional[float] = None  # the gate's minimum eval accuracy
+    trained: bool = False  # this framework's trainer ran (or was cached) in the run
     blessed: Optional[bool] = None
     validation_failures: list[str] = field(default_factory=list)
     pushed: bool = False
@@ -100,6 +105,22 @@ def _accuracies(evaluation_uri: str) -> tuple[Optional[float], Optional[float]]:
     return candidate, baseline
 
 
+def _min_accuracy(evaluation_uri: str) -> Optional[float]:
+    """The lower bound the evaluation's config set on the gate metric (None without one)."""
+    from tensorflow_model_analysis.metrics import metric_specs
+    from tensorflow_model_analysis.proto import config_pb2
+    from tensorflow_model_analysis.writers.eval_config_writer import load_eval_run
+
+    eval_config = load_eval_run(evaluation_uri)[0]
+    if eval_config is None:
+        return None
+    for key, conditions in metric_specs.metric_thresholds_from_metrics_specs(eval_config.metrics_specs, eval_config).items():
+        for _, threshold in conditions:
+            if key.name == ACCURACY_METRIC and isinstance(threshold, config_pb2.GenericValueThreshold) and threshold.HasField("lower_bound"):
+                return threshold.lower_bound.value
+    return None
+
+
 def _validation_failures(evaluation_uri: str) -> list[str]:
     import tensorflow_model_analysis as tfma
 
@@ -133,6 +154,7 @@ def _read_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, summar
         summary.blessed = bool(properties["blessed"].int_value)
     elif type_name == "ModelEvaluation":
         summary.accuracy, summary.baseline_accuracy = _accuracies(artifact.uri)
+        summary.min_accuracy = _min_accuracy(artifact.uri)
         summary.validation_failures = _validation_failures(artifact.uri)
     elif type_name == "PushedModel":
         summary.pushed = bool(properties["pushed"].int_value)
@@ -152,6 +174,8 @@ def summarize_executions(store: mlmd.MetadataStore, executions: list[metadata_st
         target = summary
         if node in TORCH_NODES:
             target = summary.torch = summary.torch or RunSummary(cached_nodes=summary.cached_nodes)
+        if node in TRAINER_NODES:
+            target.trained = True
         for artifact in output_artifacts(store, execution.id):
             _read_artifact(type_names[artifact.type_id], artifact, target)
     return summary
@@ -163,8 +187,76 @@ def summarize_run(metadata_path: Path, since_execution_id: int) -> RunSummary:
     return summarize_executions(store, [each for each in store.get_executions() if each.id > since_execution_id])
 
 
+@dataclass(frozen=True)
+class FrameworkVerdict:
+    """One trained framework's model: its verdict and the pusher that deploys it."""
+
+    framework: str  # TENSORFLOW | PYTORCH
+    summary: RunSummary
+    pusher_node: str
+
+    @property
+    def title(self) -> str:
+        """`TensorFlow model` or `PyTorch model`."""
+        return _TITLES[self.framework]
+
+    @property
+    def push_reused(self) -> bool:
+        """Pushed by an earlier run: this run's pusher was served from cache."""
+        return self.summary.pushed and self.pusher_node in self.summary.cached_nodes
+
+
+def framework_verdicts(summary: RunSummary) -> list[FrameworkVerdict]:
+    """The verdict of each framework that trained: TensorFlow (`trainer: tf | both`), then PyTorch (`torch | both`).
+
+    Before any trainer ran (a run that failed early) the TensorFlow verdict stands for the run.
+    """
+    verdicts = []
+    if summary.trained or summary.torch is None:
+        verdicts.append(FrameworkVerdict(TENSORFLOW, summary, PUSHER_NODE))
+    if summary.torch is not None:
+        verdicts.append(FrameworkVerdict(PYTORCH, summary.torch, TORCH_PUSHER_NODE))
+    return verdicts
+
+
+def _accuracy_text(summary: RunSummary) -> str:
+    if summary.baseline_accuracy is None:
+        text = f"{summary.accuracy:.4f} (no baseline: no other blessed model yet)"
+    else:
+        text = f"{summary.accuracy:.4f} (baseline {summary.baseline_accuracy:.4f})"
+    return text if summary.min_accuracy is None else f"{text}, gate minimum {summary.min_accuracy:.4f}"
+
+
+def verdict_facts(verdict: FrameworkVerdict) -> list[tuple[str, str]]:
+    """(label, text) of one model's accuracy vs. baseline and gate, blessing and push: the words of the summary and the report."""
+    summary = verdict.summary
+    facts = []
+    if summary.accuracy is not None:
+        facts.append(("eval accuracy", _accuracy_text(summary)))
+    if summary.blessed is not None:
+        facts.append(("blessed", "yes" if summary.blessed else "no"))
+    if verdict.push_reused:
+        facts.append(
+            ("nothing new pushed", f"inputs unchanged since the run that pushed version {summary.push_version}; serving {summary.push_path}")
+        )
+    elif summary.pushed:
+        facts.append(("pushed model", f"{summary.push_path} (version {summary.push_version})"))
+    else:
+        facts.append(("nothing pushed", summary.push_outcome))
+    return facts
+
+
+def accuracy_comparison(summary: RunSummary) -> Optional[str]:
+    """`eval accuracy, TensorFlow vs. PyTorch: ...` when both frameworks were evaluated."""
+    torch_accuracy = summary.torch.accuracy if summary.torch else None
+    if summary.accuracy is None or torch_accuracy is None:
+        return None
+    gap = 100 * (torch_accuracy - summary.accuracy)
+    return f"eval accuracy, TensorFlow vs. PyTorch: {summary.accuracy:.4f} vs. {torch_accuracy:.4f} ({gap:+.2f} points)"
+
+
 def format_summary(summary: RunSummary) -> str:
-    """A short human-readable verdict for the end of `retrain run`."""
+    """A short human-readable verdict for the end of `retrain run` (a titled block per framework when PyTorch trained)."""
     lines = []
     if summary.rejected_records is not None:
         rejected = f"; {summary.rejected_records} rejected, listed in {summary.rejected_records_dir}" if summary.rejected_records else ""
@@ -173,37 +265,24 @@ def format_summary(summary: RunSummary) -> str:
         new = f" (new this run: {', '.join(summary.new_classes)})" if summary.new_classes else ""
         lines.append(f"classes: {len(summary.classes)}{new}")
     lines.extend(f"  label warning: {problem}" for problem in summary.label_problems)
-    torch_verdict = summary.torch
-    if torch_verdict is None or summary.blessed is not None:
-        lines.extend(_verdict_lines(summary, PUSHER_NODE))
-    if torch_verdict is not None:
-        lines.append("PyTorch model:")
-        lines.extend(f"  {line}" for line in _verdict_lines(torch_verdict, TORCH_PUSHER_NODE))
-        if summary.accuracy is not None and torch_verdict.accuracy is not None:
-            gap = 100 * (torch_verdict.accuracy - summary.accuracy)
-            lines.append(f"eval accuracy, TensorFlow vs. PyTorch: {summary.accuracy:.4f} vs. {torch_verdict.accuracy:.4f} ({gap:+.2f} points)")
+    verdicts = framework_verdicts(summary)
+    if summary.torch is None:
+        lines.extend(_verdict_lines(verdicts[0]))
+    else:
+        for verdict in verdicts:
+            lines.append(f"{verdict.title}:")
+            lines.extend(f"  {line}" for line in _verdict_lines(verdict))
+    comparison = accuracy_comparison(summary)
+    if comparison:
+        lines.append(comparison)
     return "\n".join(lines)
 
 
-def _verdict_lines(summary: RunSummary, pusher_node: str) -> list[str]:
-    """Accuracy, blessing, gate failures and push outcome of one trainer's model."""
+def _verdict_lines(verdict: FrameworkVerdict) -> list[str]:
+    """One model's verdict facts, with the gate's failures after the blessing."""
     lines = []
-    if summary.accuracy is not None:
-        if summary.baseline_accuracy is None:
-            baseline = " (no baseline: no other blessed model yet)"
-        else:
-            baseline = f" (baseline {summary.baseline_accuracy:.4f})"
-        lines.append(f"eval accuracy: {summary.accuracy:.4f}{baseline}")
-    if summary.blessed is not None:
-        lines.append(f"blessed: {'yes' if summary.blessed else 'no'}")
-    lines.extend(f"  gate failed: {failure}" for failure in summary.validation_failures)
-    if summary.pushed and pusher_node in summary.cached_nodes:
-        lines.append(
-            f"nothing new pushed: inputs unchanged since the run that pushed version {summary.push_version}; "
-            f"serving {summary.push_path}"
-        )
-    elif summary.pushed:
-        lines.append(f"pushed model: {summary.push_path} (version {summary.push_version})")
-    else:
-        lines.append(f"nothing pushed: {summary.push_outcome}")
+    for label, text in verdict_facts(verdict):
+        lines.append(f"{label}: {text}")
+        if label == "blessed":
+            lines.extend(f"  gate failed: {failure}" for failure in verdict.summary.validation_failures)
     return lines

@@ -25,7 +25,7 @@ def _latest_train_counts(metadata: Path) -> dict[str, int]:
     return load_label_map(latest.uri).counts["train"]
 
 
-def test_rolling_window_of_two_spans(tmp_path: Path, digits_example: ExampleLayout, run_cli) -> None:
+def test_rolling_window_back_fills_spans_on_disk_then_rolls(tmp_path: Path, digits_example: ExampleLayout, run_cli) -> None:
     (tmp_path / "config.yaml").write_text(
         "pipeline_name: spans\n"
         "data: {path: data, train_pattern: 'span-{SPAN}/train/*', eval_pattern: 'span-{SPAN}/eval/*', span_window: 2}\n"
@@ -33,14 +33,16 @@ def test_rolling_window_of_two_spans(tmp_path: Path, digits_example: ExampleLayo
         "training: {epochs: 2, mode: fine_tune}\n"
         "evaluation: {min_accuracy: 0.0, max_accuracy_drop: 1.0}\n"
     )
-    spans = {1: {5: 3, 6: 3}, 2: {5: 4, 6: 4, 7: 4}, 3: {5: 5, 6: 5, 7: 5}}
-    expected = {
-        1: {"five": 3, "six": 3},
-        2: {"five": 7, "six": 7, "seven": 4},
-        3: {"five": 9, "six": 9, "seven": 9},
-    }
-    for span, per_class in spans.items():
+    metadata = tmp_path / "out" / "metadata.sqlite"
+    for span, per_class in {0: {5: 2, 6: 2}, 1: {5: 3, 6: 3}, 2: {5: 4, 6: 4, 7: 4}}.items():
         _drop_span(tmp_path / "data", span, per_class)
-        run = run_cli("run", "--config", "config.yaml", "--output", "out", cwd=tmp_path)
-        assert run.returncode == 0, run.stderr[-3000:]
-        assert _latest_train_counts(tmp_path / "out" / "metadata.sqlite") == expected[span], f"after span {span}"
+    first = run_cli("run", "--config", "config.yaml", "--output", "out", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "back-filling span 1" in first.stdout and "span 0" not in first.stdout  # span 0 is outside the window
+    assert _latest_train_counts(metadata) == {"five": 7, "six": 7, "seven": 4}  # spans 1 + 2
+
+    _drop_span(tmp_path / "data", 3, {5: 5, 6: 5, 7: 5})
+    second = run_cli("run", "--config", "config.yaml", "--output", "out", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "back-filling" not in second.stdout  # span 2 was ingested by the first run
+    assert _latest_train_counts(metadata) == {"five": 9, "six": 9, "seven": 9}  # spans 2 + 3

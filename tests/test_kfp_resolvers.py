@@ -36,6 +36,8 @@ from components.kfp_resolvers.optional_inputs import drop_unresolved
 from components.kfp_resolvers.runtime_epochs import apply_requested_epochs
 from components.label_prep.artifact import LabelMap
 from components.label_prep.resolver import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
+from components.torch_evaluator.resolver import TENSORFLOW, LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
+from components.torch_trainer.executor import FRAMEWORK_PROPERTY, PYTORCH
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +61,12 @@ def _names(history: History, artifacts: list[types.Artifact]) -> list[str]:
     return [by_uri[artifact.uri] for artifact in artifacts]
 
 
-def _local_label_map(history: History, examples: list[str]) -> tuple[list[str], list[str]]:
+def _local_label_map(
+    history: History, examples: list[str], strategy: LatestBlessedLabelMapStrategy = LatestBlessedLabelMapStrategy()
+) -> tuple[list[str], list[str]]:
     store = history.store
     wanted = {history.ids[name] for name in examples}
-    resolved = LatestBlessedLabelMapStrategy().resolve_artifacts(
+    resolved = strategy.resolve_artifacts(
         store,
         {
             EXAMPLES_KEY: [a for a in _channel(store, "Examples") if a.id in wanted],
@@ -74,8 +78,9 @@ def _local_label_map(history: History, examples: list[str]) -> tuple[list[str], 
     return _names(history, resolved[LABEL_MAP_KEY]), _names(history, resolved[MODEL_KEY])
 
 
-def _container_label_map(history: History, examples: list[str]) -> tuple[list[str], list[str]]:
-    label_map, model = lineage.resolve_label_map_and_base_model(history.store, PIPELINE, [history.uris[n] for n in examples])
+def _container_label_map(history: History, examples: list[str], framework: str | None = None) -> tuple[list[str], list[str]]:
+    uris = [history.uris[n] for n in examples]
+    label_map, model = lineage.resolve_label_map_and_base_model(history.store, PIPELINE, uris, framework)
     return _names(history, [label_map] if label_map else []), _names(history, [model] if model else [])
 
 
@@ -95,21 +100,65 @@ def test_label_map_resolver_matches_the_local_strategy(
     assert _container_label_map(kfp_history, examples) == expected
 
 
-@pytest.mark.parametrize(("candidate", "expected"), [("M3", ["M2"]), ("M2", ["M1"]), ("M1", ["M2"])])
-def test_baseline_resolver_matches_the_local_strategy(local_history: History, kfp_history: History, candidate: str, expected: list[str]) -> None:
-    store = local_history.store
-    local = LatestBlessedOtherModelStrategy().resolve_artifacts(
+def _local_baseline(
+    history: History, candidate: str, strategy: LatestBlessedOtherModelStrategy = LatestBlessedOtherModelStrategy()
+) -> list[str]:
+    store = history.store
+    resolved = strategy.resolve_artifacts(
         store,
         {
-            CANDIDATE_KEY: [a for a in _channel(store, "Model") if a.id == local_history.ids[candidate]],
+            CANDIDATE_KEY: [a for a in _channel(store, "Model") if a.id == history.ids[candidate]],
             MODEL_KEY: _channel(store, "Model"),
             BLESSING_KEY: _channel(store, "ModelBlessing"),
         },
     )
-    assert _names(local_history, local[MODEL_KEY]) == expected
+    return _names(history, resolved[MODEL_KEY])
+
+
+@pytest.mark.parametrize(("candidate", "expected"), [("M3", ["M2"]), ("M2", ["M1"]), ("M1", ["M2"])])
+def test_baseline_resolver_matches_the_local_strategy(local_history: History, kfp_history: History, candidate: str, expected: list[str]) -> None:
+    assert _local_baseline(local_history, candidate) == expected
     for history in (local_history, kfp_history):
         model = lineage.resolve_baseline_model(history.store, PIPELINE, [history.uris[candidate]])
         assert _names(history, [model] if model else []) == expected
+
+
+@pytest.fixture(scope="module")
+def mixed_histories(tmp_path_factory: pytest.TempPathFactory) -> tuple[History, History]:
+    """Local and KFP stores where run 2's model (M2) is a TorchTrainer model (`framework: pytorch`), M1 and M3 TF ones."""
+    histories = []
+    for kfp in (False, True):
+        history = record_history(tmp_path_factory.mktemp("mixed"), kfp=kfp)
+        [model] = history.store.get_artifacts_by_id([history.ids["M2"]])
+        model.custom_properties[FRAMEWORK_PROPERTY].string_value = PYTORCH  # as TorchTrainer's executor sets it
+        history.store.put_artifacts([model])
+        histories.append(history)
+    return histories[0], histories[1]
+
+
+@pytest.mark.parametrize(
+    ("framework", "baselines", "label_maps"),
+    [
+        # TF: M2 (PyTorch) is skipped, so M1 is the latest blessed TF model; re-running run 1's data: run 1's inputs (none)
+        (TENSORFLOW, {"M3": ["M1"], "M2": ["M1"], "M1": []}, {"E3": (["L1"], ["M1"]), "E1": ([], [])}),
+        # PyTorch: only M2 counts; re-running run 2's data seeds with L1 and has no PyTorch model to start from
+        (PYTORCH, {"M3": ["M2"], "M2": [], "M1": ["M2"]}, {"E3": (["L2"], ["M2"]), "E2": (["L1"], [])}),
+    ],
+)
+def test_resolvers_of_one_framework_pick_only_its_models_as_the_local_strategies_do(
+    mixed_histories: tuple[History, History], framework: str, baselines: dict[str, list[str]], label_maps: dict[str, tuple[list[str], list[str]]]
+) -> None:
+    local_history, kfp_history = mixed_histories
+    for candidate, expected in baselines.items():
+        assert _local_baseline(local_history, candidate, LatestBlessedOtherModelOfFramework(framework)) == expected
+        for history in (local_history, kfp_history):
+            model = lineage.resolve_baseline_model(history.store, PIPELINE, [history.uris[candidate]], framework)
+            assert _names(history, [model] if model else []) == expected, (history.path, candidate)
+    for examples, expected_maps in label_maps.items():
+        assert _local_label_map(local_history, [examples], LatestBlessedLabelMapOfFramework(framework)) == expected_maps
+        for history in (local_history, kfp_history):
+            assert _container_label_map(history, [examples], framework) == expected_maps, (history.path, examples)
+    assert _container_label_map(kfp_history, ["E3"]) == (["L2"], ["M2"])  # no framework: every model counts
 
 
 @pytest.mark.parametrize("num_spans", [1, 2, 5])

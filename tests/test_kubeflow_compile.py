@@ -15,12 +15,12 @@ import yaml
 from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s
 from kfp.pipeline_spec import pipeline_spec_pb2
-from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.components.common.resolver import RESOLVER_CONFIG, Resolver
 
 from components.kfp_resolvers.component import sqlite_connection
 from components.kfp_resolvers.entrypoint import COMMAND as STEP_COMMAND
 from components.kfp_resolvers.entrypoint import run_step
-from mlmd_history import PIPELINE, record_history
+from mlmd_history import PIPELINE, History, record_history
 from pipelines.cli import EXIT_OK, EXIT_USAGE, main
 from pipelines.config import ConfigError, RetrainConfig, config_from_dict
 from pipelines.kubeflow.compile import compile_pipeline_spec, config_for_cluster
@@ -28,6 +28,7 @@ from pipelines.paths import resolve_run_paths
 from pipelines.pipeline import create_pipeline
 
 RESOLVER_STEPS = {"previous_label_map_resolver", "baseline_model_resolver"}
+TORCH_RESOLVER_STEPS = {"torch_warm_start_resolver", "torch_baseline_model_resolver"}
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,8 @@ class Compiled:
 SHM = {"volumeName": "dshm", "mountPath": "/dev/shm", "medium": "Memory", "sizeLimit": "2Gi"}
 
 
-@pytest.fixture(scope="module")
-def compiled_by_cli(tmp_path_factory: pytest.TempPathFactory) -> Compiled:
-    """`retrain compile --output pipeline.yaml` of the built-in example: PipelineSpec, its deployment, executor configs."""
-    output = tmp_path_factory.mktemp("compile") / "pipeline.yaml"
-    assert main(["compile", "--output", str(output)]) == EXIT_OK
-    pipeline_doc, platform_doc = yaml.safe_load_all(output.read_text())
+def _parsed(pipeline_doc: dict[str, Any], platform_doc: dict[str, Any]) -> Compiled:
+    """The compiled kfp documents, parsed strictly: PipelineSpec, its deployment, executor configs."""
     spec = json_format.ParseDict(pipeline_doc, pipeline_spec_pb2.PipelineSpec())
     platform = json_format.ParseDict(platform_doc, pipeline_spec_pb2.PlatformSpec())
     executors = platform_doc["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
@@ -57,8 +54,23 @@ def compiled_by_cli(tmp_path_factory: pytest.TempPathFactory) -> Compiled:
     return Compiled(spec, deployment, executors, pipeline_doc)
 
 
+@pytest.fixture(scope="module")
+def compiled_by_cli(tmp_path_factory: pytest.TempPathFactory) -> Compiled:
+    """`retrain compile --output pipeline.yaml` of the built-in example."""
+    output = tmp_path_factory.mktemp("compile") / "pipeline.yaml"
+    assert main(["compile", "--output", str(output)]) == EXIT_OK
+    return _parsed(*yaml.safe_load_all(output.read_text()))
+
+
 def _compile(raw: dict[str, Any], target: str = "kfp") -> dict[str, Any]:
     return compile_pipeline_spec(config_from_dict(raw), target)
+
+
+@pytest.fixture(scope="module")
+def compiled_both() -> Compiled:
+    """The built-in example with `trainer: both`, compiled for kfp."""
+    compiled = _compile({"trainer": "both"})
+    return _parsed(compiled["pipeline_spec"], compiled["platform_spec"])
 
 
 def test_kfp_has_no_resolver_executor_and_no_lifecycle_hook(compiled_by_cli: Compiled) -> None:
@@ -68,6 +80,7 @@ def test_kfp_has_no_resolver_executor_and_no_lifecycle_hook(compiled_by_cli: Com
     tasks = spec.root.dag.tasks
     assert RESOLVER_STEPS <= set(tasks)
     assert all(not tasks[step].caching_options.enable_cache for step in RESOLVER_STEPS)
+    assert not any("framework" in tasks[step].inputs.parameters for step in RESOLVER_STEPS)  # trainer: tf: every model counts
     assert "kfp_resolvers" in " ".join(executors["ImportExampleGen_executor"].container.args)  # span resolved in its step
     assert spec.schema_version == "2.1.0" and spec.default_pipeline_root == "/pipeline-root"
     parameters = spec.root.input_definitions.parameters
@@ -156,6 +169,7 @@ def test_vertex_keeps_tfx_defaults_and_parses_as_a_pipeline_job(tmp_path: Path) 
         ({"gpu": {"type": "nvidia.com/tpu"}}, "kubeflow.gpu.type: unknown GPU type 'nvidia.com/tpu'"),
         ({"gpu": {"node_pool": None}}, "kubeflow: GPUs are requested but kubeflow.gpu.node_pool is not set"),
         ({"gpu": {"steps": ["Trainr"]}}, "kubeflow.gpu.steps: no such step: Trainr"),
+        ({"resources": {"TorchTrainer": {"cpu": 8}}}, "kubeflow.resources: no such step: TorchTrainer"),  # trainer: tf
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str], kubeflow: dict, message: str) -> None:
@@ -167,14 +181,25 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest
     assert list(tmp_path.iterdir()) == [tmp_path / "config.yaml"]
 
 
-def test_one_factory_for_both_runners(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("trainer", "resolvers"),
+    [
+        ("tf", RESOLVER_STEPS),
+        ("torch", {"previous_label_map_resolver", "torch_baseline_model_resolver"}),
+        ("both", RESOLVER_STEPS | TORCH_RESOLVER_STEPS),
+    ],
+)
+def test_one_factory_for_both_runners(tmp_path: Path, trainer: str, resolvers: set[str]) -> None:
     """The local pipeline (BeamDagRunner, run by the e2e tests) and the Kubeflow one have the same steps."""
-    config = config_for_cluster(RetrainConfig())
+    config = config_for_cluster(RetrainConfig(trainer=trainer))
     local = create_pipeline(config, resolve_run_paths(config, tmp_path))
     kubeflow = create_pipeline(config, resolve_run_paths(config, tmp_path), target="kfp")
     assert [c.id for c in local.components] == [c.id for c in kubeflow.components]
-    assert {c.id for c in local.components if isinstance(c, Resolver)} == RESOLVER_STEPS
+    assert {c.id for c in local.components if isinstance(c, Resolver)} == resolvers
     assert not any(isinstance(c, Resolver) for c in kubeflow.components)
+    local_filters = {c.id: c.exec_properties.get(RESOLVER_CONFIG, {}).get("framework") for c in local.components if isinstance(c, Resolver)}
+    kubeflow_filters = {c.id: c.exec_properties.get("framework") for c in kubeflow.components if c.id in resolvers}
+    assert local_filters == kubeflow_filters  # the container steps filter by framework exactly as the local strategies
 
 
 def test_unknown_target_is_refused() -> None:
@@ -182,27 +207,132 @@ def test_unknown_target_is_refused() -> None:
         compile_pipeline_spec(RetrainConfig(), "argo")
 
 
+def _run_compiled_step(compiled: Compiled, step: str, inputs: dict[str, tuple[str, str]], history: History, outputs_dir: Path) -> dict[str, Path]:
+    """Runs a compiled resolver step as KFP would start it; returns its output directories by key.
+
+    Its compiled command and args, and an ExecutorInput with its compiled constant parameters, the ML Metadata
+    of `history`, and `inputs` (key -> (uri, schema title)).
+    """
+    document = compiled.document
+    component = document["components"][compiled.spec.root.dag.tasks[step].component_ref.name]
+    container = document["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
+    assert container["command"] == list(STEP_COMMAND)
+    constants = {
+        name: parameter["runtimeValue"]["constant"]
+        for name, parameter in document["root"]["dag"]["tasks"][step]["inputs"].get("parameters", {}).items()
+        if "runtimeValue" in parameter
+    }
+    outputs = {
+        key: {"artifacts": [{"name": f"runs/1/{key}", "uri": str(outputs_dir / key), "type": definition["artifactType"]}]}
+        for key, definition in component["outputDefinitions"]["artifacts"].items()
+    }
+    executor_input = {
+        "inputs": {
+            "artifacts": {
+                key: {"artifacts": [{"name": f"runs/1/{key}", "uri": uri, "type": {"schemaTitle": title}}]} for key, (uri, title) in inputs.items()
+            },
+            "parameterValues": {**constants, "pipeline_name": PIPELINE, "metadata_connection": sqlite_connection(str(history.path))},
+        },
+        "outputs": {"artifacts": outputs, "outputFile": str(outputs_dir / "executor_output.json")},
+    }
+    run_step([json.dumps(executor_input) if arg == "{{$}}" else arg for arg in container["args"]])
+    return {key: outputs_dir / key for key in outputs}
+
+
 def test_a_compiled_resolver_step_runs_through_the_container_entrypoint(compiled_by_cli: Compiled, tmp_path: Path) -> None:
     """The label-map resolver step as KFP would start it: compiled command and args, an ExecutorInput, its output file."""
     history = record_history(tmp_path / "mlmd", kfp=True)
-    component = compiled_by_cli.document["components"]["previous_label_map_resolver"]
-    container = compiled_by_cli.document["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
-    assert container["command"] == list(STEP_COMMAND)
-
-    def output(key: str) -> dict[str, Any]:
-        artifact_type = component["outputDefinitions"]["artifacts"][key]["artifactType"]
-        return {"artifacts": [{"name": f"runs/1/{key}", "uri": str(tmp_path / key), "type": artifact_type}]}
-
-    executor_input = {
-        "inputs": {
-            "artifacts": {"examples": {"artifacts": [{"name": "runs/1/examples", "uri": history.uris["E3"], "type": {"schemaTitle": "tfx.Examples"}}]}},
-            "parameterValues": {"pipeline_name": PIPELINE, "metadata_connection": sqlite_connection(str(history.path))},
-        },
-        "outputs": {"artifacts": {"label_map": output("label_map"), "model": output("model")}, "outputFile": str(tmp_path / "executor_output.json")},
-    }
-    run_step([json.dumps(executor_input) if arg == "{{$}}" else arg for arg in container["args"]])
-    assert (tmp_path / "label_map" / "payload.txt").read_text() == "L2"
-    assert (tmp_path / "model" / "payload.txt").read_text() == "M2"
+    written = _run_compiled_step(compiled_by_cli, "previous_label_map_resolver", {"examples": (history.uris["E3"], "tfx.Examples")}, history, tmp_path)
+    assert (written["label_map"] / "payload.txt").read_text() == "L2"
+    assert (written["model"] / "payload.txt").read_text() == "M2"
     reported = json_format.Parse((tmp_path / "executor_output.json").read_text(), pipeline_spec_pb2.ExecutorOutput())
     [label_map] = reported.artifacts["label_map"].artifacts
     assert label_map.metadata["resolved_from"] == history.uris["L2"]
+
+
+@pytest.mark.parametrize(
+    ("trainer", "filters", "warm_start"),
+    [
+        ("torch", {"previous_label_map_resolver": "pytorch", "torch_baseline_model_resolver": "pytorch"}, "previous_label_map_resolver"),
+        (
+            "both",
+            {
+                "previous_label_map_resolver": "tensorflow",  # the label map follows the TF model
+                "baseline_model_resolver": "tensorflow",
+                "torch_warm_start_resolver": "pytorch",
+                "torch_baseline_model_resolver": "pytorch",
+            },
+            "torch_warm_start_resolver",
+        ),
+    ],
+)
+def test_pytorch_trainers_compile_for_kfp_with_resolver_steps_of_their_framework(
+    compiled_both: Compiled, trainer: str, filters: dict[str, str], warm_start: str
+) -> None:
+    if trainer == "both":
+        compiled = compiled_both
+    else:
+        documents = _compile({"trainer": trainer})
+        compiled = _parsed(documents["pipeline_spec"], documents["platform_spec"])
+    tasks, executors = compiled.spec.root.dag.tasks, compiled.deployment.executors
+    assert {"TorchTrainer", "TorchEvaluator", "TorchPusher"} <= set(tasks)
+    assert {"Trainer", "Evaluator", "VersionedPusher"} <= set(tasks) if trainer == "both" else "Trainer" not in tasks
+    compiled_filters = {
+        name: task.inputs.parameters["framework"].runtime_value.constant.string_value
+        for name, task in tasks.items()
+        if "framework" in task.inputs.parameters
+    }
+    assert compiled_filters == filters
+    assert all(not tasks[step].caching_options.enable_cache for step in filters)
+    trainer_inputs, evaluator_inputs = tasks["TorchTrainer"].inputs, tasks["TorchEvaluator"].inputs
+    assert trainer_inputs.artifacts["base_model"].task_output_artifact.producer_task == warm_start
+    assert trainer_inputs.parameters["epochs"].component_input_parameter == "epochs"  # the same runtime parameter as the TF Trainer's
+    assert evaluator_inputs.artifacts["baseline_model"].task_output_artifact.producer_task == "torch_baseline_model_resolver"
+    if trainer == "both":
+        assert tasks["Evaluator"].inputs.artifacts["baseline_model"].task_output_artifact.producer_task == "baseline_model_resolver"
+    for step in ("TorchTrainer", "TorchEvaluator"):  # executors that take an empty resolver output as no input
+        assert f"components.kfp_resolvers.optional_inputs.{step}Executor" in executors[f"{step}_executor"].container.args
+    push_destination = tasks["TorchPusher"].inputs.parameters["push_destination"].runtime_value.constant.string_value
+    assert json.loads(push_destination)["filesystem"]["base_directory"] == "/pipeline-root/serving/digits-torch"
+
+
+def test_the_pytorch_trainer_gets_the_trainers_gpu_node_pool_shm_and_resources(compiled_both: Compiled) -> None:
+    for step in ("Trainer", "TorchTrainer"):
+        resources = compiled_both.deployment.executors[f"{step}_executor"].container.resources
+        assert (resources.accelerator.type, resources.accelerator.count, resources.cpu_limit) == ("nvidia.com/gpu", 1, 4)
+        assert resources.memory_limit == pytest.approx(16 * 2**30 / 1e9)  # the Trainer's entry: TorchTrainer has none of its own
+        config = compiled_both.kubernetes[f"{step}_executor"]
+        assert config["nodeSelector"] == {"labels": {"cloud.google.com/gke-nodepool": "gpu-pool"}}
+        assert config["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+        assert config["emptyDirMounts"] == [SHM]
+    placed = {label for label, config in compiled_both.kubernetes.items() if {"nodeSelector", "emptyDirMounts"} & set(config)}
+    assert placed == {"Trainer_executor", "TorchTrainer_executor"}
+
+
+def test_the_pytorch_trainer_may_have_resources_of_its_own() -> None:
+    resources = {"Trainer": {"cpu": 4, "memory": "16Gi"}, "TorchTrainer": {"cpu": 8, "gpus": 0}}
+    compiled = _compile({"trainer": "both", "kubeflow": {"resources": resources}})
+    executors = compiled["pipeline_spec"]["deploymentSpec"]["executors"]
+    assert executors["TorchTrainer_executor"]["container"]["resources"] == {"cpuLimit": 8.0}
+    assert executors["Trainer_executor"]["container"]["resources"]["accelerator"] == {"type": "nvidia.com/gpu", "count": "1"}
+    configs = compiled["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert not {"nodeSelector", "tolerations", "emptyDirMounts"} & set(configs["TorchTrainer_executor"])
+
+
+def test_vertex_compiles_both_trainers() -> None:
+    job = json_format.ParseDict(_compile({"trainer": "both"}, "vertex"), pipeline_spec_pb2.PipelineJob())
+    spec = json_format.MessageToDict(job.pipeline_spec)
+    deployment = json_format.ParseDict(spec["deploymentSpec"], pipeline_spec_pb2.PipelineDeploymentConfig())
+    assert deployment.executors["TorchTrainer_executor"].container.resources.accelerator.type == "NVIDIA_TESLA_T4"
+    assert TORCH_RESOLVER_STEPS <= set(spec["root"]["dag"]["tasks"])
+    assert not any(executor.HasField("resolver") for executor in deployment.executors.values())
+
+
+def test_compiled_framework_filters_reach_the_resolver_steps(compiled_both: Compiled, tmp_path: Path) -> None:
+    """`trainer: both`'s two baseline steps on a store of TF models only: the TF one resolves, the PyTorch one finds none."""
+    history = record_history(tmp_path / "mlmd", kfp=True)  # models without a `framework` property: TF Trainer models
+    candidate = {"candidate": (history.uris["M3"], "tfx.Model")}
+    tf_baseline = _run_compiled_step(compiled_both, "baseline_model_resolver", candidate, history, tmp_path / "tf")
+    assert (tf_baseline["model"] / "payload.txt").read_text() == "M2"
+    torch_baseline = _run_compiled_step(compiled_both, "torch_baseline_model_resolver", candidate, history, tmp_path / "torch")
+    assert list(torch_baseline["model"].iterdir()) == []  # empty: TorchEvaluator then runs without a baseline

@@ -99,6 +99,14 @@ def _tfma_metrics(evaluation_uri: str) -> dict[tuple[str, str, bool], float]:
     return {(e.key.model_name, e.key.name, e.key.is_diff): e.value.double_value.value for e in overall.metric_keys_and_values}
 
 
+def _assert_summary_says(stdout: str, facts: dict[str, str]) -> None:
+    """The `retrain run` summary prints each verdict fact of the report (the baseline model is the report's own)."""
+    lines = stdout.splitlines()
+    for label, value in facts.items():
+        if label != "baseline model":
+            assert f"{label}: {value}" in lines, (label, value, stdout[-1500:])
+
+
 def _run_ids(workdir: Path) -> list[str]:
     store = _store(workdir)
     contexts = store.get_contexts_by_type("pipeline_run")
@@ -119,9 +127,17 @@ def test_report_of_a_blessed_run_matches_mlmd_and_tfma(workdir: Path, runs) -> N
     version = push.custom_properties["pushed_version"].string_value
     destination = push.custom_properties["pushed_destination"].string_value
 
-    headline = _text(root.xpath("//p[@id='headline']")[0])
+    headline = _text(root.xpath("//p[@id='headline-tensorflow']")[0])
     assert headline == f"Blessed and pushed as version {version} to {destination}"
-    assert _facts(root, "verdict-facts")["baseline"] == "none (no other blessed model yet)"
+    assert root.xpath("//div[@class='framework']/@id") == ["verdict-tensorflow"], "trainer: tf has one model"
+    facts = _facts(root, "verdict-facts-tensorflow")
+    assert facts == {
+        "eval accuracy": f"{accuracy:.4f} (no baseline: no other blessed model yet), gate minimum 0.5000",
+        "blessed": "yes",
+        "pushed model": f"{destination} (version {version})",
+        "baseline model": "none (no other blessed model yet)",
+    }
+    _assert_summary_says(runs[0].stdout, facts)
     [threshold] = _table(root, "thresholds")
     assert threshold == {"metric": ACCURACY, "model": "candidate", "condition": ">= 0.5000 (minimum)", "value": f"{accuracy:.4f}", "result": "pass"}
 
@@ -165,11 +181,14 @@ def test_report_of_a_run_that_was_not_blessed_says_why(workdir: Path, runs) -> N
     accuracy, baseline = metrics[("candidate", ACCURACY, False)], metrics[("baseline", ACCURACY, False)]
     assert baseline == _tfma_metrics(first_eval)[("", ACCURACY, False)]
 
-    assert _text(root.xpath("//p[@id='headline']")[0]).startswith("Not blessed")
-    facts = _facts(root, "verdict-facts")
-    assert facts["blessed"] == "no" and facts["pushed"] == "no: not blessed by the Evaluator"
-    assert facts["baseline"].endswith("pushed as version 1")
-    reasons = [_text(item) for item in root.xpath("//ul[@id='gate-failures']/li")]
+    assert _text(root.xpath("//p[@id='headline-tensorflow']")[0]).startswith("Not blessed")
+    facts = _facts(root, "verdict-facts-tensorflow")
+    assert facts["blessed"] == "no" and facts["nothing pushed"] == "not blessed by the Evaluator"
+    assert facts["eval accuracy"] == f"{accuracy:.4f} (baseline {baseline:.4f}), gate minimum 0.9990"
+    assert facts["baseline model"].endswith("pushed as version 1")
+    _assert_summary_says(runs[2].stdout, facts)
+    reasons = [_text(item) for item in root.xpath("//ul[@id='gate-failures-tensorflow']/li")]
+    assert all(f"  gate failed: {reason}" in runs[2].stdout.splitlines() for reason in reasons)
     assert f"{ACCURACY} {accuracy:.4f} is below the minimum 0.9990" in reasons
     thresholds = {row["condition"]: row for row in _table(root, "thresholds")}
     assert thresholds[">= 0.9990 (minimum)"]["result"] == "FAIL"
@@ -215,7 +234,7 @@ def test_report_command_for_a_named_run(workdir: Path, runs, capsys: pytest.Capt
     root = _parse(target)
     assert cached_id in _text(root.xpath("//h1")[0])
     assert _text(root.xpath("//span[@id='outcome']")[0]) == "cached"
-    headline = _text(root.xpath("//p[@id='headline']")[0])
+    headline = _text(root.xpath("//p[@id='headline-tensorflow']")[0])
     assert headline == "Blessed; nothing new pushed: inputs unchanged since the run that pushed version 1"
     first = _parse(workdir / "first.html")
     assert _table(root, "overall-metrics") == _table(first, "overall-metrics")

@@ -107,3 +107,43 @@ def test_worse_torch_model_is_not_blessed_nor_pushed(workdir: Path, shuffled_tor
     assert "gate failed: sparse_categorical_accuracy changed by -" in torch_part
     assert "nothing pushed: not blessed by the Evaluator" in torch_part
     assert _versions(workdir, "digits-torch") == ["1"] and _versions(workdir, "digits") == ["1"]
+
+
+def _verdict_facts(html: Path, framework: str) -> dict[str, str]:
+    from lxml import etree
+
+    root = etree.fromstring(html.read_bytes(), etree.XMLParser(recover=False, no_network=True))
+    rows = root.xpath(f"//table[@id='verdict-facts-{framework}']/tbody/tr")
+    return {" ".join("".join(row[0].itertext()).split()): " ".join("".join(row[1].itertext()).split()) for row in rows}
+
+
+def test_report_verdict_covers_each_framework_as_the_summary_does(workdir: Path, both_run, shuffled_torch_run, tmp_path: Path) -> None:
+    from pipelines.report.build import write_report
+
+    metadata = workdir / "out" / "metadata.sqlite"
+    first_run = min(open_store(metadata).get_contexts_by_type("pipeline_run"), key=lambda c: (c.create_time_since_epoch, c.id)).name
+    both_html = write_report(metadata, tmp_path / "both.html", run_id=first_run)
+    for framework, model_name in (("tensorflow", "digits"), ("pytorch", "digits-torch")):
+        facts = _verdict_facts(both_html, framework)
+        assert facts["blessed"] == "yes" and facts["pushed model"] == f"{workdir / 'out' / 'serving' / model_name / '1'} (version 1)"
+        assert facts["eval accuracy"].endswith(f"gate minimum {MIN_ACCURACY:.4f}")
+        lines = [f"  {label}: {value}" for label, value in facts.items() if label != "baseline model"]
+        assert all(line in both_run.stdout.splitlines() for line in lines), (lines, both_run.stdout[-1500:])
+
+    torch_only = _verdict_facts(workdir / "out" / "report.html", "pytorch")  # the shuffled `trainer: torch` run
+    assert not _verdict_facts(workdir / "out" / "report.html", "tensorflow")
+    assert torch_only["blessed"] == "no" and torch_only["nothing pushed"] == "not blessed by the Evaluator"
+    assert torch_only["baseline model"].endswith("pushed as version 1")
+    assert f"  eval accuracy: {torch_only['eval accuracy']}" in shuffled_torch_run.stdout.splitlines()
+
+
+def test_history_shows_each_framework_of_a_run(workdir: Path, both_run, shuffled_torch_run, run_cli) -> None:
+    history = run_cli("history", "--output", "out", cwd=workdir)
+    assert history.returncode == 0, history.stderr[-2000:]
+    header, *rows = (re.split(r"\s{2,}", line) for line in history.stdout.strip().splitlines())
+    columns = [dict(zip(header, row)) for row in rows]
+    assert [row["trainer"] for row in columns] == ["tensorflow+pytorch", "pytorch"]
+    both_accuracies = re.search(r"([\d.]+) vs\. ([\d.]+) \(", both_run.stdout).groups()
+    assert columns[0]["accuracy"] == "/".join(f"{float(value):.4f}" for value in both_accuracies)
+    assert (columns[0]["blessed"], columns[0]["pushed"]) == ("yes/yes", "1/1")
+    assert columns[1]["blessed"] == "no" and columns[1]["pushed"] == "-" and columns[1]["accuracy"] != "-"

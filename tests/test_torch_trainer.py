@@ -151,6 +151,8 @@ def test_accelerator_plan() -> None:
     fp16 = Accelerator.detect(mixed_precision=True, env={}, cuda_available=True, bf16_supported=False)
     assert fp16.autocast_dtype == torch.float16 and fp16.scaler is not None
     assert Accelerator.detect(mixed_precision=False, env={}, cuda_available=True).autocast_dtype is None
+    workers = Accelerator.detect(env={"WORLD_SIZE": "2", "RANK": "1"}, cuda_available=False)
+    assert workers.distributed and workers.cpu_threads == max(1, (os.cpu_count() or 2) // 2)
 
 
 def test_torch_backbone_has_the_hub_module_weights(digits_example) -> None:
@@ -214,3 +216,6 @@ def test_config_selects_the_trainer_and_its_backbone(tmp_path: Path) -> None:
         config_from_dict({"trainer": "both", "data": {"path": "data"}, "backbone": {"handle": "hub"}}, tmp_path)
     with pytest.raises(ConfigError, match="trainer"):
         config_from_dict({"trainer": "jax"}, tmp_path)
+    assert RetrainConfig().training.torch_processes is None, "default: one process per visible GPU, 1 on CPU"
+    with pytest.raises(ConfigError, match="training.torch_processes"):
+        config_from_dict({"training": {"torch_processes": 0}}, tmp_path)

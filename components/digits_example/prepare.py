@@ -1,36 +1,24 @@
 """Materialises the built-in example on disk: target-task data and the pretrained backbone.
 
-Idempotent and atomic: everything is written to a staging directory that is
-renamed into place only when complete, so an interrupted preparation never
-leaves a half-written example behind, and a second call reuses the first.
+Idempotent and atomic (components.example_data.prepared_dir): an interrupted preparation
+never leaves a half-written example behind, and a second call reuses the first.
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from components.digits_example import backbone as backbone_lib
 from components.digits_example import data as data_lib
+from components.example_data.prepared_dir import PreparedExampleDir, is_prepared, prepare_in_staging
 
 TRAIN_IMAGES_PER_CLASS = 10
 PRETRAIN_EPOCHS = 40
 
 
 @dataclass(frozen=True)
-class ExampleLayout:
-    """Where the prepared example lives."""
-
-    root: Path
-
-    @property
-    def data_dir(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def backbone_dir(self) -> Path:
-        return self.root / "backbone"
+class ExampleLayout(PreparedExampleDir):
+    """Where the prepared digits example lives."""
 
     @property
     def torch_backbone_path(self) -> Path:
@@ -39,11 +27,6 @@ class ExampleLayout:
 
     train_pattern = "train/*.tfrecord"
     eval_pattern = "eval/*.tfrecord"
-
-
-def is_prepared(layout: ExampleLayout) -> bool:
-    """True once a complete example has been moved into place."""
-    return layout.data_dir.is_dir() and (layout.backbone_dir / "saved_model.pb").is_file()
 
 
 def _export_torch_backbone(layout: ExampleLayout) -> None:
@@ -59,9 +42,8 @@ def prepare_digits_example(root: Path, image_feature: str, label_feature: str, s
         if not layout.torch_backbone_path.is_file():  # prepared before the PyTorch backbone existed
             _export_torch_backbone(layout)
         return layout
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-    try:
+
+    def write(staging: Path) -> None:
         staged = ExampleLayout(staging)
         everything = data_lib.load_digits_images()
         target = data_lib.select_digits(everything, data_lib.TARGET_DIGITS)
@@ -72,9 +54,6 @@ def prepare_digits_example(root: Path, image_feature: str, label_feature: str, s
         pretrained = backbone_lib.pretrain_backbone(source, PRETRAIN_EPOCHS, seed)
         backbone_lib.export_hub_module(pretrained, staged.backbone_dir)
         _export_torch_backbone(staged)
-        if root.exists():
-            shutil.rmtree(root)
-        staging.rename(root)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    prepare_in_staging(root, write)
     return layout

@@ -198,9 +198,22 @@ def pooling_spec(directory: Path, hidden_size: int) -> PoolingSpec:
     return PoolingSpec(mode, normalize=_ST + "Normalize" in types)
 
 
-def _default_max_seq_length(sbert: dict[str, Any], encoder: EncoderSpec) -> int:
+def _default_max_seq_length(sbert: dict[str, Any], max_position_embeddings: int) -> int:
     value: Optional[int] = sbert.get("max_seq_length")
-    return min(int(value), encoder.max_position_embeddings) if value else encoder.max_position_embeddings
+    return min(int(value), max_position_embeddings) if value else max_position_embeddings
+
+
+def checkpoint_max_seq_length(directory: Path) -> int:
+    """The tokens a checkpoint's encoder takes by default: sentence-transformers' max_seq_length, else max_position_embeddings.
+
+    The converter's default too (`TextCheckpoint.default_max_seq_length`); reads only the
+    two config files, so it also serves checkpoints the converter refuses.
+    """
+    directory = Path(directory)
+    config = _read_json(directory / "config.json")
+    sbert_path = directory / "sentence_bert_config.json"
+    sbert = _read_json(sbert_path) if sbert_path.is_file() else {}
+    return _default_max_seq_length(sbert, int(config.get("max_position_embeddings", 512)))
 
 
 def read_checkpoint(directory: Path) -> TextCheckpoint:
@@ -225,5 +238,5 @@ def read_checkpoint(directory: Path) -> TextCheckpoint:
         encoder=encoder,
         tokenizer=tokenizer,
         pooling=pooling_spec(directory, encoder.hidden_size),
-        default_max_seq_length=_default_max_seq_length(sbert, encoder),
+        default_max_seq_length=_default_max_seq_length(sbert, encoder.max_position_embeddings),
     )

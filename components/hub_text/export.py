@@ -22,9 +22,8 @@ import tensorflow as tf
 
 from components.hub_text.checkpoint import ConversionError, TextCheckpoint, read_checkpoint
 from components.hub_text.encoder import POOLED_OUTPUT, build_text_encoder
+from components.hub_text.metadata import METADATA_FILE
 from components.hub_text.weights import load_weights
-
-METADATA_FILE = "assets.extra/hub_text.json"
 
 
 def build_converted_encoder(checkpoint: TextCheckpoint, max_seq_length: int, pretrained: bool = True, seed: int = 0) -> tf.keras.Model:

@@ -7,6 +7,7 @@ own output artifact (see executor.py), so downstream steps read ordinary inputs.
 from __future__ import annotations
 
 import json
+from typing import Optional
 
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
@@ -23,6 +24,7 @@ LABEL_MAP_KEY = "label_map"
 PIPELINE_NAME = "pipeline_name"
 METADATA_CONNECTION = "metadata_connection"
 NUM_SPANS = "num_spans"
+FRAMEWORK = "framework"  # only models of this framework count (unset: every model, as with `trainer: tf`)
 LATEST_KEY = "latest"
 
 
@@ -37,12 +39,13 @@ def sqlite_connection(path: str) -> str:
 
 
 _COMMON = {PIPELINE_NAME: ExecutionParameter(type=str), METADATA_CONNECTION: ExecutionParameter(type=str)}
+_MODEL_FILTER = {FRAMEWORK: ExecutionParameter(type=str, optional=True)}
 
 
 class LabelMapLineageResolverSpec(ComponentSpec):
     """Input: this run's examples. Outputs: the seed label map and the warm-start model (empty when none)."""
 
-    PARAMETERS = dict(_COMMON)
+    PARAMETERS = {**_COMMON, **_MODEL_FILTER}
     INPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
     OUTPUTS = {LABEL_MAP_KEY: ChannelParameter(type=LabelMap), MODEL_KEY: ChannelParameter(type=standard_artifacts.Model)}
 
@@ -50,7 +53,7 @@ class LabelMapLineageResolverSpec(ComponentSpec):
 class BaselineModelResolverSpec(ComponentSpec):
     """Input: the candidate model. Output: the latest blessed model other than it (empty when none)."""
 
-    PARAMETERS = dict(_COMMON)
+    PARAMETERS = {**_COMMON, **_MODEL_FILTER}
     INPUTS = {CANDIDATE_KEY: ChannelParameter(type=standard_artifacts.Model)}
     OUTPUTS = {MODEL_KEY: ChannelParameter(type=standard_artifacts.Model)}
 
@@ -64,17 +67,23 @@ class SpanWindowResolverSpec(ComponentSpec):
 
 
 class LabelMapLineageResolver(base_component.BaseComponent):
-    """The label map and warm-start model behind the latest blessed model (as LatestBlessedLabelMapStrategy)."""
+    """The label map and warm-start model behind the latest blessed model (of `framework`, when given).
+
+    As LatestBlessedLabelMapStrategy (with `framework`: LatestBlessedLabelMapOfFramework).
+    """
 
     SPEC_CLASS = LabelMapLineageResolverSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.LabelMapLineageExecutor)
 
-    def __init__(self, examples: types.BaseChannel, pipeline_name: str, metadata_connection: str) -> None:
+    def __init__(
+        self, examples: types.BaseChannel, pipeline_name: str, metadata_connection: str, framework: Optional[str] = None
+    ) -> None:
         super().__init__(
             spec=LabelMapLineageResolverSpec(
                 examples=examples,
                 pipeline_name=pipeline_name,
                 metadata_connection=metadata_connection,
+                framework=framework,
                 label_map=types.Channel(type=LabelMap),
                 model=types.Channel(type=standard_artifacts.Model),
             )
@@ -82,17 +91,23 @@ class LabelMapLineageResolver(base_component.BaseComponent):
 
 
 class BaselineModelResolver(base_component.BaseComponent):
-    """The evaluation baseline: the latest blessed model that is not the candidate (as LatestBlessedOtherModelStrategy)."""
+    """The evaluation baseline: the latest blessed model (of `framework`, when given) that is not the candidate.
+
+    As LatestBlessedOtherModelStrategy (with `framework`: LatestBlessedOtherModelOfFramework).
+    """
 
     SPEC_CLASS = BaselineModelResolverSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.BaselineModelExecutor)
 
-    def __init__(self, candidate: types.BaseChannel, pipeline_name: str, metadata_connection: str) -> None:
+    def __init__(
+        self, candidate: types.BaseChannel, pipeline_name: str, metadata_connection: str, framework: Optional[str] = None
+    ) -> None:
         super().__init__(
             spec=BaselineModelResolverSpec(
                 candidate=candidate,
                 pipeline_name=pipeline_name,
                 metadata_connection=metadata_connection,
+                framework=framework,
                 model=types.Channel(type=standard_artifacts.Model),
             )
         )

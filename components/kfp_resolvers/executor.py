@@ -59,12 +59,12 @@ def _uris(artifacts: list[types.Artifact]) -> list[str]:
 
 
 class LabelMapLineageExecutor(base_executor.BaseExecutor):
-    """Resolves the seed label map and warm-start model for this run's examples."""
+    """Resolves the seed label map and warm-start model for this run's examples (of `framework` only, when set)."""
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
         store = open_store(exec_properties["metadata_connection"])
         label_map, model = lineage.resolve_label_map_and_base_model(
-            store, exec_properties["pipeline_name"], _uris(input_dict["examples"])
+            store, exec_properties["pipeline_name"], _uris(input_dict["examples"]), exec_properties.get("framework")
         )
         logging.info("previous label map: %s; warm-start model: %s", label_map and label_map.uri, model and model.uri)
         emit(label_map, artifact_utils.get_single_instance(output_dict["label_map"]))
@@ -72,11 +72,13 @@ class LabelMapLineageExecutor(base_executor.BaseExecutor):
 
 
 class BaselineModelExecutor(base_executor.BaseExecutor):
-    """Resolves the evaluation baseline for the candidate model."""
+    """Resolves the evaluation baseline for the candidate model (of `framework` only, when set)."""
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
         store = open_store(exec_properties["metadata_connection"])
-        model = lineage.resolve_baseline_model(store, exec_properties["pipeline_name"], _uris(input_dict["candidate"]))
+        model = lineage.resolve_baseline_model(
+            store, exec_properties["pipeline_name"], _uris(input_dict["candidate"]), exec_properties.get("framework")
+        )
         logging.info("baseline model: %s", model and model.uri)
         emit(model, artifact_utils.get_single_instance(output_dict["model"]))
 

@@ -21,6 +21,7 @@ from tfx.types import artifact_utils
 
 from components.baseline_resolver.strategy import latest_blessed_other_than
 from components.label_prep.resolver import resolve_previous_label_map
+from components.torch_evaluator.resolver import framework_of
 
 # MLMD type names per role: as TFX records them locally, and as the KFP v2 launcher records them.
 MODEL_TYPES = ("Model", "tfx.Model")
@@ -80,6 +81,12 @@ def blessings_by_lineage(store: mlmd.MetadataStore, blessings: Sequence[types.Ar
     return list(blessings)
 
 
+def models_of_pipeline(store: mlmd.MetadataStore, pipeline_name: str, framework: Optional[str] = None) -> list[types.Artifact]:
+    """The pipeline's models; with `framework`, only that framework's (`framework_of`, as the local per-framework strategies)."""
+    models = pipeline_artifacts(store, pipeline_name, MODEL_TYPES)
+    return models if framework is None else [model for model in models if framework_of(model) == framework]
+
+
 def ids_of_uris(store: mlmd.MetadataStore, uris: Iterable[str], type_names: Iterable[str]) -> set[int]:
     """MLMD ids of the artifacts of `type_names` stored at `uris` (how a container step recognises its inputs)."""
     type_ids = {t.id for t in store.get_artifact_types() if t.name in set(type_names)}
@@ -87,17 +94,17 @@ def ids_of_uris(store: mlmd.MetadataStore, uris: Iterable[str], type_names: Iter
 
 
 def resolve_label_map_and_base_model(
-    store: mlmd.MetadataStore, pipeline_name: str, examples_uris: Sequence[str]
+    store: mlmd.MetadataStore, pipeline_name: str, examples_uris: Sequence[str], framework: Optional[str] = None
 ) -> tuple[Optional[types.Artifact], Optional[types.Artifact]]:
     """(seed label map, warm-start model) for a run on the examples at `examples_uris`.
 
-    Same semantics as the local `LatestBlessedLabelMapStrategy`: both call
-    `resolve_previous_label_map`.
+    Same semantics as the local `LatestBlessedLabelMapStrategy` (with `framework`:
+    `LatestBlessedLabelMapOfFramework`): both call `resolve_previous_label_map`.
     """
     base, _, seed = resolve_previous_label_map(
         store,
         label_maps_of_pipeline(store, pipeline_name),
-        pipeline_artifacts(store, pipeline_name, MODEL_TYPES),
+        models_of_pipeline(store, pipeline_name, framework),
         blessings_by_lineage(store, pipeline_artifacts(store, pipeline_name, BLESSING_TYPES)),
         ids_of_uris(store, examples_uris, EXAMPLES_TYPES),
     )
@@ -105,11 +112,14 @@ def resolve_label_map_and_base_model(
 
 
 def resolve_baseline_model(
-    store: mlmd.MetadataStore, pipeline_name: str, candidate_uris: Sequence[str]
+    store: mlmd.MetadataStore, pipeline_name: str, candidate_uris: Sequence[str], framework: Optional[str] = None
 ) -> Optional[types.Artifact]:
-    """The latest blessed model other than the candidate at `candidate_uris` (as `LatestBlessedOtherModelStrategy`)."""
+    """The latest blessed model other than the candidate at `candidate_uris`.
+
+    As `LatestBlessedOtherModelStrategy` (with `framework`: `LatestBlessedOtherModelOfFramework`).
+    """
     model, _ = latest_blessed_other_than(
-        pipeline_artifacts(store, pipeline_name, MODEL_TYPES),
+        models_of_pipeline(store, pipeline_name, framework),
         blessings_by_lineage(store, pipeline_artifacts(store, pipeline_name, BLESSING_TYPES)),
         ids_of_uris(store, candidate_uris, MODEL_TYPES),
     )

@@ -3,7 +3,8 @@
 On Kubeflow a resolver step always writes an artifact; an empty one (see
 executor.emit) means "no previous label map / warm-start model / baseline".
 These subclasses remove such inputs before the stock executor runs, so LabelPrep,
-Trainer and Evaluator behave as they do locally when a resolver returns nothing.
+Trainer, Evaluator, TorchTrainer and TorchEvaluator behave as they do locally when
+a resolver returns nothing.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from tfx.dsl.components.base.base_component import BaseComponent
 from components.kfp_resolvers.executor import is_resolved
 from components.kfp_resolvers.runtime_epochs import apply_requested_epochs
 from components.label_prep import executor as label_prep_executor
+from components.torch_evaluator import executor as torch_evaluator_executor
+from components.torch_trainer import executor as torch_trainer_executor
 
 # Input keys fed by resolver steps.
 OPTIONAL_INPUT_KEYS = ("previous_label_map", "base_model", "baseline_model")
@@ -55,10 +58,26 @@ class EvaluatorExecutor(evaluator_executor.Executor):
         super().Do(drop_unresolved(input_dict), output_dict, exec_properties)
 
 
+class TorchTrainerExecutor(torch_trainer_executor.Executor):
+    """TorchTrainer without a warm-start model when the resolver step found none, and with the run's `epochs`."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        super().Do(drop_unresolved(input_dict), output_dict, apply_requested_epochs(exec_properties))
+
+
+class TorchEvaluatorExecutor(torch_evaluator_executor.Executor):
+    """TorchEvaluator without a baseline when the resolver step found none."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        super().Do(drop_unresolved(input_dict), output_dict, exec_properties)
+
+
 _REPLACEMENTS: dict[type, type] = {
     label_prep_executor.Executor: LabelPrepExecutor,
     trainer_executor.GenericExecutor: TrainerExecutor,
     evaluator_executor.Executor: EvaluatorExecutor,
+    torch_trainer_executor.Executor: TorchTrainerExecutor,
+    torch_evaluator_executor.Executor: TorchEvaluatorExecutor,
 }
 
 

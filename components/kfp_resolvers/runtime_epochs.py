@@ -1,20 +1,22 @@
-"""An `epochs` runtime parameter for the Trainer of compiled pipelines (what a schedule may change per run).
+"""An `epochs` runtime parameter for the trainers of compiled pipelines (what a schedule may change per run).
 
-The Trainer's settings travel as one JSON `custom_config`, which a runtime
+The trainers' settings travel as one JSON `custom_config`, which a runtime
 parameter cannot reach into. `with_epochs_parameter` adds an `epochs` execution
-parameter to a Trainer's spec; `apply_requested_epochs` (run by the Kubeflow
-Trainer executor) writes a positive value into `custom_config["epochs"]`; the
-default 0 keeps the config's value.
+parameter to a Trainer's or TorchTrainer's spec; `apply_requested_epochs` (run by
+their Kubeflow executors) writes a positive value into `custom_config["epochs"]`;
+the default 0 keeps the config's value.
 """
 from __future__ import annotations
 
 from typing import Any, Union
 
-from tfx.components.trainer.component import Trainer
+from tfx.dsl.components.base.base_component import BaseComponent
 from tfx.orchestration import data_types
 from tfx.types import standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import json_utils
+
+from components.torch_trainer.component import TorchTrainerSpec
 
 EPOCHS_KEY = "epochs"
 KEEP_CONFIGURED_EPOCHS = 0
@@ -26,10 +28,25 @@ class EpochsTrainerSpec(standard_component_specs.TrainerSpec):
     PARAMETERS = {**standard_component_specs.TrainerSpec.PARAMETERS, EPOCHS_KEY: ExecutionParameter(type=int, optional=True)}
 
 
-def with_epochs_parameter(trainer: Trainer, epochs: Union[int, data_types.RuntimeParameter]) -> Trainer:
-    """`trainer` with its spec extended by `epochs`; inputs, outputs and other parameters unchanged."""
+class EpochsTorchTrainerSpec(TorchTrainerSpec):
+    """TorchTrainerSpec plus `epochs` (0: the configured number)."""
+
+    PARAMETERS = {**TorchTrainerSpec.PARAMETERS, EPOCHS_KEY: ExecutionParameter(type=int, optional=True)}
+
+
+_WITH_EPOCHS: dict[type, type] = {
+    standard_component_specs.TrainerSpec: EpochsTrainerSpec,
+    TorchTrainerSpec: EpochsTorchTrainerSpec,
+}
+
+
+def with_epochs_parameter(trainer: BaseComponent, epochs: Union[int, data_types.RuntimeParameter]) -> BaseComponent:
+    """`trainer` (a Trainer or TorchTrainer) with its spec extended by `epochs`; inputs, outputs and other parameters unchanged."""
     spec = trainer.spec
-    trainer.spec = EpochsTrainerSpec(**spec.exec_properties, **spec.inputs, **spec.outputs, **{EPOCHS_KEY: epochs})
+    spec_class = _WITH_EPOCHS.get(type(spec))
+    if spec_class is None:
+        raise TypeError(f"{trainer.id}: no `epochs` parameter for a {type(spec).__name__}")
+    trainer.spec = spec_class(**spec.exec_properties, **spec.inputs, **spec.outputs, **{EPOCHS_KEY: epochs})
     return trainer
 
 

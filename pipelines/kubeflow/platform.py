@@ -5,6 +5,7 @@ Which steps need GPUs is decided here, in one place: every component whose class
 config lists in `kubeflow.gpu.steps`. GPU steps get the accelerator, the node
 pool's selector, the tolerations and a memory-backed /dev/shm; every step gets
 the secrets, image pull secrets and volumes (the pipeline root's PVC among them).
+The PyTorch trainer without a `resources` entry of its own uses the TF trainer's.
 The executor configs have the shape kfp-kubernetes 1.5.0 writes into a
 PlatformSpec: platforms.kubernetes.deploymentSpec.executors.<label>.
 """
@@ -19,6 +20,7 @@ from pipelines.config import ConfigError
 from pipelines.kubeflow.settings import KubeflowSettings, StepResources, quantity_in_gb
 
 TRAINER_COMPONENT_TYPES = ("Trainer", "TorchTrainer")  # add a new trainer's component class name here
+SHARED_RESOURCES = {"TorchTrainer": "Trainer"}  # step id -> whose `resources` entry it uses when it has none
 DEFAULT_RESOURCES_KEY = "default"
 SHM_VOLUME = "dshm"
 SHM_PATH = "/dev/shm"
@@ -38,22 +40,31 @@ def gpu_step_ids(components: Iterable[BaseComponent], settings: KubeflowSettings
     unknown = sorted(set(settings.gpu.steps) - known)
     if unknown:
         raise ConfigError(f"kubeflow.gpu.steps: no such step: {', '.join(unknown)} (steps: {', '.join(sorted(known))})")
-    unknown_resources = sorted(set(settings.resources) - known - {DEFAULT_RESOURCES_KEY})
+    shared = {SHARED_RESOURCES[step] for step in known if step in SHARED_RESOURCES}
+    unknown_resources = sorted(set(settings.resources) - known - shared - {DEFAULT_RESOURCES_KEY})
     if unknown_resources:
         raise ConfigError(f"kubeflow.resources: no such step: {', '.join(unknown_resources)} (steps: {', '.join(sorted(known))})")
     wanted = {c.id for c in components if is_trainer(c)} | set(settings.gpu.steps)
     return {step for step in wanted if gpu_count(step, settings) > 0}
 
 
+def step_resources(step_id: str, settings: KubeflowSettings) -> StepResources:
+    """The step's `resources` entry; without one, the entry it shares (SHARED_RESOURCES), else an empty one."""
+    own = settings.resources.get(step_id)
+    if own is None and step_id in SHARED_RESOURCES:
+        own = settings.resources.get(SHARED_RESOURCES[step_id])
+    return own or StepResources()
+
+
 def gpu_count(step_id: str, settings: KubeflowSettings) -> int:
-    """GPUs for a GPU step: its own `resources.<id>.gpus`, else `gpu.count`."""
-    own = settings.resources.get(step_id, StepResources()).gpus
+    """GPUs for a GPU step: its own (or shared) `resources.<id>.gpus`, else `gpu.count`."""
+    own = step_resources(step_id, settings).gpus
     return settings.gpu.count if own is None else own
 
 
 def resource_spec(step_id: str, settings: KubeflowSettings, gpu_type: Optional[str]) -> Optional[ResourceSpec]:
     """CPU/memory limits of a step (its entry, else `default`) and, with `gpu_type`, its accelerator."""
-    own = settings.resources.get(step_id, StepResources())
+    own = step_resources(step_id, settings)
     default = settings.resources.get(DEFAULT_RESOURCES_KEY, StepResources())
     cpu, memory = own.cpu or default.cpu, own.memory or default.memory
     if cpu is None and memory is None and gpu_type is None:

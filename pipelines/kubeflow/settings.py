@@ -155,7 +155,8 @@ class KubeflowSettings(_Section):
     URL, or a path on the PVC `pipeline_root_claim`, which is then mounted at its
     top directory); `data_root` replaces the built-in example's local directory
     (the image or a volume must hold it there). `resources` maps component ids
-    (`Trainer`, `Transform`, ...) or `default` to CPU/memory/GPU count.
+    (`Trainer`, `Transform`, ...) or `default` to CPU/memory/GPU count; `TorchTrainer`
+    without an entry of its own uses `Trainer`'s.
     """
 
     image: str = "retrain:latest"

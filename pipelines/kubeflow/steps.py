@@ -4,17 +4,18 @@ TFX's Kubeflow V2 compiler only compiles two stock resolver strategies, and
 open-source KFP runs neither resolver executors nor ExampleGen's preCacheCheck
 driver. So for a Kubeflow target each resolver node becomes a container step with
 the same id and output keys (components/kfp_resolvers), and for `kfp` ExampleGen
-resolves its span in its own step. Runtime parameters (RUNTIME_PARAMETER_DEFAULTS):
+resolves its span in its own step. A resolver step given a `framework` only
+considers models of that framework (every model resolver unless `trainer: tf`,
+as locally). Runtime parameters (RUNTIME_PARAMETER_DEFAULTS):
 `span` pins the span ExampleGen ingests (kfp; -1: the newest), `epochs` overrides
-`training.epochs` (0: keep it).
+`training.epochs` in every trainer (0: keep it).
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Optional
 
 from tfx import v1 as tfx
 from tfx.components.example_gen.component import FileBasedExampleGen
-from tfx.components.trainer.component import Trainer
 from tfx.dsl.components.base.base_component import BaseComponent
 
 from components.kfp_resolvers.component import (
@@ -27,11 +28,20 @@ from components.kfp_resolvers.example_gen import NEWEST_SPAN, SpanResolvingExamp
 from components.kfp_resolvers.optional_inputs import use_optional_input_executors
 from components.kfp_resolvers.runtime_epochs import KEEP_CONFIGURED_EPOCHS, with_epochs_parameter
 from pipelines.config import RetrainConfig
+from pipelines.kubeflow.platform import is_trainer
 
 SPAN_WINDOW_RESOLVER_ID = "span_window_resolver"
 LABEL_MAP_RESOLVER_ID = "previous_label_map_resolver"
 BASELINE_RESOLVER_ID = "baseline_model_resolver"
-RESOLVER_STEP_IDS = (SPAN_WINDOW_RESOLVER_ID, LABEL_MAP_RESOLVER_ID, BASELINE_RESOLVER_ID)
+TORCH_WARM_START_RESOLVER_ID = "torch_warm_start_resolver"
+TORCH_BASELINE_RESOLVER_ID = "torch_baseline_model_resolver"
+RESOLVER_STEP_IDS = (
+    SPAN_WINDOW_RESOLVER_ID,
+    LABEL_MAP_RESOLVER_ID,
+    BASELINE_RESOLVER_ID,
+    TORCH_WARM_START_RESOLVER_ID,
+    TORCH_BASELINE_RESOLVER_ID,
+)
 SPAN_PARAMETER = "span"
 EPOCHS_PARAMETER = "epochs"
 RUNTIME_PARAMETER_DEFAULTS: dict[str, int] = {SPAN_PARAMETER: NEWEST_SPAN, EPOCHS_PARAMETER: KEEP_CONFIGURED_EPOCHS}
@@ -58,25 +68,29 @@ def span_window_step(config: RetrainConfig, example_gen: BaseComponent) -> BaseC
     ).with_id(SPAN_WINDOW_RESOLVER_ID)
 
 
-def label_map_resolver_step(config: RetrainConfig, examples: tfx.dsl.Channel) -> BaseComponent:
-    """The container step for `previous_label_map_resolver` (outputs `label_map` and `model`)."""
+def label_map_resolver_step(
+    config: RetrainConfig, examples: tfx.dsl.Channel, framework: Optional[str], node_id: str = LABEL_MAP_RESOLVER_ID
+) -> BaseComponent:
+    """The container step for a label-map resolver (outputs `label_map` and `model`); `framework`: None for all models."""
     return LabelMapLineageResolver(
-        examples=examples, pipeline_name=config.pipeline_name, metadata_connection=_connection(config)
-    ).with_id(LABEL_MAP_RESOLVER_ID)
+        examples=examples, pipeline_name=config.pipeline_name, metadata_connection=_connection(config), framework=framework
+    ).with_id(node_id)
 
 
-def baseline_resolver_step(config: RetrainConfig, candidate: tfx.dsl.Channel) -> BaseComponent:
-    """The container step for `baseline_model_resolver` (output `model`)."""
+def baseline_resolver_step(
+    config: RetrainConfig, candidate: tfx.dsl.Channel, framework: Optional[str], node_id: str = BASELINE_RESOLVER_ID
+) -> BaseComponent:
+    """The container step for a baseline resolver (output `model`); `framework`: None for all models."""
     return BaselineModelResolver(
-        candidate=candidate, pipeline_name=config.pipeline_name, metadata_connection=_connection(config)
-    ).with_id(BASELINE_RESOLVER_ID)
+        candidate=candidate, pipeline_name=config.pipeline_name, metadata_connection=_connection(config), framework=framework
+    ).with_id(node_id)
 
 
 def accept_unresolved_inputs(components: Iterable[BaseComponent]) -> None:
-    """Lets the consumers of resolver steps treat an empty resolver output as no input; the Trainer takes `epochs`."""
+    """Lets the consumers of resolver steps treat an empty resolver output as no input; the trainers take `epochs`."""
     components = list(components)
+    epochs = tfx.dsl.experimental.RuntimeParameter(name=EPOCHS_PARAMETER, ptype=int, default=KEEP_CONFIGURED_EPOCHS)
     for component in components:
-        if isinstance(component, Trainer):
-            epochs = tfx.dsl.experimental.RuntimeParameter(name=EPOCHS_PARAMETER, ptype=int, default=KEEP_CONFIGURED_EPOCHS)
+        if is_trainer(component):
             with_epochs_parameter(component, epochs)
     use_optional_input_executors(components)

@@ -14,7 +14,7 @@ from pipelines.report.data import DataReport, format_spans, load_data
 from pipelines.report.evaluation import Evaluation, load_evaluation
 from pipelines.report.runs import NodeRun, RunRecord, RunRef, derived_artifacts, load_run, producing_run, trainer_framework
 from pipelines.report.training import Curves, load_curves
-from pipelines.run_summary import RunSummary, summarize_executions
+from pipelines.run_summary import PYTORCH, TENSORFLOW, FrameworkVerdict, RunSummary, framework_verdicts, summarize_executions
 
 # Execution properties that follow the data rather than the configuration (ExampleGen's driver adds them).
 _DATA_PROPERTIES = frozenset({"span", "version", "input_fingerprint"})
@@ -54,9 +54,14 @@ class RunReport:
     steps: list[Step]
     trainers: list[TrainerRun]
     evaluation: Optional[Evaluation]
-    baseline: Optional[str]
+    baselines: dict[str, str]  # framework -> the model its candidate was compared with (absent: none)
     data: DataReport
     lineage: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def verdicts(self) -> list[FrameworkVerdict]:
+        """The verdict of each trained framework (TensorFlow first), as the run summary gives them."""
+        return framework_verdicts(self.summary)
 
 
 def _error(node: NodeRun) -> Optional[str]:
@@ -112,7 +117,14 @@ def config_hash(record: RunRecord) -> str:
     return digest.hexdigest()[:16]
 
 
-def _lineage(record: RunRecord, trainers: list[TrainerRun], baseline: Optional[str], data: DataReport) -> list[tuple[str, str]]:
+def describe_baselines(baselines: dict[str, str]) -> str:
+    """The baseline model(s): one description, or `tensorflow: ...; pytorch: ...` when both frameworks had one."""
+    if len(baselines) == 1:
+        return next(iter(baselines.values()))
+    return "; ".join(f"{framework}: {description}" for framework, description in baselines.items()) or NONE
+
+
+def _lineage(record: RunRecord, trainers: list[TrainerRun], baselines: dict[str, str], data: DataReport) -> list[tuple[str, str]]:
     settings = trainers[0].settings if trainers else {}
     transform = record.node("LabelMappedTransform")
     code_version = settings.get("code_version") or (_settings(transform).get("code_version") if transform else None)
@@ -122,13 +134,25 @@ def _lineage(record: RunRecord, trainers: list[TrainerRun], baseline: Optional[s
         ("code version", code_version or NONE),
         ("data spans", format_spans(data.span_numbers)),
         ("warm start from", ", ".join(t.base_model for t in trainers if t.base_model) or NONE),
-        ("baseline", baseline or NONE),
+        ("baseline", describe_baselines(baselines)),
     ]
     lineage += [(f"model ({t.framework})", t.model_uri or NONE) for t in trainers]
     return lineage
 
 
 EVALUATORS = (("Evaluator", ""), ("TorchEvaluator", "pytorch "))  # node id, model-name prefix when both ran
+EVALUATOR_OF = {TENSORFLOW: "Evaluator", PYTORCH: "TorchEvaluator"}
+
+
+def _baselines(store: mlmd.MetadataStore, record: RunRecord) -> dict[str, str]:
+    """Per framework whose evaluator had one: the baseline model it compared the candidate with."""
+    baselines = {}
+    for framework, node_id in EVALUATOR_OF.items():
+        evaluator = record.node(node_id)
+        model = evaluator.input("baseline_model") if evaluator else None
+        if model is not None:
+            baselines[framework] = describe_model(store, model)
+    return baselines
 
 
 def _evaluation(record: RunRecord) -> Optional[Evaluation]:
@@ -152,9 +176,7 @@ def _evaluation(record: RunRecord) -> Optional[Evaluation]:
 def collect_report(store: mlmd.MetadataStore, ref: RunRef) -> RunReport:
     """Reads everything the report shows about run `ref`."""
     record = load_run(store, ref)
-    evaluator = record.node("Evaluator") or record.node("TorchEvaluator")  # trainer: torch has only the latter
-    baseline_model = evaluator.input("baseline_model") if evaluator else None
-    baseline = describe_model(store, baseline_model) if baseline_model else None
+    baselines = _baselines(store, record)
     trainers = [_trainer(store, node) for node in record.nodes_with_output("Model")]
     data = load_data(store, record)
     return RunReport(
@@ -164,7 +186,7 @@ def collect_report(store: mlmd.MetadataStore, ref: RunRef) -> RunReport:
         steps=[Step(node.node_id, node.state, node.seconds, _error(node)) for node in record.nodes.values()],
         trainers=trainers,
         evaluation=_evaluation(record),
-        baseline=baseline,
+        baselines=baselines,
         data=data,
-        lineage=_lineage(record, trainers, baseline, data),
+        lineage=_lineage(record, trainers, baselines, data),
     )

@@ -9,10 +9,10 @@ import html
 from typing import Iterable, Optional, Sequence
 
 from pipelines.report import plots
-from pipelines.report.collect import RunReport, TrainerRun
+from pipelines.report.collect import RunReport, TrainerRun, describe_baselines
 from pipelines.report.data import DataReport
 from pipelines.report.evaluation import Evaluation, ModelResult
-from pipelines.run_summary import PUSHER_NODE
+from pipelines.run_summary import FrameworkVerdict, accuracy_comparison, verdict_facts
 
 DASH = "\u2014"
 _STYLE = """
@@ -23,6 +23,7 @@ h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom:
 .good { background: #e3f4e1; border: 1px solid #6bb36b; }
 .bad { background: #fbe4e1; border: 1px solid #d9776b; }
 .neutral { background: #eef1f6; border: 1px solid #98a6bd; }
+.verdicts { display: flex; flex-wrap: wrap; gap: 0 2em; } .framework { flex: 1 1 28em; }
 table { border-collapse: collapse; margin: 0.8em 0; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
@@ -81,38 +82,51 @@ def _model_label(model: ModelResult) -> str:
     return model.name or "candidate"
 
 
-def _headline(report: RunReport) -> tuple[str, str]:
-    """(css class, text) of the verdict line."""
-    summary = report.summary
+def _run_failure(report: RunReport) -> Optional[str]:
     failed = [step for step in report.steps if step.state in ("failed", "canceled")]
-    if failed:
-        return "bad", f"The run failed at {failed[0].node_id}: {failed[0].error or failed[0].state}"
+    return f"The run failed at {failed[0].node_id}: {failed[0].error or failed[0].state}" if failed else None
+
+
+def _headline(verdict: FrameworkVerdict) -> tuple[str, str]:
+    """(css class, text) of one model's verdict line."""
+    summary = verdict.summary
     if summary.blessed is None:
         return "neutral", "No verdict: the run did not reach the Evaluator"
     if not summary.blessed:
         return "bad", "Not blessed: the candidate failed the gate, nothing was pushed"
-    if summary.pushed and PUSHER_NODE in summary.cached_nodes:
+    if verdict.push_reused:
         return "good", f"Blessed; nothing new pushed: inputs unchanged since the run that pushed version {summary.push_version}"
     if summary.pushed:
         return "good", f"Blessed and pushed as version {summary.push_version} to {summary.push_path}"
     return "neutral", f"Blessed, not pushed: {summary.push_outcome}"
 
 
-def _verdict(report: RunReport) -> str:
-    css, text = _headline(report)
-    summary = report.summary
-    pushed = f"version {summary.push_version} at {summary.push_path}"
-    if summary.pushed and PUSHER_NODE in summary.cached_nodes:
-        pushed += " (by an earlier run; nothing new pushed)"
-    facts = [
-        ("blessed", DASH if summary.blessed is None else "yes" if summary.blessed else "no"),
-        ("pushed", pushed if summary.pushed else f"no: {summary.push_outcome}"),
-        ("baseline", report.baseline or "none (no other blessed model yet)"),
-    ]
+def _framework_verdict(verdict: FrameworkVerdict, baseline: Optional[str]) -> str:
+    """One model's box: headline, the facts the run summary prints, its baseline and why it failed the gate."""
+    css, text = _headline(verdict)
+    name = verdict.framework
+    facts = [*verdict_facts(verdict), ("baseline model", baseline or "none (no other blessed model yet)")]
     parts = [
-        f'<p class="verdict {css}" id="headline">{_e(text)}</p>',
-        _table("verdict-facts", ["", ""], [(f"<b>{_e(key)}</b>", _e(value)) for key, value in facts]),
+        f"<h3>{_e(verdict.title)}</h3>",
+        f'<p class="verdict {css}" id="headline-{name}">{_e(text)}</p>',
+        _table(f"verdict-facts-{name}", ["", ""], [(f"<b>{_e(key)}</b>", _e(value)) for key, value in facts]),
     ]
+    if verdict.summary.validation_failures:
+        parts.append("<p>Why it was not blessed:</p>" + _list(verdict.summary.validation_failures, f"gate-failures-{name}"))
+    return f'<div class="framework" id="verdict-{name}">{"".join(parts)}</div>'
+
+
+def _verdict(report: RunReport) -> str:
+    """The run's failure (if any), then each trained framework's model side by side, then the gate's thresholds."""
+    parts = []
+    failure = _run_failure(report)
+    if failure:
+        parts.append(f'<p class="verdict bad" id="run-failure">{_e(failure)}</p>')
+    boxes = [_framework_verdict(verdict, report.baselines.get(verdict.framework)) for verdict in report.verdicts]
+    parts.append(f'<div class="verdicts">{"".join(boxes)}</div>')
+    comparison = accuracy_comparison(report.summary)
+    if comparison:
+        parts.append(f'<p id="framework-comparison">{_e(comparison)}</p>')
     if report.evaluation and report.evaluation.thresholds:
         rows = [
             (
@@ -125,8 +139,6 @@ def _verdict(report: RunReport) -> str:
             for threshold in report.evaluation.thresholds
         ]
         parts.append("<h3>Gate thresholds</h3>" + _table("thresholds", ["metric", "model", "condition", "value", "result"], rows))
-    if summary.validation_failures:
-        parts.append("<p>Why it was not blessed:</p>" + _list(summary.validation_failures, "gate-failures"))
     return _section("verdict", "Verdict", "".join(parts))
 
 
@@ -178,8 +190,8 @@ def _metrics(report: RunReport) -> str:
     if evaluation is None:
         return _section("metrics", "Candidate vs. baseline", "<p>The Evaluator did not run in this run.</p>")
     intro = (
-        f"<p>Evaluated on the eval split; baseline: {_e(report.baseline)}.</p>"
-        if evaluation.baseline
+        f"<p>Evaluated on the eval split; baseline: {_e(describe_baselines(report.baselines))}.</p>"
+        if report.baselines
         else "<p>No baseline: there was no other blessed model to compare with.</p>"
     )
     body = intro + "<h3>Overall</h3>" + _overall(evaluation) + "<h3>Per class</h3>" + _per_class(report, evaluation)

@@ -124,8 +124,10 @@ class RunRecord:
 
     @property
     def trainers(self) -> list[str]:
-        """The framework of each node that trained a model."""
-        return [trainer_framework(node) for node in self.nodes_with_output("Model")]
+        """The framework of each node that trained a model: TensorFlow first, then PyTorch (as the verdicts are listed)."""
+        order = list(TRAINER_FRAMEWORKS.values())
+        frameworks = [trainer_framework(node) for node in self.nodes_with_output("Model")]
+        return sorted(frameworks, key=lambda name: order.index(name) if name in order else len(order))
 
 
 def trainer_framework(node: NodeRun) -> str:

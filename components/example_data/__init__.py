@@ -1,0 +1,1 @@
+"""Shared layout and preparation of the built-in examples' directories."""

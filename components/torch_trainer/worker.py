@@ -1,0 +1,137 @@
+"""One training process of TorchTrainer: its data shard -> classifier -> training -> export (rank 0).
+
+`train_worker(job)` is what each process runs, alone in the executor's process or as
+one of N DistributedDataParallel workers started by `launch.launch`; `run_training`
+picks between the two and checks that the workers agree.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+
+from components.torch_trainer.launch import launch
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """Everything a training process needs, picklable (it is sent to spawned workers).
+
+    `settings`: the trainer's custom_config; `feature_spec`: the transformed feature
+    spec; `export_dir`: where rank 0 writes the model; `log_dir`: TensorBoard
+    scalars (None: no logs); `base_model_dir`: exported model to warm start from.
+    """
+
+    train_files: list[str]
+    eval_files: list[str]
+    feature_spec: dict[str, Any]
+    settings: dict[str, Any]
+    labels: list[str]
+    class_weights: Optional[list[float]]
+    label_smoothing: float
+    checkpoint_dir: str
+    export_dir: str
+    log_dir: Optional[str] = None
+    base_model_dir: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    """What one process reports: its rank, its distinct train examples, a digest of its final weights, whether it exported."""
+
+    rank: int
+    shard_examples: int
+    weights_digest: str
+    exported: bool
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of every parameter and buffer, in name order (equal digests: identical weights)."""
+    digest = hashlib.sha256()
+    for name, value in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def train_worker(job: TrainingJob) -> WorkerResult:
+    """Trains on this process's shard (rank and world size from the environment); rank 0 checkpoints and exports."""
+    from components.hub_trainer.training import TrainingPlan
+    from components.torch_trainer.accelerate import Accelerator
+    from components.torch_trainer.data import repeat_to, training_splits
+    from components.torch_trainer.export import export_model
+    from components.torch_trainer.model import build_classifier
+    from components.torch_trainer.training import train_classifier
+    from components.torch_trainer.warm_start import warm_start
+
+    settings = job.settings
+    accelerator = Accelerator.detect(mixed_precision=bool(settings.get("mixed_precision", False)))
+    accelerator.init_distributed()
+    try:
+        torch.manual_seed(int(settings["seed"]))
+        plan = TrainingPlan.from_settings(settings, job.label_smoothing)
+        train, validation = training_splits(
+            job.train_files, job.eval_files, job.feature_spec, plan.validation_fraction, plan.seed, accelerator.rank, accelerator.world_size, accelerator.device
+        )
+        shard_examples = len(train[1])
+        train = repeat_to(train, accelerator.max_across(shard_examples))
+        model = build_classifier(settings, len(job.labels), example=train[0][:1])
+        if job.base_model_dir and settings["warm_start"]:
+            report = warm_start(model, job.base_model_dir)
+            if accelerator.is_main_process:
+                print(f"[retrain] {report.summary()} (from {job.base_model_dir})", flush=True)
+        train_classifier(
+            model,
+            train,
+            plan,
+            validation=validation,
+            class_weights=job.class_weights,
+            batchnorm=settings["batchnorm"],
+            checkpoint_dir=job.checkpoint_dir,
+            on_epoch_end=EpochLogger(job.log_dir) if job.log_dir and accelerator.is_main_process else None,
+            accelerator=accelerator,
+        )
+        digest = weights_digest(model)
+        if accelerator.is_main_process:
+            export_model(model, train[0][:2], job.labels, settings, job.export_dir)
+        return WorkerResult(accelerator.rank, shard_examples, digest, accelerator.is_main_process)
+    finally:
+        accelerator.close_distributed()
+
+
+def run_training(job: TrainingJob, processes: int) -> list[WorkerResult]:
+    """Trains `job` in this process (1) or in `processes` DDP workers; raises unless they ended alike with one export."""
+    if processes == 1:
+        return [train_worker(job)]
+    results = launch(train_worker, job, processes)
+    if len({result.weights_digest for result in results}) != 1:
+        raise RuntimeError(f"training processes ended with different weights: {[result.weights_digest[:12] for result in results]}")
+    exporters = [result.rank for result in results if result.exported]
+    if exporters != [0]:
+        raise RuntimeError(f"expected rank 0 alone to export the model, got ranks {exporters}")
+    return results
+
+
+class EpochLogger:
+    """Per-epoch loss/accuracy as `epoch_*` TensorBoard scalars under train/ and validation/ (what the report reads)."""
+
+    def __init__(self, directory: str) -> None:
+        import tensorflow as tf
+
+        self._tf = tf
+        self._writers = {name: tf.summary.create_file_writer(os.path.join(directory, name)) for name in ("train", "validation")}
+
+    def __call__(self, record: Any) -> None:
+        values = {"train": (record.loss, record.accuracy), "validation": (record.val_loss, record.val_accuracy)}
+        for name, (loss, accuracy) in values.items():
+            if loss is None:
+                continue
+            with self._writers[name].as_default():
+                self._tf.summary.scalar("epoch_loss", loss, step=record.epoch)
+                self._tf.summary.scalar("epoch_accuracy", accuracy, step=record.epoch)
+                self._writers[name].flush()
+        validation = f", val_loss {record.val_loss:.4f}, val_accuracy {record.val_accuracy:.4f}" if record.val_loss is not None else ""
+        print(f"[retrain] torch epoch {record.epoch + 1} ({record.phase}): loss {record.loss:.4f}, accuracy {record.accuracy:.4f}{validation}", flush=True)

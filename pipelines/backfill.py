@@ -1,0 +1,103 @@
+"""Back-filling spans: with `span_window: N`, the first run trains on the newest N spans already on disk.
+
+ExampleGen ingests only the newest span per run, and the rolling window resolves
+the spans ingested so far; without back-filling, spans dropped before the first
+run (or while runs were paused) would never be trained on. Before a local run,
+each span of the window that ExampleGen has not ingested yet (the newest
+excepted: the run itself takes it) is ingested by a run of the pipeline's own
+ExampleGen pinned to that span, under the same pipeline name and node id, so the
+window resolver sees it like any other ingested span.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from tfx import v1 as tfx
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.dsl.components.base.base_component import BaseComponent
+from tfx.proto import example_gen_pb2
+
+from pipelines.config import RetrainConfig
+from pipelines.paths import RunPaths
+from pipelines.run_summary import open_store
+
+SPAN_PROPERTY = "span"
+
+
+def spans_on_disk(input_base: str, patterns: list[str]) -> list[int]:
+    """Span numbers present for every pattern (ascending), parsed as TFX's ExampleGen parses them."""
+    common: set[int] = set()
+    for index, pattern in enumerate(patterns):
+        split = example_gen_pb2.Input.Split(name=f"split{index}", pattern=pattern)
+        match_span, match_date, match_version = example_gen_utils.verify_split_pattern_specs(split)
+        if not (match_span or match_date):
+            return []
+        glob, regex = example_gen_utils._create_matching_glob_and_regex(  # pylint: disable=protected-access
+            input_base, split, match_span, match_date, match_version, None
+        )
+        found = {
+            example_gen_utils._find_matched_span_version_from_path(path, regex, match_span, match_date, match_version)[1]  # pylint: disable=protected-access
+            for path in tfx.dsl.io.fileio.glob(glob)
+        }
+        common = found if index == 0 else common & found
+    return sorted(common)
+
+
+def ingested_spans(metadata_path: Path, pipeline_name: str, example_gen_id: str) -> set[int]:
+    """Spans of the Examples that `example_gen_id` of `pipeline_name` has produced so far."""
+    if not metadata_path.exists():
+        return set()
+    store = open_store(metadata_path)
+    context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{example_gen_id}")
+    if context is None:
+        return set()
+    return {
+        artifact.custom_properties[SPAN_PROPERTY].int_value
+        for artifact in store.get_artifacts_by_context(context.id)
+        if SPAN_PROPERTY in artifact.custom_properties and artifact.state == artifact.LIVE
+    }
+
+
+def spans_to_backfill(on_disk: list[int], ingested: set[int], window: int) -> list[int]:
+    """The spans of the newest `window` on disk that are not ingested yet, the newest one excepted."""
+    return [span for span in on_disk[-window:-1] if span not in ingested]
+
+
+def backfill_spans(
+    config: RetrainConfig,
+    paths: RunPaths,
+    example_gen_id: str,
+    example_gen_for_span: Callable[[int], BaseComponent],
+    run: Callable[[tfx.dsl.Pipeline], None],
+) -> list[int]:
+    """Ingests the window's missing spans, oldest first, each with `example_gen_for_span(span)`; returns them."""
+    assert config.data.path is not None, "the data path is set before the pipeline is built"
+    if config.data.span_window <= 1:
+        return []
+    on_disk = spans_on_disk(str(config.data.path), config.data.input_patterns())
+    ingested = ingested_spans(paths.metadata_path, config.pipeline_name, example_gen_id)
+    missing = spans_to_backfill(on_disk, ingested, config.data.span_window)
+    for span in missing:
+        print(f"[retrain] back-filling span {span} (span_window {config.data.span_window}; spans on disk: {_ranges(on_disk)})", flush=True)
+        run(
+            tfx.dsl.Pipeline(
+                pipeline_name=config.pipeline_name,
+                pipeline_root=str(paths.pipeline_root),
+                components=[example_gen_for_span(span)],
+                enable_cache=config.runner.enable_cache,
+                metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(str(paths.metadata_path)),
+                beam_pipeline_args=list(config.runner.beam_args),
+            )
+        )
+    return missing
+
+
+def static_span(span: int) -> tfx.proto.RangeConfig:
+    """A range config that pins ExampleGen to one span."""
+    return tfx.proto.RangeConfig(static_range=tfx.proto.StaticRange(start_span_number=span, end_span_number=span))
+
+
+def _ranges(spans: list[int]) -> str:
+    return f"{spans[0]}..{spans[-1]}" if len(spans) > 1 else str(spans[0])
+
