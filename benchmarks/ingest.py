@@ -86,8 +86,9 @@ def _time_plain_loop(input_base: Path, output_dir: Path) -> tuple[float, int]:
 def image_ingest_speedup(quick: bool) -> Result:
     """Plain single-process loop time / ImageFolderExampleGen time (DirectRunner, 1 worker), same images (goal >= 1).
 
-    The worker reads and decodes on one thread per core (`data.read_threads: 0`); for comparison
-    stderr also shows the same worker with one read thread, and two worker processes.
+    Both write the same GZIP TFRecords at the same zlib level; the worker reads, decodes and
+    compresses on one thread per core (`data.read_threads: 0`). For comparison stderr also
+    shows the same worker with one read thread, and two worker processes.
     """
     import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 

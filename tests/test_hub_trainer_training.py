@@ -194,6 +194,31 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint_and_finishes(
     assert completed_epochs(checkpoints) == total
 
 
+class _TracesPerPhase(tf.keras.callbacks.Callback):
+    """Records how many times each phase's training step was traced."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: list[int] = []
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.counts.append(self.model.train_tf_function.experimental_get_tracing_count())
+
+
+def test_each_phase_traces_its_step_once_and_checkpointing_changes_no_draw(tmp_path: Path, digits_example: ExampleLayout, few_shot: tuple) -> None:
+    plan = TrainingPlan(mode="incremental", epochs=1, fine_tune_epochs=1, unfreeze_blocks=1, learning_rate=1e-2)
+    shape, dtype = input_signature("image_classification", (8, 8), 1)
+    weights, traces = [], []
+    for checkpoint_dir in (None, str(tmp_path / "checkpoints")):
+        model = build_classifier(str(digits_example.backbone_dir), shape, dtype, 5, dropout=0.5, trainable_backbone=True, seed=1)
+        counter = _TracesPerPhase()
+        train_classifier(model, few_shot, plan, callbacks=[counter], verbose=0, checkpoint_dir=checkpoint_dir)
+        weights.append(model.get_weights())
+        traces.append(counter.counts)
+    assert traces == [[1, 1], [1, 1]], "a phase traced its training step more than once"
+    assert all(np.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(*weights)), "dropout drew differently with checkpoints"
+
+
 def test_strategy_and_precision_follow_the_visible_gpus() -> None:
     assert devices.strategy_for([]) is tf.distribute.get_strategy()
     assert devices.strategy_for(["/device:GPU:0"]) is tf.distribute.get_strategy()

@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import tensorflow as tf
 
+from components.hub_trainer.autograph import skip_tf_keras_conversion
 from components.hub_trainer.augmentation import Augmentation, augment_images
 from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN, backbone_blocks
 from components.hub_trainer.checkpoints import EpochCheckpoint, completed_epochs, restore
@@ -154,6 +155,7 @@ def _fit(
     callbacks: Sequence[tf.keras.callbacks.Callback],
     verbose: int,
 ) -> tf.keras.callbacks.History:
+    skip_tf_keras_conversion()
     return model.fit(
         train,
         validation_data=validation,
@@ -163,6 +165,20 @@ def _fit(
         callbacks=list(callbacks),
         verbose=verbose,
     )
+
+
+def _built_group_optimizers(model: GroupedTrainingModel, phase: Phase) -> dict[str, tf.keras.optimizers.Optimizer]:
+    """Creates every group optimizer's slot variables now, keyed by checkpoint name.
+
+    Slots created inside the first traced training step make `tf.function` trace
+    that step twice (once creating variables, once without); built beforehand, every
+    phase traces it once, and dropout draws the same with or without checkpoints.
+    """
+    optimizers = {}
+    for name, optimizer, _, variables in model.group_optimizers():
+        optimizer.build(list(variables))
+        optimizers[f"{phase.name}_{name}_optimizer"] = optimizer
+    return optimizers
 
 
 def _peak_rates(model: GroupedTrainingModel) -> list[tuple[tf.keras.optimizers.Optimizer, float]]:
@@ -268,12 +284,9 @@ def train_classifier(
         )
         model.set_augmentation(_augmenter(plan.augmentation) if plan.augmentation.enabled else None, plan.seed + index)
         compile_classifier(model, plan.learning_rate, plan.label_smoothing)
+        optimizers = _built_group_optimizers(model, phase)
         checkpoint = None
         if checkpoint_dir:
-            optimizers = {}
-            for name, optimizer, _, variables in model.group_optimizers():
-                optimizer.build(list(variables))
-                optimizers[f"{phase.name}_{name}_optimizer"] = optimizer
             checkpoint = tf.train.Checkpoint(model=model, **optimizers)
             if done > epoch:
                 restore(checkpoint, checkpoint_dir)
