@@ -320,12 +320,17 @@ def test_the_pytorch_trainer_may_have_resources_of_its_own() -> None:
 
 
 def test_vertex_compiles_both_trainers() -> None:
-    job = json_format.ParseDict(_compile({"trainer": "both"}, "vertex"), pipeline_spec_pb2.PipelineJob())
+    compiled = _compile({"trainer": "both"}, "vertex")
+    job = json_format.ParseDict(compiled, pipeline_spec_pb2.PipelineJob())
     spec = json_format.MessageToDict(job.pipeline_spec)
     deployment = json_format.ParseDict(spec["deploymentSpec"], pipeline_spec_pb2.PipelineDeploymentConfig())
     assert deployment.executors["TorchTrainer_executor"].container.resources.accelerator.type == "NVIDIA_TESLA_T4"
     assert TORCH_RESOLVER_STEPS <= set(spec["root"]["dag"]["tasks"])
     assert not any(executor.HasField("resolver") for executor in deployment.executors.values())
+    caching = {name: task["cachingOptions"]["enableCache"] for name, task in compiled["pipelineSpec"]["root"]["dag"]["tasks"].items()}
+    resolver_steps = {name for name in caching if name.endswith("_resolver")}
+    assert len(resolver_steps) == 4 and not any(caching[name] for name in resolver_steps)  # always query MLMD
+    assert all(caching[name] for name in set(caching) - resolver_steps)
 
 
 def test_compiled_framework_filters_reach_the_resolver_steps(compiled_both: Compiled, tmp_path: Path) -> None:

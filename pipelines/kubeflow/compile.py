@@ -9,7 +9,8 @@ steps on the GPU node pool. Result shapes:
   form the KFP client sends as a run's `pipeline_spec`; `upload_yaml` renders it as
   the two YAML documents the KFP upload API takes. No `resolver` executor, no
   `lifecycle` hook: resolution runs in container steps (pipelines/kubeflow/steps.py).
-- `vertex`: TFX's PipelineJob as is (ExampleGen keeps its preCacheCheck driver).
+- `vertex`: TFX's PipelineJob (ExampleGen keeps its preCacheCheck driver), resolver
+  steps uncached as for `kfp`.
 
 Runtime parameters (defaults in the spec): `span` pins the span ExampleGen ingests
 (kfp; -1 = the newest on disk), `epochs` overrides `training.epochs` (0 = keep it).
@@ -101,10 +102,10 @@ def compile_pipeline_spec(config: RetrainConfig, target: str = "kfp") -> dict[st
     job = runner.run(pipeline, write_out=False)
     spec = job["pipelineSpec"]
     _runtime_parameter_defaults(spec)
+    _no_cache_for_resolver_steps(spec)
     if target == "vertex":
         return job
     spec["defaultPipelineRoot"] = settings.pipeline_root
-    _no_cache_for_resolver_steps(spec)
     labels = _executor_labels(spec)
     configs = platform.kubernetes_executor_configs(labels, gpu_steps, settings)
     return {"pipeline_spec": spec, "platform_spec": platform.platform_spec(configs)}
@@ -120,7 +121,7 @@ def _executor_labels(spec: dict[str, Any]) -> dict[str, str]:
 
 
 def _no_cache_for_resolver_steps(spec: dict[str, Any]) -> None:
-    """Resolver steps must query ML Metadata on every run, never be served from KFP's cache."""
+    """Resolver steps must query ML Metadata on every run, never be served from KFP's (or Vertex's) cache."""
     for task in spec["root"]["dag"]["tasks"].values():
         if task["taskInfo"]["name"] in RESOLVER_STEP_IDS:
             task["cachingOptions"] = {"enableCache": False}
