@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     submit = commands.add_parser("submit", help="upload the pipeline to Kubeflow Pipelines and start a run")
     _server_arguments(submit)
     submit.add_argument("--wait", action="store_true", help="follow the run to its end; exit 1 unless it succeeds")
+    submit.add_argument("--span", type=int, metavar="N", help="ingest span N instead of the newest on disk (e.g. to back-fill a span_window)")
+    submit.add_argument("--epochs", type=int, metavar="N", help="train N epochs in this run (default: training.epochs)")
 
     schedule = commands.add_parser("schedule", help="create or replace the pipeline's recurring run on Kubeflow Pipelines")
     _server_arguments(schedule)
@@ -163,7 +165,8 @@ def _kubeflow_server(args: argparse.Namespace) -> int:
         if args.command == "submit":
             from pipelines.kubeflow.submit import submit_command
 
-            return submit_command(config, args.host, args.namespace, args.experiment, args.wait)
+            run_parameters = {"span": args.span, "epochs": args.epochs}
+            return submit_command(config, args.host, args.namespace, args.experiment, args.wait, run_parameters)
         from pipelines.kubeflow.schedule import schedule_command
 
         return schedule_command(config, args.host, args.namespace, args.experiment, args.cron, args.every, args.delete)

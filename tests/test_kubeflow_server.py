@@ -285,6 +285,8 @@ def test_cli_usage_errors_before_any_request(tmp_path: Path, server: FakeKfpServ
     assert "schedule needs --cron EXPR or --every DURATION" in _one_error_line(capsys)
     assert main(["submit", "--config", config, "--host", "ftp://cluster"]) == 2
     assert "--host: not an http(s) URL" in _one_error_line(capsys)
+    assert main(["submit", "--config", config, "--span", "-1"]) == 2
+    assert "--span must be a span number >= 0, got -1" in _one_error_line(capsys)
     assert server.requests == []
 
 
@@ -319,9 +321,10 @@ def test_cli_gpu_settings_errors_before_any_request(tmp_path: Path, server: Fake
 def test_cli_submit_uploads_runs_and_waits(tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     with FakeKfpServer(token=TOKEN, run_states=("RUNNING", "SUCCEEDED")) as server:
-        assert main(["submit", "--config", str(_config(tmp_path, server)), "--experiment", "nightly", "--wait"]) == 0
+        assert main(["submit", "--config", str(_config(tmp_path, server)), "--experiment", "nightly", "--wait", "--span", "4"]) == 0
         captured = capsys.readouterr()
         (run_id,) = server.state.runs
+        assert server.state.runs[run_id]["runtime_config"]["parameters"] == {"span": 4}  # epochs: the compiled default
         assert f"run: {server.url}/#/runs/details/{run_id}" in captured.out.splitlines()
         assert captured.out.strip().endswith(f"run {run_id}: SUCCEEDED")
         assert [e["display_name"] for e in server.state.experiments.values()] == ["nightly"]

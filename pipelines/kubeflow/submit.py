@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Optional, TextIO
 
@@ -59,6 +60,24 @@ def compile_package(config: RetrainConfig) -> PipelinePackage:
     except ValueError as error:
         raise ConfigError(str(error).strip().splitlines()[0]) from None
     return pipeline_package(compiled, config.kubeflow.pipeline_root)
+
+
+def run_parameter_values(values: Mapping[str, Optional[int]]) -> dict[str, int]:
+    """The runtime parameters a run sets (`span`, `epochs`; None keeps the compiled default); bad values raise ConfigError."""
+    chosen = {name: value for name, value in values.items() if value is not None}
+    if "span" in chosen and chosen["span"] < 0:
+        raise ConfigError(f"--span must be a span number >= 0, got {chosen['span']}")
+    if "epochs" in chosen and chosen["epochs"] < 1:
+        raise ConfigError(f"--epochs must be at least 1, got {chosen['epochs']}")
+    return chosen
+
+
+def with_run_parameters(package: PipelinePackage, chosen: Mapping[str, int]) -> PipelinePackage:
+    """`package` whose runs set the `chosen` runtime parameters."""
+    if not chosen:
+        return package
+    parameters = {**package.runtime_config.get("parameters", {}), **chosen}
+    return replace(package, runtime_config={**package.runtime_config, "parameters": parameters})
 
 
 def pipeline_name(config: RetrainConfig, settings: ServerSettings) -> str:
@@ -127,13 +146,15 @@ def submit(
     environ: Mapping[str, str],
     out: Optional[TextIO] = None,
     sleep: Callable[[float], None] = time.sleep,
+    run_parameters: Mapping[str, Optional[int]] = {},
 ) -> RunStatus | None:
-    """Uploads, creates the run and prints its URL; with `wait`, follows it and returns its final status."""
+    """Uploads, creates the run (with `run_parameters` set) and prints its URL; with `wait`, follows it to its final status."""
+    chosen = run_parameter_values(run_parameters)
     client = connect(settings, environ)
     try:
         name = pipeline_name(config, settings)
         existing = read_existing(client, name, settings.experiment)
-        package = compile_package(config)
+        package = with_run_parameters(compile_package(config), chosen)
         uploaded, run_id = start_run(client, existing, name, package, settings, config.kubeflow.service_account)
         print(f"[retrain] pipeline '{name}' version '{uploaded.version_name}' uploaded; experiment '{settings.experiment}'", file=out)
         print(f"run: {client.run_url(run_id)}", file=out, flush=True)
@@ -142,10 +163,17 @@ def submit(
         client.close()
 
 
-def submit_command(config: RetrainConfig, host: Optional[str], namespace: Optional[str], experiment: Optional[str], wait: bool) -> int:
+def submit_command(
+    config: RetrainConfig,
+    host: Optional[str],
+    namespace: Optional[str],
+    experiment: Optional[str],
+    wait: bool,
+    run_parameters: Mapping[str, Optional[int]] = {},
+) -> int:
     """`retrain submit`: exit 0 when the run was created (with --wait: when it succeeded)."""
     settings = override_settings(config.kubeflow.server, {"host": host, "namespace": namespace, "experiment": experiment})
-    status = submit(config, settings, wait, environ=os.environ)
+    status = submit(config, settings, wait, environ=os.environ, run_parameters=run_parameters)
     if status is not None and not status.succeeded:
         detail = f": {status.error}" if status.error else ""
         raise KfpError(f"run {status.run_id} ended {status.state}{detail}")
