@@ -71,9 +71,16 @@ def _with_torch_threads(run: Callable[[], None]) -> dict[str, Callable[[], None]
     return {f"torch_{threads}t": pinned(threads) for threads in sorted({1, torch.get_num_threads()})}
 
 
-def _torch_rate(rates: dict[str, float]) -> float:
-    """The best PyTorch rate over the thread settings."""
-    return max(rate for name, rate in rates.items() if name.startswith("torch_"))
+def _ratio_result(name: str, unit: str, rates: dict[str, float], detail: str, goal: float) -> Result:
+    """TF rate / the best PyTorch rate over the thread settings, with the rates printed to stderr."""
+    torch_rate = max(rate for key, rate in rates.items() if key.startswith("torch_"))
+    print(
+        f"  {name}: TF {rates['tf']:.1f} {unit}/s, PyTorch {torch_rate:.1f} {unit}/s "
+        f"(best of {', '.join(f'{key} {rate:.1f}' for key, rate in rates.items() if key != 'tf')}; batch {BATCH_SIZE}, "
+        f"max length {MAX_SEQ_LENGTH}{detail})",
+        file=sys.stderr,
+    )
+    return Result(ratio=rates["tf"] / torch_rate, goal=goal, lower_is_better=False)
 
 
 def _torch_encoder():
@@ -116,14 +123,7 @@ def tf_torch_text_inference_ratio(quick: bool) -> Result:
                     _torch_pooled(tokenizer, torch_model, batch).numpy()
 
         rates = _best_rates({"tf": tf_run, **_with_torch_threads(torch_run)}, sum(map(len, batches)), rounds=2 if quick else 4)
-    torch_rate = _torch_rate(rates)
-    print(
-        f"  tf_torch_text_inference_ratio: TF {rates['tf']:.1f} sentences/s, PyTorch {torch_rate:.1f} sentences/s "
-        f"(best of {', '.join(f'{name} {rate:.1f}' for name, rate in rates.items() if name != 'tf')}; batch {BATCH_SIZE}, "
-        f"max length {MAX_SEQ_LENGTH})",
-        file=sys.stderr,
-    )
-    return Result(ratio=rates["tf"] / torch_rate, goal=INFERENCE_GOAL, lower_is_better=False)
+    return _ratio_result("tf_torch_text_inference_ratio", "sentences", rates, "", INFERENCE_GOAL)
 
 
 def tf_torch_text_finetune_ratio(quick: bool) -> Result:
@@ -167,11 +167,4 @@ def tf_torch_text_finetune_ratio(quick: bool) -> Result:
                     optimizer.step()
 
         rates = _best_rates({"tf": tf_run, **_with_torch_threads(torch_run)}, epochs * len(texts), rounds=1 if quick else 2)
-    torch_rate = _torch_rate(rates)
-    print(
-        f"  tf_torch_text_finetune_ratio: TF {rates['tf']:.1f} examples/s, PyTorch {torch_rate:.1f} examples/s "
-        f"(best of {', '.join(f'{name} {rate:.1f}' for name, rate in rates.items() if name != 'tf')}; batch {BATCH_SIZE}, "
-        f"max length {MAX_SEQ_LENGTH}, whole encoder trains)",
-        file=sys.stderr,
-    )
-    return Result(ratio=rates["tf"] / torch_rate, goal=FINETUNE_GOAL, lower_is_better=False)
+    return _ratio_result("tf_torch_text_finetune_ratio", "examples", rates, ", whole encoder trains", FINETUNE_GOAL)

@@ -15,11 +15,13 @@ from typing import Callable
 
 from tfx import v1 as tfx
 from tfx.components.example_gen import utils as example_gen_utils
-from tfx.dsl.components.base.base_component import BaseComponent
 from tfx.proto import example_gen_pb2
 
+from components.span_ranges import static_span
 from pipelines.config import RetrainConfig
 from pipelines.paths import RunPaths
+from pipelines.pipeline import example_gen_for, pipeline_of
+from pipelines.report.data import format_spans
 from pipelines.run_summary import open_store
 
 SPAN_PROPERTY = "span"
@@ -64,40 +66,16 @@ def spans_to_backfill(on_disk: list[int], ingested: set[int], window: int) -> li
     return [span for span in on_disk[-window:-1] if span not in ingested]
 
 
-def backfill_spans(
-    config: RetrainConfig,
-    paths: RunPaths,
-    example_gen_id: str,
-    example_gen_for_span: Callable[[int], BaseComponent],
-    run: Callable[[tfx.dsl.Pipeline], None],
-) -> list[int]:
-    """Ingests the window's missing spans, oldest first, each with `example_gen_for_span(span)`; returns them."""
+def backfill_spans(config: RetrainConfig, paths: RunPaths, run: Callable[[tfx.dsl.Pipeline], None]) -> list[int]:
+    """Ingests the window's missing spans, oldest first, each by the pipeline's ExampleGen pinned to it; returns them."""
     assert config.data.path is not None, "the data path is set before the pipeline is built"
     if config.data.span_window <= 1:
         return []
     on_disk = spans_on_disk(str(config.data.path), config.data.input_patterns())
-    ingested = ingested_spans(paths.metadata_path, config.pipeline_name, example_gen_id)
+    ingested = ingested_spans(paths.metadata_path, config.pipeline_name, example_gen_for(config).id)
     missing = spans_to_backfill(on_disk, ingested, config.data.span_window)
     for span in missing:
-        print(f"[retrain] back-filling span {span} (span_window {config.data.span_window}; spans on disk: {_ranges(on_disk)})", flush=True)
-        run(
-            tfx.dsl.Pipeline(
-                pipeline_name=config.pipeline_name,
-                pipeline_root=str(paths.pipeline_root),
-                components=[example_gen_for_span(span)],
-                enable_cache=config.runner.enable_cache,
-                metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(str(paths.metadata_path)),
-                beam_pipeline_args=list(config.runner.beam_args),
-            )
-        )
+        print(f"[retrain] back-filling span {span} (span_window {config.data.span_window}; spans on disk: {format_spans(on_disk)})", flush=True)
+        run(pipeline_of(config, paths, [example_gen_for(config, static_span(span))]))
     return missing
-
-
-def static_span(span: int) -> tfx.proto.RangeConfig:
-    """A range config that pins ExampleGen to one span."""
-    return tfx.proto.RangeConfig(static_range=tfx.proto.StaticRange(start_span_number=span, end_span_number=span))
-
-
-def _ranges(spans: list[int]) -> str:
-    return f"{spans[0]}..{spans[-1]}" if len(spans) > 1 else str(spans[0])
 

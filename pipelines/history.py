@@ -35,7 +35,7 @@ def _pushed(verdict: FrameworkVerdict) -> str:
     summary = verdict.summary
     if not summary.pushed:
         return DASH
-    return f"{summary.push_version} (cached)" if verdict.pusher_node in summary.cached_nodes else str(summary.push_version)
+    return f"{summary.push_version} (cached)" if verdict.push_reused else str(summary.push_version)
 
 
 def load_history(metadata_path: Path, pipeline_name: Optional[str] = None) -> list[HistoryRow]:

@@ -33,6 +33,7 @@ from components.label_prep.artifact import LabelMap
 from components.label_prep.component import LabelPrep
 from components.label_prep.resolver import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
 from components.label_transform.component import LabelMappedTransform
+from components.span_ranges import rolling_window
 from components.torch_evaluator.component import TorchEvaluator
 from components.torch_evaluator.resolver import TENSORFLOW, LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
 from components.torch_trainer.component import TorchTrainer
@@ -98,9 +99,7 @@ def _span_window(config: RetrainConfig, example_gen: BaseComponent) -> Optional[
     resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.SpanRangeStrategy,
         config={
-            "range_config": tfx.proto.RangeConfig(
-                rolling_range=tfx.proto.RollingRange(num_spans=config.data.span_window)
-            )
+            "range_config": rolling_window(config.data.span_window)
         },
         examples=tfx.dsl.Channel(
             type=tfx.types.standard_artifacts.Examples, producer_component_id=example_gen.id, output_key="examples"
@@ -410,6 +409,11 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
     ]
     if target != "local":
         kubeflow_steps.accept_unresolved_inputs(components)
+    return pipeline_of(config, paths, components, target)
+
+
+def pipeline_of(config: RetrainConfig, paths: RunPaths, components: list[BaseNode], target: Target = "local") -> tfx.dsl.Pipeline:
+    """`components` as the config's pipeline: its name, root, caching and Beam args; local runs record to the SQLite MLMD."""
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=str(paths.pipeline_root),

@@ -16,8 +16,8 @@ from components.label_prep.label_map import load_label_map
 from components.versioned_pusher.executor import PUSH_OUTCOME_KEY
 
 PUSHER_NODE = "VersionedPusher"
-TORCH_NODES = ("TorchTrainer", "TorchEvaluator", "TorchPusher")  # their verdict goes to RunSummary.torch
 TORCH_PUSHER_NODE = "TorchPusher"
+TORCH_NODES = ("TorchTrainer", "TorchEvaluator", TORCH_PUSHER_NODE)  # their verdict goes to RunSummary.torch
 TRAINER_NODES = ("Trainer", "TorchTrainer")
 ACCURACY_METRIC = "sparse_categorical_accuracy"  # TFMA name of the gate metric
 TENSORFLOW, PYTORCH = "tensorflow", "pytorch"  # framework names, as the report's trainer lineage spells them

@@ -6,11 +6,11 @@ from typing import Literal, Optional
 
 from tfx import v1 as tfx
 
-from pipelines.backfill import backfill_spans, static_span
+from pipelines.backfill import backfill_spans
 from pipelines.builtin_example import materialize_builtin_example
 from pipelines.config import RetrainConfig
 from pipelines.paths import RunPaths, resolve_run_paths
-from pipelines.pipeline import create_pipeline, example_gen_for
+from pipelines.pipeline import create_pipeline
 from pipelines.preflight import check_backbone, run_preflight
 from pipelines.run_summary import RunSummary, last_execution_id, summarize_run
 
@@ -32,8 +32,7 @@ def run_locally(
     paths.metadata_path.parent.mkdir(parents=True, exist_ok=True)
     pipeline = create_pipeline(config, paths)
     dag_runner = tfx.orchestration.LocalDagRunner() if (runner or config.runner.type) == "local" else _beam_runner()
-    example_gen_id = pipeline.components[0].id
-    backfill_spans(config, paths, example_gen_id, lambda span: example_gen_for(config, static_span(span)), dag_runner.run)
+    backfill_spans(config, paths, dag_runner.run)
     since = last_execution_id(paths.metadata_path)  # the summary is the run's own, back-filling excluded
     dag_runner.run(pipeline)
     return paths, summarize_run(paths.metadata_path, since)

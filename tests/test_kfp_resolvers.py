@@ -24,6 +24,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from components.baseline_resolver.strategy import BLESSING_KEY, CANDIDATE_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy
 from components.kfp_resolvers import lineage
 from components.kfp_resolvers.component import sqlite_connection
+from components.span_ranges import rolling_window
 from components.kfp_resolvers.example_gen import SpanResolvingExampleGen, resolve_span
 from components.kfp_resolvers.executor import (
     RESOLVED_MARKER,
@@ -164,7 +165,7 @@ def test_resolvers_of_one_framework_pick_only_its_models_as_the_local_strategies
 @pytest.mark.parametrize("num_spans", [1, 2, 5])
 def test_span_window_matches_the_local_strategy(local_history: History, kfp_history: History, num_spans: int) -> None:
     store = local_history.store
-    local = SpanRangeStrategy(lineage.span_window_config(num_spans)).resolve_artifacts(store, {"examples": _channel(store, "Examples")})
+    local = SpanRangeStrategy(rolling_window(num_spans)).resolve_artifacts(store, {"examples": _channel(store, "Examples")})
     expected = ["E3", "E2", "E1"][:num_spans]
     assert _names(local_history, local["examples"]) == expected
     for history in (local_history, kfp_history):

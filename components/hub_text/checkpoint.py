@@ -198,6 +198,11 @@ def pooling_spec(directory: Path, hidden_size: int) -> PoolingSpec:
     return PoolingSpec(mode, normalize=_ST + "Normalize" in types)
 
 
+def _sbert_config(directory: Path) -> dict[str, Any]:
+    path = directory / "sentence_bert_config.json"
+    return _read_json(path) if path.is_file() else {}
+
+
 def _default_max_seq_length(sbert: dict[str, Any], max_position_embeddings: int) -> int:
     value: Optional[int] = sbert.get("max_seq_length")
     return min(int(value), max_position_embeddings) if value else max_position_embeddings
@@ -211,9 +216,7 @@ def checkpoint_max_seq_length(directory: Path) -> int:
     """
     directory = Path(directory)
     config = _read_json(directory / "config.json")
-    sbert_path = directory / "sentence_bert_config.json"
-    sbert = _read_json(sbert_path) if sbert_path.is_file() else {}
-    return _default_max_seq_length(sbert, int(config.get("max_position_embeddings", 512)))
+    return _default_max_seq_length(_sbert_config(directory), int(config.get("max_position_embeddings", 512)))
 
 
 def read_checkpoint(directory: Path) -> TextCheckpoint:
@@ -228,8 +231,7 @@ def read_checkpoint(directory: Path) -> TextCheckpoint:
         found = "pytorch_model.bin" if (directory / "pytorch_model.bin").is_file() else "none"
         raise ConversionError(f"{directory}: no {WEIGHTS_FILE} (only safetensors weights are supported; found {found})")
     encoder = _encoder_spec(_read_json(config_path), config_path)
-    sbert_path = directory / "sentence_bert_config.json"
-    sbert = _read_json(sbert_path) if sbert_path.is_file() else {}
+    sbert = _sbert_config(directory)
     tokenizer = _tokenizer_spec(directory, sbert)
     if len(tokenizer.vocab) != encoder.vocab_size:
         raise ConversionError(f"{directory}: vocab.txt has {len(tokenizer.vocab)} tokens but config.json says vocab_size {encoder.vocab_size}")

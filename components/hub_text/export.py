@@ -8,18 +8,17 @@ The module:
   batch, at most `max_seq_length`); `hub.KerasLayer(handle, signature="serving_default",
   signature_outputs_as_dict=True)` gives all four;
 - `assets.extra/hub_text.json` records the source checkpoint and the settings.
-Written to a staging directory and renamed into place, so it is never half-written.
+Written to a staging directory and renamed into place (`prepare_in_staging`), so it is never half-written.
 """
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import tensorflow as tf
 
+from components.example_data.prepared_dir import prepare_in_staging
 from components.hub_text.checkpoint import ConversionError, TextCheckpoint, read_checkpoint
 from components.hub_text.encoder import POOLED_OUTPUT, build_text_encoder
 from components.hub_text.metadata import METADATA_FILE
@@ -103,16 +102,12 @@ def export_hub_text_module(
         raise ConversionError(f"output directory exists and is not empty: {output_dir}")
     length = checkpoint.default_max_seq_length if max_seq_length is None else max_seq_length
     encoder = build_converted_encoder(checkpoint, length, pretrained, seed)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
-    try:
+
+    def write(staging: Path) -> None:
         save_hub_module(encoder, staging)
         metadata = staging / METADATA_FILE
         metadata.parent.mkdir(parents=True, exist_ok=True)
         metadata.write_text(json.dumps(_metadata(checkpoint, length, pretrained), indent=2) + "\n")
-        if output_dir.exists():
-            output_dir.rmdir()
-        staging.rename(output_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    prepare_in_staging(output_dir, write)
     return output_dir

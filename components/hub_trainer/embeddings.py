@@ -5,12 +5,12 @@ the classifier that is exported (backbone + head, raw inputs in serving).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
 
-from components.hub_trainer.features import MODEL_INPUT
+from components.hub_trainer.features import model_input
 from components.hub_trainer.model import BACKBONE_LAYER
 from components.hub_trainer.validation import validation_mask
 
@@ -46,7 +46,7 @@ def embed(
     embeddings, labels, in_validation = [], [], []
     # Inference only (BatchNorm in inference mode): large batches give the same embeddings, faster.
     for features, batch_labels in batches.unbatch().batch(EMBEDDING_BATCH_SIZE):
-        inputs = features[MODEL_INPUT] if isinstance(features, Mapping) else features
+        inputs = model_input(features)
         embeddings.append(run_backbone(inputs).numpy())
         labels.append(np.asarray(batch_labels))
         mask = validation_mask(inputs, validation_fraction, seed) if validation_fraction > 0 else tf.zeros([len(labels[-1])], tf.bool)

@@ -10,6 +10,11 @@ MODEL_INPUT = "model_input"
 LABEL_VOCABULARY_KEY = "label_vocabulary"  # custom_config key: class names in label-id order
 
 
+def model_input(features: Any) -> tf.Tensor:
+    """The model input of a batch: `features[MODEL_INPUT]` of a feature dict, else the tensor itself."""
+    return features[MODEL_INPUT] if isinstance(features, Mapping) else features
+
+
 def to_dense_vector(values: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
     """Turns a [N, 1] dense or sparse single-value feature into a [N] dense tensor."""
     if isinstance(values, tf.SparseTensor):

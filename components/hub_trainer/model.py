@@ -1,7 +1,7 @@
 """Builds the transfer model: a TF Hub backbone plus a new classification head."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import tensorflow as tf
 import tensorflow_hub as hub
@@ -54,6 +54,22 @@ def build_classifier(
         x = tf.keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(x)
     logits = tf.keras.layers.Dense(num_classes, name=LOGITS_LAYER, dtype="float32")(x)
     return GroupedTrainingModel(inputs, logits, name="transfer_classifier")
+
+
+def build_classifier_from_settings(settings: Mapping[str, Any], num_classes: int) -> GroupedTrainingModel:
+    """`build_classifier` as the trainer settings describe it (backbone, input, head, mode, seed, BatchNorm policy)."""
+    input_shape, input_dtype = input_signature(settings["task_type"], settings["image_size"], settings["channels"])
+    return build_classifier(
+        backbone_handle=settings["backbone_handle"],
+        input_shape=input_shape,
+        input_dtype=input_dtype,
+        num_classes=num_classes,
+        hidden_units=settings["hidden_units"],
+        dropout=float(settings["dropout"]),
+        trainable_backbone=settings["mode"] != "feature_extraction",
+        seed=int(settings["seed"]),
+        batchnorm=settings["batchnorm"],
+    )
 
 
 def compile_classifier(model: tf.keras.Model, learning_rate: float, label_smoothing: float = 0.0, steps_per_execution: int = 1) -> None:

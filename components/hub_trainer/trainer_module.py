@@ -88,18 +88,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     tf.keras.mixed_precision.set_global_policy(policy)
     try:
         with devices.strategy_for(gpus).scope():
-            input_shape, input_dtype = model_lib.input_signature(settings["task_type"], settings["image_size"], settings["channels"])
-            model = model_lib.build_classifier(
-                backbone_handle=settings["backbone_handle"],
-                input_shape=input_shape,
-                input_dtype=input_dtype,
-                num_classes=num_classes,
-                hidden_units=settings["hidden_units"],
-                dropout=float(settings["dropout"]),
-                trainable_backbone=settings["mode"] != "feature_extraction",
-                seed=seed,
-                batchnorm=settings["batchnorm"],
-            )
+            model = model_lib.build_classifier_from_settings(settings, num_classes)
             if fn_args.base_model and settings["warm_start"]:
                 print(f"[retrain] {warm_start(model, fn_args.base_model).summary()} (from {fn_args.base_model})", flush=True)
             train_classifier(

@@ -29,7 +29,7 @@ from components.hub_trainer.augmentation import Augmentation, augment_images
 from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN, backbone_blocks
 from components.hub_trainer.checkpoints import EpochCheckpoint, completed_epochs, restore
 from components.hub_trainer.embeddings import embed, head_model
-from components.hub_trainer.features import MODEL_INPUT
+from components.hub_trainer.features import MODEL_INPUT, model_input
 from components.hub_trainer.finetune import GroupedTrainingModel, training_groups
 from components.hub_trainer.model import BACKBONE_LAYER, compile_classifier
 from components.hub_trainer.schedule import LearningRateSchedule
@@ -61,7 +61,6 @@ class TrainingPlan:
     lr_schedule: str = "constant"
     warmup_epochs: float = 0.0
     augmentation: Augmentation = Augmentation()
-    cache_embeddings: bool = True
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], label_smoothing: float) -> "TrainingPlan":
@@ -73,7 +72,7 @@ class TrainingPlan:
     @property
     def uses_cached_embeddings(self) -> bool:
         """feature_extraction without augmentation trains the head on embeddings computed once."""
-        return self.mode == "feature_extraction" and self.cache_embeddings and not self.augmentation.enabled
+        return self.mode == "feature_extraction" and not self.augmentation.enabled
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ def _batches(data: Any, batch_size: int, shuffle_seed: Optional[int]) -> Optiona
 
 def _augmenter(augmentation: Augmentation) -> Callable[[Any, tf.Tensor], Any]:
     def augment(inputs: Any, seed: tf.Tensor) -> Any:
-        images = inputs[MODEL_INPUT] if isinstance(inputs, Mapping) else inputs
+        images = model_input(inputs)
         if images.dtype != tf.float32 or images.shape.rank != 4:
             raise ValueError("training.augmentation applies to image inputs only")
         augmented = augment_images(images, seed, augmentation)

@@ -6,18 +6,14 @@ the seed, so it is the same in every epoch, every re-run and any read order.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from components.hub_trainer.features import MODEL_INPUT
+from components.hub_trainer.features import model_input
 
 _PRIME = 1_000_003
-
-
-def _model_input(features: Any) -> tf.Tensor:
-    return features[MODEL_INPUT] if isinstance(features, Mapping) else features
 
 
 def validation_mask(inputs: tf.Tensor, fraction: float, seed: int) -> tf.Tensor:
@@ -43,7 +39,7 @@ def split_validation(batches: tf.data.Dataset, fraction: float, seed: int) -> tu
 
     def part(keep_validation: bool) -> tf.data.Dataset:
         def select(features: Any, labels: tf.Tensor) -> tuple[Any, tf.Tensor]:
-            mask = validation_mask(_model_input(features), fraction, seed)
+            mask = validation_mask(model_input(features), fraction, seed)
             mask = mask if keep_validation else tf.logical_not(mask)
             return tf.nest.map_structure(lambda values: tf.boolean_mask(values, mask), features), tf.boolean_mask(labels, mask)
 

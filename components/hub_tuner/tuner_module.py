@@ -64,19 +64,7 @@ class TransferHyperModel(keras_tuner.HyperModel):
         return apply_hyperparameters(self._settings, hp.values)
 
     def build(self, hp: keras_tuner.HyperParameters) -> tf.keras.Model:
-        settings = self._trial_settings(hp)
-        input_shape, input_dtype = model_lib.input_signature(settings["task_type"], settings["image_size"], settings["channels"])
-        return model_lib.build_classifier(
-            backbone_handle=settings["backbone_handle"],
-            input_shape=input_shape,
-            input_dtype=input_dtype,
-            num_classes=self._num_classes,
-            hidden_units=settings["hidden_units"],
-            dropout=float(settings["dropout"]),
-            trainable_backbone=settings["mode"] != "feature_extraction",
-            seed=int(settings["seed"]),
-            batchnorm=settings["batchnorm"],
-        )
+        return model_lib.build_classifier_from_settings(self._trial_settings(hp), self._num_classes)
 
     def fit(self, hp: keras_tuner.HyperParameters, model: tf.keras.Model, x: Any, callbacks: Any = (), **_: Any) -> dict[str, float]:
         """Trains with `train_classifier`; the score is the validation accuracy of the weights it ends with."""

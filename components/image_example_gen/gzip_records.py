@@ -13,7 +13,9 @@ split assignment never depends on which ExampleGen wrote the data.
 """
 from __future__ import annotations
 
+import functools
 import gzip
+import itertools
 import struct
 from dataclasses import dataclass
 from typing import Optional
@@ -55,11 +57,14 @@ class OutputSplits:
         """The output split of one example (`serialized` is its deterministic serialization)."""
         if self.split_config is None:
             return 0
-        buckets: list[int] = []
-        for split in self.split_config.splits:
-            buckets.append((buckets[-1] if buckets else 0) + split.hash_buckets)
         by_feature = self.split_config.HasField("partition_feature_name")
-        return _PartitionFn(example if by_feature else serialized, len(buckets), buckets, self.split_config)
+        return _PartitionFn(example if by_feature else serialized, len(self._bucket_bounds), self._bucket_bounds, self.split_config)
+
+    @functools.cached_property
+    def _bucket_bounds(self) -> list[int]:
+        """Cumulative hash buckets per split, as TFX's ExampleGen computes them."""
+        assert self.split_config is not None
+        return list(itertools.accumulate(split.hash_buckets for split in self.split_config.splits))
 
 
 def encode_example(example: tf.train.Example, splits: OutputSplits) -> tuple[int, bytes]:

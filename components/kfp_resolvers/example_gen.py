@@ -22,6 +22,8 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import import_utils, name_utils, proto_utils
 
+from components.span_ranges import static_span
+
 WRAPPED_EXECUTOR_KEY = "wrapped_executor"
 SPAN_KEY = "requested_span"
 NEWEST_SPAN = -1
@@ -34,9 +36,7 @@ def resolve_span(exec_properties: dict[str, Any], requested_span: int = NEWEST_S
     proto_utils.json_to_proto(resolved[standard_component_specs.INPUT_CONFIG_KEY], input_config)
     range_config = None
     if requested_span != NEWEST_SPAN:
-        range_config = range_config_pb2.RangeConfig(
-            static_range=range_config_pb2.StaticRange(start_span_number=requested_span, end_span_number=requested_span)
-        )
+        range_config = static_span(requested_span)
     elif resolved.get(standard_component_specs.RANGE_CONFIG_KEY):
         range_config = range_config_pb2.RangeConfig()
         proto_utils.json_to_proto(resolved[standard_component_specs.RANGE_CONFIG_KEY], range_config)

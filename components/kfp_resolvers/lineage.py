@@ -16,11 +16,11 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import types
 from tfx.components.evaluator import constants as evaluator_constants
 from tfx.dsl.input_resolution.strategies.span_range_strategy import SpanRangeStrategy
-from tfx.proto import range_config_pb2
 from tfx.types import artifact_utils
 
 from components.baseline_resolver.strategy import latest_blessed_other_than
-from components.label_prep.resolver import resolve_previous_label_map
+from components.label_prep.resolver import _inputs_of_producer, resolve_previous_label_map
+from components.span_ranges import rolling_window
 from components.torch_evaluator.resolver import framework_of
 
 # MLMD type names per role: as TFX records them locally, and as the KFP v2 launcher records them.
@@ -32,7 +32,6 @@ LABEL_MAP_OUTPUT_KEY = "label_map"  # LabelPrep's output key: tells label maps a
 RESOLVED_FROM_PROPERTY = "resolved_from"  # set on a resolver step's outputs: the URIs they copy
 _PIPELINE_CONTEXT_TYPES = ("pipeline", "system.Pipeline")
 _OUTPUTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
-_INPUTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
 
 
 def pipeline_artifacts(store: mlmd.MetadataStore, pipeline_name: str, type_names: Iterable[str]) -> list[types.Artifact]:
@@ -65,11 +64,7 @@ def label_maps_of_pipeline(store: mlmd.MetadataStore, pipeline_name: str) -> lis
 
 def model_of_blessing(store: mlmd.MetadataStore, blessing_id: int) -> Optional[int]:
     """The id of the model the Evaluator blessed (its `model` input), from lineage."""
-    producers = [e.execution_id for e in store.get_events_by_artifact_ids([blessing_id]) if e.type in _OUTPUTS]
-    for event in store.get_events_by_execution_ids(producers[:1]):
-        if event.type in _INPUTS and event.path.steps and event.path.steps[0].key == "model":
-            return event.artifact_id
-    return None
+    return min(_inputs_of_producer(store, blessing_id).get("model", ()), default=None)
 
 
 def blessings_by_lineage(store: mlmd.MetadataStore, blessings: Sequence[types.Artifact]) -> list[types.Artifact]:
@@ -126,11 +121,6 @@ def resolve_baseline_model(
     return model
 
 
-def span_window_config(num_spans: int) -> range_config_pb2.RangeConfig:
-    """The rolling range of the newest `num_spans` spans (the local span_window_resolver's config too)."""
-    return range_config_pb2.RangeConfig(rolling_range=range_config_pb2.RollingRange(num_spans=num_spans))
-
-
 def resolve_span_window(
     store: mlmd.MetadataStore, producer_outputs: Sequence[types.Artifact], num_spans: int
 ) -> list[types.Artifact]:
@@ -139,7 +129,7 @@ def resolve_span_window(
     `producer_outputs` are the Examples the pipeline's ExampleGen has written
     (`examples_written_by`), this run's included.
     """
-    resolved = SpanRangeStrategy(span_window_config(num_spans)).resolve_artifacts(store, {"examples": list(producer_outputs)})
+    resolved = SpanRangeStrategy(rolling_window(num_spans)).resolve_artifacts(store, {"examples": list(producer_outputs)})
     return list((resolved or {}).get("examples", []))
 
 

@@ -37,39 +37,41 @@ def drop_unresolved(input_dict: dict[str, list[types.Artifact]]) -> dict[str, li
     return kept
 
 
-class LabelPrepExecutor(label_prep_executor.Executor):
+class _DropUnresolved:
+    """Mixin: runs the stock executor's `Do` without the resolver-fed inputs that resolved nothing."""
+
+    @staticmethod
+    def _properties(exec_properties: dict[str, Any]) -> dict[str, Any]:
+        return exec_properties
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        super().Do(drop_unresolved(input_dict), output_dict, self._properties(exec_properties))  # type: ignore[misc]
+
+
+class _DropUnresolvedWithEpochs(_DropUnresolved):
+    """As _DropUnresolved, with the run's `epochs` written into `custom_config`."""
+
+    _properties = staticmethod(apply_requested_epochs)
+
+
+class LabelPrepExecutor(_DropUnresolved, label_prep_executor.Executor):
     """LabelPrep without a previous label map when the resolver step found none."""
 
-    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
-        super().Do(drop_unresolved(input_dict), output_dict, exec_properties)
 
-
-class TrainerExecutor(trainer_executor.GenericExecutor):
+class TrainerExecutor(_DropUnresolvedWithEpochs, trainer_executor.GenericExecutor):
     """Trainer without a warm-start model when the resolver step found none, and with the run's `epochs`."""
 
-    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
-        super().Do(drop_unresolved(input_dict), output_dict, apply_requested_epochs(exec_properties))
 
-
-class EvaluatorExecutor(evaluator_executor.Executor):
+class EvaluatorExecutor(_DropUnresolved, evaluator_executor.Executor):
     """Evaluator without a baseline when the resolver step found none."""
 
-    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
-        super().Do(drop_unresolved(input_dict), output_dict, exec_properties)
 
-
-class TorchTrainerExecutor(torch_trainer_executor.Executor):
+class TorchTrainerExecutor(_DropUnresolvedWithEpochs, torch_trainer_executor.Executor):
     """TorchTrainer without a warm-start model when the resolver step found none, and with the run's `epochs`."""
 
-    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
-        super().Do(drop_unresolved(input_dict), output_dict, apply_requested_epochs(exec_properties))
 
-
-class TorchEvaluatorExecutor(torch_evaluator_executor.Executor):
+class TorchEvaluatorExecutor(_DropUnresolved, torch_evaluator_executor.Executor):
     """TorchEvaluator without a baseline when the resolver step found none."""
-
-    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
-        super().Do(drop_unresolved(input_dict), output_dict, exec_properties)
 
 
 _REPLACEMENTS: dict[type, type] = {

@@ -25,14 +25,20 @@ BASELINE = "baseline"
 CANDIDATE = "candidate"
 
 
-def agnostic_config(gate: tfma.EvalConfig, keys: Mapping[str, str]) -> tfma.EvalConfig:
-    """The gate's metrics, computed model-agnostically for each model name -> prediction key, without thresholds."""
-    label_key = gate.model_specs[0].label_key
+def _with_models(gate: tfma.EvalConfig, keys: Mapping[str, str], mark_baseline: bool) -> tfma.EvalConfig:
+    """A copy of `gate` with one model spec (the gate's label key) per model name -> prediction key."""
     config = tfma.EvalConfig()
     config.CopyFrom(gate)
+    label_key = gate.model_specs[0].label_key
     del config.model_specs[:]
     for name, prediction_key in keys.items():
-        config.model_specs.add(name=name, label_key=label_key, prediction_key=prediction_key)
+        config.model_specs.add(name=name, label_key=label_key, prediction_key=prediction_key, is_baseline=mark_baseline and name == BASELINE)
+    return config
+
+
+def agnostic_config(gate: tfma.EvalConfig, keys: Mapping[str, str]) -> tfma.EvalConfig:
+    """The gate's metrics, computed model-agnostically for each model name -> prediction key, without thresholds."""
+    config = _with_models(gate, keys, mark_baseline=False)
     for spec in config.metrics_specs:
         for metric in spec.metrics:
             metric.ClearField("threshold")
@@ -42,12 +48,7 @@ def agnostic_config(gate: tfma.EvalConfig, keys: Mapping[str, str]) -> tfma.Eval
 
 def gate_config(gate: tfma.EvalConfig, keys: Mapping[str, str]) -> tfma.EvalConfig:
     """The gate as the metrics validator applies it: with a baseline spec, or without change thresholds (first model)."""
-    config = tfma.EvalConfig()
-    config.CopyFrom(gate)
-    label_key = gate.model_specs[0].label_key
-    del config.model_specs[:]
-    for name, prediction_key in keys.items():
-        config.model_specs.add(name=name, label_key=label_key, prediction_key=prediction_key, is_baseline=name == BASELINE)
+    config = _with_models(gate, keys, mark_baseline=True)
     for spec in config.metrics_specs:
         spec.model_names[:] = list(keys)
     if BASELINE not in keys:

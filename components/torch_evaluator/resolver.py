@@ -30,21 +30,19 @@ def _only(framework: str, input_dict: dict[str, list[types.Artifact]]) -> dict[s
     return {**input_dict, MODEL_KEY: [model for model in input_dict.get(MODEL_KEY, []) if framework_of(model) == framework]}
 
 
-class LatestBlessedOtherModelOfFramework(LatestBlessedOtherModelStrategy):
+class _OfFramework:
+    """Mixin: the strategy it precedes, given only the models of `framework`."""
+
+    def __init__(self, framework: str = TENSORFLOW) -> None:
+        self._framework = framework
+
+    def resolve_artifacts(self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]) -> Optional[dict[str, list[types.Artifact]]]:
+        return super().resolve_artifacts(store, _only(self._framework, input_dict))  # type: ignore[misc]
+
+
+class LatestBlessedOtherModelOfFramework(_OfFramework, LatestBlessedOtherModelStrategy):
     """`LatestBlessedOtherModelStrategy` restricted to models of `framework` (the gate's baseline)."""
 
-    def __init__(self, framework: str = TENSORFLOW) -> None:
-        self._framework = framework
 
-    def resolve_artifacts(self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]) -> Optional[dict[str, list[types.Artifact]]]:
-        return super().resolve_artifacts(store, _only(self._framework, input_dict))
-
-
-class LatestBlessedLabelMapOfFramework(LatestBlessedLabelMapStrategy):
+class LatestBlessedLabelMapOfFramework(_OfFramework, LatestBlessedLabelMapStrategy):
     """`LatestBlessedLabelMapStrategy` restricted to models of `framework` (label-map seed and warm-start model)."""
-
-    def __init__(self, framework: str = TENSORFLOW) -> None:
-        self._framework = framework
-
-    def resolve_artifacts(self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]) -> Optional[dict[str, list[types.Artifact]]]:
-        return super().resolve_artifacts(store, _only(self._framework, input_dict))

@@ -7,7 +7,7 @@ trainer reads), parses them with the transform graph's feature spec, and yields
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -74,6 +74,11 @@ def load_all(dataset: TransformedExamples, device: torch.device = torch.device("
     return batch, torch.tensor(labels, dtype=torch.long)
 
 
+def take(inputs: Any, index: torch.Tensor) -> Any:
+    """The rows `index` of in-memory inputs: a list of strings (text) or a tensor (images)."""
+    return [inputs[i] for i in index.tolist()] if isinstance(inputs, list) else inputs[index]
+
+
 def carve_validation(data: tuple[Any, torch.Tensor], fraction: float, seed: int) -> tuple[tuple[Any, torch.Tensor], tuple[Any, torch.Tensor]]:
     """(train, validation) split of in-memory examples: the TF trainer's subset (`validation_mask`, by content)."""
     from components.hub_trainer.validation import validation_mask
@@ -83,7 +88,7 @@ def carve_validation(data: tuple[Any, torch.Tensor], fraction: float, seed: int)
 
     def part(keep: torch.Tensor) -> tuple[Any, torch.Tensor]:
         chosen = keep.nonzero().flatten()
-        return ([inputs[i] for i in chosen.tolist()] if isinstance(inputs, list) else inputs[chosen]), labels[chosen]
+        return take(inputs, chosen), labels[chosen]
 
     return part(~mask), part(mask)
 
@@ -124,14 +129,14 @@ def repeat_to(data: tuple[Any, torch.Tensor], count: int) -> tuple[Any, torch.Te
     if missing <= 0:
         return data
     index = torch.arange(missing) % len(labels)
-    extra = [inputs[i] for i in index.tolist()] if isinstance(inputs, list) else inputs[index]
+    extra = take(inputs, index)
     return (inputs + extra if isinstance(inputs, list) else torch.cat([inputs, extra])), torch.cat([labels, labels[index]])
 
 
-def loader_settings(device: torch.device, workers: Optional[int] = None) -> dict[str, Any]:
+def loader_settings(device: torch.device) -> dict[str, Any]:
     """DataLoader keyword arguments: pinned memory on GPU; worker processes share batches through /dev/shm.
 
     On Kubernetes give the pod a memory-backed `/dev/shm` volume when workers > 0.
     """
-    count = workers if workers is not None else (min(4, os.cpu_count() or 1) if device.type == "cuda" else 0)
+    count = min(4, os.cpu_count() or 1) if device.type == "cuda" else 0
     return {"num_workers": count, "pin_memory": device.type == "cuda", "persistent_workers": count > 0}

@@ -80,11 +80,6 @@ def export_model(classifier: Classifier, example: Any, class_names: Sequence[str
         json.dump(dict(settings), handle, indent=2, sort_keys=True)
 
 
-def load_labels(directory: str) -> list[str]:
-    with open(os.path.join(directory, LABELS_FILE)) as handle:
-        return json.load(handle)
-
-
 def load_state_dict(directory: str) -> dict[str, torch.Tensor]:
     """The exported weights, read with `weights_only=True`."""
     return torch.load(os.path.join(directory, STATE_DICT_FILE), map_location="cpu", weights_only=True)

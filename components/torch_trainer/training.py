@@ -29,6 +29,7 @@ from components.hub_trainer.finetune import training_groups
 from components.hub_trainer.schedule import learning_rate_factor
 from components.hub_trainer.training import Phase, TrainingPlan, phases
 from components.torch_trainer.accelerate import Accelerator
+from components.torch_trainer.data import take
 from components.torch_trainer.model import Classifier, parameter_blocks
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -81,10 +82,6 @@ def _batches(count: int, batch_size: int, generator: Optional[torch.Generator]) 
     return list(order.split(batch_size))
 
 
-def _take(inputs: Any, index: torch.Tensor) -> Any:
-    return [inputs[i] for i in index.tolist()] if isinstance(inputs, list) else inputs[index]
-
-
 def _to(inputs: Any, device: torch.device) -> Any:
     return inputs if isinstance(inputs, list) else inputs.to(device, non_blocking=True)
 
@@ -93,7 +90,7 @@ def embeddings(model: Classifier, inputs: Any, batch_size: int, accelerator: Acc
     """Backbone embeddings of every input, in eval mode (the feature-extraction cache)."""
     model.backbone.eval()
     with torch.no_grad(), accelerator.autocast():
-        return torch.cat([model.embed(_to(_take(inputs, index), accelerator.device)).float() for index in _batches(len(inputs), batch_size, None)])
+        return torch.cat([model.embed(_to(take(inputs, index), accelerator.device)).float() for index in _batches(len(inputs), batch_size, None)])
 
 
 def _evaluate(forward: Callable[[Any], torch.Tensor], inputs: Any, labels: torch.Tensor, loss_fn: nn.Module, batch_size: int, accelerator: Accelerator) -> tuple[float, float]:
@@ -101,7 +98,7 @@ def _evaluate(forward: Callable[[Any], torch.Tensor], inputs: Any, labels: torch
     with torch.no_grad(), accelerator.autocast():
         for index in _batches(len(labels), batch_size, None):
             y = labels[index].to(accelerator.device)
-            logits = forward(_to(_take(inputs, index), accelerator.device)).float()
+            logits = forward(_to(take(inputs, index), accelerator.device)).float()
             total_loss += float(loss_fn(logits, y)) * len(index)
             correct += int((logits.argmax(-1) == y).sum())
     return total_loss / len(labels), correct / len(labels)
@@ -280,7 +277,7 @@ def _epochs(context: _PhaseContext) -> None:
                 group["lr"] = rate * factor
             batch_y = y[index].to(accelerator.device)
             with accelerator.autocast():
-                logits = context.train_forward(_to(_take(x, index), accelerator.device)).float()
+                logits = context.train_forward(_to(take(x, index), accelerator.device)).float()
                 loss = run.loss_fn(logits, batch_y)
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from pipelines.kubeflow.server_settings import ServerSettings
+from pipelines.kubeflow.server_settings import ServerSettings, _Section
 
 KFP_GPU_TYPES = ("nvidia.com/gpu", "amd.com/gpu")
 VERTEX_GPU_TYPES = (
@@ -26,10 +26,6 @@ VERTEX_GPU_TYPES = (
 )
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _check_quantity(value: Optional[str]) -> Optional[str]:

@@ -140,7 +140,6 @@ def _lineage(record: RunRecord, trainers: list[TrainerRun], baselines: dict[str,
     return lineage
 
 
-EVALUATORS = (("Evaluator", ""), ("TorchEvaluator", "pytorch "))  # node id, model-name prefix when both ran
 EVALUATOR_OF = {TENSORFLOW: "Evaluator", PYTORCH: "TorchEvaluator"}
 
 
@@ -158,11 +157,11 @@ def _baselines(store: mlmd.MetadataStore, record: RunRecord) -> dict[str, str]:
 def _evaluation(record: RunRecord) -> Optional[Evaluation]:
     """The run's evaluations; with `trainer: both` one, the PyTorch models' columns and thresholds prefixed `pytorch`."""
     found = []
-    for node_id, prefix in EVALUATORS:
+    for framework, node_id in EVALUATOR_OF.items():
         node = record.node(node_id)
         artifact = node.output("evaluation") if node else None
         if artifact is not None:
-            found.append((prefix, load_evaluation(artifact.uri)))
+            found.append(("" if framework == TENSORFLOW else f"{framework} ", load_evaluation(artifact.uri)))
     if len(found) < 2:
         return found[0][1] if found else None
     merged = Evaluation(models=[], thresholds=[])
