@@ -393,7 +393,7 @@ class FakeKfpServer:
     def _create_recurring_run(self, request: Recorded) -> dict[str, Any]:
         body = request.json()
         check_known_fields(body, "V2beta1RecurringRun")
-        trigger = body.get("trigger") or {}  # checked before the references, as in api_converter.go's toModelJob
+        trigger = body.get("trigger") or {}  # before the references: toModelJob (api_converter.go) runs before createJob (job_server.go)
         if len([key for key in ("cron_schedule", "periodic_schedule") if key in trigger]) != 1:
             raise ApiError(400, "a recurring run needs exactly one of cron_schedule and periodic_schedule")
         if "cron_schedule" in trigger:

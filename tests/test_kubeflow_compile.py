@@ -160,9 +160,12 @@ def test_span_window_is_a_container_step_feeding_training() -> None:
 
 
 def test_vertex_keeps_tfx_defaults_and_parses_as_a_pipeline_job(tmp_path: Path) -> None:
-    output = tmp_path / "vertex.json"
-    assert main(["compile", "--output", str(output), "--target", "vertex"]) == EXIT_OK
+    output, config = tmp_path / "vertex.json", tmp_path / "vertex.yaml"
+    assert main(["compile", "--output", str(output), "--target", "vertex"]) == EXIT_USAGE  # the default root is MinIO's
+    config.write_text(yaml.safe_dump({"kubeflow": {"pipeline_root": "gs://bucket/root"}}))
+    assert main(["compile", "--config", str(config), "--output", str(output), "--target", "vertex"]) == EXIT_OK
     job = json_format.ParseDict(json.loads(output.read_text()), pipeline_spec_pb2.PipelineJob())
+    assert job.runtime_config.gcs_output_directory == "gs://bucket/root"
     spec = json_format.MessageToDict(job.pipeline_spec)
     json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
     deployment = json_format.ParseDict(spec["deploymentSpec"], pipeline_spec_pb2.PipelineDeploymentConfig())
@@ -328,7 +331,7 @@ def test_the_pytorch_trainer_may_have_resources_of_its_own() -> None:
 
 
 def test_vertex_compiles_both_trainers() -> None:
-    compiled = _compile({"trainer": "both"}, "vertex")
+    compiled = _compile({"trainer": "both", "kubeflow": {"pipeline_root": "gs://bucket/root"}}, "vertex")
     job = json_format.ParseDict(compiled, pipeline_spec_pb2.PipelineJob())
     spec = json_format.MessageToDict(job.pipeline_spec)
     deployment = json_format.ParseDict(spec["deploymentSpec"], pipeline_spec_pb2.PipelineDeploymentConfig())

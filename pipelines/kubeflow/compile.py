@@ -82,6 +82,8 @@ def compile_pipeline_spec(config: RetrainConfig, target: str = "kfp") -> dict[st
     """The compiled pipeline for `target` as a JSON-ready dict (see the module docstring for its shape)."""
     if target not in TARGETS:
         raise ConfigError(f"--target: unknown target {target!r}: use one of {', '.join(TARGETS)}")
+    if target == "vertex" and not config.kubeflow.pipeline_root.startswith("gs://"):
+        raise ConfigError(f"kubeflow.pipeline_root: {config.kubeflow.pipeline_root!r}: Vertex AI needs a gs:// pipeline root")
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
     from pipelines.pipeline import create_pipeline
