@@ -5,6 +5,7 @@ adapt its function in components/compat/ (its docstring names the upstream file)
 """
 from __future__ import annotations
 
+import ast
 import bisect
 import hashlib
 import importlib.util
@@ -35,6 +36,39 @@ from components.compat.tfx_private import (
     span_glob_and_regex,
     span_of_path,
 )
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_PACKAGES = ("pipelines", "components", "benchmarks", "tests", "tools")
+SEAM = (REPO_ROOT / "components" / "compat", Path(__file__).resolve())
+
+
+def _private_third_party_imports(path: Path) -> list[str]:
+    """`from LIB import _name` and `tensorflow.python` imports of LIB outside the project, as `path:line: module.name`."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [alias.name for alias in node.names]
+            modules = [node.module]
+        elif isinstance(node, ast.Import):
+            names, modules = [], [alias.name for alias in node.names]
+        else:
+            continue
+        for module in modules:
+            if module.split(".")[0] in PROJECT_PACKAGES:
+                continue
+            private = [name for name in names if name.startswith("_") and not name.startswith("__")]
+            if module == "tensorflow.python" or module.startswith("tensorflow.python.") or private:
+                found.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}: {module} {' '.join(private)}".rstrip())
+    return found
+
+
+def test_private_third_party_imports_live_only_in_the_compat_package() -> None:
+    """The import half of the seam (attribute access like `module._name` is ruff's SLF001, see test_lint.py)."""
+    files = [path for package in PROJECT_PACKAGES for path in (REPO_ROOT / package).rglob("*.py")]
+    outside = [path for path in files if not any(path == seam or seam in path.parents for seam in SEAM)]
+    assert [finding for path in outside for finding in _private_third_party_imports(path)] == []
+    assert _private_third_party_imports(REPO_ROOT / "components" / "compat" / "tfx_private.py"), "the check sees `_PartitionFn`"
 
 
 def _split_config(**fields: str) -> example_gen_pb2.SplitConfig:

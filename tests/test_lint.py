@@ -20,8 +20,8 @@ def test_ruff_finds_nothing() -> None:
     assert result.returncode == 0, f"ruff check {' '.join(LINTED)} reported:\n{result.stdout}{result.stderr}"
 
 
-def test_the_configured_rules_catch_real_bugs() -> None:
-    source = "import os\n\n\ndef add(item, items=[]):\n    items.append(item)\n    return undefined_name\n"
+def test_the_configured_rules_catch_real_bugs_and_private_access() -> None:
+    source = "import json\nimport os\n\n\ndef add(item, items=[]):\n    items.append(json._default_decoder)\n    return undefined_name\n"
     result = _ruff("--output-format=concise", "--stdin-filename", "components/lint_probe.py", "-", source=source)
     assert result.returncode == 1
-    assert {"F401", "F821", "B006"} <= {line.split()[1] for line in result.stdout.splitlines() if line.startswith("components/")}
+    assert {"F401", "F821", "B006", "SLF001"} <= {line.split()[1] for line in result.stdout.splitlines() if line.startswith("components/")}

@@ -14,4 +14,4 @@ def serialize_eval_run(eval_config: config_pb2.EvalConfig, data_location: str, f
     `eval_config_writer.load_eval_run` reads it back. Needed by TorchEvaluator's gate,
     whose output directory must read like a TFX Evaluator's, holding the gate it applied.
     """
-    return eval_config_writer._serialize_eval_run(eval_config, data_location, file_format, dict(model_locations))  # noqa: SLF001
+    return eval_config_writer._serialize_eval_run(eval_config, data_location, file_format, dict(model_locations))

@@ -14,7 +14,7 @@ from tfx.types.component_spec import ComponentSpec
 
 
 def example_gen_partition(
-    record: Union[tf.train.Example, bytes], buckets: Sequence[int], split_config: example_gen_pb2.SplitConfig
+    record: Union[tf.train.Example, bytes], buckets: list[int], split_config: example_gen_pb2.SplitConfig
 ) -> int:
     """The output split ExampleGen gives `record`, with `buckets` the cumulative hash buckets per split.
 
@@ -24,7 +24,7 @@ def example_gen_partition(
     Needed so that ImageFolderExampleGen's parallel writer splits exactly as TFX's
     ExampleGen does.
     """
-    return _PartitionFn(record, len(buckets), list(buckets), split_config)
+    return _PartitionFn(record, len(buckets), buckets, split_config)
 
 
 def span_glob_and_regex(
@@ -41,7 +41,7 @@ def span_glob_and_regex(
     Needed by back-filling (pipelines/backfill.py) to list the spans on disk
     exactly as ExampleGen's driver matches them.
     """
-    return example_gen_utils._create_matching_glob_and_regex(  # noqa: SLF001
+    return example_gen_utils._create_matching_glob_and_regex(
         uri, split, match_span, match_date, match_version, range_config
     )
 
@@ -53,7 +53,7 @@ def span_of_path(path: str, regex: str, match_span: bool, match_date: bool, matc
     whose result is (span tokens, span, version string, version); this returns the span.
     Needed by back-filling, for the same reason as `span_glob_and_regex`.
     """
-    return example_gen_utils._find_matched_span_version_from_path(  # noqa: SLF001
+    return example_gen_utils._find_matched_span_version_from_path(
         path, regex, match_span, match_date, match_version
     )[1]
 
@@ -68,7 +68,7 @@ def parse_kubeflow_v2_executor_flags(argv: Sequence[str]) -> tuple[argparse.Name
     """
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
-    return kubeflow_v2_run_executor._parse_flags(list(argv))  # noqa: SLF001
+    return kubeflow_v2_run_executor._parse_flags(list(argv))
 
 
 def replace_executor_spec(component: BaseComponent, spec: ExecutorSpec) -> None:
