@@ -5,6 +5,7 @@ backbone and the scikit-learn digits (target digits 5-9).
 """
 from __future__ import annotations
 
+import functools
 import sys
 import tempfile
 import time
@@ -144,7 +145,7 @@ def input_pipeline_efficiency(quick: bool) -> Result:
             model = _classifier(backbone, trainable=True)
             compile_classifier(model, 1e-3)
             fit(model)  # warm-up: tracing and first-epoch costs are not the input pipeline's
-            timings[name] = _timed(lambda: fit(model))
+            timings[name] = _timed(functools.partial(fit, model))
     rates = {name: len(y) * epochs / seconds for name, seconds in timings.items()}
     print(
         f"  input_pipeline_efficiency: {len(y)} examples x {epochs} epochs: "

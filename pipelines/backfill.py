@@ -17,6 +17,7 @@ from tfx import v1 as tfx
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.proto import example_gen_pb2
 
+from components.compat.tfx_private import span_glob_and_regex, span_of_path
 from components.span_ranges import static_span
 from pipelines.config import RetrainConfig
 from pipelines.paths import RunPaths
@@ -35,13 +36,8 @@ def spans_on_disk(input_base: str, patterns: list[str]) -> list[int]:
         match_span, match_date, match_version = example_gen_utils.verify_split_pattern_specs(split)
         if not (match_span or match_date):
             return []
-        glob, regex = example_gen_utils._create_matching_glob_and_regex(  # pylint: disable=protected-access
-            input_base, split, match_span, match_date, match_version, None
-        )
-        found = {
-            example_gen_utils._find_matched_span_version_from_path(path, regex, match_span, match_date, match_version)[1]  # pylint: disable=protected-access
-            for path in tfx.dsl.io.fileio.glob(glob)
-        }
+        glob, regex = span_glob_and_regex(input_base, split, match_span, match_date, match_version)
+        found = {span_of_path(path, regex, match_span, match_date, match_version) for path in tfx.dsl.io.fileio.glob(glob)}
         common = found if index == 0 else common & found
     return sorted(common)
 

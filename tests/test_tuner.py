@@ -39,7 +39,7 @@ def test_tuner_fn_searches_within_the_bounds_on_the_train_split(tmp_path: Path, 
 def test_search_space_fixes_equal_bounds_and_tunes_blocks_only_in_incremental() -> None:
     bounds = {"head_depth": (1, 1), "head_width": (32, 256), "dropout": (0.0, 0.5), "learning_rate": (1e-3, 1e-1), "unfreeze_blocks": (1, 3)}
     hp = search_space(bounds, "incremental")
-    assert isinstance(hp._hps[HEAD_DEPTH][0], keras_tuner.engine.hyperparameters.Fixed)
+    assert isinstance(next(param for param in hp.space if param.name == HEAD_DEPTH), keras_tuner.engine.hyperparameters.Fixed)
     assert set(hp.values) == {HEAD_DEPTH, HEAD_WIDTH, "dropout", "learning_rate", "unfreeze_blocks"}
     assert "unfreeze_blocks" not in search_space(bounds, "fine_tune").values
 

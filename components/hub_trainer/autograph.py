@@ -10,13 +10,11 @@ still converted.
 """
 from __future__ import annotations
 
-from tensorflow.python.autograph.core import config as autograph_config
+from components.compat.tf_private import skip_autograph_conversion
 
 _TF_KERAS = "tf_keras"
 
 
 def skip_tf_keras_conversion() -> None:
-    """Adds `DoNotConvert('tf_keras')` to AutoGraph's conversion rules (once)."""
-    rules = autograph_config.CONVERSION_RULES
-    if not any(isinstance(rule, autograph_config.DoNotConvert) and rule.matches(_TF_KERAS) for rule in rules):
-        autograph_config.CONVERSION_RULES = (autograph_config.DoNotConvert(_TF_KERAS), *rules)
+    """Adds AutoGraph's `DoNotConvert('tf_keras')` rule (once)."""
+    skip_autograph_conversion(_TF_KERAS)

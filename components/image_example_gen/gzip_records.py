@@ -7,7 +7,7 @@ concatenates bytes: compression is no longer a serial step after the parallel
 read. Images are already compressed, so one member per record costs ~20 bytes of
 header each and nothing in ratio.
 
-Output splits follow TFX's ExampleGen exactly (`_PartitionFn`: sha256 of the
+Output splits follow TFX's ExampleGen exactly (its `_PartitionFn`, via components.compat: sha256 of the
 serialized example, or of the partition feature, modulo the hash buckets), so a
 split assignment never depends on which ExampleGen wrote the data.
 """
@@ -22,8 +22,9 @@ from typing import Optional
 
 import google_crc32c
 import tensorflow as tf
-from tfx.components.example_gen.base_example_gen_executor import _PartitionFn
 from tfx.proto import example_gen_pb2
+
+from components.compat.tfx_private import example_gen_partition
 
 GZIP_LEVEL = 6  # zlib's default, as TFX's WriteToTFRecord and tf.io.TFRecordWriter("GZIP") use
 _CRC_MASK_DELTA = 0xA282EAD8
@@ -58,7 +59,7 @@ class OutputSplits:
         if self.split_config is None:
             return 0
         by_feature = self.split_config.HasField("partition_feature_name")
-        return _PartitionFn(example if by_feature else serialized, len(self._bucket_bounds), self._bucket_bounds, self.split_config)
+        return example_gen_partition(example if by_feature else serialized, self._bucket_bounds, self.split_config)
 
     @functools.cached_property
     def _bucket_bounds(self) -> list[int]:

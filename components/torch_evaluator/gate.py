@@ -21,6 +21,8 @@ from tensorflow_model_analysis.metrics import metric_types
 from tensorflow_model_analysis.proto import metrics_for_slice_pb2
 from tensorflow_model_analysis.writers import eval_config_writer
 
+from components.compat.tfma_private import serialize_eval_run
+
 BASELINE = "baseline"
 CANDIDATE = "candidate"
 
@@ -106,5 +108,5 @@ def evaluate_predictions(predictions: str, gate: tfma.EvalConfig, keys: Mapping[
         writer.write(result.SerializeToString())
     config_path = os.path.join(output_dir, f"{eval_config_writer.EVAL_CONFIG_FILE}.{eval_config_writer.EVAL_CONFIG_FILE_FORMAT}")
     with tf.io.gfile.GFile(config_path, "w") as handle:
-        handle.write(eval_config_writer._serialize_eval_run(config, predictions, "tfrecords", {}))  # TFMA's own format
+        handle.write(serialize_eval_run(config, predictions, "tfrecords", {}))  # TFMA's own format
     return result

@@ -9,7 +9,6 @@ cannot be deleted, everything this command created is removed again.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any, Mapping, Optional, TextIO
 
 from pipelines.config import ConfigError, RetrainConfig

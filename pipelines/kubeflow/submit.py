@@ -8,7 +8,6 @@ and whatever was created is removed again when a later step fails.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import replace
 from datetime import datetime, timezone

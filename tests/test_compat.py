@@ -1,0 +1,203 @@
+"""Contracts of the private TFX / TensorFlow / TFMA symbols behind components.compat, one test each.
+
+A failure here after an upgrade names the symbol whose shape or behaviour changed;
+adapt its function in components/compat/ (its docstring names the upstream file).
+"""
+from __future__ import annotations
+
+import ast
+import bisect
+import hashlib
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from tensorflow.python.autograph.core import config as autograph_config
+from tensorflow_model_analysis.writers import eval_config_writer
+from tfx import v1 as tfx
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.orchestration import data_types
+from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+from tfx.proto import example_gen_pb2
+from tfx.types import Channel, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+from tfx.utils import name_utils
+
+from components.compat.tf_private import skip_autograph_conversion
+from components.compat.tfma_private import serialize_eval_run
+from components.compat.tfx_private import (
+    example_gen_partition,
+    parse_kubeflow_v2_executor_flags,
+    replace_component_spec,
+    replace_executor_spec,
+    span_glob_and_regex,
+    span_of_path,
+)
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_PACKAGES = ("pipelines", "components", "benchmarks", "tests", "tools")
+SEAM = (REPO_ROOT / "components" / "compat", Path(__file__).resolve())
+
+
+def _private_third_party_imports(path: Path) -> list[str]:
+    """`from LIB import _name` and `tensorflow.python` imports of LIB outside the project, as `path:line: module.name`."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [alias.name for alias in node.names]
+            modules = [node.module]
+        elif isinstance(node, ast.Import):
+            names, modules = [], [alias.name for alias in node.names]
+        else:
+            continue
+        for module in modules:
+            if module.split(".")[0] in PROJECT_PACKAGES:
+                continue
+            private = [name for name in names if name.startswith("_") and not name.startswith("__")]
+            if module == "tensorflow.python" or module.startswith("tensorflow.python.") or private:
+                found.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}: {module} {' '.join(private)}".rstrip())
+    return found
+
+
+def test_private_third_party_imports_live_only_in_the_compat_package() -> None:
+    """The import half of the seam (attribute access like `module._name` is ruff's SLF001, see test_lint.py)."""
+    files = [path for package in PROJECT_PACKAGES for path in (REPO_ROOT / package).rglob("*.py")]
+    outside = [path for path in files if not any(path == seam or seam in path.parents for seam in SEAM)]
+    assert [finding for path in outside for finding in _private_third_party_imports(path)] == []
+    assert _private_third_party_imports(REPO_ROOT / "components" / "compat" / "tfx_private.py"), "the check sees `_PartitionFn`"
+
+
+def _split_config(**fields: str) -> example_gen_pb2.SplitConfig:
+    splits = [example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=3), example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1)]
+    return example_gen_pb2.SplitConfig(splits=splits, **fields)
+
+
+def _expected_split(key: bytes, buckets: list[int]) -> int:
+    return bisect.bisect(buckets, int(hashlib.sha256(key).hexdigest(), 16) % buckets[-1])
+
+
+def test_partition_fn_splits_by_sha256_of_the_record_or_of_the_partition_feature() -> None:
+    buckets = [3, 4]
+    records = [f"record-{index}".encode() for index in range(40)]
+    splits = [example_gen_partition(record, buckets, _split_config()) for record in records]
+    assert splits == [_expected_split(record, buckets) for record in records]
+    assert set(splits) == {0, 1}, "40 records should reach both splits"
+
+    by_user = _split_config(partition_feature_name="user")
+    for user in (b"ann", b"bob", b"cy", b"dee", b"eve"):
+        feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[user]))
+        example = tf.train.Example(features=tf.train.Features(feature={"user": feature, "other": feature}))
+        assert example_gen_partition(example, buckets, by_user) == _expected_split(feature.SerializeToString(deterministic=True), buckets)
+
+
+def test_span_glob_and_regex_match_files_and_read_their_spans(tmp_path: Path) -> None:
+    for span in (3, 12):
+        (tmp_path / f"span-{span}").mkdir()
+        (tmp_path / f"span-{span}" / "data.csv").write_text("x\n")
+    (tmp_path / "notes.txt").write_text("not a span\n")
+    split = example_gen_pb2.Input.Split(name="all", pattern="span-{SPAN}/*.csv")
+
+    glob, regex = span_glob_and_regex(str(tmp_path), split, True, False, False)
+    paths = sorted(tfx.dsl.io.fileio.glob(glob))
+    assert paths == [str(tmp_path / "span-12" / "data.csv"), str(tmp_path / "span-3" / "data.csv")]
+    assert sorted(span_of_path(path, regex, True, False, False) for path in paths) == [3, 12]
+
+
+def test_kubeflow_v2_executor_flag_parser_keeps_unknown_flags_for_beam() -> None:
+    args, beam_args = parse_kubeflow_v2_executor_flags(
+        ["--executor_class_path", "pkg.module.Executor", "--json_serialized_invocation_args", "{}", "--runner=DirectRunner"]
+    )
+    assert (args.executor_class_path, args.json_serialized_invocation_args) == ("pkg.module.Executor", "{}")
+    assert beam_args == ["--runner=DirectRunner"]
+    with pytest.raises(SystemExit):
+        parse_kubeflow_v2_executor_flags(["--executor_class_path", "pkg.module.Executor"])  # the invocation args are required
+
+
+def test_serialized_eval_run_reads_back_with_tfmas_loader(tmp_path: Path) -> None:
+    config = tfma.EvalConfig(model_specs=[tfma.ModelSpec(name="candidate", label_key="label", prediction_key="p")])
+    text = serialize_eval_run(config, "/data/predictions", "tfrecords", {"candidate": "/models/c"})
+    (tmp_path / f"{eval_config_writer.EVAL_CONFIG_FILE}.{eval_config_writer.EVAL_CONFIG_FILE_FORMAT}").write_text(text)
+    loaded_config, data_location, file_format, model_locations = eval_config_writer.load_eval_run(str(tmp_path))
+    assert (loaded_config, data_location, file_format, dict(model_locations)) == (config, "/data/predictions", "tfrecords", {"candidate": "/models/c"})
+
+
+_PROBE_MODULE = "retrain_compat_autograph_probe"
+
+
+def test_skip_autograph_conversion_calls_the_module_unconverted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(autograph_config, "CONVERSION_RULES", autograph_config.CONVERSION_RULES)  # restored afterwards
+    source = tmp_path / f"{_PROBE_MODULE}.py"
+    source.write_text("def magnitude(x):\n    if x > 0:\n        return x\n    return -x\n")
+    spec = importlib.util.spec_from_file_location(_PROBE_MODULE, source)
+    assert spec is not None and spec.loader is not None
+    probe = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, _PROBE_MODULE, probe)
+    spec.loader.exec_module(probe)
+
+    def call(x: tf.Tensor) -> tf.Tensor:
+        return probe.magnitude(x)
+
+    assert float(tf.function(call)(tf.constant(-2.0))) == 2.0, "converted: the Python `if` on a tensor becomes tf.cond"
+    rules = len(autograph_config.CONVERSION_RULES)
+    skip_autograph_conversion(_PROBE_MODULE)
+    skip_autograph_conversion(_PROBE_MODULE)
+    assert len(autograph_config.CONVERSION_RULES) == rules + 1, "the rule is added once"
+    with pytest.raises(TypeError, match="bool"):  # unconverted: a graph tensor used as a Python bool
+        tf.function(call)(tf.constant(-2.0))
+
+
+class _ProbeSpec(ComponentSpec):
+    PARAMETERS = {"size": ExecutionParameter(type=int)}
+    INPUTS: dict[str, ChannelParameter] = {}
+    OUTPUTS = {"examples": ChannelParameter(type=standard_artifacts.Examples)}
+
+
+class _ProbeSpecWithEpochs(_ProbeSpec):
+    PARAMETERS = {**_ProbeSpec.PARAMETERS, "epochs": ExecutionParameter(type=int, optional=True)}
+
+
+class _Executor(base_executor.BaseExecutor):
+    def Do(self, input_dict: dict, output_dict: dict, exec_properties: dict) -> None:
+        """Does nothing: the probe is only compiled."""
+
+
+class _OtherExecutor(_Executor):
+    """The executor swapped in."""
+
+
+class _Probe(base_component.BaseComponent):
+    SPEC_CLASS = _ProbeSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(_Executor)
+
+    def __init__(self, size: int) -> None:
+        super().__init__(spec=_ProbeSpec(size=size, examples=Channel(type=standard_artifacts.Examples)))
+
+
+def _compiled(component: base_component.BaseComponent, tmp_path: Path) -> dict:
+    pipeline = tfx.dsl.Pipeline(pipeline_name="compat-probe", pipeline_root=str(tmp_path / "root"), components=[component])
+    config = kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(default_image="retrain:probe")
+    return kubeflow_v2_dag_runner.KubeflowV2DagRunner(config=config, output_dir=str(tmp_path)).run(pipeline, write_out=False)
+
+
+def test_executor_spec_swapped_after_construction_is_the_one_compiled(tmp_path: Path) -> None:
+    probe = _Probe(size=3)
+    replace_executor_spec(probe, executor_spec.ExecutorClassSpec(_OtherExecutor))
+    executors = _compiled(probe, tmp_path)["pipelineSpec"]["deploymentSpec"]["executors"]
+    args = [arg for executor in executors.values() for arg in executor["container"]["args"]]
+    assert name_utils.get_full_name(_OtherExecutor) in args and name_utils.get_full_name(_Executor) not in args
+
+
+def test_component_spec_swapped_after_construction_is_the_one_compiled(tmp_path: Path) -> None:
+    probe = _Probe(size=3)
+    spec = probe.spec
+    epochs = data_types.RuntimeParameter(name="epochs", ptype=int, default=0)
+    replace_component_spec(probe, _ProbeSpecWithEpochs(**spec.exec_properties, **spec.inputs, **spec.outputs, epochs=epochs))
+    assert probe.exec_properties == {"size": 3, "epochs": epochs} and probe.outputs["examples"] is spec.outputs["examples"]
+    pipeline_spec = _compiled(probe, tmp_path)["pipelineSpec"]
+    assert "epochs" in pipeline_spec["root"]["inputDefinitions"]["parameters"]
+    (component,) = pipeline_spec["components"].values()
+    assert set(component["inputDefinitions"]["parameters"]) == {"size", "epochs"}
