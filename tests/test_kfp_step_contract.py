@@ -21,10 +21,12 @@ from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
 from tfx.utils import import_utils
 
 from components.kfp_resolvers.entrypoint import register_artifact_types, run_step
+from components.kfp_resolvers.example_gen import DATA_VERSION_KEY
 from components.kfp_resolvers.mirror import MIRROR_PREFIX_ENV, mirror_path, uri_of
 from components.kfp_resolvers.step_input import prepare_step, restore_output_uris
 from pipelines.config import config_from_dict
 from pipelines.kubeflow.compile import compile_pipeline_spec
+from pipelines.kubeflow.steps import SPAN_PROBE_ID
 
 
 @pytest.mark.parametrize(
@@ -61,9 +63,10 @@ def test_every_step_recovers_the_input_types_the_driver_leaves_empty(compiled: d
     register_artifact_types()
     tasks = compiled["root"]["dag"]["tasks"]
     with_inputs = [task for task, spec in tasks.items() if spec.get("inputs", {}).get("artifacts")]
-    assert len(with_inputs) >= len(tasks) - 1  # every step but ExampleGen reads an upstream artifact
+    assert set(tasks) - set(with_inputs) == {SPAN_PROBE_ID, "ImportExampleGen"}  # every other step reads an upstream artifact
+    probed = {(SPAN_PROBE_ID, DATA_VERSION_KEY): "0::0123456789abcdef"}
     for task in tasks:
-        raw = driver_executor_input(compiled, task, str(tmp_path / "executor_output.json"))
+        raw = driver_executor_input(compiled, task, str(tmp_path / "executor_output.json"), upstream_parameters=probed)
         executor_input = json_format.ParseDict(raw, pipeline_spec_pb2.ExecutorInput())
         if task in with_inputs:
             with pytest.raises(AttributeError):  # what TFX's runner does with the driver's input as it comes
@@ -98,18 +101,19 @@ def test_reported_outputs_get_their_uris_back_and_redirects_stay() -> None:
 
 
 def test_example_gen_and_statistics_gen_run_on_mirror_paths_through_the_entrypoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two real steps as the launcher runs them on the default MinIO root: outputs at mirror paths, reported at their URIs."""
+    """Three real steps as the launcher runs them on the default MinIO root: outputs at mirror paths, reported at their URIs."""
     compiled = compile_pipeline_spec(config_from_dict({}))["pipeline_spec"]
     run_root = "minio://mlpipeline/v2/artifacts/retrain/run-1"
     monkeypatch.setenv(MIRROR_PREFIX_ENV, str(tmp_path / "mirror"))
     for split in ("train", "eval"):
         write_digit_records(tmp_path / "data" / split / "part.tfrecord", {1: 3, 7: 3}, {1: "one", 7: "seven"})
     reported: dict[str, Any] = {}
-    for task in ("ImportExampleGen", "StatisticsGen"):
+    for task in (SPAN_PROBE_ID, "ImportExampleGen", "StatisticsGen"):
         output_file = tmp_path / task / "executor_output.json"
         recorded = {(producer, key): artifacts["artifacts"][0] for producer, output in reported.items() for key, artifacts in output["artifacts"].items()}
-        raw = driver_executor_input(compiled, task, str(output_file), run_root, recorded)
-        if task == "ImportExampleGen":
+        parameters = {(producer, key): value for producer, output in reported.items() for key, value in output.get("parameterValues", {}).items()}
+        raw = driver_executor_input(compiled, task, str(output_file), run_root, recorded, parameters)
+        if task != "StatisticsGen":
             raw["inputs"]["parameterValues"]["input_base"] = str(tmp_path / "data")
         run_step(step_args(compiled, task, json.dumps(raw)))
         reported[task] = json.loads(output_file.read_text())

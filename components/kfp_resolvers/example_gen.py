@@ -11,6 +11,7 @@ makes KFP's cache key follow the data), the span named there is ingested.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Optional, Union
 
 from absl import logging
@@ -31,6 +32,16 @@ WRAPPED_EXECUTOR_KEY = "wrapped_executor"
 SPAN_KEY = "requested_span"
 DATA_VERSION_KEY = "data_version"
 NEWEST_SPAN = -1
+
+
+def has_spans(input_config_json: str) -> bool:
+    """Whether an ExampleGen input config's split patterns hold a span (`{SPAN}`) or date spec."""
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(input_config_json, input_config)
+    return any(
+        re.search(utils.SPAN_FULL_REGEX, split.pattern) or any(spec in split.pattern for spec in utils.DATE_SPECS)
+        for split in input_config.splits
+    )
 
 
 def span_of_data_version(value: str) -> int:
@@ -71,7 +82,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         wrapped = import_utils.import_class_by_path(properties.pop(WRAPPED_EXECUTOR_KEY))
         requested = properties.pop(SPAN_KEY, None)
         probed = properties.pop(DATA_VERSION_KEY, None)
-        if probed:
+        if probed and has_spans(properties[standard_component_specs.INPUT_CONFIG_KEY]):
             requested = span_of_data_version(probed)
         properties = resolve_span(properties, NEWEST_SPAN if requested is None else int(requested))
         logging.info("ExampleGen span %s, version %s", properties[utils.SPAN_PROPERTY_NAME], properties[utils.VERSION_PROPERTY_NAME])
