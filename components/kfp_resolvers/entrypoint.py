@@ -30,6 +30,13 @@ Design (kubeflow/pipelines 2.4.0 and 2.5.0, TFX v1.16.0; details in each module)
   `RETRAIN_KFP_NAMESPACE` overrides it). Local executors of the compiled spec that
   cannot write `/minio` set `RETRAIN_KFP_MIRROR_PREFIX` to move the mirror roots.
 
+What a local executor of the compiled spec must do as the launcher does for this
+to hold: merge each reported output's `uri` and `metadata` over the provisioned
+one before uploading from (and recording) that URI, record metadata as MLMD
+custom properties (`resolved_from` reaches consumers that way), provision
+`outputs.parameters` from the component's output definitions and pass the
+reported `parameterValues` on as `taskOutputParameter` inputs (`data_version`).
+
 tensorflow_text's ops are registered too (converted text Hub modules need them).
 """
 from __future__ import annotations
