@@ -15,6 +15,7 @@ from tfx.components.evaluator import executor as evaluator_executor
 from tfx.components.trainer import executor as trainer_executor
 from tfx.dsl.components.base.base_component import BaseComponent
 
+from components.compat.tfx_private import replace_executor_spec
 from components.kfp_resolvers.executor import is_resolved
 from components.kfp_resolvers.runtime_epochs import apply_requested_epochs
 from components.label_prep import executor as label_prep_executor
@@ -93,4 +94,4 @@ def use_optional_input_executors(components: Iterable[BaseComponent]) -> None:
             spec.add_extra_flags(original.extra_flags)
             if hasattr(original, "beam_pipeline_args"):
                 spec.add_beam_pipeline_args(original.beam_pipeline_args)
-            component.executor_spec = spec
+            replace_executor_spec(component, spec)

@@ -16,6 +16,7 @@ from tfx.types import standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import json_utils
 
+from components.compat.tfx_private import replace_component_spec
 from components.torch_trainer.component import TorchTrainerSpec
 
 EPOCHS_KEY = "epochs"
@@ -46,7 +47,7 @@ def with_epochs_parameter(trainer: BaseComponent, epochs: Union[int, data_types.
     spec_class = _WITH_EPOCHS.get(type(spec))
     if spec_class is None:
         raise TypeError(f"{trainer.id}: no `epochs` parameter for a {type(spec).__name__}")
-    trainer.spec = spec_class(**spec.exec_properties, **spec.inputs, **spec.outputs, **{EPOCHS_KEY: epochs})
+    replace_component_spec(trainer, spec_class(**spec.exec_properties, **spec.inputs, **spec.outputs, **{EPOCHS_KEY: epochs}))
     return trainer
 
 
