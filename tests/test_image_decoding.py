@@ -73,6 +73,15 @@ def test_exif_orientation_is_applied(orientation: int) -> None:
     np.testing.assert_allclose(pixels, np.asarray(upright, np.float32) / 255, atol=0.1)
 
 
+def test_a_phone_photo_with_more_pictures_is_a_jpeg_trained_upright() -> None:
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    stored, depth_map = quadrants().transpose(Image.Transpose.ROTATE_90), Image.new("RGB", (8, 16))
+    data = encode(stored, "MPO", save_all=True, append_images=[depth_map], quality=95, subsampling=0, exif=exif.tobytes())
+    assert Image.open(io.BytesIO(data)).format == "MPO"  # was rejected: "unsupported image format MPO"
+    np.testing.assert_allclose(decoded(data, (8, 16)), np.asarray(quadrants(), np.float32) / 255, atol=0.1)
+
+
 def test_upright_images_keep_their_bytes() -> None:
     exif = Image.Exif()
     exif[ORIENTATION] = 1

@@ -21,6 +21,8 @@ from components.image_example_gen.normalise import normalised
 from components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS, IngestSettings
 
 ACCEPTED_FORMATS = ("BMP", "GIF", "JPEG", "PNG")
+# Pillow's names for files that are one of the accepted formats: phones write JPEGs with extra pictures (MPO).
+_FORMAT_OF = {"MPO": "JPEG"}
 MANIFEST_COLUMNS = ("path", "label")
 # Ingestion enforces its own pixel cap (data.max_image_pixels) from the header; Pillow's warning below its hard limit is noise.
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -138,7 +140,7 @@ def checked_image(data: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> by
     pixels (see normalise.py).
     """
     with _open(data) as image:
-        if image.format not in ACCEPTED_FORMATS:
+        if _FORMAT_OF.get(image.format, image.format) not in ACCEPTED_FORMATS:
             raise InvalidImage(f"unsupported image format {image.format} (accepted: {', '.join(ACCEPTED_FORMATS)})")
         if image.width * image.height > max_pixels:
             raise InvalidImage(too_many_pixels(image.size, max_pixels))
