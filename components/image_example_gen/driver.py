@@ -47,7 +47,12 @@ def link_safe_fingerprint(split_name: str, file_pattern: str) -> str:
 
 
 class LinkSafeInputProcessor(input_processor.FileBasedInputProcessor):
-    """FileBasedInputProcessor whose span resolution fingerprints with `link_safe_fingerprint`."""
+    """FileBasedInputProcessor whose span resolution fingerprints with `link_safe_fingerprint`.
+
+    TFX calls `io_utils.generate_fingerprint` from deep inside span resolution, so it is
+    swapped for the duration of the call; another thread fingerprinting meanwhile gets
+    the same text for the same files, so the swap is harmless even when drivers overlap.
+    """
 
     def resolve_span_and_version(self) -> tuple[int, Optional[int]]:
         with mock.patch.object(io_utils, "generate_fingerprint", link_safe_fingerprint):
