@@ -90,6 +90,22 @@ def test_fingerprint_matches_tfx_and_survives_dangling_links(tmp_path: Path) -> 
     assert "num_files:3," in link_safe_fingerprint("train", pattern)
 
 
+def test_a_manifest_outside_or_dangling_is_refused_in_one_line(tmp_path: Path) -> None:
+    from components.image_example_gen.executor import _matched_files
+    from components.image_example_gen.records import ManifestError
+    from components.image_example_gen.settings import IngestSettings
+
+    manifests = IngestSettings(layout="manifest")
+    _write(tmp_path / "outside.csv", b"path,label\n/etc/hostname,a\n")
+    _link(tmp_path / "data" / "train.csv", tmp_path / "outside.csv")
+    with pytest.raises(ManifestError, match=f"^manifest train.csv: {OUTSIDE_REASON}$"):
+        _matched_files(str(tmp_path / "data"), "*.csv", manifests)
+    (tmp_path / "data" / "train.csv").unlink()
+    _link(tmp_path / "data" / "train.csv", tmp_path / "data" / "deleted.csv")
+    with pytest.raises(ManifestError, match=r"^manifest train.csv: dangling symbolic link \(its target does not exist\)$"):
+        _matched_files(str(tmp_path / "data"), "*.csv", manifests)
+
+
 # --- real runs in a local TFX pipeline ---------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Iterator, Optional, Union
 
 import apache_beam as beam
+import tensorflow as tf
 from absl import logging
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -34,7 +35,7 @@ from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen import write_split
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
-from tfx.dsl.io import fileio
+from tfx.dsl.io import fileio, filesystem
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
@@ -107,7 +108,7 @@ class _ToItems(beam.DoFn):
 
 def _read_failure(uri: str, error: Exception) -> str:
     """Why a (confined) file could not be read, in one line."""
-    if isinstance(error, FileNotFoundError):
+    if isinstance(error, (FileNotFoundError, tf.errors.NotFoundError, filesystem.NotFoundError)):
         dangling = os.path.lexists(uri) and not os.path.exists(uri)
         return "dangling symbolic link (its target does not exist)" if dangling else "file not found"
     if isinstance(error, IsADirectoryError):
