@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Sequence, Union
 
 import yaml
+from PIL import ImageColor
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN
 from components.hub_tuner.settings import TuningConfig
+from components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS
 from components.label_prep.settings import LabelSettings
 from pipelines.kubeflow.settings import KubeflowSettings
 
@@ -34,6 +36,19 @@ def _check_name(value: str) -> str:
 
 
 ResourceName = Annotated[str, AfterValidator(_check_name)]
+
+
+def background_rgb(value: Union[str, Sequence[int]]) -> tuple[int, int, int]:
+    """A colour name, `#rrggbb` or three 0-255 values as an RGB triple; ValueError names what is wrong."""
+    if isinstance(value, str):
+        try:
+            red, green, blue = ImageColor.getrgb(value)[:3]
+        except ValueError:
+            raise ValueError(f"unknown colour {value!r}: use a name (white, black, gray, ...), '#rrggbb' or [r, g, b]") from None
+        return red, green, blue
+    if len(value) != 3 or not all(0 <= channel <= 255 for channel in value):
+        raise ValueError(f"an RGB colour needs three values in 0-255, got {list(value)}")
+    return value[0], value[1], value[2]
 
 
 class ConfigError(ValueError):
@@ -75,6 +90,11 @@ class DataConfig(_Section):
     ingested are back-filled before a local run).
     `schema_file` pins a TFDV schema (schema.pbtxt, e.g. from an earlier run's
     SchemaGen) so that drift in new data stops the run before training.
+    Image ingestion reads only files whose real path (symlinks resolved) is inside
+    `path` or one of `allowed_roots`; manifest rows and symlinks leading elsewhere
+    are rejected. Images of more than `max_image_pixels` pixels (from the header,
+    never decoded) are rejected. Transparent pixels are composited onto
+    `background` (a colour name, `#rrggbb` or `[r, g, b]` in 0-255).
     """
 
     example: Optional[Literal["digits", "text"]] = None
@@ -88,6 +108,15 @@ class DataConfig(_Section):
     schema_file: Optional[Path] = None
     max_rejected_fraction: float = Field(0.01, ge=0.0, le=1.0)
     read_threads: int = Field(0, ge=0)
+    allowed_roots: tuple[Path, ...] = ()
+    max_image_pixels: int = Field(DEFAULT_MAX_IMAGE_PIXELS, ge=1)
+    background: Union[str, tuple[int, ...]] = "white"
+
+    @field_validator("background")
+    @classmethod
+    def _known_colour(cls, value: Union[str, tuple[int, ...]]) -> Union[str, tuple[int, ...]]:
+        background_rgb(value)
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> "DataConfig":
@@ -106,6 +135,11 @@ class DataConfig(_Section):
         if self.train_pattern is not None and self.eval_pattern is not None:
             return [self.train_pattern, self.eval_pattern]
         return [self.pattern or _DEFAULT_PATTERNS[self.format]]
+
+    @property
+    def background_unit_rgb(self) -> list[float]:
+        """`background` as RGB in [0, 1], as Transform composites with it."""
+        return [channel / 255 for channel in background_rgb(self.background)]
 
     @property
     def is_images(self) -> bool:
@@ -291,6 +325,9 @@ def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
         values = resolved.get(section)
         if isinstance(values, dict) and isinstance(values.get(key), str):
             values[key] = str((base_dir / values[key]).resolve())
+    data = resolved.get("data")
+    if isinstance(data, dict) and isinstance(data.get("allowed_roots"), list):
+        data["allowed_roots"] = [str((base_dir / root).resolve()) if isinstance(root, str) else root for root in data["allowed_roots"]]
     backbone = resolved.get("backbone")
     if isinstance(backbone, dict) and isinstance(backbone.get("handle"), str):
         handle = backbone["handle"]

@@ -26,7 +26,7 @@ from components.baseline_resolver.strategy import (
 )
 from components.data_gate.component import AnomaliesGate
 from components.hub_trainer.export import TRANSFORM_SIGNATURE
-from components.hub_trainer.features import LABEL_ID
+from components.hub_trainer.features import BACKGROUND_KEY, LABEL_ID
 from components.hub_tuner.settings import TUNING_KEY
 from components.image_example_gen.component import ImageFolderExampleGen
 from components.label_prep.artifact import LabelMap
@@ -84,6 +84,8 @@ def example_gen_for(config: RetrainConfig, range_config: Optional[tfx.proto.Rang
             label_feature=config.task.label_feature,
             max_rejected_fraction=data.max_rejected_fraction,
             read_threads=data.read_threads,
+            allowed_roots=[str(root) for root in data.allowed_roots],
+            max_image_pixels=data.max_image_pixels,
             input_config=input_config,
             output_config=output_config,
             range_config=range_config,
@@ -385,7 +387,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
         schema=schema_gen.outputs["schema"],
         label_map=label_prep.outputs["label_map"],
         preprocessing_fn=TRANSFORM_FN,
-        custom_config=_module_settings(config),
+        custom_config={**_module_settings(config), BACKGROUND_KEY: config.data.background_unit_rgb},
     )
     branches: list[BaseNode] = []
     if config.trainer != "torch":

@@ -23,6 +23,9 @@ def _image_folders(root: Path, per_class: int) -> None:
             (folder / f"{index}.png").write_bytes(digits.encode_png(image))
     (root / "five" / "empty.png").write_bytes(b"")
     (root / "six" / "notes.txt").write_text("not an image")
+    (root / "six" / "moved.png").symlink_to(root / "six" / "deleted.png")  # dangling: crashed ExampleGen's driver
+    (root.parent / "private.png").write_bytes(digits.encode_png(images.images[0]))
+    (root / "seven" / "private.png").symlink_to(root.parent / "private.png")  # outside the data directory: not read
 
 
 def test_image_folders_with_a_few_bad_files(tmp_path: Path, digits_example: ExampleLayout, run_cli) -> None:
@@ -39,10 +42,10 @@ def test_image_folders_with_a_few_bad_files(tmp_path: Path, digits_example: Exam
     assert run.returncode == 0, run.stderr[-3000:]
     assert "ImageFolderExampleGen done in" in run.stdout
     summary_line = next(line for line in run.stdout.splitlines() if line.startswith("ingested:"))
-    assert summary_line.startswith("ingested: 120 images; 2 rejected, listed in ")
+    assert summary_line.startswith("ingested: 120 images; 4 rejected, listed in ")
     rejected_dir = Path(summary_line.split("listed in ")[1])
     rejected = [json.loads(line) for path in rejected_dir.rglob("rejected-*") for line in path.read_text().splitlines()]
-    assert sorted(record["path"] for record in rejected) == ["five/empty.png", "six/notes.txt"]
+    assert sorted(record["path"] for record in rejected) == ["five/empty.png", "seven/private.png", "six/moved.png", "six/notes.txt"]
     assert "pushed model:" in run.stdout
 
     model = tf.saved_model.load(str(tmp_path / "out" / "serving" / "folders" / "1"))

@@ -4,19 +4,15 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
-from typing import Iterator, Optional
 
 import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-import ml_metadata as mlmd
 import numpy as np
 import pytest
 import tensorflow as tf
-from ml_metadata.proto import metadata_store_pb2
 from PIL import Image
 from sklearn.datasets import load_digits
 from tfx import v1 as tfx
 
-from components.image_example_gen import executor as image_executor
 from components.image_example_gen.component import ImageFolderExampleGen
 from components.image_example_gen.gzip_records import gzip_member, tfrecord_frame
 from components.image_example_gen.records import (
@@ -26,11 +22,12 @@ from components.image_example_gen.records import (
     Rejection,
     classify,
     folder_item,
-    image_format,
+    checked_image,
     parse_manifest,
 )
 from components.image_example_gen.report import SplitCounts, TooManyRejections, check_rejections
 from components.image_example_gen.settings import IngestSettings
+from image_example_gen_runs import artifacts, examples_artifacts, property_of, read_split, rejections, run, split_contents, split_counts
 
 FORMATS = ("PNG", "JPEG", "GIF", "BMP")
 _DIGITS = load_digits()
@@ -74,8 +71,9 @@ def _write_digits(root: Path, count: int, start: int = 0) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_accepted_formats_are_detected_from_content(fmt: str) -> None:
-    assert image_format(_image(3, fmt)) == fmt
+def test_accepted_formats_are_accepted_unchanged(fmt: str) -> None:
+    data = _image(3, fmt)
+    assert checked_image(data) == data  # upright, opaque images keep their bytes
 
 
 @pytest.mark.parametrize(
@@ -94,7 +92,7 @@ def test_accepted_formats_are_detected_from_content(fmt: str) -> None:
 )
 def test_each_rejection_reason(data: bytes, reason: str) -> None:
     with pytest.raises(InvalidImage) as raised:
-        image_format(data)
+        checked_image(data)
     assert str(raised.value).startswith(reason)
     outcome = classify(data, ImageItem(uri="/x/cat/a.png", path="cat/a.png", label="cat"), IngestSettings())
     assert outcome == Rejection("cat/a.png", str(raised.value))
@@ -146,12 +144,12 @@ def test_rejection_threshold() -> None:
 
 
 def test_settings_travel_in_custom_config() -> None:
-    settings = IngestSettings(layout="manifest", label_feature="class", max_rejected_fraction=0.25, read_threads=3)
-    component = ImageFolderExampleGen(
-        "/in", layout="manifest", label_feature="class", max_rejected_fraction=0.25, read_threads=3
-    )
+    options = dict(label_feature="class", max_rejected_fraction=0.25, read_threads=3, allowed_roots=("/shared",), max_image_pixels=1000)
+    settings = IngestSettings(layout="manifest", **options)
+    component = ImageFolderExampleGen("/in", layout="manifest", **options)
     travelled = IngestSettings.from_exec_property(component.exec_properties["custom_config"])
     assert travelled == settings and isinstance(travelled.read_threads, int) and travelled.worker_threads() == 3
+    assert isinstance(travelled.max_image_pixels, int) and travelled.allowed_roots == ("/shared",)
     assert '"pattern": "*.csv"' in component.exec_properties["input_config"]
     with pytest.raises(ValueError, match="layout must be one of folders, manifest"):
         ImageFolderExampleGen("/in", layout="zip")
@@ -161,6 +159,8 @@ def test_settings_travel_in_custom_config() -> None:
         IngestSettings(label_feature="image")
     with pytest.raises(ValueError, match="read_threads must be a whole number >= 0"):
         IngestSettings(read_threads=-1)
+    with pytest.raises(ValueError, match="max_image_pixels must be a whole number >= 1"):
+        IngestSettings(max_image_pixels=0)
 
 
 def test_records_framed_and_compressed_one_by_one_read_as_one_gzip_tfrecord_file(tmp_path: Path) -> None:
@@ -177,52 +177,6 @@ def test_records_framed_and_compressed_one_by_one_read_as_one_gzip_tfrecord_file
 # --- real runs in a local TFX pipeline ---------------------------------------------------------------------------
 
 
-def _run(root: Path, example_gen: ImageFolderExampleGen, *downstream: tfx.types.BaseComponent) -> None:
-    pipeline = tfx.dsl.Pipeline(
-        pipeline_name="images",
-        pipeline_root=str(root / "pipeline"),
-        components=[example_gen, *downstream],
-        enable_cache=True,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(str(root / "mlmd.sqlite")),
-    )
-    tfx.orchestration.LocalDagRunner().run(pipeline)
-
-
-def _artifacts(root: Path, type_name: str) -> list[metadata_store_pb2.Artifact]:
-    store = mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(str(root / "mlmd.sqlite")))
-    return store.get_artifacts_by_type(type_name)
-
-
-def _examples_artifacts(root: Path) -> list[metadata_store_pb2.Artifact]:
-    return _artifacts(root, "Examples")
-
-
-def _read_split(uri: str, split: str) -> Iterator[tf.train.Example]:
-    files = sorted(str(path) for path in Path(uri, f"Split-{split}").iterdir())
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        yield tf.train.Example.FromString(record.numpy())
-
-
-def _contents(uri: str, split: str) -> dict[str, tuple[str, bytes]]:
-    """path -> (label, image bytes) of a written split."""
-    contents = {}
-    for example in _read_split(uri, split):
-        feature = example.features.feature
-        path = feature["path"].bytes_list.value[0].decode()
-        contents[path] = (feature["label"].bytes_list.value[0].decode(), feature["image"].bytes_list.value[0])
-    return contents
-
-
-def _rejected(uri: str, split: str) -> list[Rejection]:
-    split_dir = Path(image_executor.report_dir(uri, split))
-    lines = [line for path in sorted(split_dir.glob("rejected-*.jsonl")) for line in path.read_text().splitlines()]
-    return sorted((Rejection.from_json(line) for line in lines), key=lambda rejection: rejection.path)
-
-
-def _counts(uri: str, split: str) -> SplitCounts:
-    return SplitCounts.from_json(Path(image_executor.report_dir(uri, split), image_executor.COUNTS_FILE).read_text())
-
-
 def _num_examples(statistics_uri: str, split: str) -> int:
     import tensorflow_data_validation as tfdv
 
@@ -234,32 +188,28 @@ def _label(path: str) -> str:
     return path.split("/")[-2]
 
 
-def _property(artifact: metadata_store_pb2.Artifact, name: str) -> Optional[int]:
-    return artifact.custom_properties[name].int_value if name in artifact.custom_properties else None
-
-
 def test_folders_with_hash_split_feed_statistics_gen_and_rerun_from_cache(tmp_path: Path) -> None:
     images = _write_digits(tmp_path / "data", 40)
     example_gen = ImageFolderExampleGen(str(tmp_path / "data"))
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    _run(tmp_path, example_gen, statistics_gen)
+    run(tmp_path, example_gen, statistics_gen)
 
-    [artifact] = _examples_artifacts(tmp_path)
-    train, evaluation = _contents(artifact.uri, "train"), _contents(artifact.uri, "eval")
+    [artifact] = examples_artifacts(tmp_path)
+    train, evaluation = split_contents(artifact.uri, "train"), split_contents(artifact.uri, "eval")
     assert train and evaluation and not set(train) & set(evaluation)
     assert {**train, **evaluation} == {path: (_label(path), data) for path, data in images.items()}
-    assert (_property(artifact, "accepted_count"), _property(artifact, "rejected_count")) == (40, 0)
-    assert _counts(artifact.uri, "single_split") == SplitCounts(40, 0)
-    assert _rejected(artifact.uri, "single_split") == []
-    for split, examples in (("train", _read_split(artifact.uri, "train")), ("eval", _read_split(artifact.uri, "eval"))):
+    assert (property_of(artifact, "accepted_count"), property_of(artifact, "rejected_count")) == (40, 0)
+    assert split_counts(artifact.uri, "single_split") == SplitCounts(40, 0)
+    assert rejections(artifact.uri, "single_split") == []
+    for split, examples in (("train", read_split(artifact.uri, "train")), ("eval", read_split(artifact.uri, "eval"))):
         for example in examples:  # TFX's stock hash split: sha256 of the serialized example, buckets train 2 : eval 1
             bucket = int(hashlib.sha256(example.SerializeToString(deterministic=True)).hexdigest(), 16) % 3
             assert ("train" if bucket < 2 else "eval") == split
-    [statistics] = _artifacts(tmp_path, "ExampleStatistics")  # read back through Beam's GZIP TFRecord reader
+    [statistics] = artifacts(tmp_path, "ExampleStatistics")  # read back through Beam's GZIP TFRecord reader
     assert sum(_num_examples(statistics.uri, split) for split in ("train", "eval")) == 40
 
-    _run(tmp_path, ImageFolderExampleGen(str(tmp_path / "data")))
-    assert len(_examples_artifacts(tmp_path)) == 1  # unchanged input: served from the cache
+    run(tmp_path, ImageFolderExampleGen(str(tmp_path / "data")))
+    assert len(examples_artifacts(tmp_path)) == 1  # unchanged input: served from the cache
 
 
 def test_predefined_train_and_eval_splits(tmp_path: Path) -> None:
@@ -271,12 +221,12 @@ def test_predefined_train_and_eval_splits(tmp_path: Path) -> None:
             tfx.proto.Input.Split(name="eval", pattern="eval/*/*"),
         ]
     )
-    _run(tmp_path, ImageFolderExampleGen(str(tmp_path / "data"), input_config=splits))
+    run(tmp_path, ImageFolderExampleGen(str(tmp_path / "data"), input_config=splits))
 
-    [artifact] = _examples_artifacts(tmp_path)
-    assert _contents(artifact.uri, "train") == {f"train/{p}": (_label(p), data) for p, data in train.items()}
-    assert _contents(artifact.uri, "eval") == {f"eval/{p}": (_label(p), data) for p, data in evaluation.items()}
-    assert (_counts(artifact.uri, "train"), _counts(artifact.uri, "eval")) == (SplitCounts(12, 0), SplitCounts(6, 0))
+    [artifact] = examples_artifacts(tmp_path)
+    assert split_contents(artifact.uri, "train") == {f"train/{p}": (_label(p), data) for p, data in train.items()}
+    assert split_contents(artifact.uri, "eval") == {f"eval/{p}": (_label(p), data) for p, data in evaluation.items()}
+    assert (split_counts(artifact.uri, "train"), split_counts(artifact.uri, "eval")) == (SplitCounts(12, 0), SplitCounts(6, 0))
 
 
 def test_manifest_layout(tmp_path: Path) -> None:
@@ -293,17 +243,17 @@ def test_manifest_layout(tmp_path: Path) -> None:
             tfx.proto.Input.Split(name="eval", pattern="lists/eval.csv"),
         ]
     )
-    _run(tmp_path, ImageFolderExampleGen(str(data), layout="manifest", input_config=splits, max_rejected_fraction=0.25))
+    run(tmp_path, ImageFolderExampleGen(str(data), layout="manifest", input_config=splits, max_rejected_fraction=0.25))
 
-    [artifact] = _examples_artifacts(tmp_path)
+    [artifact] = examples_artifacts(tmp_path)
     expected = {f"images/{path}": (_label(path), images[path]) for path in paths}
-    assert _contents(artifact.uri, "train") == {p: v for p, v in expected.items() if p[len("images/") :] in paths[:6]}
-    assert _contents(artifact.uri, "eval") == {p: v for p, v in expected.items() if p[len("images/") :] in paths[6:]}
-    assert _rejected(artifact.uri, "train") == [
+    assert split_contents(artifact.uri, "train") == {p: v for p, v in expected.items() if p[len("images/") :] in paths[:6]}
+    assert split_contents(artifact.uri, "eval") == {p: v for p, v in expected.items() if p[len("images/") :] in paths[6:]}
+    assert rejections(artifact.uri, "train") == [
         Rejection("images/gone.png", "file not found"),
         Rejection("images/x.png", "manifest row has no label (lists/train.csv line 9)"),
     ]
-    assert (_property(artifact, "accepted_count"), _property(artifact, "rejected_count")) == (8, 2)
+    assert (property_of(artifact, "accepted_count"), property_of(artifact, "rejected_count")) == (8, 2)
 
 
 def _write_bad_files(root: Path) -> dict[str, str]:
@@ -325,23 +275,23 @@ def test_bad_files_below_the_threshold_are_reported_and_the_run_succeeds(tmp_pat
     bad = _write_bad_files(tmp_path / "data")
     (tmp_path / "data" / "digit5" / "nested").mkdir()
     bad["digit5/nested"] = "is a directory, not a file"
-    _run(tmp_path, ImageFolderExampleGen(str(tmp_path / "data"), max_rejected_fraction=0.05, read_threads=3))
+    run(tmp_path, ImageFolderExampleGen(str(tmp_path / "data"), max_rejected_fraction=0.05, read_threads=3))
 
-    [artifact] = _examples_artifacts(tmp_path)
-    written = {**_contents(artifact.uri, "train"), **_contents(artifact.uri, "eval")}
+    [artifact] = examples_artifacts(tmp_path)
+    written = {**split_contents(artifact.uri, "train"), **split_contents(artifact.uri, "eval")}
     assert set(written) == set(good)
-    rejected = _rejected(artifact.uri, "single_split")
+    rejected = rejections(artifact.uri, "single_split")
     assert [r.path for r in rejected] == sorted(bad)
     assert all(r.reason.startswith(bad[r.path]) for r in rejected)
-    assert _counts(artifact.uri, "single_split").accepted == 96
-    assert (_property(artifact, "accepted_count"), _property(artifact, "rejected_count")) == (96, 5)
+    assert split_counts(artifact.uri, "single_split").accepted == 96
+    assert (property_of(artifact, "accepted_count"), property_of(artifact, "rejected_count")) == (96, 5)
 
 
 def test_too_many_bad_files_fail_the_run_with_one_line(tmp_path: Path) -> None:
     _write_digits(tmp_path / "data", 96)
     _write_bad_files(tmp_path / "data")
     with pytest.raises(TooManyRejections) as raised:
-        _run(tmp_path, ImageFolderExampleGen(str(tmp_path / "data")))
+        run(tmp_path, ImageFolderExampleGen(str(tmp_path / "data")))
     message = str(raised.value)
     assert message == (
         "ImageFolderExampleGen: 4 of 100 files rejected (4.0% > 1.0% allowed); e.g. digit1/empty.png: empty file"

@@ -1,7 +1,7 @@
 """Feature names and preprocessing shared by Transform, the trainer and the exported model."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import tensorflow as tf
 
@@ -22,16 +22,56 @@ def to_dense_vector(values: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
     return tf.reshape(values, [-1])
 
 
-def decode_images(encoded: tf.Tensor, image_size: tuple[int, int], channels: int) -> tf.Tensor:
-    """Decodes PNG/JPEG/GIF/BMP bytes [N] into float32 [N, H, W, C] in [0, 1], resized to `image_size`.
+WHITE = (1.0, 1.0, 1.0)
+BACKGROUND_KEY = "background"  # custom_config key: RGB in [0, 1] that transparent pixels are composited onto
 
-    Empty values become blank images; their records carry no label id (see `has_value`).
+
+def _decode_rgba_or_gray(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """One encoded image -> (colour [H, W, 1 or 3], alpha [H, W, 1]), float32 in [0, 1]; 16-bit PNGs keep their range.
+
+    BMPs decode as RGB: the fourth byte of a 32-bit BMP is usually padding, not alpha (as Pillow reads it).
     """
 
+    def decode(channels: int) -> tf.Tensor:
+        return tf.io.decode_image(data, channels=channels, dtype=tf.float32, expand_animations=False)
+
+    image = tf.cond(tf.strings.substr(data, 0, 2) == b"BM", lambda: decode(3), lambda: decode(0))
+    channels = tf.shape(image)[-1]
+    has_alpha = tf.equal(channels % 2, 0)  # LA or RGBA (palette transparency decodes as RGBA)
+    colour = image[..., : channels - tf.cast(has_alpha, tf.int32)]
+    alpha = tf.cond(has_alpha, lambda: image[..., -1:], lambda: tf.ones_like(image[..., :1]))
+    return colour, alpha
+
+
+def _to_channels(colour: tf.Tensor, channels: int) -> tf.Tensor:
+    """Grey [H, W, 1] or RGB [H, W, 3] -> `channels` channels (grey repeated, or RGB to luma)."""
+    if channels == 3:
+        converted = tf.cond(tf.shape(colour)[-1] == 1, lambda: tf.tile(colour, [1, 1, 3]), lambda: colour)
+    else:
+        converted = tf.cond(tf.shape(colour)[-1] == 3, lambda: tf.image.rgb_to_grayscale(colour), lambda: colour)
+    return tf.ensure_shape(converted, [None, None, channels])
+
+
+def decode_images(
+    encoded: tf.Tensor, image_size: tuple[int, int], channels: int, background: Sequence[float] = WHITE
+) -> tf.Tensor:
+    """Decodes PNG/JPEG/GIF/BMP bytes [N] into float32 [N, H, W, C] in [0, 1], resized to `image_size`.
+
+    Transparent pixels (RGBA, LA, palette transparency) are composited onto `background`
+    (RGB in [0, 1]; its luma for one channel); grey images are repeated to RGB and RGB
+    images turned to luma as `channels` asks; 16-bit PNGs are scaled from their full
+    range; downscaling is antialiased. EXIF orientation and GIF transparency need
+    Pillow: ImageFolderExampleGen re-encodes such images at ingestion.
+    Empty values become blank images; their records carry no label id (see `has_value`).
+    """
+    backdrop = tf.constant(background, tf.float32)
+    if channels == 1:
+        backdrop = tf.image.rgb_to_grayscale(backdrop)
+
     def decode_one(data: tf.Tensor) -> tf.Tensor:
-        image = tf.io.decode_image(data, channels=channels, expand_animations=False)
-        image = tf.image.convert_image_dtype(image, tf.float32)
-        return tf.image.resize(image, image_size)
+        colour, alpha = _decode_rgba_or_gray(data)
+        image = _to_channels(colour, channels) * alpha + backdrop * (1.0 - alpha)
+        return tf.image.resize(image, image_size, antialias=True)
 
     def blank() -> tf.Tensor:
         return tf.zeros([image_size[0], image_size[1], channels], tf.float32)
@@ -51,5 +91,6 @@ def has_value(raw: tf.Tensor) -> tf.Tensor:
 def model_input_from_raw(raw: tf.Tensor, settings: Mapping[str, Any]) -> tf.Tensor:
     """Preprocesses the raw input feature ([N] bytes or strings) the way the backbone expects."""
     if settings["task_type"] == "image_classification":
-        return decode_images(raw, tuple(settings["image_size"]), int(settings["channels"]))
+        background = tuple(settings.get(BACKGROUND_KEY, WHITE))
+        return decode_images(raw, tuple(settings["image_size"]), int(settings["channels"]), background)
     return raw

@@ -2,7 +2,9 @@
 
 Per input split: matched files -> image items (folder layout: the file itself;
 manifest layout: the manifest's rows) -> Reshuffle -> batches that a thread pool
-reads, fully decodes (PIL), turns into tf.Examples, assigns to output splits (TFX's
+confines (confinement.py: only real paths inside input_base or an allowed root are
+read), reads, fully decodes (PIL; normalise.py re-encodes what TensorFlow would
+decode wrongly), turns into tf.Examples, assigns to output splits (TFX's
 hash partition) and frames + GZIP-compresses record by record (gzip_records) ->
 one GZIP TFRecord sink per output split. Every per-image step runs on the pool
 (file reads, PIL's decoders, hashing and zlib release the GIL), so one Beam worker
@@ -24,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Iterator, Optional, Union
 
 import apache_beam as beam
+import tensorflow as tf
 from absl import logging
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -32,15 +35,17 @@ from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen import write_split
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
-from tfx.dsl.io import fileio
+from tfx.dsl.io import fileio, filesystem
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from components.image_example_gen.confinement import OUTSIDE_REASON, Confinement
 from components.image_example_gen.gzip_records import OutputSplits, encode_example
 from components.image_example_gen.gzip_sink import write_gzip_members
 from components.image_example_gen.records import (
     ImageItem,
+    ManifestError,
     Rejection,
     check_manifest_header,
     classify,
@@ -101,16 +106,30 @@ class _ToItems(beam.DoFn):
             yield _rejected(outcome) if isinstance(outcome, Rejection) else outcome
 
 
-def _encode_item(item: ImageItem, settings: IngestSettings, splits: OutputSplits) -> Union[_Encoded, Rejection]:
-    """An image item -> its output split and encoded record, or its rejection; never raises."""
+def _read_failure(uri: str, error: Exception) -> str:
+    """Why a (confined) file could not be read, in one line."""
+    if isinstance(error, (FileNotFoundError, tf.errors.NotFoundError, filesystem.NotFoundError)):
+        dangling = os.path.lexists(uri) and not os.path.exists(uri)
+        return "dangling symbolic link (its target does not exist)" if dangling else "file not found"
+    if isinstance(error, IsADirectoryError):
+        return "is a directory, not a file"
+    if isinstance(error, PermissionError):
+        return "cannot read file (permission denied)"
+    return f"cannot read file ({one_line(error)})"
+
+
+def _encode_item(item: ImageItem, settings: IngestSettings, confinement: Confinement, splits: OutputSplits) -> Union[_Encoded, Rejection]:
+    """An image item -> its output split and encoded record, or its rejection; never raises.
+
+    Only paths that resolve inside the confinement's roots are read (symlinks resolved first).
+    """
+    target = confinement.resolve(item.uri)
+    if target is None:
+        return Rejection(item.path, OUTSIDE_REASON)
     try:
-        data = _read(item.uri)
-    except FileNotFoundError:
-        return Rejection(item.path, "file not found")
-    except IsADirectoryError:
-        return Rejection(item.path, "is a directory, not a file")
-    except Exception as error:  # any other I/O failure is a rejection, not a failed worker
-        return Rejection(item.path, f"cannot read file ({one_line(error)})")
+        data = _read(target)
+    except Exception as error:  # any I/O failure is a rejection, not a failed worker
+        return Rejection(item.path, _read_failure(item.uri, error))
     example = classify(data, item, settings)
     return example if isinstance(example, Rejection) else encode_example(example, splits)
 
@@ -121,8 +140,9 @@ class _EncodeImages(beam.DoFn):
     Everything per image runs on a thread pool, so one Beam worker keeps every core of its machine busy.
     """
 
-    def __init__(self, settings: IngestSettings, splits: OutputSplits) -> None:
+    def __init__(self, settings: IngestSettings, confinement: Confinement, splits: OutputSplits) -> None:
         self._settings = settings
+        self._confinement = confinement
         self._splits = splits
         self._pool: Optional[ThreadPoolExecutor] = None
 
@@ -132,7 +152,9 @@ class _EncodeImages(beam.DoFn):
     def process(self, items: list[ImageItem]) -> Iterator[beam.pvalue.TaggedOutput]:
         assert self._pool is not None, "setup() creates the thread pool"
         records: dict[int, list[bytes]] = defaultdict(list)
-        for outcome in self._pool.map(_encode_item, items, itertools.repeat(self._settings), itertools.repeat(self._splits)):
+        for outcome in self._pool.map(
+            _encode_item, items, itertools.repeat(self._settings), itertools.repeat(self._confinement), itertools.repeat(self._splits)
+        ):
             if isinstance(outcome, Rejection):
                 yield _rejected(outcome)
             else:
@@ -174,10 +196,19 @@ def _write_file(text: str, path: str) -> None:
         handle.write(text.encode("utf-8"))
 
 
-def _check_manifest(uri: str, input_base: str) -> None:
-    with fileio.open(uri, "r") as handle:
-        header = next(csv.reader([handle.readline().lstrip("\ufeff")]), [])
-    check_manifest_header(header, relative_path(uri, input_base))
+def _check_manifest(uri: str, input_base: str, confinement: Confinement) -> str:
+    """The path to read manifest `uri` from (its real path); raises ManifestError when it is outside or unreadable."""
+    manifest_path = relative_path(uri, input_base)
+    target = confinement.resolve(uri)
+    if target is None:
+        raise ManifestError(f"manifest {manifest_path}: {OUTSIDE_REASON}")
+    try:
+        with fileio.open(target, "r") as handle:
+            header = next(csv.reader([handle.readline().lstrip("\ufeff")]), [])
+    except Exception as error:
+        raise ManifestError(f"manifest {manifest_path}: {_read_failure(uri, error)}") from None
+    check_manifest_header(header, manifest_path)
+    return target
 
 
 def _matched_files(input_base: str, split_pattern: str, settings: IngestSettings) -> list[str]:
@@ -185,8 +216,9 @@ def _matched_files(input_base: str, split_pattern: str, settings: IngestSettings
     if not uris:
         raise FileNotFoundError(f"{COMPONENT_NAME}: split pattern {split_pattern!r} matches no files under {input_base}")
     if settings.layout == "manifest":
+        confinement = Confinement.of(input_base, settings.allowed_roots)
         for uri in uris:
-            _check_manifest(uri, input_base)
+            _check_manifest(uri, input_base, confinement)
     return uris
 
 
@@ -214,7 +246,7 @@ def _ingest_split(
         listed.items
         | f"Reshuffle[{name}]" >> beam.Reshuffle()
         | f"Batch[{name}]" >> beam.BatchElements(min_batch_size=1, max_batch_size=_READ_BATCH_SIZE)
-        | f"EncodeImages[{name}]" >> beam.ParDo(_EncodeImages(settings, splits)).with_outputs(_REJECTED, _ACCEPTED, *split_tags)
+        | f"EncodeImages[{name}]" >> beam.ParDo(_EncodeImages(settings, Confinement.of(input_base, settings.allowed_roots), splits)).with_outputs(_REJECTED, _ACCEPTED, *split_tags)
     )
     rejected = (listed[_REJECTED], encoded[_REJECTED]) | f"AllRejected[{name}]" >> beam.Flatten()
     _ = rejected | f"WriteRejected[{name}]" >> beam.io.WriteToText(os.path.join(report_uri, "rejected"), file_name_suffix=".jsonl")

@@ -10,16 +10,22 @@ import csv
 import io
 import json
 import posixpath
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Iterator, Union
 
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
-from components.image_example_gen.settings import IngestSettings
+from components.image_example_gen.normalise import normalised
+from components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS, IngestSettings
 
 ACCEPTED_FORMATS = ("BMP", "GIF", "JPEG", "PNG")
+# Pillow's names for files that are one of the accepted formats: phones write JPEGs with extra pictures (MPO).
+_FORMAT_OF = {"MPO": "JPEG"}
 MANIFEST_COLUMNS = ("path", "label")
+# Ingestion enforces its own pixel cap (data.max_image_pixels) from the header; Pillow's warning below its hard limit is noise.
+warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 # Leading bytes of the accepted formats: names the format of a file too damaged for PIL to identify.
 _SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP"}
 
@@ -105,26 +111,44 @@ def parse_manifest(text: str, manifest_uri: str, input_base: str) -> Iterator[Un
         yield ImageItem(uri=posixpath.join(input_base, path), path=path, label=label)
 
 
-def image_format(data: bytes) -> str:
-    """The real format of an accepted image that PIL fully decodes; raises InvalidImage with the reason otherwise."""
+def too_many_pixels(size: tuple[int, int], max_pixels: int) -> str:
+    """The rejection reason of an image larger than `data.max_image_pixels`."""
+    return f"too many pixels ({size[0]}x{size[1]} > data.max_image_pixels {max_pixels})"
+
+
+def _open(data: bytes) -> Image.Image:
+    """The image from its header (nothing decoded yet); raises InvalidImage with the reason."""
     if not data:
         raise InvalidImage("empty file")
     try:
-        image = Image.open(io.BytesIO(data))
+        return Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as error:  # over twice Pillow's own limit, before ours could see the size
+        raise InvalidImage(f"too many pixels ({one_line(error)})") from None
     except Exception as error:  # PIL raises many types on malformed headers
         claimed = next((fmt for magic, fmt in _SIGNATURES.items() if data.startswith(magic)), None)
         if claimed is None:
             raise InvalidImage("not an image (unrecognised content)") from None
         detail = "unreadable header" if isinstance(error, UnidentifiedImageError) else one_line(error)
         raise InvalidImage(f"cannot decode {claimed} image ({detail})") from None
-    with image:
-        if image.format not in ACCEPTED_FORMATS:
+
+
+def checked_image(data: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> bytes:
+    """The bytes to store for an accepted image that PIL fully decodes; raises InvalidImage with the reason otherwise.
+
+    The pixel count is checked from the header before anything is decoded. The bytes
+    are `data` itself, or a PNG re-encoding where TensorFlow's decoder would show other
+    pixels (see normalise.py).
+    """
+    with _open(data) as image:
+        if _FORMAT_OF.get(image.format, image.format) not in ACCEPTED_FORMATS:
             raise InvalidImage(f"unsupported image format {image.format} (accepted: {', '.join(ACCEPTED_FORMATS)})")
+        if image.width * image.height > max_pixels:
+            raise InvalidImage(too_many_pixels(image.size, max_pixels))
         try:
             image.load()
         except Exception as error:  # truncated or corrupt pixel data
             raise InvalidImage(f"cannot decode {image.format} image ({one_line(error)})") from None
-        return image.format
+        return normalised(image) or data
 
 
 def _bytes_feature(value: bytes) -> tf.train.Feature:
@@ -132,7 +156,7 @@ def _bytes_feature(value: bytes) -> tf.train.Feature:
 
 
 def make_example(data: bytes, item: ImageItem, settings: IngestSettings) -> tf.train.Example:
-    """A tf.Example with the encoded image bytes as read, the label and the path (all bytes features)."""
+    """A tf.Example with the encoded image bytes (as read, or normalised), the label and the path (all bytes features)."""
     feature = {
         settings.image_feature: _bytes_feature(data),
         settings.label_feature: _bytes_feature(item.label.encode("utf-8")),
@@ -144,7 +168,7 @@ def make_example(data: bytes, item: ImageItem, settings: IngestSettings) -> tf.t
 def classify(data: bytes, item: ImageItem, settings: IngestSettings) -> Union[tf.train.Example, Rejection]:
     """One file's bytes: the example when they are a valid accepted image, else the rejection."""
     try:
-        image_format(data)
+        stored = checked_image(data, settings.max_image_pixels)
     except InvalidImage as error:
         return Rejection(item.path, str(error))
-    return make_example(data, item, settings)
+    return make_example(stored, item, settings)

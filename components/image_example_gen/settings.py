@@ -12,13 +12,16 @@ from tfx.utils import proto_utils
 LAYOUTS = ("folders", "manifest")
 # Default single-split pattern of each layout: `<label>/<file>`, or CSV manifests at the top of input_base.
 DEFAULT_PATTERNS = {"folders": "*/*", "manifest": "*.csv"}
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000  # 50 Mpx: larger images are rejected from their header, never decoded
 
 
 @dataclass(frozen=True)
 class IngestSettings:
-    """Input layout, output feature names, the largest tolerated fraction of rejected files, read threads.
+    """Input layout, output feature names, the largest tolerated fraction of rejected files, read threads, limits.
 
     `read_threads`: threads per Beam worker that read and decode images (0: one per CPU core).
+    `allowed_roots`: directories besides input_base that images may resolve into (symlinks, manifest rows).
+    `max_image_pixels`: images with more pixels (width x height, from the header) are rejected.
     """
 
     layout: str = "folders"
@@ -27,6 +30,8 @@ class IngestSettings:
     path_feature: str = "path"
     max_rejected_fraction: float = 0.01
     read_threads: int = 0
+    allowed_roots: tuple[str, ...] = ()
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
@@ -38,7 +43,14 @@ class IngestSettings:
             raise ValueError(f"max_rejected_fraction must be within [0, 1], got {self.max_rejected_fraction}")
         if self.read_threads != int(self.read_threads) or self.read_threads < 0:
             raise ValueError(f"read_threads must be a whole number >= 0, got {self.read_threads}")
-        object.__setattr__(self, "read_threads", int(self.read_threads))  # a Struct carries every number as a float
+        if self.max_image_pixels != int(self.max_image_pixels) or self.max_image_pixels < 1:
+            raise ValueError(f"max_image_pixels must be a whole number >= 1, got {self.max_image_pixels}")
+        if not all(isinstance(root, str) and root for root in self.allowed_roots):
+            raise ValueError(f"allowed_roots must be non-empty paths, got {list(self.allowed_roots)}")
+        # A Struct carries every number as a float and every list as a list.
+        object.__setattr__(self, "read_threads", int(self.read_threads))
+        object.__setattr__(self, "max_image_pixels", int(self.max_image_pixels))
+        object.__setattr__(self, "allowed_roots", tuple(self.allowed_roots))
 
     def worker_threads(self) -> int:
         """How many threads read and decode images in one Beam worker."""
@@ -47,7 +59,7 @@ class IngestSettings:
     def to_custom_config(self) -> example_gen_pb2.CustomConfig:
         """These settings as ExampleGen's `custom_config` (a Struct packed into its Any field)."""
         struct = struct_pb2.Struct()
-        struct.update(asdict(self))
+        struct.update({**asdict(self), "allowed_roots": list(self.allowed_roots)})
         packed = any_pb2.Any()
         packed.Pack(struct)
         return example_gen_pb2.CustomConfig(custom_config=packed)
