@@ -16,7 +16,7 @@ from typing import Any, Optional, Union
 
 from absl import logging
 from tfx import types
-from tfx.components.example_gen import driver, input_processor, utils
+from tfx.components.example_gen import driver, utils
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
 from tfx.dsl.placeholder import placeholder
@@ -26,6 +26,7 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import import_utils, name_utils, proto_utils
 
+from components.image_example_gen.driver import LinkSafeInputProcessor
 from components.span_ranges import static_span
 
 WRAPPED_EXECUTOR_KEY = "wrapped_executor"
@@ -61,7 +62,7 @@ def resolve_span(exec_properties: dict[str, Any], requested_span: int = NEWEST_S
     elif resolved.get(standard_component_specs.RANGE_CONFIG_KEY):
         range_config = range_config_pb2.RangeConfig()
         proto_utils.json_to_proto(resolved[standard_component_specs.RANGE_CONFIG_KEY], range_config)
-    processor = input_processor.FileBasedInputProcessor(
+    processor = LinkSafeInputProcessor(  # a dangling symlink is a counted rejection, not a crash
         resolved[standard_component_specs.INPUT_BASE_KEY], input_config.splits, range_config
     )
     span, version = processor.resolve_span_and_version()
