@@ -6,6 +6,7 @@ directory of the config file (or the working directory without one).
 """
 from __future__ import annotations
 
+import codecs
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
@@ -75,6 +76,8 @@ class DataConfig(_Section):
     ingested are back-filled before a local run).
     `schema_file` pins a TFDV schema (schema.pbtxt, e.g. from an earlier run's
     SchemaGen) so that drift in new data stops the run before training.
+    `encoding`: the text encoding of CSV files (other than UTF-8, a local run ingests a
+    UTF-8 copy staged under the output directory).
     """
 
     example: Optional[Literal["digits", "text"]] = None
@@ -88,6 +91,22 @@ class DataConfig(_Section):
     schema_file: Optional[Path] = None
     max_rejected_fraction: float = Field(0.01, ge=0.0, le=1.0)
     read_threads: int = Field(0, ge=0)
+    encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r} (e.g. utf-8, latin-1, cp1252)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _encoding_for_csv(self) -> "DataConfig":
+        if codecs.lookup(self.encoding).name != "utf-8" and self.format != "csv":
+            raise ValueError("data.encoding applies to data.format csv only")
+        return self
 
     @model_validator(mode="after")
     def _one_source(self) -> "DataConfig":
