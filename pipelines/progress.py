@@ -93,5 +93,5 @@ def error_line(error: BaseException) -> str:
 
 def failure_line(error: BaseException, step: str | None) -> str:
     """One line for a pipeline that stopped: the failing step (component id), when known, and the cause."""
-    where = f" at step {step}" if step else ""
-    return f"pipeline failed{where}: {error_line(error)}"
+    where = f"step {step}: " if step else ""
+    return f"pipeline failed: {where}{error_line(error)}"

@@ -175,7 +175,7 @@ def test_failing_step_is_one_line_naming_it(tmp_path: Path, run_cli) -> None:
     run = run_cli("run", "--config", str(config), "--output", str(tmp_path / "out"), cwd=tmp_path)
     assert run.returncode == 1
     assert run.stderr.strip().splitlines() == [
-        "retrain: error: pipeline failed at step ImportExampleGen: ValueError: Not a valid TFRecord. "
+        "retrain: error: pipeline failed: step ImportExampleGen: ValueError: Not a valid TFRecord. "
         "Mismatch of length mask: b'6e6f7420612054465265636f'"
     ], run.stderr
     assert "Traceback" not in run.stdout and not (tmp_path / "out" / "serving").exists()
@@ -186,6 +186,6 @@ def test_failure_line_names_the_step_that_was_running() -> None:
     for message in ("node ImportExampleGen is running.", "node ImportExampleGen is finished.", "node Trainer is running."):
         handler.emit(logging.LogRecord("absl", logging.INFO, __file__, 0, message, None, None))
     error = ValueError("Trainer: the head diverged\n  details on a second line [while running 'Run[Trainer]']")
-    assert failure_line(error, handler.running) == "pipeline failed at step Trainer: ValueError: Trainer: the head diverged"
+    assert failure_line(error, handler.running) == "pipeline failed: step Trainer: ValueError: Trainer: the head diverged"
     assert failure_line(KeyError("k"), None) == "pipeline failed: KeyError: 'k'"
     assert error_line(RuntimeError("bad row [while running 'Run[CsvExampleGen]']")) == "RuntimeError: bad row"
