@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from pipelines.config import ConfigError, config_to_yaml, load_config
 from pipelines.paths import DEFAULT_OUTPUT_DIR, resolve_run_paths
-from pipelines.progress import error_line
+from pipelines.progress import error_line, failure_line, install_progress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -101,8 +101,7 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     check_writable_locations(config, resolve_run_paths(config, args.output))
     config = stage_as_utf8(config, args.output.resolve())
-    from pipelines.progress import failure_line, install_progress
-    from pipelines.run_summary import format_summary
+    from pipelines.run_summary import format_summary  # TFX loads only after the checks above passed
     from pipelines.runner import run_locally
 
     if config.task.type == "text_classification":
