@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from pipelines.config import ConfigError, config_to_yaml, load_config
 from pipelines.paths import DEFAULT_OUTPUT_DIR, resolve_run_paths
+from pipelines.progress import error_line, failure_line, install_progress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -84,11 +85,6 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else 'no message'}"
-
-
 def _quiet() -> None:
     """TensorFlow's logs and library warnings off."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -99,16 +95,27 @@ def _quiet() -> None:
 def _run(args: argparse.Namespace) -> int:
     if not args.verbose:
         _quiet()
-    from pipelines.progress import install_progress
-    from pipelines.run_summary import format_summary
-    from pipelines.runner import run_locally
+    from pipelines.csv_staging import stage_as_utf8
+    from pipelines.preflight import check_writable_locations
 
     config = load_config(args.config)
+    check_writable_locations(config, resolve_run_paths(config, args.output))
+    config = stage_as_utf8(config, args.output.resolve())
+    from pipelines.run_summary import format_summary  # TFX loads only after the checks above passed
+    from pipelines.runner import run_locally
+
     if config.task.type == "text_classification":
         import tensorflow_text  # noqa: F401  (registers the WordPiece ops that converted text Hub modules use)
-    install_progress(args.verbose)
+    progress = install_progress(args.verbose)
     print(f"[retrain] pipeline '{config.pipeline_name}' -> {args.output.resolve()}", flush=True)
-    paths, summary = run_locally(config, args.output, args.runner)
+    try:
+        paths, summary = run_locally(config, args.output, args.runner)
+    except (ConfigError, KeyboardInterrupt):
+        raise
+    except Exception as error:  # a step failed: one line naming it, the traceback only when asked
+        if args.verbose:
+            traceback.print_exc()
+        return _fail(failure_line(error, progress.running), EXIT_FAILED)
     print(format_summary(summary), flush=True)
     from pipelines.report.build import REPORT_FILE, write_report
 
@@ -117,7 +124,7 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as error:  # the run itself succeeded: a report that cannot be written is a warning
         if args.verbose:
             traceback.print_exc()
-        print(f"retrain: warning: report not written: {_first_line(error)}", file=sys.stderr)
+        print(f"retrain: warning: report not written: {error_line(error)}", file=sys.stderr)
         return EXIT_OK
     print(f"report: {report}", flush=True)
     return EXIT_OK
@@ -176,9 +183,11 @@ def _kubeflow_server(args: argparse.Namespace) -> int:
 
 def _compile(args: argparse.Namespace) -> int:
     _quiet()
+    from pipelines.csv_staging import require_utf8_for_kubeflow
     from pipelines.kubeflow.compile import check_output, compile_pipeline_spec, write_compiled
 
     config = load_config(args.config)
+    require_utf8_for_kubeflow(config)
     check_output(args.output, args.target)
     written = write_compiled(compile_pipeline_spec(config, args.target), args.output)
     print(f"compiled for {args.target}: {written}")
@@ -224,7 +233,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if getattr(args, "verbose", False):
             traceback.print_exc()
         failed = "pipeline failed" if args.command == "run" else f"{args.command} failed"
-        return _fail(f"{failed}: {_first_line(error)}", EXIT_FAILED)
+        return _fail(f"{failed}: {error_line(error)}", EXIT_FAILED)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ directory of the config file (or the working directory without one).
 """
 from __future__ import annotations
 
+import codecs
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Sequence, Union
@@ -95,6 +96,8 @@ class DataConfig(_Section):
     are rejected. Images of more than `max_image_pixels` pixels (from the header,
     never decoded) are rejected. Transparent pixels are composited onto
     `background` (a colour name, `#rrggbb` or `[r, g, b]` in 0-255).
+    `encoding`: the text encoding of CSV files (other than UTF-8, a local run ingests a
+    UTF-8 copy staged under the output directory).
     """
 
     example: Optional[Literal["digits", "text"]] = None
@@ -111,12 +114,28 @@ class DataConfig(_Section):
     allowed_roots: tuple[Path, ...] = ()
     max_image_pixels: int = Field(DEFAULT_MAX_IMAGE_PIXELS, ge=1)
     background: Union[str, tuple[int, ...]] = "white"
+    encoding: str = "utf-8"
 
     @field_validator("background")
     @classmethod
     def _known_colour(cls, value: Union[str, tuple[int, ...]]) -> Union[str, tuple[int, ...]]:
         background_rgb(value)
         return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r} (e.g. utf-8, latin-1, cp1252)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _encoding_for_csv(self) -> "DataConfig":
+        if codecs.lookup(self.encoding).name != "utf-8" and self.format != "csv":
+            raise ValueError("data.encoding applies to data.format csv only")
+        return self
 
     @model_validator(mode="after")
     def _one_source(self) -> "DataConfig":

@@ -47,33 +47,28 @@ class ComponentProgressHandler(logging.Handler):
             note = " (cached)" if node in self._cached else ""
             self._write(f"[retrain] {node} done in {elapsed:.1f}s{note}")
 
+    @property
+    def running(self) -> str | None:
+        """The component started last and not finished (the one that failed, when the pipeline stops)."""
+        return next(reversed(self._started), None)
+
     def _write(self, line: str) -> None:
         stream = self._stream or sys.stdout
         stream.write(line + "\n")
         stream.flush()
 
 
-class _ErrorsOnly(logging.Handler):
-    """Writes ERROR and above to whatever sys.stderr is at the time."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            sys.stderr.write(self.format(record) + "\n")
-        except Exception:
-            self.handleError(record)
-
-
 _NOISY_LOGGERS = ("tensorflow", "apache_beam", "tensorflow_transform", "tfx_bsl")
 
 
 def install_progress(verbose: bool) -> ComponentProgressHandler:
-    """Shows component progress; library warnings and INFO logs only with `verbose`."""
+    """Shows component progress; library warnings, INFO and ERROR logs (tracebacks) only with `verbose`.
+
+    Without it a failure is reported once, as the line `failure_line` makes.
+    """
     handler = ComponentProgressHandler()
     absl_logger = logging.getLogger("absl")
-    for previous in [h for h in absl_logger.handlers if isinstance(h, (ComponentProgressHandler, _ErrorsOnly))]:
+    for previous in [h for h in absl_logger.handlers if isinstance(h, ComponentProgressHandler)]:
         absl_logger.removeHandler(previous)
     # Through absl's flag, not Logger.setLevel: TensorFlow saves and restores absl's
     # verbosity around SavedModel export, which would reset a level set directly.
@@ -81,8 +76,22 @@ def install_progress(verbose: bool) -> ComponentProgressHandler:
     absl_logger.addHandler(handler)
     if not verbose:
         absl_logger.propagate = False
-        absl_logger.addHandler(_ErrorsOnly())
         for name in _NOISY_LOGGERS:
-            logging.getLogger(name).setLevel(logging.ERROR)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         warnings.simplefilter("ignore")
     return handler
+
+
+_BEAM_CONTEXT = re.compile(r" \[while running '[^']*'\]$")
+
+
+def error_line(error: BaseException) -> str:
+    """`Type: first line of the message`, without the `[while running '...']` Beam appends."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {_BEAM_CONTEXT.sub('', lines[0]) if lines else 'no message'}"
+
+
+def failure_line(error: BaseException, step: str | None) -> str:
+    """One line for a pipeline that stopped: the failing step (component id), when known, and the cause."""
+    where = f"step {step}: " if step else ""
+    return f"pipeline failed: {where}{error_line(error)}"

@@ -177,6 +177,8 @@ class FakeKfpServer:
     token: the bearer token every request must carry (None: no check). deny: answer every
     request with this status (e.g. 403). fail: (method, path regex) pairs answered with 500.
     run_states: the states successive GETs of a run return (the last one repeats).
+    answers: (method, path regex, status, body) canned answers that replace the API's (a body
+    given as bytes is sent as is, e.g. to stand for a proxy's HTML page or a malformed answer).
     """
 
     def __init__(
@@ -185,8 +187,10 @@ class FakeKfpServer:
         deny: Optional[int] = None,
         fail: tuple[tuple[str, str], ...] = (),
         run_states: tuple[str, ...] = ("SUCCEEDED",),
+        answers: tuple[tuple[str, str, int, Any], ...] = (),
     ) -> None:
         self.token, self.deny, self.fail, self.run_states = token, deny, fail, run_states
+        self.answers = answers
         self.state = FakeKfpState()
         self.requests: list[Recorded] = []
         self._ids = itertools.count(1)
@@ -220,7 +224,7 @@ class FakeKfpServer:
 
     # The API
 
-    def handle(self, request: Recorded) -> tuple[int, dict[str, Any]]:
+    def handle(self, request: Recorded) -> tuple[int, Any]:
         with self._lock:
             self.requests.append(request)
             if self.deny is not None:
@@ -228,6 +232,9 @@ class FakeKfpServer:
             if self.token is not None and request.headers.get("authorization") != f"Bearer {self.token}":
                 return 401, {"error": "unauthenticated", "code": 16, "message": "missing or wrong bearer token"}
             path = request.path.removeprefix(API)
+            for method, pattern, status, body in self.answers:
+                if method == request.method and re.fullmatch(pattern, path):
+                    return status, body
             if any(method == request.method and re.fullmatch(pattern, path) for method, pattern in self.fail):
                 return 500, {"error": "injected failure", "code": 13, "message": "injected failure"}
             for method, pattern, action in self._routes():
@@ -426,7 +433,7 @@ def _handler(server: FakeKfpServer) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             headers = {key.lower(): value for key, value in self.headers.items()}
             status, answer = server.handle(Recorded(self.command, url.path, parse_qs(url.query), headers, body))
-            payload = json.dumps(answer).encode()
+            payload = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))

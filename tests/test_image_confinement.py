@@ -11,7 +11,6 @@ import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loa
 import numpy as np
 import pytest
 from PIL import Image
-from tfx import v1 as tfx
 from tfx.dsl.io import filesystem
 from tfx.utils import io_utils
 

@@ -163,8 +163,9 @@ def test_torch_backbone_has_the_hub_module_weights(digits_example) -> None:
     backbone = torch.jit.load(str(digits_example.torch_backbone_path)).eval()
     with torch.no_grad():
         torch_embeddings = backbone(torch.from_numpy(images).permute(0, 3, 1, 2)).numpy()
+    # The tolerance means something only for embeddings that vary well above it between images.
+    assert hub_embeddings.std(axis=0).mean() > 100 * 1e-4
     np.testing.assert_allclose(torch_embeddings, hub_embeddings, atol=1e-4)
-    assert os.path.getsize(digits_example.torch_backbone_path) > 0
 
 
 def _tiny_bert(directory: Path) -> None:

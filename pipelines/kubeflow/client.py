@@ -7,8 +7,10 @@ here never contain it (they are also scrubbed of it in case a server echoes it b
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
@@ -16,7 +18,7 @@ import requests
 import requests.auth
 
 from pipelines.config import ConfigError
-from pipelines.kubeflow.server_settings import AuthSettings
+from pipelines.kubeflow.server_settings import AuthSettings, check_host
 
 API = "/apis/v2beta1"
 TERMINAL_STATES = frozenset({"SUCCEEDED", "SKIPPED", "FAILED", "CANCELED"})
@@ -32,25 +34,39 @@ class KfpAuthError(KfpError):
     """The API answered 401 or 403."""
 
 
+_TOKEN_PATTERN = re.compile(r"^[\x21-\x7e]+$")
+
+
+def _checked_token(token: str, setting: str, source: str) -> str:
+    """`token` when it can travel in an HTTP header: printable ASCII without whitespace (never echoed)."""
+    if not _TOKEN_PATTERN.match(token):
+        raise ConfigError(f"{setting}: the token in {source} contains whitespace, control or non-ASCII characters (not shown)")
+    return token
+
+
 def bearer_token(auth: AuthSettings, environ: dict[str, str]) -> Optional[str]:
-    """The token `auth` points at, or None for `none`; raises ConfigError when it cannot be read."""
+    """The token `auth` points at, or None for `none`; raises ConfigError when it cannot be read or is malformed.
+
+    Leading and trailing whitespace (a file's final newline) is dropped; whitespace, control or
+    non-ASCII characters inside the token are refused, in a message that never contains the token.
+    """
     if auth.method == "none":
         return None
     if auth.method == "token_env":
         token = environ.get(auth.token_env_var, "").strip()
         if not token:
             raise ConfigError(f"kubeflow.server.auth: environment variable {auth.token_env_var} is not set or empty")
-        return token
+        return _checked_token(token, "kubeflow.server.auth", f"environment variable {auth.token_env_var}")
     path = auth.token_file if auth.method == "token_file" else auth.service_account_token_path
     assert path is not None  # AuthSettings requires token_file for method token_file
     where = "token_file" if auth.method == "token_file" else "service_account_token_path"
     try:
-        token = path.read_text().strip()
+        token = path.read_text(encoding="ascii", errors="replace").strip()
     except OSError as error:
         raise ConfigError(f"kubeflow.server.auth.{where}: cannot read {path}: {error.strerror or error}") from None
     if not token:
         raise ConfigError(f"kubeflow.server.auth.{where}: {path} is empty")
-    return token
+    return _checked_token(token, f"kubeflow.server.auth.{where}", str(path))
 
 
 class _Bearer(requests.auth.AuthBase):
@@ -113,7 +129,7 @@ class KfpClient:
     """Requests to one Kubeflow Pipelines API endpoint, bounded by `timeout` seconds each."""
 
     def __init__(self, host: str, token: Optional[str], timeout: float, namespace: Optional[str] = None) -> None:
-        self.host = host.rstrip("/")
+        self.host = check_host(host)
         self.namespace = namespace
         self._timeout = timeout
         self._token = token
@@ -132,7 +148,7 @@ class KfpClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = self._session.request(method, f"{self.host}{API}{path}", timeout=self._timeout, **kwargs)
-        except requests.RequestException as error:
+        except (requests.RequestException, http.client.HTTPException, ValueError) as error:  # ValueError: a header http.client refuses
             raise KfpError(f"cannot reach the Kubeflow Pipelines API at {self.host} ({_reason(error)})") from None
         if response.status_code in (401, 403):
             raise KfpAuthError(
@@ -147,7 +163,16 @@ class KfpClient:
             body = response.json()
         except ValueError:
             raise KfpError(f"{method} {API}{path}: the answer is not JSON (is {self.host} the Kubeflow Pipelines API?)") from None
-        return body if isinstance(body, dict) else {}
+        if not isinstance(body, dict):
+            raise KfpError(f"{method} {API}{path}: the answer is not a JSON object (is {self.host} the Kubeflow Pipelines API?)")
+        return body
+
+    def _id(self, answer: dict[str, Any], key: str, method: str, path: str) -> str:
+        """`answer[key]` as a string; KfpError (one line) when the server left it out."""
+        value = answer.get(key)
+        if not isinstance(value, (str, int)) or value == "":
+            raise KfpError(f"{method} {API}{path}: the answer has no {key} (is {self.host} the Kubeflow Pipelines API?)")
+        return str(value)
 
     def _namespaced(self, params: dict[str, Any]) -> dict[str, Any]:
         return {**params, "namespace": self.namespace} if self.namespace else params
@@ -157,7 +182,10 @@ class KfpClient:
         for _ in range(_MAX_PAGES):
             page = self._request("GET", path, params={**params, "page_size": 100, **({"page_token": token} if token else {})})
             camel = key.split("_")[0] + "".join(word.title() for word in key.split("_")[1:])
-            yield from page.get(key) or page.get(camel) or []
+            items = page.get(key) or page.get(camel) or []
+            if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+                raise KfpError(f"GET {API}{path}: the answer's {key} is not a list of objects (is {self.host} the Kubeflow Pipelines API?)")
+            yield from items
             token = page.get("next_page_token") or page.get("nextPageToken") or ""
             if not token:
                 return
@@ -168,28 +196,32 @@ class KfpClient:
         """The id of the pipeline named `name`, or None."""
         for pipeline in self._list("/pipelines", "pipelines", self._namespaced({"filter": _name_filter(name)})):
             if pipeline.get("display_name") == name:
-                return str(pipeline["pipeline_id"])
+                return self._id(pipeline, "pipeline_id", "GET", "/pipelines")
         return None
 
     def upload_pipeline(self, name: str, package: bytes, description: str = "") -> str:
         """Creates pipeline `name` from a pipeline-spec YAML package; returns its id."""
         params = self._namespaced({"name": name, "description": description})
         files = {"uploadfile": (f"{name}.yaml", package, "application/x-yaml")}
-        return str(self._request("POST", "/pipelines/upload", params=params, files=files)["pipeline_id"])
+        return self._id(self._request("POST", "/pipelines/upload", params=params, files=files), "pipeline_id", "POST", "/pipelines/upload")
 
     def upload_pipeline_version(self, pipeline_id: str, version_name: str, package: bytes, description: str = "") -> str:
         """Adds version `version_name` to a pipeline; returns the version's id."""
         params = {"name": version_name, "pipelineid": pipeline_id, "description": description}
         files = {"uploadfile": (f"{version_name}.yaml", package, "application/x-yaml")}
-        return str(self._request("POST", "/pipelines/upload_version", params=params, files=files)["pipeline_version_id"])
+        answer = self._request("POST", "/pipelines/upload_version", params=params, files=files)
+        return self._id(answer, "pipeline_version_id", "POST", "/pipelines/upload_version")
 
     def latest_version(self, pipeline_id: str) -> str:
         """The id of a pipeline's newest version."""
-        page = self._request("GET", f"/pipelines/{pipeline_id}/versions", params={"page_size": 1, "sort_by": "created_at desc"})
+        path = f"/pipelines/{pipeline_id}/versions"
+        page = self._request("GET", path, params={"page_size": 1, "sort_by": "created_at desc"})
         versions = page.get("pipeline_versions") or page.get("pipelineVersions") or []
         if not versions:
             raise KfpError(f"pipeline {pipeline_id} has no version after the upload")
-        return str(versions[0]["pipeline_version_id"])
+        if not isinstance(versions, list) or not isinstance(versions[0], dict):
+            raise KfpError(f"GET {API}{path}: the answer's pipeline_versions is not a list of objects (is {self.host} the Kubeflow Pipelines API?)")
+        return self._id(versions[0], "pipeline_version_id", "GET", path)
 
     def delete_pipeline_version(self, pipeline_id: str, version_id: str) -> None:
         self._request("DELETE", f"/pipelines/{pipeline_id}/versions/{version_id}")
@@ -203,12 +235,12 @@ class KfpClient:
         """The id of the experiment named `name` (in the namespace), or None."""
         for experiment in self._list("/experiments", "experiments", self._namespaced({"filter": _name_filter(name)})):
             if experiment.get("display_name") == name:
-                return str(experiment["experiment_id"])
+                return self._id(experiment, "experiment_id", "GET", "/experiments")
         return None
 
     def create_experiment(self, name: str) -> str:
         body = {"display_name": name, **({"namespace": self.namespace} if self.namespace else {})}
-        return str(self._request("POST", "/experiments", json=body)["experiment_id"])
+        return self._id(self._request("POST", "/experiments", json=body), "experiment_id", "POST", "/experiments")
 
     def delete_experiment(self, experiment_id: str) -> None:
         self._request("DELETE", f"/experiments/{experiment_id}")
@@ -217,12 +249,13 @@ class KfpClient:
 
     def create_run(self, run: dict[str, Any]) -> str:
         """Creates a run from a v2beta1 Run body; returns its id."""
-        return str(self._request("POST", "/runs", json=run)["run_id"])
+        return self._id(self._request("POST", "/runs", json=run), "run_id", "POST", "/runs")
 
     def get_run(self, run_id: str) -> RunStatus:
         run = self._request("GET", f"/runs/{run_id}")
-        error = run.get("error") or {}
-        return RunStatus(run_id, str(run.get("state") or "RUNTIME_STATE_UNSPECIFIED"), self._scrub(str(error.get("message", ""))))
+        error = run.get("error")
+        message = str(error.get("message", "")) if isinstance(error, dict) else ""
+        return RunStatus(run_id, str(run.get("state") or "RUNTIME_STATE_UNSPECIFIED"), self._scrub(" ".join(message.split())))
 
     def run_url(self, run_id: str) -> str:
         """Where the run shows in the Kubeflow Pipelines UI."""
@@ -234,11 +267,12 @@ class KfpClient:
         """The recurring runs named `display_name` in an experiment."""
         params = self._namespaced({"experiment_id": experiment_id, "filter": _name_filter(display_name)})
         found = self._list("/recurringruns", "recurring_runs", params)
-        return [RecurringRun(str(item["recurring_run_id"]), str(item.get("display_name", ""))) for item in found if item.get("display_name") == display_name]
+        named = [item for item in found if item.get("display_name") == display_name]
+        return [RecurringRun(self._id(item, "recurring_run_id", "GET", "/recurringruns"), display_name) for item in named]
 
     def create_recurring_run(self, recurring_run: dict[str, Any]) -> str:
         """Creates a recurring run from a v2beta1 RecurringRun body; returns its id."""
-        return str(self._request("POST", "/recurringruns", json=recurring_run)["recurring_run_id"])
+        return self._id(self._request("POST", "/recurringruns", json=recurring_run), "recurring_run_id", "POST", "/recurringruns")
 
     def delete_recurring_run(self, recurring_run_id: str) -> None:
         self._request("DELETE", f"/recurringruns/{recurring_run_id}")

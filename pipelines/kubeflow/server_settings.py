@@ -11,12 +11,23 @@ from pipelines.kubeflow.schedule_format import check_cron, duration_seconds
 
 IN_CLUSTER_TOKEN_PATH = Path("/var/run/secrets/kubeflow/pipelines/token")
 _HOST_PATTERN = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+_CREDENTIALS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?.*@", re.DOTALL)
+
+
+def redact_url(url: str) -> str:
+    """`url` with everything up to its last `@` (a `user:password@` part) replaced by `***@`, fit for a message."""
+    return _CREDENTIALS.sub(lambda match: f"{match.group(1) or ''}***@", url)
 
 
 def check_host(host: str) -> str:
-    """The API endpoint without a trailing slash; raises ValueError unless it is an http(s) URL."""
+    """The API endpoint without a trailing slash; raises ValueError unless it is an http(s) URL without credentials.
+
+    Messages never repeat credentials: a `user:password@` part is refused, and shown only redacted.
+    """
+    if "@" in host:
+        raise ValueError(f"credentials in the URL are not allowed: {redact_url(host)!r} (give them in kubeflow.server.auth)")
     if not _HOST_PATTERN.match(host):
-        raise ValueError(f"not an http(s) URL: {host!r} (e.g. http://localhost:8080)")
+        raise ValueError(f"not an http(s) URL: {redact_url(host)!r} (e.g. http://localhost:8080)")
     return host.rstrip("/")
 
 

@@ -50,8 +50,10 @@ def connect(settings: ServerSettings, environ: Mapping[str, str]) -> KfpClient:
 
 def compile_package(config: RetrainConfig) -> PipelinePackage:
     """Compiles the pipeline for open-source Kubeflow Pipelines; invalid settings raise ConfigError."""
+    from pipelines.csv_staging import require_utf8_for_kubeflow
     from pipelines.kubeflow.compile import compile_pipeline_spec
 
+    require_utf8_for_kubeflow(config)
     try:
         compiled = compile_pipeline_spec(config, target="kfp")
     except ConfigError:
