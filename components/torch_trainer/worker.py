@@ -89,7 +89,7 @@ def train_worker(job: TrainingJob) -> WorkerResult:
             plan,
             validation=validation,
             class_weights=job.class_weights,
-            batchnorm=settings["batchnorm"],
+            backbone_train_mode=settings["backbone_train_mode"],
             checkpoint_dir=job.checkpoint_dir,
             on_epoch_end=EpochLogger(job.log_dir) if job.log_dir and accelerator.is_main_process else None,
             accelerator=accelerator,
