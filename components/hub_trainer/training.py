@@ -34,6 +34,7 @@ from components.hub_trainer.embeddings import embed, head_model
 from components.hub_trainer.features import MODEL_INPUT, model_input
 from components.hub_trainer.finetune import GroupedTrainingModel, training_groups
 from components.hub_trainer.guard_callback import DivergenceCallback
+from components.hub_trainer.keras_progress import EpochProgress
 from components.hub_trainer.model import BACKBONE_LAYER, compile_classifier
 from components.hub_trainer.schedule import LearningRateSchedule
 from components.hub_trainer.validation import split_validation
@@ -171,6 +172,8 @@ def _fit(
     verbose: int,
 ) -> tf.keras.callbacks.History:
     skip_tf_keras_conversion()
+    if verbose:
+        callbacks = [EpochProgress(), *callbacks]
     return model.fit(
         train,
         validation_data=validation,
@@ -226,12 +229,12 @@ def _train_head_on_embeddings(
     if done >= phase.epochs:
         return []
     start = time.perf_counter()
-    (train_x, train_y), carved = embed(model, train, plan.validation_fraction, plan.seed)
+    (train_x, train_y), carved = embed(model, train, plan.validation_fraction, plan.seed, progress="train examples" if verbose else None)
     head = head_model(model)
     # A head step is tiny: many steps per call keep Python's per-step overhead out of the way.
     compile_classifier(head, plan.learning_rate, plan.label_smoothing, steps_per_execution=HEAD_STEPS_PER_EXECUTION)
     if carved is None and validation is not None:
-        (validation_x, validation_y), _ = embed(model, validation)
+        (validation_x, validation_y), _ = embed(model, validation, progress="validation examples" if verbose else None)
         carved = (validation_x, validation_y)
     if verbose:
         print(

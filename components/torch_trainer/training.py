@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from components.hub_trainer.finetune import training_groups
+from components.hub_trainer.progress import ProgressLine
 from components.hub_trainer.schedule import learning_rate_factor
 from components.hub_trainer.training import Phase, TrainingPlan, guard_for, phases
 from components.torch_trainer.accelerate import Accelerator
@@ -46,6 +47,8 @@ class EpochRecord:
     accuracy: float
     val_loss: Optional[float] = None
     val_accuracy: Optional[float] = None
+    seconds: float = 0.0  # wall time of the epoch's training steps and validation
+    examples: int = 0  # training examples seen in the epoch (all processes)
 
 
 @dataclass
@@ -86,11 +89,19 @@ def _to(inputs: Any, device: torch.device) -> Any:
     return inputs if isinstance(inputs, list) else inputs.to(device, non_blocking=True)
 
 
-def embeddings(model: Classifier, inputs: Any, batch_size: int, accelerator: Accelerator) -> torch.Tensor:
-    """Backbone embeddings of every input, in eval mode (the feature-extraction cache)."""
+def embeddings(model: Classifier, inputs: Any, batch_size: int, accelerator: Accelerator, what: str = "examples") -> torch.Tensor:
+    """Backbone embeddings of every input, in eval mode (the feature-extraction cache); progress lines from the main process."""
     model.backbone.eval()
+    line = ProgressLine(f"embedding {what}", len(inputs), "examples") if accelerator.is_main_process else None
+    parts: list[torch.Tensor] = []
     with torch.no_grad(), accelerator.autocast():
-        return torch.cat([model.embed(_to(take(inputs, index), accelerator.device)).float() for index in _batches(len(inputs), batch_size, None)])
+        for index in _batches(len(inputs), batch_size, None):
+            parts.append(model.embed(_to(take(inputs, index), accelerator.device)).float())
+            if line is not None:
+                line.update(int(index[-1]) + 1)
+    if line is not None:
+        line.close()
+    return torch.cat(parts)
 
 
 def _evaluate(forward: Callable[[Any], torch.Tensor], inputs: Any, labels: torch.Tensor, loss_fn: nn.Module, batch_size: int, accelerator: Accelerator) -> tuple[float, float]:
@@ -244,9 +255,9 @@ def _run_phase(
     module: nn.Module = model
     if not backbone_trains:  # the backbone is frozen: embed once, train the head on the cache
         if "train" not in cache:
-            cache["train"] = embeddings(model, x, INFERENCE_BATCH, accelerator)
+            cache["train"] = embeddings(model, x, INFERENCE_BATCH, accelerator, "train examples")
             if validation is not None:
-                cache["validation"] = embeddings(model, validation[0], INFERENCE_BATCH, accelerator)
+                cache["validation"] = embeddings(model, validation[0], INFERENCE_BATCH, accelerator, "validation examples")
         x, module = cache["train"], nn.Sequential(model.hidden, model.logits)
         validation = (cache["validation"], validation[1]) if validation is not None else None
     context = _PhaseContext(run, phase, optimizer, accelerator.wrap(module), module, (x, y), validation)
@@ -272,6 +283,7 @@ def _epochs(context: _PhaseContext) -> None:
         set_modes(model, context.backbone_trains, run.backbone_train_mode)
         total_loss, correct, predicted = 0.0, 0, torch.zeros(model.logits.out_features, dtype=torch.long)
         batches = _batches(len(y), batch_size, generator)
+        line = ProgressLine(f"torch epoch {global_epoch + 1} ({phase.name})", len(batches)) if accelerator.is_main_process else None
         for step, index in enumerate(batches):
             factor = learning_rate_factor(epoch + step / len(batches), 1 / len(batches), phase.epochs, plan.warmup_epochs, plan.lr_schedule)
             for group, rate in zip(optimizer.param_groups, base_rates):
@@ -286,16 +298,21 @@ def _epochs(context: _PhaseContext) -> None:
             total_loss += float(loss.detach()) * len(index)
             correct += int((logits.argmax(-1) == batch_y).sum())
             predicted += torch.bincount(logits.argmax(-1).cpu(), minlength=model.logits.out_features)
+            if line is not None:
+                line.update(step + 1)
         for group, rate in zip(optimizer.param_groups, base_rates):
             group["lr"] = rate  # the checkpoint keeps the phase's base rates
         accelerator.sync_buffers(model)
         total_loss, correct, count, *per_class = accelerator.sum_across([total_loss, correct, len(y), *predicted.tolist()])
-        record = EpochRecord(global_epoch, phase.name, total_loss / count, correct / count)
+        record = EpochRecord(global_epoch, phase.name, total_loss / count, correct / count, examples=int(count))
         if context.validation is not None:
             model.eval()
             metrics = _evaluate(context.eval_forward, *context.validation, run.loss_fn, INFERENCE_BATCH, accelerator)
             # every rank evaluates the same data; the mean makes their early-stopping decisions identical by construction
             record.val_loss, record.val_accuracy = (value / accelerator.world_size for value in accelerator.sum_across(metrics))
+        if line is not None:
+            line.close()
+            record.seconds = line.elapsed()
         if guard is not None:  # every rank sees the same sums, so every rank stops alike
             guard.check(record.loss, sum(1 for value in per_class if value > 0))
         state.history.append(record)
