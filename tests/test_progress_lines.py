@@ -95,6 +95,11 @@ def test_keras_epochs_show_batch_progress(monkeypatch: pytest.MonkeyPatch, capsy
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[retrain] epoch")]
     assert lines[0].startswith("[retrain] epoch 1/2: 1/4 batches, ") and "ETA" in lines[0]
     assert lines[-1].startswith("[retrain] epoch 2/2: 4/4 batches, ")
+    unsized = tf.data.Dataset.from_tensor_slices((np.zeros((8, 3)), np.zeros((8, 2)))).filter(lambda x, y: True).batch(2)
+    model.fit(unsized, epochs=2, verbose=0, callbacks=[EpochProgress()])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[retrain] epoch")]
+    assert lines[0].startswith("[retrain] epoch 1/2: 1 batches, ")
+    assert lines[-1].startswith("[retrain] epoch 2/2: 4/4 batches, ") and "ETA 0s" in lines[-1]
 
 
 def test_torch_epochs_show_batch_progress_and_their_timing(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:

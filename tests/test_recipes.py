@@ -65,3 +65,4 @@ def test_the_old_batchnorm_key_is_refused_with_the_new_name() -> None:
     with pytest.raises(ConfigError, match=r"^training: batchnorm was renamed backbone_train_mode .* inference \(was frozen\) or training \(was train\)$"):
         config_from_dict({"training": {"batchnorm": "frozen"}})
     assert config_from_dict({"training": {"backbone_train_mode": "training"}}).training.backbone_train_mode == "training"
+
