@@ -119,3 +119,17 @@ def test_torch_epochs_show_batch_progress_and_their_timing(monkeypatch: pytest.M
     assert "[retrain] torch epoch 1 (fine_tune): 4/4 batches, " in out
     assert history[0].seconds > 0 and history[0].examples == 32
     assert epoch_line(replace(history[0], seconds=0.5)).startswith("[retrain] torch epoch 1 (fine_tune) in 0.5s (64 examples/s): loss ")
+
+
+def test_a_step_that_cannot_be_counted_says_it_is_still_running() -> None:
+    import time
+
+    from components.hub_trainer.progress import step_progress
+
+    stream = io.StringIO()
+    with step_progress("export-hub-text: saving", interval=0.2, stream=stream):
+        time.sleep(0.5)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "[retrain] export-hub-text: saving ..."
+    assert lines[1] == "[retrain] export-hub-text: saving: still running (0s)" and len(lines) >= 3
+    assert lines[-1].startswith("[retrain] export-hub-text: saving: done in 0.")

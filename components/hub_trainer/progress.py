@@ -3,13 +3,16 @@
 Not attached to a terminal (logs, CI, Kubeflow), a line every `interval` seconds:
 `[retrain] epoch 3/10: 120/480 batches, 12.3 batches/s, ETA 29s`. On a terminal, one
 bar rewritten in place. Loops shorter than `interval` print nothing, so quick steps
-stay quiet. Framework-neutral: both trainers use it.
+stay quiet. Framework-neutral: both trainers use it. `step_progress` covers a step
+that cannot be counted (a checkpoint conversion) with `still running` lines.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 import time
-from typing import Callable, Optional, TextIO
+from typing import Callable, Iterator, Optional, TextIO
 
 INTERVAL_SECONDS = 10.0
 _BAR_WIDTH = 24
@@ -77,3 +80,30 @@ class ProgressLine:
     def elapsed(self) -> float:
         """Seconds since the loop started."""
         return self._clock() - self._start
+
+
+@contextlib.contextmanager
+def step_progress(what: str, interval: Optional[float] = None, stream: Optional[TextIO] = None) -> Iterator[None]:
+    """A step whose length cannot be counted (tracing and saving a SavedModel): start, `still running` every
+    `interval` seconds (None: 3 x `INTERVAL_SECONDS`), and `done in` lines."""
+    out = stream or sys.stdout
+    every = 3 * INTERVAL_SECONDS if interval is None else interval
+    start, finished = time.monotonic(), threading.Event()
+
+    def write(line: str) -> None:
+        out.write(f"[retrain] {what}{line}\n")
+        out.flush()
+
+    def beat() -> None:
+        while not finished.wait(every):
+            write(f": still running ({_duration(time.monotonic() - start)})")
+
+    write(" ...")
+    beating = threading.Thread(target=beat, name="retrain-step-progress", daemon=True)
+    beating.start()
+    try:
+        yield
+    finally:
+        finished.set()
+        beating.join()
+    write(f": done in {time.monotonic() - start:.1f}s")
