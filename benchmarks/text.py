@@ -156,7 +156,7 @@ def tf_torch_text_finetune_ratio(quick: bool) -> Result:
         torch.manual_seed(0)
         head_layer = torch.nn.Linear(encoder.config.hidden_size, 4)
         optimizer = torch.optim.Adam([*encoder.parameters(), *head_layer.parameters()], lr=1e-4)
-        encoder.eval()  # dropout off on both sides: the Hub trainer calls the backbone with training=False (batchnorm: frozen)
+        encoder.eval()  # dropout off on both sides: the Hub trainer calls the backbone with training=False (backbone_train_mode: inference)
 
         def torch_run() -> None:
             for _ in range(epochs):

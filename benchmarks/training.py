@@ -169,11 +169,12 @@ def warm_start_time_ratio(quick: bool) -> Result:
     from components.digits_example import data as digits
     from components.hub_trainer.training import TrainingPlan, train_classifier
     from components.hub_trainer.warm_start import warm_start
-    from pipelines.config import TrainingConfig
+    from pipelines.config import RetrainConfig
 
-    defaults = TrainingConfig()
+    config = RetrainConfig()
+    defaults = config.training
     epochs = 20 if quick else defaults.epochs
-    plan = TrainingPlan(epochs=epochs, batch_size=defaults.batch_size, learning_rate=defaults.learning_rate)
+    plan = TrainingPlan(epochs=epochs, batch_size=defaults.batch_size, learning_rate=config.effective_rates().learning_rate)
     with tempfile.TemporaryDirectory() as workdir:
         backbone, target = _backbone(Path(workdir))
         span1, rest = digits.few_shot_split(target, 10, seed=0)

@@ -20,6 +20,8 @@ from components.hub_tuner.settings import TuningConfig
 from components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS
 from components.label_prep.settings import LabelSettings
 from pipelines.kubeflow.settings import KubeflowSettings
+from pipelines.data_format import infer_format
+from pipelines.recipes import EffectiveRates, effective_rates
 
 _DEFAULT_PATTERNS = {"tfrecord": "*", "csv": "*", "image_folders": "*/*", "image_manifest": "*.csv"}
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -79,7 +81,8 @@ class DataConfig(_Section):
 
     Either `example` names a built-in dataset, or `path` points at a directory of
     files in `format`: TFRecords of tf.Example, CSV, `image_folders`
-    (`<label>/<image>`) or `image_manifest` (CSV files `path,label`). With
+    (`<label>/<image>`) or `image_manifest` (CSV files `path,label`); left unset
+    (or null), it is inferred from the files' extensions. With
     `train_pattern`/`eval_pattern` the splits are predefined; otherwise the files
     matching `pattern` (default by format: `*`, `*/*` for image folders, `*.csv`
     for manifests) are split by hash with `eval_fraction`. Images that cannot be
@@ -102,7 +105,7 @@ class DataConfig(_Section):
 
     example: Optional[Literal["digits", "text"]] = None
     path: Optional[Path] = None
-    format: Literal["tfrecord", "csv", "image_folders", "image_manifest"] = "tfrecord"
+    format: Literal["tfrecord", "csv", "image_folders", "image_manifest"] = "tfrecord"  # unset in a file: inferred
     pattern: Optional[str] = None
     train_pattern: Optional[str] = None
     eval_pattern: Optional[str] = None
@@ -210,8 +213,14 @@ class TrainingConfig(_Section):
     trains, the backbone at `learning_rate * backbone_learning_rate_scale`.
     `incremental`: the head for `epochs`, then the top `unfreeze_blocks` backbone
     blocks (found by `block_pattern` in the variable names) for `fine_tune_epochs`,
-    each lower block `layer_decay` times slower. `batchnorm: frozen` keeps the
-    backbone's BatchNorm statistics (inference mode) while its weights train.
+    each lower block `layer_decay` times slower. `learning_rate` and
+    `backbone_learning_rate_scale` left at null take the recipe of the task and mode
+    (`pipelines/recipes.py`). `backbone_train_mode: inference` runs the backbone in
+    inference mode even while its weights train (BatchNorm keeps its pretrained
+    statistics, dropout inside the backbone, e.g. a transformer's, is off);
+    `training` runs it in training mode whenever it trains. `divergence_guard`
+    stops a phase whose training loss rose above its first epoch's, or whose
+    predictions fell to one class, with a hint naming the setting to change.
     `warm_start` starts from the latest blessed model's weights (new classes get
     fresh classifier rows) instead of from the backbone alone.
     `validation_fraction` carves a deterministic validation subset out of the train
@@ -228,14 +237,15 @@ class TrainingConfig(_Section):
     mode: Literal["feature_extraction", "fine_tune", "incremental"] = "feature_extraction"
     epochs: int = Field(80, ge=1)
     batch_size: int = Field(16, ge=1)
-    learning_rate: float = Field(1e-2, gt=0.0)
+    learning_rate: Optional[float] = Field(None, gt=0.0)
     hidden_units: tuple[int, ...] = ()
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    backbone_learning_rate_scale: float = Field(0.1, gt=0.0, le=1.0)
+    backbone_learning_rate_scale: Optional[float] = Field(None, gt=0.0, le=1.0)
     unfreeze_blocks: int = Field(1, ge=1)
     layer_decay: float = Field(0.5, gt=0.0, le=1.0)
     fine_tune_epochs: int = Field(10, ge=1)
-    batchnorm: Literal["frozen", "train"] = "frozen"
+    backbone_train_mode: Literal["inference", "training"] = "inference"
+    divergence_guard: bool = True
     block_pattern: str = DEFAULT_BLOCK_PATTERN
     warm_start: bool = True
     seed: int = 42
@@ -246,6 +256,16 @@ class TrainingConfig(_Section):
     augmentation: AugmentationConfig = AugmentationConfig()
     mixed_precision: bool = False
     torch_processes: Optional[int] = Field(None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_batchnorm(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "batchnorm" in values:
+            raise ValueError(
+                "batchnorm was renamed backbone_train_mode (it also switches dropout inside the backbone): "
+                "use backbone_train_mode: inference (was frozen) or training (was train)"
+            )
+        return values
 
     @model_validator(mode="after")
     def _validation_for_early_stopping(self) -> "TrainingConfig":
@@ -290,7 +310,7 @@ class RunnerConfig(_Section):
 
 
 class RetrainConfig(_Section):
-    """A whole run."""
+    """A whole run. An unset `data.format` is inferred from the data files (`pipelines/data_format.py`)."""
 
     pipeline_name: ResourceName = "retrain-digits"
     task: TaskConfig = TaskConfig()
@@ -304,6 +324,23 @@ class RetrainConfig(_Section):
     kubeflow: KubeflowSettings = KubeflowSettings()
     tuning: TuningConfig = TuningConfig()
     trainer: Literal["tf", "torch", "both"] = "tf"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infer_data_format(cls, values: Any) -> Any:
+        data = values.get("data") if isinstance(values, dict) else None
+        if not isinstance(data, dict) or data.get("format") is not None:
+            return values
+        task = values.get("task") if isinstance(values.get("task"), dict) else {}
+        patterns = [data[key] for key in ("train_pattern", "eval_pattern", "pattern") if isinstance(data.get(key), str)]
+        path = data.get("path") if isinstance(data.get("path"), str) else None
+        inferred = infer_format(path, patterns, task.get("type", "image_classification"))
+        return {**values, "data": {**data, "format": inferred}}
+
+    def effective_rates(self) -> EffectiveRates:
+        """The learning rates this run trains with: the config's, else the recipe of its task and mode."""
+        training = self.training
+        return effective_rates(self.task.type, training.mode, training.learning_rate, training.backbone_learning_rate_scale)
 
     @model_validator(mode="after")
     def _consistent(self) -> "RetrainConfig":

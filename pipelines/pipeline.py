@@ -124,21 +124,23 @@ def _module_settings(config: RetrainConfig) -> dict[str, Any]:
 
 
 def _trainer_settings(config: RetrainConfig) -> dict[str, Any]:
-    training = config.training
+    training, rates = config.training, config.effective_rates()
     return {
         **_module_settings(config),
         "backbone_handle": config.backbone.handle,
         "mode": training.mode,
         "epochs": training.epochs,
         "batch_size": training.batch_size,
-        "learning_rate": training.learning_rate,
+        "learning_rate": rates.learning_rate,
         "hidden_units": list(training.hidden_units),
         "dropout": training.dropout,
-        "backbone_learning_rate_scale": training.backbone_learning_rate_scale,
+        "backbone_learning_rate_scale": rates.backbone_learning_rate_scale,
+        "learning_rates_from": rates.source,
         "unfreeze_blocks": training.unfreeze_blocks,
         "layer_decay": training.layer_decay,
         "fine_tune_epochs": training.fine_tune_epochs,
-        "batchnorm": training.batchnorm,
+        "backbone_train_mode": training.backbone_train_mode,
+        "divergence_guard": training.divergence_guard,
         "block_pattern": training.block_pattern,
         "warm_start": training.warm_start,
         "seed": training.seed,

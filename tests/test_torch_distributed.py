@@ -28,7 +28,7 @@ SETTINGS = {
     "learning_rate": 0.05,
     "hidden_units": [],
     "dropout": 0.0,
-    "batchnorm": "train",  # BatchNorm statistics change, so identical final weights include buffers
+    "backbone_train_mode": "training",  # BatchNorm statistics change, so identical final weights include buffers
     "seed": 7,
     "warm_start": False,
 }

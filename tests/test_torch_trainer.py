@@ -58,14 +58,14 @@ def test_feature_extraction_trains_the_head_only(few_digits) -> None:
 def test_incremental_changes_only_the_top_blocks(few_digits) -> None:
     model = _classifier()
     before = _snapshot(model.backbone)
-    train_classifier(model, few_digits, _plan(mode="incremental", unfreeze_blocks=1), batchnorm="frozen")
+    train_classifier(model, few_digits, _plan(mode="incremental", unfreeze_blocks=1), backbone_train_mode="inference")
     assert _changed(before, model.backbone) == {"block3_conv.weight", "block3_bn.weight", "block3_bn.bias"}
 
 
 def test_batchnorm_train_policy_updates_statistics_while_the_backbone_trains(few_digits) -> None:
     model = _classifier()
     before = _snapshot(model.backbone)
-    train_classifier(model, few_digits, _plan(mode="incremental", unfreeze_blocks=2), batchnorm="train")
+    train_classifier(model, few_digits, _plan(mode="incremental", unfreeze_blocks=2), backbone_train_mode="training")
     changed = _changed(before, model.backbone)
     assert {"block1_bn.running_mean", "block3_bn.running_var"} <= changed, "like the Hub layer called with training=True"
     assert not {"block1_conv.weight", "block1_bn.weight", "block1_bn.bias"} & changed

@@ -20,10 +20,10 @@ def few_shot() -> tuple[np.ndarray, np.ndarray]:
     return train.images, tf.one_hot(train.labels - 5, 5).numpy()
 
 
-def _model(layout: ExampleLayout, mode: str, batchnorm: str = "frozen") -> tf.keras.Model:
+def _model(layout: ExampleLayout, mode: str, backbone_train_mode: str = "inference") -> tf.keras.Model:
     shape, dtype = input_signature("image_classification", (8, 8), 1)
     return build_classifier(
-        str(layout.backbone_dir), shape, dtype, 5, trainable_backbone=mode != "feature_extraction", batchnorm=batchnorm, seed=1
+        str(layout.backbone_dir), shape, dtype, 5, trainable_backbone=mode != "feature_extraction", backbone_train_mode=backbone_train_mode, seed=1
     )
 
 
@@ -64,7 +64,7 @@ def test_fine_tune_changes_every_trainable_backbone_variable_but_not_frozen_bn_s
 
 
 def test_batchnorm_train_policy_updates_statistics(digits_example: ExampleLayout, few_shot: tuple) -> None:
-    model = _model(digits_example, "fine_tune", batchnorm="train")
+    model = _model(digits_example, "fine_tune", backbone_train_mode="training")
     before = _snapshot(model)
     _train(model, few_shot, mode="fine_tune", epochs=1)
     assert any("moving_mean" in name for name in _changed(before, model))

@@ -23,6 +23,7 @@ from components.hub_text.checkpoint import ConversionError, TextCheckpoint, read
 from components.hub_text.encoder import POOLED_OUTPUT, build_text_encoder
 from components.hub_text.metadata import METADATA_FILE
 from components.hub_text.weights import load_weights
+from components.hub_trainer.progress import step_progress
 
 
 def build_converted_encoder(checkpoint: TextCheckpoint, max_seq_length: int, pretrained: bool = True, seed: int = 0) -> tf.keras.Model:
@@ -101,7 +102,8 @@ def export_hub_text_module(
     if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
         raise ConversionError(f"output directory exists and is not empty: {output_dir}")
     length = checkpoint.default_max_seq_length if max_seq_length is None else max_seq_length
-    encoder = build_converted_encoder(checkpoint, length, pretrained, seed)
+    with step_progress(f"export-hub-text: building the encoder from {checkpoint_dir}"):
+        encoder = build_converted_encoder(checkpoint, length, pretrained, seed)
 
     def write(staging: Path) -> None:
         save_hub_module(encoder, staging)
@@ -109,5 +111,6 @@ def export_hub_text_module(
         metadata.parent.mkdir(parents=True, exist_ok=True)
         metadata.write_text(json.dumps(_metadata(checkpoint, length, pretrained), indent=2) + "\n")
 
-    prepare_in_staging(output_dir, write)
+    with step_progress(f"export-hub-text: tracing and saving the Hub module to {output_dir}"):
+        prepare_in_staging(output_dir, write)
     return output_dir

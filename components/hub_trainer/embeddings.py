@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from components.hub_trainer.features import model_input
 from components.hub_trainer.model import BACKBONE_LAYER
+from components.hub_trainer.progress import ProgressLine
 from components.hub_trainer.validation import validation_mask
 
 
@@ -34,23 +35,33 @@ def embed(
     batches: tf.data.Dataset,
     validation_fraction: float = 0.0,
     seed: int = 0,
+    progress: Optional[str] = None,
 ) -> tuple[tuple[np.ndarray, np.ndarray], Optional[tuple[np.ndarray, np.ndarray]]]:
     """One pass of the frozen backbone over batches of (features, labels).
 
     Returns (embeddings, labels) of the training examples and, with a validation
     fraction, of the carved validation subset (see `validation.py`); else None.
+    With `progress` (what is embedded), a long pass prints progress lines.
     """
     backbone = model.get_layer(BACKBONE_LAYER)
     spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], model.inputs[0].dtype)
     run_backbone = tf.function(lambda inputs: backbone(inputs, training=False), input_signature=[spec])
     embeddings, labels, in_validation = [], [], []
+    examples = batches.unbatch()
+    count = int(examples.cardinality())
+    line = ProgressLine(f"embedding {progress}", count if count >= 0 else None, "examples") if progress else None
+    done = 0
     # Inference only (BatchNorm in inference mode): large batches give the same embeddings, faster.
-    for features, batch_labels in batches.unbatch().batch(EMBEDDING_BATCH_SIZE):
+    for features, batch_labels in examples.batch(EMBEDDING_BATCH_SIZE):
         inputs = model_input(features)
         embeddings.append(run_backbone(inputs).numpy())
         labels.append(np.asarray(batch_labels))
         mask = validation_mask(inputs, validation_fraction, seed) if validation_fraction > 0 else tf.zeros([len(labels[-1])], tf.bool)
         in_validation.append(mask.numpy())
+        if line is not None:
+            line.update(done := done + len(labels[-1]))
+    if line is not None:
+        line.close()
     if not embeddings:
         raise ValueError("no labelled training examples to embed")
     all_embeddings, all_labels, mask = np.concatenate(embeddings), np.concatenate(labels), np.concatenate(in_validation)

@@ -8,6 +8,7 @@ import tensorflow_hub as hub
 
 from components.hub_trainer.features import MODEL_INPUT
 from components.hub_trainer.finetune import GroupedTrainingModel
+from components.hub_trainer.guard_callback import PredictedClassCount
 
 BACKBONE_LAYER = "backbone"
 LOGITS_LAYER = "logits"
@@ -29,15 +30,16 @@ def build_classifier(
     dropout: float = 0.0,
     trainable_backbone: bool = False,
     seed: int = 0,
-    batchnorm: str = "frozen",
+    backbone_train_mode: str = "inference",
 ) -> GroupedTrainingModel:
     """Backbone (`hub.KerasLayer`) -> optional dense layers -> dropout -> logits.
 
     The model outputs logits; the exported serving signatures add the softmax.
-    With `trainable_backbone=False` the backbone's variables are frozen. BatchNorm
-    policy: `frozen` (default) runs the backbone in inference mode even while some
-    of its variables train, so BatchNorm keeps its pretrained statistics; `train`
-    lets BatchNorm update its statistics whenever the backbone is trainable.
+    With `trainable_backbone=False` the backbone's variables are frozen.
+    `backbone_train_mode`: `inference` (default) runs the backbone in inference mode
+    even while some of its variables train (BatchNorm keeps its pretrained
+    statistics, dropout inside the backbone is off); `training` runs it in training
+    mode whenever it is trainable.
     Which variables actually train is chosen with `set_training_groups`. Under a
     mixed-precision policy the head computes in it, the logits stay float32.
     """
@@ -47,7 +49,7 @@ def build_classifier(
     inputs = tf.keras.Input(shape=input_shape, dtype=input_dtype, name=MODEL_INPUT)
     # A SavedModel's functions have fixed dtypes: the backbone stays float32 under a mixed policy.
     backbone = hub.KerasLayer(backbone_handle, trainable=trainable_backbone, name=BACKBONE_LAYER, dtype="float32")
-    x = backbone(inputs, training=False) if batchnorm == "frozen" else backbone(inputs)
+    x = backbone(inputs, training=False) if backbone_train_mode == "inference" else backbone(inputs)
     for index, units in enumerate(hidden_units):
         x = tf.keras.layers.Dense(units, activation="relu", name=f"head_dense_{index}")(x)
     if dropout > 0:
@@ -57,7 +59,7 @@ def build_classifier(
 
 
 def build_classifier_from_settings(settings: Mapping[str, Any], num_classes: int) -> GroupedTrainingModel:
-    """`build_classifier` as the trainer settings describe it (backbone, input, head, mode, seed, BatchNorm policy)."""
+    """`build_classifier` as the trainer settings describe it (backbone, input, head, mode, seed, backbone train mode)."""
     input_shape, input_dtype = input_signature(settings["task_type"], settings["image_size"], settings["channels"])
     return build_classifier(
         backbone_handle=settings["backbone_handle"],
@@ -68,12 +70,13 @@ def build_classifier_from_settings(settings: Mapping[str, Any], num_classes: int
         dropout=float(settings["dropout"]),
         trainable_backbone=settings["mode"] != "feature_extraction",
         seed=int(settings["seed"]),
-        batchnorm=settings["batchnorm"],
+        backbone_train_mode=settings["backbone_train_mode"],
     )
 
 
 def compile_classifier(model: tf.keras.Model, learning_rate: float, label_smoothing: float = 0.0, steps_per_execution: int = 1) -> None:
-    """Adam + categorical cross-entropy on logits (one-hot labels, optional smoothing), with accuracy.
+    """Adam + categorical cross-entropy on logits (one-hot labels, optional smoothing), with accuracy
+    and the number of distinct classes predicted per epoch (what the divergence guard reads).
 
     `steps_per_execution` > 1 runs that many training steps per call into TensorFlow
     (batch-level callbacks then see every that-many steps).
@@ -81,6 +84,6 @@ def compile_classifier(model: tf.keras.Model, learning_rate: float, label_smooth
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate),
         loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing),
-        metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")],
+        metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy"), PredictedClassCount(int(model.output_shape[-1]))],
         steps_per_execution=steps_per_execution,
     )

@@ -13,7 +13,8 @@ need the backbone every step, so the cache is turned off); early stopping and
 the validation curve use a subset carved from train (`validation.py`), never the
 eval split; warmup + cosine decay per optimizer group (`schedule.py`); random
 image augmentation inside training steps only (`augmentation.py`); per-epoch
-checkpoints that a re-run resumes from (`checkpoints.py`).
+checkpoints that a re-run resumes from (`checkpoints.py`); the divergence guard
+stopping a phase whose loss rose or whose predictions collapsed (`divergence.py`).
 """
 from __future__ import annotations
 
@@ -28,9 +29,12 @@ from components.hub_trainer.autograph import skip_tf_keras_conversion
 from components.hub_trainer.augmentation import Augmentation, augment_images
 from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN, backbone_blocks
 from components.hub_trainer.checkpoints import EpochCheckpoint, completed_epochs, restore
+from components.hub_trainer.divergence import DivergenceGuard
 from components.hub_trainer.embeddings import embed, head_model
 from components.hub_trainer.features import MODEL_INPUT, model_input
 from components.hub_trainer.finetune import GroupedTrainingModel, training_groups
+from components.hub_trainer.guard_callback import DivergenceCallback
+from components.hub_trainer.keras_progress import EpochProgress
 from components.hub_trainer.model import BACKBONE_LAYER, compile_classifier
 from components.hub_trainer.schedule import LearningRateSchedule
 from components.hub_trainer.validation import split_validation
@@ -61,6 +65,7 @@ class TrainingPlan:
     lr_schedule: str = "constant"
     warmup_epochs: float = 0.0
     augmentation: Augmentation = Augmentation()
+    divergence_guard: bool = True
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], label_smoothing: float) -> "TrainingPlan":
@@ -100,6 +105,14 @@ def phases(plan: TrainingPlan) -> list[Phase]:
     raise ValueError(f"unknown training mode {plan.mode!r}; expected one of {', '.join(MODES)}")
 
 
+def guard_for(plan: TrainingPlan, phase: Phase, num_classes: int) -> Optional[DivergenceGuard]:
+    """The divergence guard of one phase (None when `plan.divergence_guard` is off)."""
+    if not plan.divergence_guard:
+        return None
+    backbone_rate = plan.learning_rate * phase.backbone_learning_rate_scale if phase.unfreeze_blocks else None
+    return DivergenceGuard(phase.name, num_classes, plan.learning_rate, backbone_rate)
+
+
 def _batches(data: Any, batch_size: int, shuffle_seed: Optional[int]) -> Optional[tf.data.Dataset]:
     """A dataset of batches from a dataset (returned as is) or an (x, one-hot y) pair of arrays."""
     if data is None or not isinstance(data, tuple):
@@ -128,8 +141,9 @@ def _phase_callbacks(
     phase: Phase,
     checkpoint: Optional[tf.train.Checkpoint],
     checkpoint_dir: Optional[str],
+    num_classes: int,
 ) -> list[tf.keras.callbacks.Callback]:
-    """Schedule, early stopping and (last) the epoch checkpoint of one phase."""
+    """Schedule, early stopping, the divergence guard and (last) the epoch checkpoint of one phase."""
     callbacks: list[tf.keras.callbacks.Callback] = []
     if plan.lr_schedule != "constant" or plan.warmup_epochs > 0:
         callbacks.append(LearningRateSchedule(optimizers, first_epoch, phase.epochs, plan.warmup_epochs, plan.lr_schedule))
@@ -139,6 +153,9 @@ def _phase_callbacks(
                 monitor=EARLY_STOPPING_METRIC, mode="max", patience=plan.early_stopping_patience, restore_best_weights=True
             )
         )
+    guard = guard_for(plan, phase, num_classes)
+    if guard is not None:
+        callbacks.append(DivergenceCallback(guard))
     if checkpoint is not None and checkpoint_dir:
         callbacks.append(EpochCheckpoint(checkpoint, checkpoint_dir, first_epoch + phase.epochs))
     return callbacks
@@ -155,6 +172,8 @@ def _fit(
     verbose: int,
 ) -> tf.keras.callbacks.History:
     skip_tf_keras_conversion()
+    if verbose:
+        callbacks = [EpochProgress(), *callbacks]
     return model.fit(
         train,
         validation_data=validation,
@@ -210,12 +229,12 @@ def _train_head_on_embeddings(
     if done >= phase.epochs:
         return []
     start = time.perf_counter()
-    (train_x, train_y), carved = embed(model, train, plan.validation_fraction, plan.seed)
+    (train_x, train_y), carved = embed(model, train, plan.validation_fraction, plan.seed, progress="train examples" if verbose else None)
     head = head_model(model)
     # A head step is tiny: many steps per call keep Python's per-step overhead out of the way.
     compile_classifier(head, plan.learning_rate, plan.label_smoothing, steps_per_execution=HEAD_STEPS_PER_EXECUTION)
     if carved is None and validation is not None:
-        (validation_x, validation_y), _ = embed(model, validation)
+        (validation_x, validation_y), _ = embed(model, validation, progress="validation examples" if verbose else None)
         carved = (validation_x, validation_y)
     if verbose:
         print(
@@ -229,7 +248,7 @@ def _train_head_on_embeddings(
     if checkpoint is not None and done:
         restore(checkpoint, checkpoint_dir)
     phase_callbacks = _phase_callbacks(
-        plan, lambda: [(head.optimizer, plan.learning_rate)], 0, phase, checkpoint, checkpoint_dir
+        plan, lambda: [(head.optimizer, plan.learning_rate)], 0, phase, checkpoint, checkpoint_dir, int(head.output_shape[-1])
     )
     embedded_train = _batches((train_x, train_y), plan.batch_size, plan.seed)
     embedded_validation = _batches(carved, plan.batch_size, None)
@@ -291,7 +310,9 @@ def train_classifier(
                 restore(checkpoint, checkpoint_dir)
         if verbose:
             print(f"[retrain] training phase '{phase.name}': {phase.epochs} epochs", flush=True)
-        phase_callbacks = _phase_callbacks(plan, partial(_peak_rates, model), epoch, phase, checkpoint, checkpoint_dir)
+        phase_callbacks = _phase_callbacks(
+            plan, partial(_peak_rates, model), epoch, phase, checkpoint, checkpoint_dir, int(model.output_shape[-1])
+        )
         histories.append(_fit(model, train, validation, max(epoch, done), end, class_weight, [*callbacks, *phase_callbacks], verbose))
         epoch = end
     return histories

@@ -58,7 +58,8 @@ class TransferHyperModel(keras_tuner.HyperModel):
         self._settings, self._num_classes = dict(settings), num_classes
         self._label_smoothing, self._class_weight = label_smoothing, class_weight
         trial_epochs = int(settings[TUNING_KEY]["trial_epochs"])
-        self._settings.update(epochs=trial_epochs, fine_tune_epochs=trial_epochs)
+        # A diverging trial scores low instead of stopping the search.
+        self._settings.update(epochs=trial_epochs, fine_tune_epochs=trial_epochs, divergence_guard=False)
 
     def _trial_settings(self, hp: keras_tuner.HyperParameters) -> dict[str, Any]:
         return apply_hyperparameters(self._settings, hp.values)

@@ -5,12 +5,12 @@ Same meaning as `components/hub_trainer/training.py` (its `phases` and
 embeddings computed once; `fine_tune` trains everything, the backbone at
 `learning_rate * backbone_learning_rate_scale`; `incremental` trains the head,
 then the top `unfreeze_blocks` blocks with layer-wise decay. Parameters outside
-the chosen groups get no gradient and no update. BatchNorm policy: `frozen` runs
-the backbone in eval mode (pretrained statistics, no dropout) even while its
-weights train; `train` puts it in train mode whenever it trains. The learning-rate
+the chosen groups get no gradient and no update. `backbone_train_mode: inference` runs
+the backbone in eval mode (pretrained BatchNorm statistics, no dropout) even while
+its weights train; `training` puts it in train mode whenever it trains. The learning-rate
 schedule (`learning_rate_factor`, per step) and early stopping (best validation
 accuracy, `early_stopping_patience` epochs, best weights restored) are the TF
-trainer's too. With several processes each phase trains through its own
+trainer's too, and so is the divergence guard (`divergence.py`). With several processes each phase trains through its own
 DistributedDataParallel wrapper (`Accelerator.wrap`); epoch metrics are summed
 over the ranks, so every rank records, checkpoints and stops alike.
 """
@@ -26,8 +26,9 @@ import torch
 from torch import nn
 
 from components.hub_trainer.finetune import training_groups
+from components.hub_trainer.progress import ProgressLine
 from components.hub_trainer.schedule import learning_rate_factor
-from components.hub_trainer.training import Phase, TrainingPlan, phases
+from components.hub_trainer.training import Phase, TrainingPlan, guard_for, phases
 from components.torch_trainer.accelerate import Accelerator
 from components.torch_trainer.data import take
 from components.torch_trainer.model import Classifier, parameter_blocks
@@ -46,6 +47,8 @@ class EpochRecord:
     accuracy: float
     val_loss: Optional[float] = None
     val_accuracy: Optional[float] = None
+    seconds: float = 0.0  # wall time of the epoch's training steps and validation
+    examples: int = 0  # training examples seen in the epoch (all processes)
 
 
 @dataclass
@@ -67,10 +70,10 @@ def set_trainable(model: Classifier, groups: Sequence[Any]) -> None:
         parameter.requires_grad_(id(parameter) in chosen)
 
 
-def set_modes(model: Classifier, backbone_trains: bool, batchnorm: str) -> None:
-    """Head in train mode; backbone in train mode only when it trains and `batchnorm` is `train`."""
+def set_modes(model: Classifier, backbone_trains: bool, backbone_train_mode: str) -> None:
+    """Head in train mode; backbone in train mode only when it trains and `backbone_train_mode` is `training`."""
     model.train()
-    model.backbone.train(backbone_trains and batchnorm == "train")
+    model.backbone.train(backbone_trains and backbone_train_mode == "training")
 
 
 def _optimizer(groups: Sequence[Any]) -> torch.optim.Optimizer:
@@ -86,11 +89,19 @@ def _to(inputs: Any, device: torch.device) -> Any:
     return inputs if isinstance(inputs, list) else inputs.to(device, non_blocking=True)
 
 
-def embeddings(model: Classifier, inputs: Any, batch_size: int, accelerator: Accelerator) -> torch.Tensor:
-    """Backbone embeddings of every input, in eval mode (the feature-extraction cache)."""
+def embeddings(model: Classifier, inputs: Any, batch_size: int, accelerator: Accelerator, what: str = "examples") -> torch.Tensor:
+    """Backbone embeddings of every input, in eval mode (the feature-extraction cache); progress lines from the main process."""
     model.backbone.eval()
+    line = ProgressLine(f"embedding {what}", len(inputs), "examples") if accelerator.is_main_process else None
+    parts: list[torch.Tensor] = []
     with torch.no_grad(), accelerator.autocast():
-        return torch.cat([model.embed(_to(take(inputs, index), accelerator.device)).float() for index in _batches(len(inputs), batch_size, None)])
+        for index in _batches(len(inputs), batch_size, None):
+            parts.append(model.embed(_to(take(inputs, index), accelerator.device)).float())
+            if line is not None:
+                line.update(int(index[-1]) + 1)
+    if line is not None:
+        line.close()
+    return torch.cat(parts)
 
 
 def _evaluate(forward: Callable[[Any], torch.Tensor], inputs: Any, labels: torch.Tensor, loss_fn: nn.Module, batch_size: int, accelerator: Accelerator) -> tuple[float, float]:
@@ -132,7 +143,7 @@ def train_classifier(
     plan: TrainingPlan,
     validation: Optional[tuple[Any, torch.Tensor]] = None,
     class_weights: Optional[Sequence[float]] = None,
-    batchnorm: str = "frozen",
+    backbone_train_mode: str = "inference",
     checkpoint_dir: Optional[str] = None,
     on_epoch_end: Optional[Callable[[EpochRecord], None]] = None,
     accelerator: Optional[Accelerator] = None,
@@ -157,7 +168,7 @@ def train_classifier(
             saved["best_accuracy"], saved["best_state"], saved["bad_epochs"],
         )
     run = _Run(
-        model, plan, nn.CrossEntropyLoss(weight=weight, label_smoothing=plan.label_smoothing), batchnorm, state, checkpoint_path, on_epoch_end, accelerator
+        model, plan, nn.CrossEntropyLoss(weight=weight, label_smoothing=plan.label_smoothing), backbone_train_mode, state, checkpoint_path, on_epoch_end, accelerator
     )
     with _threads(accelerator.cpu_threads):
         _train_phases(run, train, validation, saved)
@@ -171,7 +182,7 @@ class _Run:
     model: Classifier
     plan: TrainingPlan
     loss_fn: nn.Module
-    batchnorm: str
+    backbone_train_mode: str
     state: TrainingState
     checkpoint_path: Optional[str]
     on_epoch_end: Optional[Callable[[EpochRecord], None]]
@@ -244,9 +255,9 @@ def _run_phase(
     module: nn.Module = model
     if not backbone_trains:  # the backbone is frozen: embed once, train the head on the cache
         if "train" not in cache:
-            cache["train"] = embeddings(model, x, INFERENCE_BATCH, accelerator)
+            cache["train"] = embeddings(model, x, INFERENCE_BATCH, accelerator, "train examples")
             if validation is not None:
-                cache["validation"] = embeddings(model, validation[0], INFERENCE_BATCH, accelerator)
+                cache["validation"] = embeddings(model, validation[0], INFERENCE_BATCH, accelerator, "validation examples")
         x, module = cache["train"], nn.Sequential(model.hidden, model.logits)
         validation = (cache["validation"], validation[1]) if validation is not None else None
     context = _PhaseContext(run, phase, optimizer, accelerator.wrap(module), module, (x, y), validation)
@@ -264,13 +275,15 @@ def _epochs(context: _PhaseContext) -> None:
     model, plan, state, accelerator = run.model, run.plan, run.state, run.accelerator
     (x, y), base_rates = context.train, [group["lr"] for group in optimizer.param_groups]
     batch_size = math.ceil(plan.batch_size / accelerator.world_size)  # this rank's share of the global batch
+    guard = guard_for(plan, phase, model.logits.out_features)
     for epoch in range(state.epoch_in_phase, phase.epochs):
         global_epoch = len(state.history)
         torch.manual_seed(plan.seed * 100_003 + global_epoch + 1_000_003 * accelerator.rank)  # dropout: same draws after a resume, other draws per rank
         generator = torch.Generator().manual_seed(plan.seed * 100_003 + global_epoch)
-        set_modes(model, context.backbone_trains, run.batchnorm)
-        total_loss, correct = 0.0, 0
+        set_modes(model, context.backbone_trains, run.backbone_train_mode)
+        total_loss, correct, predicted = 0.0, 0, torch.zeros(model.logits.out_features, dtype=torch.long)
         batches = _batches(len(y), batch_size, generator)
+        line = ProgressLine(f"torch epoch {global_epoch + 1} ({phase.name})", len(batches)) if accelerator.is_main_process else None
         for step, index in enumerate(batches):
             factor = learning_rate_factor(epoch + step / len(batches), 1 / len(batches), phase.epochs, plan.warmup_epochs, plan.lr_schedule)
             for group, rate in zip(optimizer.param_groups, base_rates):
@@ -284,16 +297,24 @@ def _epochs(context: _PhaseContext) -> None:
             accelerator.step(optimizer)
             total_loss += float(loss.detach()) * len(index)
             correct += int((logits.argmax(-1) == batch_y).sum())
+            predicted += torch.bincount(logits.argmax(-1).cpu(), minlength=model.logits.out_features)
+            if line is not None:
+                line.update(step + 1)
         for group, rate in zip(optimizer.param_groups, base_rates):
             group["lr"] = rate  # the checkpoint keeps the phase's base rates
         accelerator.sync_buffers(model)
-        total_loss, correct, count = accelerator.sum_across([total_loss, correct, len(y)])
-        record = EpochRecord(global_epoch, phase.name, total_loss / count, correct / count)
+        total_loss, correct, count, *per_class = accelerator.sum_across([total_loss, correct, len(y), *predicted.tolist()])
+        record = EpochRecord(global_epoch, phase.name, total_loss / count, correct / count, examples=int(count))
         if context.validation is not None:
             model.eval()
             metrics = _evaluate(context.eval_forward, *context.validation, run.loss_fn, INFERENCE_BATCH, accelerator)
             # every rank evaluates the same data; the mean makes their early-stopping decisions identical by construction
             record.val_loss, record.val_accuracy = (value / accelerator.world_size for value in accelerator.sum_across(metrics))
+        if line is not None:
+            line.close()
+            record.seconds = line.elapsed()
+        if guard is not None:  # every rank sees the same sums, so every rank stops alike
+            guard.check(record.loss, sum(1 for value in per_class if value > 0))
         state.history.append(record)
         state.epoch_in_phase = epoch + 1
         stop = _early_stop(model, record, plan.early_stopping_patience, state)

@@ -89,7 +89,7 @@ def train_worker(job: TrainingJob) -> WorkerResult:
             plan,
             validation=validation,
             class_weights=job.class_weights,
-            batchnorm=settings["batchnorm"],
+            backbone_train_mode=settings["backbone_train_mode"],
             checkpoint_dir=job.checkpoint_dir,
             on_epoch_end=EpochLogger(job.log_dir) if job.log_dir and accelerator.is_main_process else None,
             accelerator=accelerator,
@@ -133,5 +133,11 @@ class EpochLogger:
                 self._tf.summary.scalar("epoch_loss", loss, step=record.epoch)
                 self._tf.summary.scalar("epoch_accuracy", accuracy, step=record.epoch)
                 self._writers[name].flush()
-        validation = f", val_loss {record.val_loss:.4f}, val_accuracy {record.val_accuracy:.4f}" if record.val_loss is not None else ""
-        print(f"[retrain] torch epoch {record.epoch + 1} ({record.phase}): loss {record.loss:.4f}, accuracy {record.accuracy:.4f}{validation}", flush=True)
+        print(epoch_line(record), flush=True)
+
+
+def epoch_line(record: Any) -> str:
+    """`[retrain] torch epoch 3 (head) in 1.2s (410 examples/s): loss …, accuracy …[, val_loss …, val_accuracy …]`."""
+    validation = f", val_loss {record.val_loss:.4f}, val_accuracy {record.val_accuracy:.4f}" if record.val_loss is not None else ""
+    timing = f" in {record.seconds:.1f}s ({record.examples / record.seconds:.0f} examples/s)" if record.seconds > 0 else ""
+    return f"[retrain] torch epoch {record.epoch + 1} ({record.phase}){timing}: loss {record.loss:.4f}, accuracy {record.accuracy:.4f}{validation}"

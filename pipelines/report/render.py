@@ -8,10 +8,12 @@ from __future__ import annotations
 import html
 from typing import Iterable, Optional, Sequence
 
+from components.label_prep.label_map import LabelMap
 from pipelines.report import plots
 from pipelines.report.collect import RunReport, TrainerRun, describe_baselines
 from pipelines.report.data import DataReport
 from pipelines.report.evaluation import Evaluation, ModelResult
+from pipelines.report.settings import shown_settings
 from pipelines.run_summary import FrameworkVerdict, accuracy_comparison, verdict_facts
 
 DASH = "\u2014"
@@ -198,7 +200,7 @@ def _metrics(report: RunReport) -> str:
     return _section("metrics", "Candidate vs. baseline", body)
 
 
-def _trainer(trainer: TrainerRun) -> str:
+def _trainer(trainer: TrainerRun, label_map: Optional[LabelMap]) -> str:
     parts = [f"<h3>{_e(trainer.node_id)} ({_e(trainer.framework)}, {_e(trainer.state)})</h3>"]
     if trainer.curves:
         parts.append(_image(plots.curves_png(trainer.curves), f"training curves of {trainer.node_id}"))
@@ -211,14 +213,14 @@ def _trainer(trainer: TrainerRun) -> str:
         parts.append(_table(f"curves-{trainer.node_id}", ["metric", "data", "epochs", "last", "best"], rows))
     else:
         parts.append("<p>No training curves were logged.</p>")
-    settings = [(_e(key), _e(value)) for key, value in sorted(trainer.settings.items())]
+    settings = [(_e(key), _e(value)) for key, value in shown_settings(trainer.settings, label_map)]
     settings_table = _table(f"settings-{trainer.node_id}", ["setting", "value"], settings)
     parts.append(f"<details><summary>trainer settings</summary>{settings_table}</details>")
     return "".join(parts)
 
 
 def _training(report: RunReport) -> str:
-    body = "".join(_trainer(trainer) for trainer in report.trainers) or "<p>No model was trained in this run.</p>"
+    body = "".join(_trainer(trainer, report.data.label_map) for trainer in report.trainers) or "<p>No model was trained in this run.</p>"
     return _section("training", "Training", body)
 
 

@@ -7,6 +7,7 @@ import tensorflow as tf
 from tfx.dsl.io import fileio
 
 EPOCH_PREFIX = "epoch_"
+NOT_CURVES = frozenset({"predicted_classes"})  # the TF divergence guard's per-epoch count, not a learning curve
 
 # metric (e.g. `loss`, `accuracy`) -> log directory (`train`, `validation`) -> [(epoch, value)], epochs from 1
 Curves = dict[str, dict[str, list[tuple[int, float]]]]
@@ -28,7 +29,7 @@ def load_curves(model_run_uri: str) -> Curves:
         for path in sorted(fileio.glob(os.path.join(model_run_uri, subset, "events.out.tfevents.*"))):
             for event in tf.compat.v1.train.summary_iterator(path):
                 for value in event.summary.value:
-                    if value.tag.startswith(EPOCH_PREFIX):
+                    if value.tag.startswith(EPOCH_PREFIX) and value.tag[len(EPOCH_PREFIX):] not in NOT_CURVES:
                         per_epoch.setdefault(value.tag[len(EPOCH_PREFIX):], {})[event.step + 1] = _scalar(value)
         for metric, values in per_epoch.items():
             curves.setdefault(metric, {})[subset.rstrip("/")] = sorted(values.items())
