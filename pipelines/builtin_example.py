@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from components.backbones.cache import resolve_backbone
+from components.backbones.cache import ResolvedBackbone, backbone_paths, resolve_backbone
 from components.digits_example.prepare import ExampleLayout, is_prepared, prepare_digits_example
 from components.emoji_example.prepare import EmojiExampleLayout, is_emoji_example_prepared, prepare_emoji_example
 from components.text_example.prepare import TextExampleLayout, minilm_checkpoint_dir, prepare_text_example
@@ -65,14 +65,25 @@ def point_at_example(config: RetrainConfig, files: ExampleFiles) -> RetrainConfi
     return config.model_copy(update={"data": data, "backbone": backbone})
 
 
+def _with_backbone(config: RetrainConfig, resolved: ResolvedBackbone) -> RetrainConfig:
+    backbone = config.backbone.model_copy(update={"handle": str(resolved.handle), "torch_checkpoint": resolved.torch_checkpoint})
+    return config.model_copy(update={"backbone": backbone})
+
+
 def resolve_named_backbone(config: RetrainConfig, cache_root: Optional[Path] = None) -> RetrainConfig:
     """`config` with `backbone.name` resolved to its TF Hub module and PyTorch backbone (converted into the cache once)."""
-    backbone = config.backbone
-    if backbone.name is None or backbone.handle is not None:
+    name = config.backbone.name
+    if name is None or config.backbone.handle is not None:
         return config
-    resolved = resolve_backbone(backbone.name, cache_root)
-    backbone = backbone.model_copy(update={"handle": str(resolved.handle), "torch_checkpoint": resolved.torch_checkpoint})
-    return config.model_copy(update={"backbone": backbone})
+    return _with_backbone(config, resolve_backbone(name, cache_root))
+
+
+def point_at_cached_backbone(config: RetrainConfig, cache_root: Path) -> RetrainConfig:
+    """`config` with `backbone.name` pointing into the cache at `cache_root` as it is laid out there (nothing converted)."""
+    name = config.backbone.name
+    if name is None or config.backbone.handle is not None:
+        return config
+    return _with_backbone(config, backbone_paths(name, cache_root))
 
 
 def materialize_builtin_example(config: RetrainConfig, paths: RunPaths) -> RetrainConfig:

