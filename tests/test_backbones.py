@@ -71,7 +71,7 @@ def test_backbone_errors_are_one_line_naming_the_options(backbone: dict, expecte
 
 
 def _counting_spec(monkeypatch: pytest.MonkeyPatch, started: threading.Event, release: threading.Event) -> list[Path]:
-    """Registers `tiny-test` (kind image, package pytest) whose converter records its calls and waits for `release`."""
+    """Registers `tiny-test` (kind image, keyed by pytest's version) whose converter records its calls and waits for `release`."""
     calls: list[Path] = []
 
     def convert(directory: Path, progress) -> None:
@@ -82,9 +82,8 @@ def _counting_spec(monkeypatch: pytest.MonkeyPatch, started: threading.Event, re
         started.set()
         release.wait(10)
 
-    module = type("Converters", (), {"convert": staticmethod(convert)})
-    monkeypatch.setitem(registry.BACKBONES, "tiny-test", registry.BackboneSpec("tiny-test", "image", "test", "pytest", "tests_tiny:convert"))
-    monkeypatch.setattr(cache_lib.importlib, "import_module", lambda name: module)
+    monkeypatch.setitem(registry.BACKBONES, "tiny-test", registry.BackboneSpec("tiny-test", "image", "test", "pytest", "tests:convert"))
+    monkeypatch.setattr(cache_lib, "_converter", lambda spec: convert)
     return calls
 
 
@@ -124,8 +123,8 @@ def test_a_failed_conversion_leaves_nothing_behind(tmp_path: Path, monkeypatch: 
         (directory / "partial").write_text("x")
         raise RuntimeError("disk full")
 
-    monkeypatch.setitem(registry.BACKBONES, "tiny-test", registry.BackboneSpec("tiny-test", "image", "test", "pytest", "m:convert"))
-    monkeypatch.setattr(cache_lib.importlib, "import_module", lambda name: type("M", (), {"convert": staticmethod(convert)}))
+    monkeypatch.setitem(registry.BACKBONES, "tiny-test", registry.BackboneSpec("tiny-test", "image", "test", "pytest", "tests:convert"))
+    monkeypatch.setattr(cache_lib, "_converter", lambda spec: convert)
     with pytest.raises(RuntimeError, match="disk full"):
         cache_lib.resolve_backbone("tiny-test", tmp_path, lambda line: None)
     assert list((tmp_path / "backbones" / "tiny-test").iterdir()) == []
@@ -159,9 +158,12 @@ def test_keras_port_matches_pytorch_on_real_photos_and_groups_blocks_alike() -> 
     assert [name for name, _ in tf_blocks] == torch_blocks == ["stem", *[f"block{n}" for n in range(17)]]
 
 
-def test_digits_cnn_and_minilm_are_registered_with_their_inputs() -> None:
+def test_every_registered_name_has_a_converter_and_an_installed_package() -> None:
     assert (registry.backbone_spec("digits-cnn").image_size, registry.backbone_spec("digits-cnn").channels) == ((8, 8), 1)
     assert registry.backbone_spec("minilm-l6").kind == "text"
+    for name in registry.backbone_names():
+        spec = registry.backbone_spec(name)
+        assert callable(cache_lib._converter(spec)) and cache_lib.package_version(spec)
 
 
 @pytest.mark.e2e
