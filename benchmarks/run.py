@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Callable
 
+from benchmarks.image_backbones import efficientnet_transfer_gain, tf_torch_image_parity
 from benchmarks.ingest import image_ingest_speedup
 from benchmarks.pipeline_runs import cached_rerun_time_ratio
 from benchmarks.result import Result
@@ -27,6 +28,8 @@ BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "warm_start_time_ratio": warm_start_time_ratio,
     "tf_torch_text_inference_ratio": tf_torch_text_inference_ratio,
     "tf_torch_text_finetune_ratio": tf_torch_text_finetune_ratio,
+    "efficientnet_transfer_gain": efficientnet_transfer_gain,
+    "tf_torch_image_parity": tf_torch_image_parity,
 }
 
 

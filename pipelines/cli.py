@@ -196,11 +196,12 @@ def _compile(args: argparse.Namespace) -> int:
 
 def _export_hub_text(args: argparse.Namespace) -> int:
     _quiet()
+    from components.backbones.cache import print_progress
     from components.hub_text.checkpoint import ConversionError
     from components.hub_text.export import export_hub_text_module
 
     try:
-        module = export_hub_text_module(args.checkpoint_dir, args.output_dir, args.max_seq_length)
+        module = export_hub_text_module(args.checkpoint_dir, args.output_dir, args.max_seq_length, progress=print_progress)
     except ConversionError as error:
         return _fail(str(error), EXIT_USAGE)
     print(f"TF Hub module: {module}")

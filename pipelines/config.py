@@ -15,6 +15,7 @@ import yaml
 from PIL import ImageColor
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from components.backbones.registry import backbone_names, backbone_spec
 from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN
 from components.hub_tuner.settings import TuningConfig
 from components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS
@@ -103,7 +104,7 @@ class DataConfig(_Section):
     UTF-8 copy staged under the output directory).
     """
 
-    example: Optional[Literal["digits", "text"]] = None
+    example: Optional[Literal["digits", "text", "emoji"]] = None
     path: Optional[Path] = None
     format: Literal["tfrecord", "csv", "image_folders", "image_manifest"] = "tfrecord"  # unset in a file: inferred
     pattern: Optional[str] = None
@@ -170,17 +171,45 @@ class DataConfig(_Section):
 
 
 class BackboneConfig(_Section):
-    """The pretrained model to transfer: a TF Hub handle, URL or local SavedModel path.
+    """The pretrained model to transfer: a built-in `name`, or your own `handle` / `torch_checkpoint`.
 
-    `torch_checkpoint` is the backbone of the PyTorch trainer (`trainer: torch | both`):
-    a TorchScript file for images (NCHW float input, embedding output) or a local
+    `name` (efficientnet-lite0, minilm-l6, digits-cnn) resolves, for both trainers, to a
+    packaged checkpoint converted once into a shared cache (`$RETRAIN_CACHE`, default
+    `~/.cache/retrain`); its image size, channels and preprocessing come with it (the
+    image size may be overridden). `handle` is a TF Hub handle, URL or local SavedModel
+    path; `torch_checkpoint` the PyTorch trainer's backbone (`trainer: torch | both`): a
+    TorchScript file for images (NCHW float input in [0, 1], embedding output) or a local
     Hugging Face model directory for text (loaded with `local_files_only`).
     """
 
+    name: Optional[str] = None
     handle: Optional[str] = None
     torch_checkpoint: Optional[Path] = None
     image_size: tuple[int, int] = (8, 8)
     channels: Literal[1, 3] = 1
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inputs_of_name(cls, values: Any) -> Any:
+        """A known name brings its image size (unless given) and channels; it excludes a handle of your own."""
+        if not isinstance(values, dict) or values.get("name") not in backbone_names():
+            return values
+        given = sorted(key for key in ("handle", "torch_checkpoint") if values.get(key) is not None)
+        if given:
+            raise ValueError(f"name and {' / '.join(given)} are mutually exclusive: a built-in backbone by name, or your own")
+        spec = backbone_spec(values["name"])
+        if spec.kind != "image":
+            return values
+        if values.get("channels") not in (None, spec.channels):
+            raise ValueError(f"{spec.name} takes {spec.channels}-channel images: leave channels out")
+        return {**values, "image_size": values.get("image_size") or spec.image_size, "channels": spec.channels}
+
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None:
+            backbone_spec(value)  # ValueError naming the options
+        return value
 
     @field_validator("image_size")
     @classmethod
@@ -344,14 +373,19 @@ class RetrainConfig(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> "RetrainConfig":
-        if self.data.example is None and self.backbone.handle is None and self.trainer != "torch":
-            raise ValueError("backbone.handle is required when data.path is given")
-        if self.data.example is None and self.backbone.torch_checkpoint is None and self.trainer != "tf":
-            raise ValueError(f"backbone.torch_checkpoint is required for trainer: {self.trainer} when data.path is given")
+        named = self.backbone.name is not None
+        if self.data.example is None and not named and self.backbone.handle is None and self.trainer != "torch":
+            raise ValueError(f"data.path needs a backbone: set backbone.name ({' | '.join(backbone_names())}) or backbone.handle (your own TF Hub module)")
+        if self.data.example is None and not named and self.backbone.torch_checkpoint is None and self.trainer != "tf":
+            raise ValueError(f"backbone.torch_checkpoint is required for trainer: {self.trainer} when data.path is given (or set backbone.name: {' | '.join(backbone_names())})")
+        if named and backbone_spec(str(self.backbone.name)).kind != self.task.type.split("_")[0]:
+            raise ValueError(f"backbone.name: {self.backbone.name} takes {backbone_spec(str(self.backbone.name)).kind} inputs, task.type is {self.task.type}")
         if self.trainer != "tf" and (self.training.augmentation.enabled or self.tuning.enabled):
             raise ValueError(f"trainer: {self.trainer}: training.augmentation and tuning are TF-trainer features only")
         if self.data.example == "digits" and self.task.type != "image_classification":
             raise ValueError("the built-in digits example is an image_classification task")
+        if self.data.example == "emoji" and not named and self.backbone.handle is None:
+            raise ValueError(f"the built-in emoji example needs a backbone: set backbone.name ({' | '.join(backbone_names())}) or backbone.handle")
         if self.data.example == "text" and self.task.type != "text_classification":
             raise ValueError("the built-in text example is a text_classification task: set task.type")
         if self.data.format == "csv" and self.task.type == "image_classification":

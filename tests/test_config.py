@@ -35,7 +35,7 @@ def test_effective_config_round_trips_through_yaml(tmp_path: Path) -> None:
         ({"data": {"path": "d", "span_window": 3}, "backbone": {"handle": "b"}}, "data.span_window > 1 needs '{SPAN}'"),
         ({"data": {"path": "d", "format": "image_folders"}, "backbone": {"handle": "b"}, "task": {"type": "text_classification"}}, "holds images: task.type must be image_classification"),
         ({"evaluation": {"min_accuracy": 1.5}}, "evaluation.min_accuracy: Input should be less than or equal to 1"),
-        ({"data": {"path": "d"}}, "backbone.handle is required when data.path is given"),
+        ({"data": {"path": "d"}}, "data.path needs a backbone: set backbone.name (digits-cnn | efficientnet-lite0 | minilm-l6) or backbone.handle"),
         ({"data": {"example": "digits", "path": "d"}}, "data: data.example and data.path are mutually exclusive"),
         ({"data": {"path": "d", "train_pattern": "t/*"}}, "data.train_pattern and data.eval_pattern must be given together"),
         ({"task": {"type": "text_classification"}}, "the built-in digits example is an image_classification task"),

@@ -35,6 +35,15 @@ def _export_torch_backbone(layout: ExampleLayout) -> None:
     export_torch_backbone(str(layout.backbone_dir), str(layout.torch_backbone_path))
 
 
+def write_pretrained_backbone(hub_dir: Path, torch_path: Path, seed: int = 0) -> None:
+    """Pretrains the CNN on digits 0-4 and writes it as a Hub module (`hub_dir`) and a TorchScript file (`torch_path`)."""
+    from components.digits_example.torch_backbone import export_torch_backbone  # torch only when needed here
+
+    source = data_lib.select_digits(data_lib.load_digits_images(), data_lib.SOURCE_DIGITS)
+    backbone_lib.export_hub_module(backbone_lib.pretrain_backbone(source, PRETRAIN_EPOCHS, seed), hub_dir)
+    export_torch_backbone(str(hub_dir), str(torch_path))
+
+
 def prepare_digits_example(root: Path, image_feature: str, label_feature: str, seed: int = 0) -> ExampleLayout:
     """Writes target-task TFRecords and the pretrained backbone (Hub module + TorchScript) under `root` (once)."""
     layout = ExampleLayout(root)
@@ -50,10 +59,7 @@ def prepare_digits_example(root: Path, image_feature: str, label_feature: str, s
         train, evaluation = data_lib.few_shot_split(target, TRAIN_IMAGES_PER_CLASS, seed)
         data_lib.write_tfrecord(train, staged.data_dir / "train" / "digits.tfrecord", image_feature, label_feature)
         data_lib.write_tfrecord(evaluation, staged.data_dir / "eval" / "digits.tfrecord", image_feature, label_feature)
-        source = data_lib.select_digits(everything, data_lib.SOURCE_DIGITS)
-        pretrained = backbone_lib.pretrain_backbone(source, PRETRAIN_EPOCHS, seed)
-        backbone_lib.export_hub_module(pretrained, staged.backbone_dir)
-        _export_torch_backbone(staged)
+        write_pretrained_backbone(staged.backbone_dir, staged.torch_backbone_path, seed)
 
     prepare_in_staging(root, write)
     return layout

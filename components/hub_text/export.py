@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import tensorflow as tf
 
@@ -90,22 +90,28 @@ def export_hub_text_module(
     max_seq_length: Optional[int] = None,
     pretrained: bool = True,
     seed: int = 0,
+    progress: Optional[Callable[[str], None]] = None,
 ) -> Path:
     """Converts the checkpoint in `checkpoint_dir` into a Hub module at `output_dir` (which must not exist or be empty).
 
     `max_seq_length` defaults to the checkpoint's (sentence-transformers' max_seq_length,
     else max_position_embeddings). `pretrained=False` keeps seeded random weights: the same
-    architecture from scratch, for comparisons. Raises ConversionError with one line.
+    architecture from scratch, for comparisons. `progress` receives one line per step.
+    Raises ConversionError with one line.
     """
+    report = progress or (lambda message: None)
+    report(f"  reading the checkpoint in {checkpoint_dir}")
     checkpoint = read_checkpoint(Path(checkpoint_dir))
     output_dir = Path(output_dir)
     if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
         raise ConversionError(f"output directory exists and is not empty: {output_dir}")
     length = checkpoint.default_max_seq_length if max_seq_length is None else max_seq_length
+    report(f"  building the encoder ({checkpoint.encoder.num_layers} layers, max length {length}) and loading its weights")
     with step_progress(f"export-hub-text: building the encoder from {checkpoint_dir}"):
         encoder = build_converted_encoder(checkpoint, length, pretrained, seed)
 
     def write(staging: Path) -> None:
+        report("  saving the TF Hub module (tracing the tokenizer and encoder: a few minutes on 2 cores)")
         save_hub_module(encoder, staging)
         metadata = staging / METADATA_FILE
         metadata.parent.mkdir(parents=True, exist_ok=True)

@@ -48,10 +48,12 @@ class _ClusterPaths:
 
 
 def config_for_cluster(config: RetrainConfig) -> RetrainConfig:
-    """`config` with the built-in example's files where the cluster has them (`kubeflow.data_root`)."""
+    """`config` with the built-in example's files and named backbones where the cluster has them (`kubeflow.data_root`)."""
+    from pipelines.builtin_example import example_files, point_at_cached_backbone, point_at_example
+
+    config = point_at_cached_backbone(config, Path(config.kubeflow.data_root))
     if config.data.example is None:
         return config
-    from pipelines.builtin_example import example_files, point_at_example
 
     return point_at_example(config, example_files(config.data.example, Path(config.kubeflow.data_root) / config.data.example))
 
