@@ -1,7 +1,7 @@
 """EfficientNet-Lite0 on the built-in emoji example (real RGBA icons, 6 classes).
 
 `efficientnet_transfer_gain`: the PyTorch trainer's library, `fine_tune` with
-`batchnorm: train` (a random backbone has no BatchNorm statistics to keep), the same
+`backbone_train_mode: training` (a random backbone has no BatchNorm statistics to keep), the same
 recipe, data and epochs, once from the ImageNet weights and once from random
 initialisation of the same architecture: ratio of eval accuracies (goal >= 1.3).
 `tf_torch_image_parity`: the TF and the PyTorch trainer's libraries, same backbone
@@ -65,7 +65,7 @@ def emoji_arrays(quick: bool) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.n
     return split("train"), split("eval"), classes
 
 
-def _torch_accuracy(backbone, train, evaluation, num_classes: int, mode: str, epochs: int, seed: int, batchnorm: str = "frozen") -> float:
+def _torch_accuracy(backbone, train, evaluation, num_classes: int, mode: str, epochs: int, seed: int, backbone_train_mode: str = "inference") -> float:
     import torch
 
     from components.hub_trainer.training import TrainingPlan
@@ -76,7 +76,7 @@ def _torch_accuracy(backbone, train, evaluation, num_classes: int, mode: str, ep
     settings = {"task_type": "image_classification", "seed": seed, "dropout": 0.1}
     model = build_classifier(settings, num_classes, example=x[:1], backbone=backbone)
     plan = TrainingPlan(mode=mode, epochs=epochs, batch_size=32, learning_rate=LEARNING_RATE, backbone_learning_rate_scale=BACKBONE_SCALE, seed=seed)
-    train_classifier(model, (x, y), plan, batchnorm=batchnorm)
+    train_classifier(model, (x, y), plan, backbone_train_mode=backbone_train_mode)
     model.eval()
     with torch.no_grad():
         predicted = model(torch.from_numpy(evaluation[0])).argmax(-1).numpy()
@@ -114,11 +114,11 @@ def efficientnet_transfer_gain(quick: bool) -> Result:
     torch.manual_seed(0)
     backbones = {"pretrained": torch.jit.load(str(_resolved().torch_checkpoint)), "random init": torch.jit.script(EfficientNetLite0())}
     accuracy = {
-        name: _torch_accuracy(backbone, train, evaluation, len(classes), "fine_tune", size.fine_tune_epochs, SEEDS[0], batchnorm="train")
+        name: _torch_accuracy(backbone, train, evaluation, len(classes), "fine_tune", size.fine_tune_epochs, SEEDS[0], backbone_train_mode="training")
         for name, backbone in backbones.items()
     }
     print(
-        f"  fine_tune {size.fine_tune_epochs} epochs (head lr {LEARNING_RATE:g}, backbone x{BACKBONE_SCALE:g}, batchnorm: train), {len(train[1])} train / {len(evaluation[1])} eval icons at "
+        f"  fine_tune {size.fine_tune_epochs} epochs (head lr {LEARNING_RATE:g}, backbone x{BACKBONE_SCALE:g}, backbone_train_mode: training), {len(train[1])} train / {len(evaluation[1])} eval icons at "
         f"{size.image_side}px: pretrained {accuracy['pretrained']:.4f}, random init {accuracy['random init']:.4f}",
         file=sys.stderr,
     )
