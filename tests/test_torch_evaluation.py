@@ -16,7 +16,8 @@ from components.torch_trainer.executor import FRAMEWORK_PROPERTY, PYTORCH
 from pipelines.config import RetrainConfig
 from pipelines.pipeline import eval_config_for
 from pipelines.report.evaluation import load_evaluation
-from pipelines.run_summary import _accuracies, _validation_failures
+from components.versioned_pusher.evaluation import gate_accuracies as _accuracies
+from pipelines.run_summary import _validation_failures
 
 CLASSES = 3
 
