@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from components.versioned_pusher.locking import exclusive_lock
-from components.versioned_pusher.versioning import LOCK_FILE, STAGING_PREFIX, pushed_versions
+from components.versioned_pusher.versioning import STAGING_PREFIX, destination_lock_path, pushed_versions
 from pipelines.leftovers import interrupted_executions
 from pipelines.run_lock import run_in_progress
 
@@ -35,7 +35,7 @@ def _outcomes(run_cli, output: Path, cwd: Path) -> list[str]:
 def test_second_run_refuses_a_run_killed_at_the_push_is_interrupted_and_the_next_run_cleans_up(tmp_path: Path, run_cli) -> None:
     output, serving = tmp_path / "out", tmp_path / "out" / "serving" / "digits"
     metadata = output / "metadata.sqlite"
-    with exclusive_lock(serving / LOCK_FILE):  # the first run's pusher waits here, so it is killed exactly at the push
+    with exclusive_lock(destination_lock_path(str(serving))):  # the first run's pusher waits here, so it is killed exactly at the push
         first = subprocess.Popen(
             [sys.executable, "-m", "pipelines.cli", "run", "--output", str(output)],
             cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,

@@ -4,8 +4,8 @@ Layout: `<base_directory>/<version>/` with integer versions 1, 2, 3, ... (TF Ser
 serves the highest). Each version holds `retrain_push.json` (its content digest, eval
 accuracy, source, time), written into the staging copy before the rename, so a
 version and its record appear together. A push:
-1. takes the destination's lock (`.retrain-push.lock`; local destinations), so
-   concurrent pushers act one after the other;
+1. takes the destination's lock (`.<model name>.retrain-push.lock` beside the model
+   directory; local destinations), so concurrent pushers act one after the other;
 2. removes staging directories that no live pusher owns (a push killed mid-copy);
 3. refuses a model whose content digest equals ANY pushed version's;
 4. refuses a model whose accuracy is more than `max_accuracy_drop` below the best
@@ -32,7 +32,7 @@ from components.versioned_pusher.digest import SAVED_MODEL_PB, model_content_dig
 from components.versioned_pusher.locking import exclusive_lock
 
 MANIFEST_FILE = "retrain_push.json"
-LOCK_FILE = ".retrain-push.lock"
+LOCK_SUFFIX = ".retrain-push.lock"
 STAGING_PREFIX = ".staging-"
 PUSH_LOCK_WAIT_SECONDS = 600.0  # pushes take seconds; a holder this long is stuck, and the push fails naming it
 STALE_STAGING_SECONDS = 6 * 3600  # remote destinations (no lock): staging older than this belongs to no live pusher
@@ -114,13 +114,19 @@ def remove_stale_staging(base_directory: str, older_than_seconds: Optional[float
     return removed
 
 
+def destination_lock_path(base_directory: str) -> Path:
+    """`<parent>/.<model name>.retrain-push.lock`: beside the model directory, which holds only versions and staging."""
+    base = Path(base_directory.rstrip("/"))
+    return base.with_name(f".{base.name}{LOCK_SUFFIX}")
+
+
 @contextlib.contextmanager
 def destination_lock(base_directory: str) -> Iterator[None]:
     """Serialises pushers on a local destination; remote destinations have no lock (see the README)."""
     if not is_local(base_directory):
         yield
         return
-    with exclusive_lock(Path(base_directory) / LOCK_FILE, wait_seconds=PUSH_LOCK_WAIT_SECONDS):
+    with exclusive_lock(destination_lock_path(base_directory), wait_seconds=PUSH_LOCK_WAIT_SECONDS):
         yield
 
 
