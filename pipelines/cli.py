@@ -14,8 +14,9 @@ import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow load
 from pipelines.config import ConfigError, config_to_yaml, load_config
 from pipelines.paths import DEFAULT_OUTPUT_DIR, resolve_run_paths
 from pipelines.progress import error_line, failure_line, install_progress
+from pipelines.run_lock import RunLocked
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -228,6 +229,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _run(args)
     except ConfigError as error:
         return _fail(str(error), EXIT_USAGE)
+    except RunLocked as error:
+        return _fail(str(error), EXIT_BUSY)
     except KeyboardInterrupt:
         return _fail("interrupted", EXIT_FAILED)
     except Exception as error:  # a pipeline failure: one line, traceback only when asked

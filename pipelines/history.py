@@ -8,6 +8,8 @@ from typing import Iterable, Optional
 
 from pipelines.report.data import format_spans, span_of, used_examples
 from pipelines.report.runs import list_runs, load_run, open_existing_store
+from pipelines.run_lock import run_in_progress
+from pipelines.run_states import run_outcome
 from pipelines.run_summary import FrameworkVerdict, framework_verdicts, summarize_executions
 
 DASH = "-"
@@ -39,10 +41,15 @@ def _pushed(verdict: FrameworkVerdict) -> str:
 
 
 def load_history(metadata_path: Path, pipeline_name: Optional[str] = None) -> list[HistoryRow]:
-    """Every run recorded in `metadata_path` (of `pipeline_name` only, when given), oldest first."""
+    """Every run recorded in `metadata_path` (of `pipeline_name` only, when given), oldest first.
+
+    An unfinished run is `running` only when it is the newest and a live `retrain run` holds the store; else `interrupted`.
+    """
     store = open_existing_store(metadata_path)
     rows = []
-    for ref in list_runs(store, pipeline_name):
+    refs = list_runs(store, pipeline_name)
+    live = run_in_progress(metadata_path)
+    for ref in refs:
         record = load_run(store, ref)
         verdicts = framework_verdicts(summarize_executions(store, record.executions))
         spans = [span_of(examples) for examples in used_examples(record)]
@@ -56,7 +63,7 @@ def load_history(metadata_path: Path, pipeline_name: Optional[str] = None) -> li
                 accuracy=tuple(verdict.summary.accuracy for verdict in verdicts),
                 blessed=tuple(verdict.summary.blessed for verdict in verdicts),
                 pushed=tuple(_pushed(verdict) for verdict in verdicts),
-                outcome=record.outcome,
+                outcome=run_outcome(record.nodes, ref.state_mark, live=live and ref is refs[-1]),
             )
         )
     return rows

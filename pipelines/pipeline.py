@@ -244,6 +244,8 @@ def _gate_and_push(
         model=model,
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
+        model_evaluation=evaluator.outputs["evaluation"],
+        max_accuracy_drop=config.evaluation.max_accuracy_drop,
     )
     return evaluator, pusher
 

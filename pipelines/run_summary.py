@@ -13,13 +13,13 @@ from tensorflow_model_analysis.proto import validation_result_pb2
 from components.image_example_gen.report import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
 from components.label_prep.artifact import LabelMap as LabelMapArtifact
 from components.label_prep.label_map import load_label_map
+from components.versioned_pusher.evaluation import ACCURACY_METRIC, gate_accuracies
 from components.versioned_pusher.executor import PUSH_OUTCOME_KEY
 
 PUSHER_NODE = "VersionedPusher"
 TORCH_PUSHER_NODE = "TorchPusher"
 TORCH_NODES = ("TorchTrainer", "TorchEvaluator", TORCH_PUSHER_NODE)  # their verdict goes to RunSummary.torch
 TRAINER_NODES = ("Trainer", "TorchTrainer")
-ACCURACY_METRIC = "sparse_categorical_accuracy"  # TFMA name of the gate metric
 TENSORFLOW, PYTORCH = "tensorflow", "pytorch"  # framework names, as the report's trainer lineage spells them
 _TITLES = {TENSORFLOW: "TensorFlow model", PYTORCH: "PyTorch model"}
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
@@ -79,32 +79,6 @@ def output_artifacts(store: mlmd.MetadataStore, execution_id: int) -> list[metad
     return store.get_artifacts_by_id(ids) if ids else []
 
 
-def overall_metrics(evaluation_uri: str) -> dict[tuple[str, bool], dict[str, float]]:
-    """TFMA's scalar metrics on the overall slice: {(model name, is_diff): {metric name: value}}."""
-    import tensorflow_model_analysis as tfma
-
-    metrics: dict[tuple[str, bool], dict[str, float]] = {}
-    for per_slice in tfma.load_metrics(evaluation_uri):
-        if per_slice.slice_key.single_slice_keys:
-            continue
-        for entry in per_slice.metric_keys_and_values:
-            if entry.value.HasField("double_value"):
-                metrics.setdefault((entry.key.model_name, entry.key.is_diff), {})[entry.key.name] = entry.value.double_value.value
-    return metrics
-
-
-def _accuracies(evaluation_uri: str) -> tuple[Optional[float], Optional[float]]:
-    candidate = baseline = None
-    for (model_name, is_diff), values in overall_metrics(evaluation_uri).items():
-        if is_diff or ACCURACY_METRIC not in values:
-            continue
-        if model_name == "baseline":
-            baseline = values[ACCURACY_METRIC]
-        else:
-            candidate = values[ACCURACY_METRIC]
-    return candidate, baseline
-
-
 def _min_accuracy(evaluation_uri: str) -> Optional[float]:
     """The lower bound the evaluation's config set on the gate metric (None without one)."""
     from tensorflow_model_analysis.metrics import metric_specs
@@ -153,7 +127,7 @@ def _read_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, summar
     elif type_name == "ModelBlessing":
         summary.blessed = bool(properties["blessed"].int_value)
     elif type_name == "ModelEvaluation":
-        summary.accuracy, summary.baseline_accuracy = _accuracies(artifact.uri)
+        summary.accuracy, summary.baseline_accuracy = gate_accuracies(artifact.uri)
         summary.min_accuracy = _min_accuracy(artifact.uri)
         summary.validation_failures = _validation_failures(artifact.uri)
     elif type_name == "PushedModel":

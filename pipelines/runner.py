@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from tfx import v1 as tfx
 
@@ -11,7 +11,10 @@ from pipelines.builtin_example import materialize_builtin_example
 from pipelines.config import RetrainConfig
 from pipelines.paths import RunPaths, resolve_run_paths
 from pipelines.pipeline import create_pipeline
+from pipelines.leftovers import remove_interrupted_outputs
 from pipelines.preflight import check_backbone, run_preflight
+from pipelines.run_lock import hold_run_lock
+from pipelines.run_states import FAILED, FINISHED, INTERRUPTED, mark_runs
 from pipelines.run_summary import RunSummary, last_execution_id, summarize_run
 
 RunnerName = Literal["beam", "local"]
@@ -23,19 +26,38 @@ def run_locally(
     """Prepares inputs, checks them, runs the pipeline with BeamDagRunner or LocalDagRunner, and summarises.
 
     With `span_window: N`, spans of the window on disk that were never ingested are ingested first (pipelines/backfill.py).
+    The whole run holds the store's run lock (pipelines/run_lock.py); under it, outputs left by steps of
+    earlier runs that were killed are removed first (pipelines/leftovers.py).
     """
     paths = resolve_run_paths(config, output_dir)
     check_backbone(config)  # a user-given handle fails fast, before the example is prepared
-    config = materialize_builtin_example(config, paths)
-    run_preflight(config)
     paths.output_dir.mkdir(parents=True, exist_ok=True)
     paths.metadata_path.parent.mkdir(parents=True, exist_ok=True)
-    pipeline = create_pipeline(config, paths)
-    dag_runner = tfx.orchestration.LocalDagRunner() if (runner or config.runner.type) == "local" else _beam_runner()
-    backfill_spans(config, paths, dag_runner.run)
-    since = last_execution_id(paths.metadata_path)  # the summary is the run's own, back-filling excluded
-    dag_runner.run(pipeline)
-    return paths, summarize_run(paths.metadata_path, since)
+    with hold_run_lock(paths.metadata_path):  # RunLocked (one line) when another run uses this store
+        for leftover in remove_interrupted_outputs(paths.metadata_path, paths.pipeline_root):
+            print(f"[retrain] removed the output of an interrupted step: {leftover}", flush=True)
+        config = materialize_builtin_example(config, paths)
+        run_preflight(config)
+        pipeline = create_pipeline(config, paths)
+        dag_runner = tfx.orchestration.LocalDagRunner() if (runner or config.runner.type) == "local" else _beam_runner()
+        backfill_spans(config, paths, lambda each: _run_and_mark(dag_runner, each, paths.metadata_path))
+        since = last_execution_id(paths.metadata_path)  # the summary is the run's own, back-filling excluded
+        _run_and_mark(dag_runner, pipeline, paths.metadata_path)
+        return paths, summarize_run(paths.metadata_path, since)
+
+
+def _run_and_mark(dag_runner: Any, pipeline: tfx.dsl.Pipeline, metadata_path: Path) -> None:
+    """Runs `pipeline` and marks its run in ML Metadata as finished, failed or interrupted (pipelines/run_states.py)."""
+    since = last_execution_id(metadata_path)
+    try:
+        dag_runner.run(pipeline)
+    except KeyboardInterrupt:
+        mark_runs(metadata_path, since, INTERRUPTED)
+        raise
+    except Exception:
+        mark_runs(metadata_path, since, FAILED)
+        raise
+    mark_runs(metadata_path, since, FINISHED)
 
 
 def _beam_runner() -> "tfx.orchestration.experimental.BeamDagRunner":

@@ -13,10 +13,11 @@ from components.torch_evaluator.gate import evaluate_predictions
 from components.torch_evaluator.predictions import prediction_keys, write_predictions
 from components.torch_evaluator.resolver import _only, framework_of
 from components.torch_trainer.executor import FRAMEWORK_PROPERTY, PYTORCH
+from components.versioned_pusher.evaluation import gate_accuracies
 from pipelines.config import RetrainConfig
 from pipelines.pipeline import eval_config_for
 from pipelines.report.evaluation import load_evaluation
-from pipelines.run_summary import _accuracies, _validation_failures
+from pipelines.run_summary import _validation_failures
 
 CLASSES = 3
 
@@ -45,13 +46,13 @@ def _gate(tmp_path: Path, candidate: float, baseline: float | None, min_accuracy
 def test_first_model_is_gated_by_the_value_threshold_only(tmp_path: Path) -> None:
     result = _gate(tmp_path, candidate=0.9, baseline=None)
     assert result.validation_ok
-    assert _accuracies(str(tmp_path)) == (pytest.approx(0.9), None)
+    assert gate_accuracies(str(tmp_path)) == (pytest.approx(0.9), None)
 
 
 def test_worse_candidate_fails_the_change_threshold_and_reads_like_the_evaluator(tmp_path: Path) -> None:
     result = _gate(tmp_path, candidate=0.85, baseline=0.95)
     assert not result.validation_ok
-    assert _accuracies(str(tmp_path)) == (pytest.approx(0.85), pytest.approx(0.95))
+    assert gate_accuracies(str(tmp_path)) == (pytest.approx(0.85), pytest.approx(0.95))
     assert _validation_failures(str(tmp_path)) == [
         "sparse_categorical_accuracy changed by -0.1000 vs. the baseline; the gate allows at least -0.0000"
     ]

@@ -1,21 +1,29 @@
 """Executor of VersionedPusher: TFX Pusher semantics, with integer versions, atomic and idempotent pushes."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from tfx import types
 from tfx.components.pusher import executor as tfx_pusher_executor
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import proto_utils
+from tfx.utils import json_utils, proto_utils
 
+from components.versioned_pusher.evaluation import gate_accuracies
 from components.versioned_pusher.versioning import push_model
 
 PUSH_OUTCOME_KEY = "push_outcome"
+EVALUATION_KEY = "model_evaluation"
+MAX_ACCURACY_DROP_KEY = "max_accuracy_drop"
+
+
+def _candidate_accuracy(input_dict: dict[str, list[types.Artifact]]) -> Optional[float]:
+    evaluations = input_dict.get(EVALUATION_KEY) or []
+    return gate_accuracies(evaluations[0].uri)[0] if evaluations else None
 
 
 class Executor(tfx_pusher_executor.Executor):
-    """Pushes a blessed model to `<base_directory>/<next integer version>/`, never twice in a row."""
+    """Pushes a blessed model to `<base_directory>/<next integer version>/` unless it was pushed before or drifts."""
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
@@ -28,8 +36,15 @@ class Executor(tfx_pusher_executor.Executor):
         proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
         if destination.WhichOneof("destination") != "filesystem":
             raise ValueError("VersionedPusher supports filesystem push destinations only")
+        custom_config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null") or {}
         model_path = self.GetModelPath(input_dict)
-        result = push_model(model_path, destination.filesystem.base_directory, source=model_path)
+        result = push_model(
+            model_path,
+            destination.filesystem.base_directory,
+            source=model_path,
+            accuracy=_candidate_accuracy(input_dict),
+            max_accuracy_drop=custom_config.get(MAX_ACCURACY_DROP_KEY),
+        )
         model_push.set_string_custom_property(PUSH_OUTCOME_KEY, result.reason)
         if result.pushed:
             self._MarkPushed(model_push, pushed_destination=result.path, pushed_version=str(result.version))

@@ -9,6 +9,7 @@ from typing import Optional
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
+from pipelines.run_states import run_outcome, run_state_mark
 from pipelines.run_summary import node_of, open_store
 
 PIPELINE_CONTEXT = "pipeline"
@@ -49,6 +50,7 @@ class RunRef:
     run_id: str
     context_id: int
     created_ms: int
+    state_mark: Optional[str] = None  # how `retrain run` saw it end (pipelines/run_states.py); None: unmarked
 
     @property
     def started(self) -> datetime:
@@ -112,15 +114,11 @@ class RunRecord:
 
     @property
     def outcome(self) -> str:
-        """`ok`, `cached` (every node served from cache), `failed at NODE` or `running or interrupted`."""
-        failed = [node.node_id for node in self.nodes.values() if node.state in ("failed", "canceled")]
-        if failed:
-            return f"failed at {', '.join(failed)}"
-        if any(node.state == "running" for node in self.nodes.values()):
-            return "running or interrupted"
-        if self.nodes and all(node.state == "cached" for node in self.nodes.values() if node.outputs):
-            return "cached"
-        return "ok"
+        """`ok`, `cached` (every node served from cache), `failed at NODE`, `running or interrupted at NODE`, ...
+
+        Without knowing whether a live run holds the store (`retrain history` does: `run_outcome`).
+        """
+        return run_outcome(self.nodes, self.ref.state_mark, live=None)
 
     @property
     def trainers(self) -> list[str]:
@@ -147,7 +145,7 @@ def list_runs(store: mlmd.MetadataStore, pipeline_name: Optional[str] = None) ->
             continue
         for child in store.get_children_contexts_by_context(pipeline.id):
             if child.type == RUN_CONTEXT:
-                runs.append(RunRef(pipeline.name, child.name, child.id, child.create_time_since_epoch))
+                runs.append(RunRef(pipeline.name, child.name, child.id, child.create_time_since_epoch, run_state_mark(child)))
     return sorted(runs, key=lambda run: (run.created_ms, run.context_id))
 
 
