@@ -97,15 +97,16 @@ class ComponentProgressHandler(logging.Handler):
 _NOISY_LOGGERS = ("tensorflow", "apache_beam", "tensorflow_transform", "tfx_bsl", "transformers")
 
 
+QUIET_HUGGING_FACE_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
+
+
 def quiet_hugging_face() -> None:
     """No tqdm bars ("Loading weights") and no advisory warnings (a wrong `ForCausalLMLoss` one) from Hugging Face libraries.
 
     Through the environment, so that processes started later (DDP workers) and modules
     imported later read it; libraries already imported are told directly.
     """
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
-    os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
+    os.environ.update(QUIET_HUGGING_FACE_ENV)
     if "transformers" in sys.modules:
         from transformers.utils import logging as transformers_logging
 

@@ -1,6 +1,7 @@
 """Progress while users wait: lines with rate and ETA (a bar on a terminal), component heartbeats, quiet third-party bars."""
 from __future__ import annotations
 
+import os
 import io
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import torch
 import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from components.hub_trainer import progress
 from components.hub_trainer.progress import ProgressLine
-from pipelines.progress import ComponentProgressHandler
+from pipelines.progress import QUIET_HUGGING_FACE_ENV, ComponentProgressHandler
 
 
 class _Clock:
@@ -77,9 +78,11 @@ def test_hugging_face_bars_and_advisory_warnings_are_off_without_verbose() -> No
         "from transformers.utils import logging as hf\n"
         "print(hf.is_progress_bar_enabled(), hf.get_verbosity() == logging.ERROR)\n"
     )
-    quiet = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    # Not this process's environment as it is: an in-process `install_progress(False)` by an earlier test set these.
+    env = {key: value for key, value in os.environ.items() if key not in QUIET_HUGGING_FACE_ENV}
+    quiet = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert quiet.stdout.split() == ["False", "True"], quiet.stderr[-2000:]
-    loud = subprocess.run([sys.executable, "-c", script.replace("install_progress(False)", "install_progress(True)")], capture_output=True, text=True, timeout=300)
+    loud = subprocess.run([sys.executable, "-c", script.replace("install_progress(False)", "install_progress(True)")], capture_output=True, text=True, timeout=300, env=env)
     assert loud.stdout.split() == ["True", "False"], loud.stderr[-2000:]
 
 

@@ -97,11 +97,24 @@ def _serve(entrypoint: str, run_dir: str) -> None:
     Path(run_dir, f"result-{rank}.pkl").write_bytes(pickle.dumps(result))
 
 
+_PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "remote worker crashing")
+
+
+def _lost_a_peer(record: dict[str, Any]) -> bool:
+    """True for a worker that failed only because another one went away (its collectives lost the connection)."""
+    return any(marker in record["error"] for marker in _PEER_LOST)
+
+
 def _first_failure(error: ChildFailedError, run_dir: str, processes: int) -> str:
-    """One line: the earliest exception any worker raised, else how the first failed worker ended (signal, exit code)."""
+    """One line: the root cause among the workers' exceptions, else how the first failed worker ended (signal, exit code).
+
+    The root cause is the earliest exception that is not a lost connection to a peer: a worker
+    that fails may close its connections (destroying the process group) before it records its
+    own exception, so under load a peer's "connection closed" can be recorded first.
+    """
     raised = [json.loads(path.read_text()) for path in Path(run_dir).glob("failure-*.json")]
     if raised:
-        first = min(raised, key=lambda record: record["time_ns"])
+        first = min(raised, key=lambda record: (_lost_a_peer(record), record["time_ns"]))
         return f"training process {first['rank']} of {processes} failed: {first['error'].splitlines()[0]}"
     rank, failure = error.get_first_failure()
     ending = failure.message if failure.exitcode < 0 else f"exit code {failure.exitcode}"
