@@ -2,7 +2,11 @@
 
 Recorded either the way TFX records runs locally or the way the KFP v2 launcher
 does (type names `tfx.*`, a `system.Pipeline` context, blessings naming their
-model by a runtime-artifact name instead of an MLMD id).
+model by a runtime-artifact name instead of an MLMD id). With a namespace, KFP
+runs also get the backend's `system.PipelineRun` context: a child of the shared
+pipeline context with a `namespace` custom property, outputs attributed to both
+(kubeflow/pipelines `backend/src/v2/metadata/client.go`, GetPipeline and
+PublishExecution, 2.4.0 and 2.5.0).
 """
 from __future__ import annotations
 
@@ -53,7 +57,17 @@ class _Recorder:
         self.history = History(store, root.parent / "metadata.sqlite")
         context_type = store.put_context_type(metadata_store_pb2.ContextType(name="system.Pipeline" if kfp else "pipeline"))
         [self.context] = store.put_contexts([metadata_store_pb2.Context(type_id=context_type, name=PIPELINE)])
+        self.contexts = [self.context]
         self.execution_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="system.ContainerExecution" if kfp else "step"))
+
+    def start_run(self, run_id: str, namespace: str) -> None:
+        """Records the following steps in a `system.PipelineRun` context of `namespace`, as the KFP driver does."""
+        run_type = self.store.put_context_type(metadata_store_pb2.ContextType(name="system.PipelineRun"))
+        run = metadata_store_pb2.Context(type_id=run_type, name=run_id)
+        run.custom_properties["namespace"].string_value = namespace
+        [run_context] = self.store.put_contexts([run])
+        self.store.put_parent_contexts([metadata_store_pb2.ParentContext(child_id=run_context, parent_id=self.context)])
+        self.contexts = [self.context, run_context]
 
     def _type_id(self, local_name: str) -> int:
         """Locally the TFX class's type (with its properties); KFP registers bare `tfx.*` types."""
@@ -86,8 +100,8 @@ class _Recorder:
 
         self.store.put_events([event(n, k, _IN) for k, n in inputs.items()] + [event(n, k, _OUT) for k, n in outputs.items()])
         self.store.put_attributions_and_associations(
-            [metadata_store_pb2.Attribution(context_id=self.context, artifact_id=self.history.ids[n]) for n in outputs.values()],
-            [metadata_store_pb2.Association(context_id=self.context, execution_id=execution_id)],
+            [metadata_store_pb2.Attribution(context_id=c, artifact_id=self.history.ids[n]) for n in outputs.values() for c in self.contexts],
+            [metadata_store_pb2.Association(context_id=c, execution_id=execution_id) for c in self.contexts],
         )
 
     def blessing(self, name: str, model: str, blessed: bool) -> None:
@@ -123,11 +137,19 @@ def _run(recorder: _Recorder, run: int, span: int, previous_map: Optional[str], 
     recorder.blessing(f"B{run}", m, blessed)
 
 
-def record_history(root: Path, kfp: bool) -> History:
-    """Run 1 (span 1) blessed; run 2 (span 2, seeded by run 1) blessed; run 3 (span 3) not blessed."""
+def record_history(root: Path, kfp: bool, namespace: Optional[str] = None, other_namespace: Optional[str] = None) -> History:
+    """Run 1 (span 1) blessed; run 2 (span 2, seeded by run 1) blessed; run 3 (span 3) not blessed.
+
+    KFP only: with `namespace`, each run has its run context in that namespace; with
+    `other_namespace`, a same-named pipeline there then runs (run 9, span 9), blessed.
+    """
     root.mkdir(parents=True, exist_ok=True)
     recorder = _Recorder(open_store(root / "metadata.sqlite"), root / "artifacts", kfp)
-    _run(recorder, 1, span=1, previous_map=None, base_model=None, blessed=True)
-    _run(recorder, 2, span=2, previous_map="L1", base_model="M1", blessed=True)
-    _run(recorder, 3, span=3, previous_map="L2", base_model="M2", blessed=False)
+    for run, span, previous_map, base_model, blessed in ((1, 1, None, None, True), (2, 2, "L1", "M1", True), (3, 3, "L2", "M2", False)):
+        if namespace is not None:
+            recorder.start_run(f"run-{run}", namespace)
+        _run(recorder, run, span=span, previous_map=previous_map, base_model=base_model, blessed=blessed)
+    if other_namespace is not None:
+        recorder.start_run("run-9", other_namespace)
+        _run(recorder, 9, span=9, previous_map=None, base_model=None, blessed=True)
     return recorder.history

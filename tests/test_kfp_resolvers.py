@@ -27,12 +27,12 @@ from components.kfp_resolvers.component import sqlite_connection
 from components.span_ranges import rolling_window
 from components.kfp_resolvers.example_gen import SpanResolvingExampleGen, resolve_span
 from components.kfp_resolvers.executor import (
-    RESOLVED_MARKER,
     BaselineModelExecutor,
     LabelMapLineageExecutor,
     SpanWindowExecutor,
     is_resolved,
 )
+from components.kfp_resolvers.namespace import NAMESPACE_ENV
 from components.kfp_resolvers.optional_inputs import drop_unresolved
 from components.kfp_resolvers.runtime_epochs import apply_requested_epochs
 from components.label_prep.artifact import LabelMap
@@ -185,14 +185,15 @@ def _input(history: History, artifact_class: type, name: str) -> types.Artifact:
     return artifact
 
 
-def test_executors_copy_what_they_resolve_and_mark_what_they_did_not(kfp_history: History, tmp_path: Path) -> None:
+def test_executors_point_at_what_they_resolve_and_mark_what_they_did_not(kfp_history: History, tmp_path: Path) -> None:
+    """A resolved output reports the resolved artifact's URI (the launcher records it; the consumer downloads it)."""
     connection = sqlite_connection(str(kfp_history.path))
     properties = {"pipeline_name": PIPELINE, "metadata_connection": connection}
 
     label_map, model = _output(LabelMap, tmp_path / "label_map"), _output(standard_artifacts.Model, tmp_path / "model")
     LabelMapLineageExecutor().Do({"examples": [_input(kfp_history, standard_artifacts.Examples, "E3")]}, {"label_map": [label_map], "model": [model]}, properties)
-    assert (tmp_path / "label_map" / "payload.txt").read_text() == "L2"
-    assert (tmp_path / "model" / RESOLVED_MARKER).read_text() == kfp_history.uris["M2"]
+    assert (Path(label_map.uri) / "payload.txt").read_text() == "L2"
+    assert model.uri == model.get_string_custom_property("resolved_from") == kfp_history.uris["M2"] and is_resolved(model)
 
     nothing_map, nothing_model = _output(LabelMap, tmp_path / "none_map"), _output(standard_artifacts.Model, tmp_path / "none_model")
     first_run = {**properties, "pipeline_name": "no-runs-yet"}
@@ -201,10 +202,37 @@ def test_executors_copy_what_they_resolve_and_mark_what_they_did_not(kfp_history
 
     baseline = _output(standard_artifacts.Model, tmp_path / "baseline")
     BaselineModelExecutor().Do({"candidate": [_input(kfp_history, standard_artifacts.Model, "M3")]}, {"model": [baseline]}, properties)
-    assert (tmp_path / "baseline" / "payload.txt").read_text() == "M2"
+    assert (Path(baseline.uri) / "payload.txt").read_text() == "M2"
 
     kept = drop_unresolved({"examples": ["x"], "previous_label_map": [nothing_map], "base_model": [model], "baseline_model": [baseline]})
     assert set(kept) == {"examples", "base_model", "baseline_model"}
+
+
+@pytest.fixture(scope="module")
+def two_namespaces(tmp_path_factory: pytest.TempPathFactory) -> History:
+    """KFP history of `retrain-test` in namespace team-a, then a same-named pipeline's newer blessed run (M9) in team-b."""
+    return record_history(tmp_path_factory.mktemp("namespaces"), kfp=True, namespace="team-a", other_namespace="team-b")
+
+
+def test_resolvers_never_choose_another_namespaces_artifacts(two_namespaces: History) -> None:
+    history = two_namespaces
+    assert _names(history, [lineage.resolve_baseline_model(history.store, PIPELINE, [history.uris["M3"]])]) == ["M9"]  # unscoped: team-b's
+    scoped = lineage.resolve_baseline_model(history.store, PIPELINE, [history.uris["M3"]], namespace="team-a")
+    assert _names(history, [scoped]) == ["M2"]
+    label_map, model = lineage.resolve_label_map_and_base_model(history.store, PIPELINE, [history.uris["E3"]], namespace="team-a")
+    assert _names(history, [label_map, model]) == ["L2", "M2"]
+    spans = lineage.resolve_span_window(history.store, lineage.examples_written_by(history.store, PIPELINE, "team-a"), 2)
+    assert _names(history, spans) == ["E3", "E2"]
+    assert _names(history, lineage.models_of_pipeline(history.store, PIPELINE, namespace="team-b")) == ["M9"]
+
+
+def test_resolver_steps_read_their_namespace_as_the_driver_does(two_namespaces: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    properties = {"pipeline_name": PIPELINE, "metadata_connection": sqlite_connection(str(two_namespaces.path))}
+    for namespace, expected in (("team-a", "M2"), ("team-b", "M9")):
+        monkeypatch.setenv(NAMESPACE_ENV, namespace)
+        baseline = _output(standard_artifacts.Model, tmp_path / namespace)
+        BaselineModelExecutor().Do({"candidate": [_input(two_namespaces, standard_artifacts.Model, "M3")]}, {"model": [baseline]}, properties)
+        assert baseline.uri == two_namespaces.uris[expected]
 
 
 def test_span_window_step_merges_the_window_into_one_examples_artifact(local_history: History, tmp_path: Path) -> None:

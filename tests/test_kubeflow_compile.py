@@ -242,12 +242,11 @@ def _run_compiled_step(compiled: Compiled, step: str, inputs: dict[str, tuple[st
 def test_a_compiled_resolver_step_runs_through_the_container_entrypoint(compiled_by_cli: Compiled, tmp_path: Path) -> None:
     """The label-map resolver step as KFP would start it: compiled command and args, an ExecutorInput, its output file."""
     history = record_history(tmp_path / "mlmd", kfp=True)
-    written = _run_compiled_step(compiled_by_cli, "previous_label_map_resolver", {"examples": (history.uris["E3"], "tfx.Examples")}, history, tmp_path)
-    assert (written["label_map"] / "payload.txt").read_text() == "L2"
-    assert (written["model"] / "payload.txt").read_text() == "M2"
+    _run_compiled_step(compiled_by_cli, "previous_label_map_resolver", {"examples": (history.uris["E3"], "tfx.Examples")}, history, tmp_path)
     reported = json_format.Parse((tmp_path / "executor_output.json").read_text(), pipeline_spec_pb2.ExecutorOutput())
-    [label_map] = reported.artifacts["label_map"].artifacts
-    assert label_map.metadata["resolved_from"] == history.uris["L2"]
+    [label_map], [model] = reported.artifacts["label_map"].artifacts, reported.artifacts["model"].artifacts
+    assert label_map.uri == label_map.metadata["resolved_from"] == history.uris["L2"]  # redirected: the launcher records it
+    assert model.uri == history.uris["M2"]
 
 
 @pytest.mark.parametrize(
@@ -337,7 +336,8 @@ def test_compiled_framework_filters_reach_the_resolver_steps(compiled_both: Comp
     """`trainer: both`'s two baseline steps on a store of TF models only: the TF one resolves, the PyTorch one finds none."""
     history = record_history(tmp_path / "mlmd", kfp=True)  # models without a `framework` property: TF Trainer models
     candidate = {"candidate": (history.uris["M3"], "tfx.Model")}
-    tf_baseline = _run_compiled_step(compiled_both, "baseline_model_resolver", candidate, history, tmp_path / "tf")
-    assert (tf_baseline["model"] / "payload.txt").read_text() == "M2"
+    _run_compiled_step(compiled_both, "baseline_model_resolver", candidate, history, tmp_path / "tf")
+    reported = json_format.Parse((tmp_path / "tf" / "executor_output.json").read_text(), pipeline_spec_pb2.ExecutorOutput())
+    assert reported.artifacts["model"].artifacts[0].uri == history.uris["M2"]  # redirected to the resolved model
     torch_baseline = _run_compiled_step(compiled_both, "torch_baseline_model_resolver", candidate, history, tmp_path / "torch")
     assert list(torch_baseline["model"].iterdir()) == []  # empty: TorchEvaluator then runs without a baseline

@@ -1,22 +1,42 @@
-"""Container entrypoint of every compiled step: TFX's Kubeflow V2 executor runner, plus retrain's artifact types.
+"""Container entrypoint of every compiled step: TFX's Kubeflow V2 executor runner, made to keep the KFP v2 contract.
 
-TFX's runner finds a custom artifact class by importing its type name as a
-Python path (`retrain.LabelMap` -> module `retrain`, class `LabelMap`), and KFP
-schema titles allow a single dot, so the type name cannot be the real module
-path. This entrypoint registers a `retrain` module holding the custom types, and
-tensorflow_text's ops (which converted text Hub modules and the models built on
-them need to load), before handing over to the runner.
+    python -m components.kfp_resolvers.entrypoint --executor_class_path ... --json_serialized_invocation_args {{$}} \
+        --json_serialized_inputs_spec_args ...
 
-    python -m components.kfp_resolvers.entrypoint --executor_class_path ... --json_serialized_invocation_args ...
+Design (kubeflow/pipelines 2.4.0 and 2.5.0, TFX v1.16.0; details in each module):
+
+- Artifact types (step_input.py). The driver passes input artifacts with
+  `instanceSchema: ""`; each input gets the type its component declares in the
+  compiled `--json_serialized_inputs_spec_args` before TFX's runner parses it.
+  Custom types: TFX imports a type name as a Python path (`retrain.LabelMap` ->
+  module `retrain`, class `LabelMap`) and KFP schema titles allow a single dot, so
+  a `retrain` module holding the custom types is registered first.
+- Mirror paths (mirror.py, step_input.py). Artifact URIs on `minio://`, `s3://`
+  and `gs://` roots become the launcher's local mirrors (`/minio/B/K`, `/s3/B/K`,
+  `/gcs/B/K`), which the launcher downloads inputs to and uploads outputs from;
+  the ExecutorOutput reports the original URIs again. A resolver step reports
+  the resolved artifact's own URI for its output (executor.emit), which the
+  launcher records, so the consuming step downloads the resolved files (a pod
+  can read no artifact but its inputs). Resolvers compare URIs with
+  `mirror.uri_of` on both sides.
+- Namespace (namespace.py). Resolvers only consider artifacts attributed to runs
+  (`system.PipelineRun` contexts) whose `namespace` property is the step's own
+  namespace (the pod's service-account namespace, as the driver reads it).
+
+tensorflow_text's ops are registered too (converted text Hub modules need them).
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import types as python_types
 from typing import Sequence
 
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.types.artifact import Artifact
 
+from components.kfp_resolvers.step_input import prepare_step, restore_output_uris
 from components.label_prep.artifact import LabelMap
 
 CUSTOM_ARTIFACT_TYPES: tuple[type[Artifact], ...] = (LabelMap,)  # add new `retrain.*` artifact types here
@@ -36,23 +56,46 @@ def register_text_ops() -> None:
     import tensorflow_text  # noqa: F401
 
 
+def _make_output_dirs(invocation_json: str) -> None:
+    """Creates the outputs' directories (value artifacts: their parent), as TFX's own launchers do."""
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
+    from tfx.orchestration.portable import outputs_utils
+
+    executor_input = json_format.Parse(invocation_json, pipeline_spec_pb2.ExecutorInput(), ignore_unknown_fields=True)
+    outputs_utils.make_output_dirs(kubeflow_v2_entrypoint_utils.parse_raw_artifact_dict(executor_input.outputs.artifacts))
+
+
+def run_parsed(parsed: tuple[argparse.Namespace, list[str]]) -> None:
+    """Runs one step's executor on its repaired ExecutorInput, then maps the reported output URIs back."""
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
+
+    register_artifact_types()
+    register_text_ops()
+    args, beam_args = parsed
+    step = prepare_step(args.json_serialized_invocation_args, getattr(args, "json_serialized_inputs_spec_args", None))
+    args.json_serialized_invocation_args = step.invocation_json
+    _make_output_dirs(step.invocation_json)
+    kubeflow_v2_run_executor.main((args, beam_args))
+    with open(step.output_file) as reported:
+        executor_output = json_format.Parse(reported.read(), pipeline_spec_pb2.ExecutorOutput(), ignore_unknown_fields=True)
+    restore_output_uris(executor_output, step.uris_by_mirror_path)
+    with open(step.output_file, "w") as rewritten:
+        rewritten.write(json_format.MessageToJson(executor_output))
+
+
 def run_step(args: Sequence[str]) -> None:
     """Runs one step's executor in this process; `args` as the compiled container passes them."""
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
-    register_artifact_types()
-    register_text_ops()
-    kubeflow_v2_run_executor.main(kubeflow_v2_run_executor._parse_flags(list(args)))  # noqa: SLF001  (TFX's own parser)
+    run_parsed(kubeflow_v2_run_executor._parse_flags(list(args)))  # noqa: SLF001  (TFX's own parser)
 
 
 def main() -> None:
-    """The container command: what `python -m ...kubeflow_v2_run_executor` does, with the types registered."""
+    """The container command: what `python -m ...kubeflow_v2_run_executor` does, on the repaired ExecutorInput."""
     from absl import app
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
-    register_artifact_types()
-    register_text_ops()
-    app.run(kubeflow_v2_run_executor.main, flags_parser=kubeflow_v2_run_executor._parse_flags)  # noqa: SLF001
+    app.run(run_parsed, flags_parser=kubeflow_v2_run_executor._parse_flags)  # noqa: SLF001
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
-"""Executors of the container-step resolvers: query ML Metadata, then copy what was resolved.
+"""Executors of the container-step resolvers: query ML Metadata (in the step's namespace), then hand over what was resolved.
 
-Outputs are copies, not references: a Kubeflow step can only hand downstream
-steps artifacts it wrote itself. A resolved output holds the source's files
-plus a `_RESOLVED_FROM` file naming the source URI (and the `resolved_from`
-custom property); when nothing resolves, the output is an empty directory
-without that file, which `optional_inputs.drop_unresolved` turns back into
-"no input" for LabelPrep, Trainer and Evaluator.
+A resolved output is redirected, not copied: the step reports the resolved
+artifact's own URI for it, which the KFP v2 launcher records (its
+`mergeRuntimeArtifacts` takes a reported `uri`; `uploadOutputArtifacts` then
+finds no local files at that URI's mirror and uploads nothing; kubeflow/pipelines
+`backend/src/v2/component/launcher_v2.go`, 2.4.0 and 2.5.0), so the consuming
+step's launcher downloads the resolved files; a pod cannot read an artifact that
+is not among its inputs. The `resolved_from` custom property names the source
+URI and travels with the artifact's metadata to the consumer; when nothing
+resolves, the output stays where the driver put it, empty, with `resolved_from`
+empty, which `optional_inputs.drop_unresolved` turns back into "no input" for
+LabelPrep, Trainer and Evaluator.
 """
 from __future__ import annotations
 
@@ -20,11 +25,12 @@ from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
-from tfx.utils import io_utils
 
 from components.kfp_resolvers import lineage
+from components.kfp_resolvers.mirror import uri_of
+from components.kfp_resolvers.namespace import step_namespace
 
-RESOLVED_MARKER = "_RESOLVED_FROM"
+_NO_READER_IN_STEP = ("minio://", "s3://")  # tf.io.gfile reads gs:// and local paths, not these
 
 
 def open_store(connection: str) -> mlmd.MetadataStore:
@@ -39,23 +45,23 @@ def open_store(connection: str) -> mlmd.MetadataStore:
 
 
 def emit(resolved: Optional[types.Artifact], output: types.Artifact) -> None:
-    """Copies `resolved` into `output` and marks it; with nothing resolved, leaves `output` an empty directory."""
-    fileio.makedirs(output.uri)
+    """Points `output` at `resolved` and names it in `resolved_from`; with nothing resolved, leaves `output` an empty directory."""
     if resolved is None:
+        fileio.makedirs(output.uri)
         output.set_string_custom_property(lineage.RESOLVED_FROM_PROPERTY, "")
         return
-    io_utils.copy_dir(resolved.uri, output.uri)
-    io_utils.write_string_file(os.path.join(output.uri, RESOLVED_MARKER), resolved.uri)
+    output.uri = resolved.uri
     output.set_string_custom_property(lineage.RESOLVED_FROM_PROPERTY, resolved.uri)
 
 
 def is_resolved(artifact: types.Artifact) -> bool:
     """False for the empty output a resolver step writes when nothing resolved."""
-    return fileio.exists(os.path.join(artifact.uri, RESOLVED_MARKER))
+    return bool(artifact.has_custom_property(lineage.RESOLVED_FROM_PROPERTY) and artifact.get_string_custom_property(lineage.RESOLVED_FROM_PROPERTY))
 
 
 def _uris(artifacts: list[types.Artifact]) -> list[str]:
-    return [artifact.uri for artifact in artifacts]
+    """The inputs' URIs as ML Metadata records them (inputs arrive at the launcher's mirror paths)."""
+    return [uri_of(artifact.uri) for artifact in artifacts]
 
 
 class LabelMapLineageExecutor(base_executor.BaseExecutor):
@@ -64,7 +70,7 @@ class LabelMapLineageExecutor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
         store = open_store(exec_properties["metadata_connection"])
         label_map, model = lineage.resolve_label_map_and_base_model(
-            store, exec_properties["pipeline_name"], _uris(input_dict["examples"]), exec_properties.get("framework")
+            store, exec_properties["pipeline_name"], _uris(input_dict["examples"]), exec_properties.get("framework"), step_namespace()
         )
         logging.info("previous label map: %s; warm-start model: %s", label_map and label_map.uri, model and model.uri)
         emit(label_map, artifact_utils.get_single_instance(output_dict["label_map"]))
@@ -77,7 +83,7 @@ class BaselineModelExecutor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
         store = open_store(exec_properties["metadata_connection"])
         model = lineage.resolve_baseline_model(
-            store, exec_properties["pipeline_name"], _uris(input_dict["candidate"]), exec_properties.get("framework")
+            store, exec_properties["pipeline_name"], _uris(input_dict["candidate"]), exec_properties.get("framework"), step_namespace()
         )
         logging.info("baseline model: %s", model and model.uri)
         emit(model, artifact_utils.get_single_instance(output_dict["model"]))
@@ -88,10 +94,13 @@ class SpanWindowExecutor(base_executor.BaseExecutor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
         store = open_store(exec_properties["metadata_connection"])
-        written = lineage.examples_written_by(store, exec_properties["pipeline_name"])
+        written = lineage.examples_written_by(store, exec_properties["pipeline_name"], step_namespace())
         known = {artifact.uri for artifact in written}
-        candidates = written + [latest for latest in input_dict["latest"] if latest.uri not in known]
+        candidates = written + [latest for latest in input_dict["latest"] if uri_of(latest.uri) not in known]
         window = lineage.resolve_span_window(store, candidates, exec_properties["num_spans"])
+        downloaded = {uri_of(latest.uri): latest.uri for latest in input_dict["latest"]}
+        for examples in window:
+            examples.uri = downloaded.get(examples.uri, examples.uri)  # this run's span: at its mirror path
         merge_examples(window, artifact_utils.get_single_instance(output_dict["examples"]))
 
 
@@ -109,6 +118,9 @@ def split_names_of(examples: types.Artifact) -> list[str]:
 
 def merge_examples(window: list[types.Artifact], output: types.Artifact) -> None:
     """Copies every split of every artifact in `window` into `output` (file names prefixed by span and id)."""
+    unreadable = [e.uri for e in window if e.uri.startswith(_NO_READER_IN_STEP)]
+    if unreadable:
+        raise ValueError(f"span window: cannot read {unreadable[0]} inside a step (no S3 client there): use a gs:// pipeline root or data.span_window: 1")
     splits: set[str] = set()
     for examples in sorted(window, key=lambda artifact: (span_of(artifact), artifact.id)):
         for split in split_names_of(examples):

@@ -6,6 +6,14 @@ then calls the very function the local strategy calls, so both paths share the
 resolution logic. Artifacts are matched by lineage and URI, never by the ids TFX
 writes into properties: on Kubeflow, TFX's container entrypoint hashes artifact
 names into ids, so a blessing's `current_model_id` is not an MLMD id there.
+
+Namespace scope: KFP keys the `system.Pipeline` context by the pipeline name
+alone, so same-named pipelines of every namespace share it
+(kubeflow/pipelines `backend/src/v2/metadata/client.go` `GetPipeline`, 2.4.0 and
+2.5.0). Each run's `system.PipelineRun` context is its child and carries the
+run's `namespace` custom property, and `PublishExecution` attributes a step's
+outputs to both contexts. Given a `namespace`, candidates are the artifacts of
+the pipeline's runs in that namespace only.
 """
 from __future__ import annotations
 
@@ -31,19 +39,29 @@ LABEL_MAP_TYPES = ("retrain.LabelMap", "tfx.Artifact")  # KFP files custom TFX t
 LABEL_MAP_OUTPUT_KEY = "label_map"  # LabelPrep's output key: tells label maps apart among generic artifacts
 RESOLVED_FROM_PROPERTY = "resolved_from"  # set on a resolver step's outputs: the URIs they copy
 _PIPELINE_CONTEXT_TYPES = ("pipeline", "system.Pipeline")
+NAMESPACE_PROPERTY = "namespace"  # on KFP's system.PipelineRun contexts
 _OUTPUTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 
 
-def pipeline_artifacts(store: mlmd.MetadataStore, pipeline_name: str, type_names: Iterable[str]) -> list[types.Artifact]:
-    """Every artifact of one of `type_names` attributed to the pipeline `pipeline_name`, oldest first."""
+def scope_contexts(store: mlmd.MetadataStore, pipeline_name: str, namespace: Optional[str] = None) -> list[metadata_store_pb2.Context]:
+    """The pipeline's context(s); with `namespace`, instead its run contexts recorded in that namespace."""
+    pipelines = [c for t in _PIPELINE_CONTEXT_TYPES if (c := store.get_context_by_type_and_name(t, pipeline_name)) is not None]
+    if namespace is None:
+        return pipelines
+    runs = [run for pipeline in pipelines for run in store.get_children_contexts_by_context(pipeline.id)]
+    return [run for run in runs if run.custom_properties[NAMESPACE_PROPERTY].string_value == namespace]
+
+
+def pipeline_artifacts(
+    store: mlmd.MetadataStore, pipeline_name: str, type_names: Iterable[str], namespace: Optional[str] = None
+) -> list[types.Artifact]:
+    """Every artifact of one of `type_names` attributed to the pipeline `pipeline_name` (in `namespace`, when given), oldest first."""
     wanted = {artifact_type.id: artifact_type for artifact_type in store.get_artifact_types() if artifact_type.name in set(type_names)}
     found: dict[int, metadata_store_pb2.Artifact] = {}
-    for context_type in _PIPELINE_CONTEXT_TYPES:
-        context = store.get_context_by_type_and_name(context_type, pipeline_name)
-        if context is not None:
-            for artifact in store.get_artifacts_by_context(context.id):
-                if artifact.type_id in wanted:
-                    found[artifact.id] = artifact
+    for context in scope_contexts(store, pipeline_name, namespace):
+        for artifact in store.get_artifacts_by_context(context.id):
+            if artifact.type_id in wanted:
+                found[artifact.id] = artifact
     return [artifact_utils.deserialize_artifact(wanted[a.type_id], a) for _, a in sorted(found.items())]
 
 
@@ -55,9 +73,9 @@ def _output_keys(store: mlmd.MetadataStore, artifact_ids: Sequence[int]) -> dict
     return keys
 
 
-def label_maps_of_pipeline(store: mlmd.MetadataStore, pipeline_name: str) -> list[types.Artifact]:
+def label_maps_of_pipeline(store: mlmd.MetadataStore, pipeline_name: str, namespace: Optional[str] = None) -> list[types.Artifact]:
     """The pipeline's label maps: typed ones, and generic artifacts that a step wrote as `label_map`."""
-    artifacts = pipeline_artifacts(store, pipeline_name, LABEL_MAP_TYPES)
+    artifacts = pipeline_artifacts(store, pipeline_name, LABEL_MAP_TYPES, namespace)
     keys = _output_keys(store, [a.id for a in artifacts])
     return [a for a in artifacts if a.type_name == LABEL_MAP_TYPES[0] or LABEL_MAP_OUTPUT_KEY in keys.get(a.id, set())]
 
@@ -76,9 +94,11 @@ def blessings_by_lineage(store: mlmd.MetadataStore, blessings: Sequence[types.Ar
     return list(blessings)
 
 
-def models_of_pipeline(store: mlmd.MetadataStore, pipeline_name: str, framework: Optional[str] = None) -> list[types.Artifact]:
+def models_of_pipeline(
+    store: mlmd.MetadataStore, pipeline_name: str, framework: Optional[str] = None, namespace: Optional[str] = None
+) -> list[types.Artifact]:
     """The pipeline's models; with `framework`, only that framework's (`framework_of`, as the local per-framework strategies)."""
-    models = pipeline_artifacts(store, pipeline_name, MODEL_TYPES)
+    models = pipeline_artifacts(store, pipeline_name, MODEL_TYPES, namespace)
     return models if framework is None else [model for model in models if framework_of(model) == framework]
 
 
@@ -89,7 +109,11 @@ def ids_of_uris(store: mlmd.MetadataStore, uris: Iterable[str], type_names: Iter
 
 
 def resolve_label_map_and_base_model(
-    store: mlmd.MetadataStore, pipeline_name: str, examples_uris: Sequence[str], framework: Optional[str] = None
+    store: mlmd.MetadataStore,
+    pipeline_name: str,
+    examples_uris: Sequence[str],
+    framework: Optional[str] = None,
+    namespace: Optional[str] = None,
 ) -> tuple[Optional[types.Artifact], Optional[types.Artifact]]:
     """(seed label map, warm-start model) for a run on the examples at `examples_uris`.
 
@@ -98,24 +122,28 @@ def resolve_label_map_and_base_model(
     """
     base, _, seed = resolve_previous_label_map(
         store,
-        label_maps_of_pipeline(store, pipeline_name),
-        models_of_pipeline(store, pipeline_name, framework),
-        blessings_by_lineage(store, pipeline_artifacts(store, pipeline_name, BLESSING_TYPES)),
+        label_maps_of_pipeline(store, pipeline_name, namespace),
+        models_of_pipeline(store, pipeline_name, framework, namespace),
+        blessings_by_lineage(store, pipeline_artifacts(store, pipeline_name, BLESSING_TYPES, namespace)),
         ids_of_uris(store, examples_uris, EXAMPLES_TYPES),
     )
     return seed, base
 
 
 def resolve_baseline_model(
-    store: mlmd.MetadataStore, pipeline_name: str, candidate_uris: Sequence[str], framework: Optional[str] = None
+    store: mlmd.MetadataStore,
+    pipeline_name: str,
+    candidate_uris: Sequence[str],
+    framework: Optional[str] = None,
+    namespace: Optional[str] = None,
 ) -> Optional[types.Artifact]:
     """The latest blessed model other than the candidate at `candidate_uris`.
 
     As `LatestBlessedOtherModelStrategy` (with `framework`: `LatestBlessedOtherModelOfFramework`).
     """
     model, _ = latest_blessed_other_than(
-        models_of_pipeline(store, pipeline_name, framework),
-        blessings_by_lineage(store, pipeline_artifacts(store, pipeline_name, BLESSING_TYPES)),
+        models_of_pipeline(store, pipeline_name, framework, namespace),
+        blessings_by_lineage(store, pipeline_artifacts(store, pipeline_name, BLESSING_TYPES, namespace)),
         ids_of_uris(store, candidate_uris, MODEL_TYPES),
     )
     return model
@@ -133,9 +161,9 @@ def resolve_span_window(
     return list((resolved or {}).get("examples", []))
 
 
-def examples_written_by(store: mlmd.MetadataStore, pipeline_name: str) -> list[types.Artifact]:
+def examples_written_by(store: mlmd.MetadataStore, pipeline_name: str, namespace: Optional[str] = None) -> list[types.Artifact]:
     """The pipeline's Examples that an ExampleGen wrote (output key `examples`), not copies made by a resolver step."""
-    candidates = pipeline_artifacts(store, pipeline_name, EXAMPLES_TYPES)
+    candidates = pipeline_artifacts(store, pipeline_name, EXAMPLES_TYPES, namespace)
     keys = _output_keys(store, [a.id for a in candidates])
     return [
         a for a in candidates if "examples" in keys.get(a.id, set()) and not a.has_custom_property(RESOLVED_FROM_PROPERTY)
