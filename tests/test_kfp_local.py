@@ -11,6 +11,7 @@ from typing import Any, Iterator
 
 import pytest
 import tensorflow as tf
+from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2 as kfp_pb2
 from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
 
@@ -107,6 +108,18 @@ def test_mlmd_service_serves_the_python_grpc_client(cluster: Cluster) -> None:
     assert [c.name for c in store.get_children_contexts_by_context(context.id)] == ["run-g"]
 
 
+def test_step_leaves_the_launchers_log_output_to_the_launcher(compiled: dict[str, Any]) -> None:
+    """KFP 2.5.0's driver adds `executor-logs` (system.Artifact) to every step; TFX must not see it."""
+    from components.kfp_resolvers.step_input import prepare_step
+
+    outputs_spec = compiled["pipeline_spec"]["components"]["StatisticsGen"]["outputDefinitions"]
+    outputs = provision_outputs("minio://mlpipeline/v2/artifacts/p/r", "StatisticsGen", json_format.ParseDict(outputs_spec, kfp_pb2.ComponentOutputsSpec()), "salt", True)
+    assert set(outputs.artifacts) == {"statistics", "executor-logs"}
+    executor_input = kfp_pb2.ExecutorInput(outputs=outputs)
+    prepared = json_format.Parse(prepare_step(json_format.MessageToJson(executor_input), None).invocation_json, kfp_pb2.ExecutorInput())
+    assert set(prepared.outputs.artifacts) == {"statistics"}
+
+
 def _record_upstream_examples(run: RunContext, data: Path) -> str:
     """What the launcher records for ImportExampleGen (tests/kfp_local/launcher.py), with the examples uploaded."""
     uri = generate_output_uri(run.pipeline.pipeline_root(), ["ImportExampleGen", str(uuid.uuid4()), "examples"], False)
@@ -134,7 +147,6 @@ def _write_examples(root: Path) -> Path:
     return root / "examples"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 item 1: the step entrypoint vs instanceSchema '' (fix on h-kfp-runtime)")
 @pytest.mark.parametrize("kfp_version", ["2.4.0", "2.5.0"])
 def test_compiled_step_runs_on_an_upstream_artifact_with_empty_instance_schema(
     cluster: Cluster, compiled: dict[str, Any], tmp_path: Path, kfp_version: str

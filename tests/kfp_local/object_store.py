@@ -95,26 +95,30 @@ class Bucket(Protocol):
 
 
 class S3Bucket:
-    """A bucket of the S3-API server (MinIO in the cluster; moto here)."""
+    """A bucket of the S3-API server (MinIO in the cluster; moto here), seen through a key prefix.
 
-    def __init__(self, client: object, name: str) -> None:
-        self._client, self._name = client, name
+    object_store.go OpenBucket returns `blob.PrefixedBucket(bucket, config.Prefix)`: keys
+    are relative to the pipeline root's path inside the bucket.
+    """
+
+    def __init__(self, client: object, name: str, prefix: str = "") -> None:
+        self._client, self._name, self._prefix = client, name, prefix
 
     def write(self, key: str, local_file: str) -> None:
-        self._client.upload_file(local_file, self._name, key)  # type: ignore[attr-defined]
+        self._client.upload_file(local_file, self._name, self._prefix + key)  # type: ignore[attr-defined]
 
     def keys(self, prefix: str) -> Iterator[str]:
         paginator = self._client.get_paginator("list_objects_v2")  # type: ignore[attr-defined]
-        for page in paginator.paginate(Bucket=self._name, Prefix=prefix):
+        for page in paginator.paginate(Bucket=self._name, Prefix=self._prefix + prefix):
             for item in page.get("Contents", []):
-                yield item["Key"]
+                yield item["Key"][len(self._prefix):]
 
     def read(self, key: str, local_file: str) -> None:
-        self._client.download_file(self._name, key, local_file)  # type: ignore[attr-defined]
+        self._client.download_file(self._name, self._prefix + key, local_file)  # type: ignore[attr-defined]
 
 
 class DirectoryBucket:
-    """A local directory standing in for a GCS bucket (objects are files under it)."""
+    """A local directory standing in for a GCS bucket (objects are files under it; `root` includes the prefix)."""
 
     def __init__(self, root: Path) -> None:
         self._root = root

@@ -119,14 +119,14 @@ class ObjectStores:
     def open_bucket(self, config: BucketConfig) -> Bucket:
         """objectstore.OpenBucket: the bucket of `config` (created if new: MinIO's `mlpipeline` exists at install)."""
         if config.scheme == "gs://":
-            root = self.gcs_root / config.bucket_name
+            root = self.gcs_root / config.bucket_name / config.prefix
             root.mkdir(parents=True, exist_ok=True)
             return DirectoryBucket(root)
         client = self.s3_client()
         existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
         if config.bucket_name not in existing:
             client.create_bucket(Bucket=config.bucket_name)
-        return S3Bucket(client, config.bucket_name)
+        return S3Bucket(client, config.bucket_name, config.prefix)
 
     def objects(self, uri_prefix: str) -> list[str]:
         """Keys under an `s3://`/`minio://`/`gs://` URI prefix (for tests)."""
