@@ -6,6 +6,19 @@ PlatformSpec — both parsed strictly with KFP's protos, as the server does —,
 unique per pipeline, run inputs checked against the spec's root parameters, pipelines
 deletable only without versions, bearer-token checks
 (401 without the expected token), and error bodies `{"error", "code", "message"}`.
+
+Derived from kubeflow/pipelines at tags 2.4.0 and 2.5.0 (identical there):
+- Upload name: the `name` query parameter, else the uploaded file's name
+  (backend/src/apiserver/server/pipeline_upload_server.go, `buildPipelineName` in pipeline_server.go).
+- Cron triggers: parsed as the API server does before storing a recurring run
+  (backend/src/apiserver/server/api_converter.go: `cron.Parse` of github.com/robfig/cron v1.2.0, go.mod),
+  ported below from robfig/cron v1.2.0 parser.go: `Second | Minute | Hour | Dom | Month | DowOptional |
+  Descriptor`, so 6 fields with seconds (5 also parse, with day-of-week `*`: a trap for 5-field Unix crons,
+  which `retrain` refuses locally) or a descriptor (@daily, @every 1h, ...). Periodic intervals >= 1 s.
+- Unknown JSON fields: the real server drops them silently (grpc-gateway v1.16.0, runtime/marshal_jsonpb.go:
+  `allowUnknownFields = true` unless `DisallowUnknownFields()`, which backend/src/apiserver/main.go never
+  calls). The fake refuses them (400), so that a misspelt field in a request of `retrain` fails a test
+  instead of being lost on a cluster; the known fields are those of the v2beta1 API models (kfp-server-api).
 """
 from __future__ import annotations
 
@@ -20,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qs, urlsplit
 
+import kfp_server_api.models
 import yaml
 from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2
@@ -49,6 +63,78 @@ class ApiError(Exception):
 
 
 ExecutorConfigs = dict[str, kubernetes_executor_config_pb2.KubernetesExecutorConfig]
+
+# robfig/cron v1.2.0 spec.go: the bounds of each field, and the names months and weekdays may use.
+_MONTHS = {name: number for number, name in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
+_WEEKDAYS = {name: number for number, name in enumerate("sun mon tue wed thu fri sat".split())}
+_CRON_BOUNDS = ((0, 59, {}), (0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTHS), (0, 6, _WEEKDAYS))
+_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+_GO_DURATION = re.compile(r"^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$|^[-+]?0$")
+
+
+def _cron_int(text: str, names: dict[str, int]) -> int:
+    if text.lower() in names:
+        return names[text.lower()]
+    if not re.fullmatch(r"[+-]?\d+", text):  # strconv.Atoi
+        raise ValueError(f"Failed to parse int from {text}")
+    if int(text) < 0:
+        raise ValueError(f"Negative number ({int(text)}) not allowed: {text}")
+    return int(text)
+
+
+def _cron_range(expr: str, low: int, high: int, names: dict[str, int]) -> None:
+    range_and_step = expr.split("/")
+    low_and_high = range_and_step[0].split("-")
+    if low_and_high[0] in ("*", "?"):
+        start, end = low, high
+    else:
+        start = _cron_int(low_and_high[0], names)
+        if len(low_and_high) > 2:
+            raise ValueError(f"Too many hyphens: {expr}")
+        end = _cron_int(low_and_high[1], names) if len(low_and_high) == 2 else start
+    if len(range_and_step) > 2:
+        raise ValueError(f"Too many slashes: {expr}")
+    step = _cron_int(range_and_step[1], {}) if len(range_and_step) == 2 else 1
+    if len(range_and_step) == 2 and len(low_and_high) == 1:
+        end = high  # "N/step" means "N-max/step"
+    if start < low:
+        raise ValueError(f"Beginning of range ({start}) below minimum ({low}): {expr}")
+    if end > high:
+        raise ValueError(f"End of range ({end}) above maximum ({high}): {expr}")
+    if start > end:
+        raise ValueError(f"Beginning of range ({start}) beyond end of range ({end}): {expr}")
+    if step == 0:
+        raise ValueError(f"Step of range should be a positive number: {expr}")
+
+
+def robfig_cron_parse(spec: str) -> None:
+    """Raises ValueError (robfig/cron v1.2.0's message) where `cron.Parse(spec)` returns an error."""
+    if not spec:
+        raise ValueError("Empty spec string")
+    if spec[0] == "@":
+        every = "@every "
+        if spec in _DESCRIPTORS or (spec.startswith(every) and _GO_DURATION.match(spec[len(every):])):
+            return
+        raise ValueError(f"Unrecognized descriptor: {spec}" if not spec.startswith(every) else f"Failed to parse duration {spec}")
+    fields = spec.split()
+    if not 5 <= len(fields) <= 6:
+        raise ValueError(f"Expected 5 to 6 fields, found {len(fields)}: {spec}")
+    for field_text, (low, high, names) in zip([*fields, "*"][:6], _CRON_BOUNDS):
+        for expr in (part for part in field_text.split(",") if part):
+            _cron_range(expr, low, high, names)
+
+
+def check_known_fields(body: Any, model: str, where: str = "") -> None:
+    """Raises ApiError 400 for a JSON field that the v2beta1 model `model` (kfp-server-api) does not have."""
+    if not isinstance(body, dict):
+        return
+    types: dict[str, str] = getattr(kfp_server_api.models, model).openapi_types
+    for key, value in body.items():
+        name = re.sub(r"[A-Z]", lambda upper: "_" + upper.group().lower(), key)  # jsonpb also takes lowerCamelCase
+        if name not in types:
+            raise ApiError(400, f"unknown field {where}{key} in a {model} (the real API server would drop it silently)")
+        if hasattr(kfp_server_api.models, types[name]):
+            check_known_fields(value, types[name], f"{where}{key}.")
 
 
 def parse_package(package: bytes) -> tuple[pipeline_spec_pb2.PipelineSpec, ExecutorConfigs]:
@@ -189,7 +275,7 @@ class FakeKfpServer:
         found = [p for p in self.state.pipelines.values() if self._matches_filter(p, request) and p.get("namespace") == self._namespace(request)]
         return {"pipelines": found, "total_size": len(found)}
 
-    def _uploaded_file(self, request: Recorded) -> bytes:
+    def _uploaded_part(self, request: Recorded) -> tuple[str, bytes]:
         head = f"Content-Type: {request.headers.get('content-type', '')}\r\n\r\n".encode()
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + request.body)
         for part in message.iter_parts():
@@ -197,12 +283,13 @@ class FakeKfpServer:
                 name = part.get_filename() or ""
                 if not name.endswith((".yaml", ".yml")):
                     raise ApiError(400, "Unexpected pipeline file format. Support .zip, .tar.gz or YAML.")
-                return part.get_payload(decode=True)
+                return name, part.get_payload(decode=True)
         raise ApiError(400, "no uploadfile in the multipart body")
+
 
     def _add_version(self, pipeline_id: str, name: str, request: Recorded) -> dict[str, Any]:
         try:
-            spec, executors = parse_package(self._uploaded_file(request))
+            spec, executors = parse_package(self._uploaded_part(request)[1])
         except json_format.ParseError as error:
             raise ApiError(400, f"invalid v2 pipeline spec: {error}") from None
         if any(v["display_name"] == name for v in self.state.versions.values() if v["pipeline_id"] == pipeline_id):
@@ -211,8 +298,12 @@ class FakeKfpServer:
         self.state.versions[version["pipeline_version_id"]] = {**version, "spec": spec, "executors": executors, "order": len(self.state.versions)}
         return version
 
+    def _name(self, request: Recorded) -> str:
+        """The `name` query parameter, else the uploaded file's name (buildPipelineName)."""
+        return (request.query.get("name") or [""])[0] or self._uploaded_part(request)[0]
+
     def _upload(self, request: Recorded) -> dict[str, Any]:
-        name = request.query["name"][0]
+        name = self._name(request)
         namespace = self._namespace(request)
         if any(p["display_name"] == name and p.get("namespace") == namespace for p in self.state.pipelines.values()):
             raise ApiError(409, f"pipeline {name} already exists")
@@ -225,7 +316,7 @@ class FakeKfpServer:
         pipeline_id = request.query["pipelineid"][0]
         if pipeline_id not in self.state.pipelines:
             raise ApiError(404, f"pipeline {pipeline_id} not found")
-        return self._add_version(pipeline_id, request.query["name"][0], request)
+        return self._add_version(pipeline_id, self._name(request), request)
 
     def _list_versions(self, request: Recorded, pipeline_id: str) -> dict[str, Any]:
         versions = sorted((v for v in self.state.versions.values() if v["pipeline_id"] == pipeline_id), key=lambda v: v["order"])
@@ -255,6 +346,7 @@ class FakeKfpServer:
 
     def _create_experiment(self, request: Recorded) -> dict[str, Any]:
         body = request.json()
+        check_known_fields(body, "V2beta1Experiment")
         experiment = {"experiment_id": self._new_id("experiment"), "display_name": body["display_name"], "namespace": body.get("namespace")}
         self.state.experiments[experiment["experiment_id"]] = experiment
         return experiment
@@ -278,6 +370,7 @@ class FakeKfpServer:
 
     def _create_run(self, request: Recorded) -> dict[str, Any]:
         body = request.json()
+        check_known_fields(body, "V2beta1Run")
         self._check_reference(body)
         run = {**body, "run_id": self._new_id("run"), "state": "PENDING", "polls": 0}
         self.state.runs[run["run_id"]] = run
@@ -299,12 +392,20 @@ class FakeKfpServer:
 
     def _create_recurring_run(self, request: Recorded) -> dict[str, Any]:
         body = request.json()
-        self._check_reference(body)
-        trigger = body.get("trigger") or {}
+        check_known_fields(body, "V2beta1RecurringRun")
+        trigger = body.get("trigger") or {}  # before the references: toModelJob (api_converter.go) runs before createJob (job_server.go)
         if len([key for key in ("cron_schedule", "periodic_schedule") if key in trigger]) != 1:
             raise ApiError(400, "a recurring run needs exactly one of cron_schedule and periodic_schedule")
+        if "cron_schedule" in trigger:
+            try:
+                robfig_cron_parse(trigger["cron_schedule"].get("cron", ""))
+            except ValueError as error:
+                raise ApiError(400, f"Schedule cron is not a supported format(https://godoc.org/github.com/robfig/cron). Error: {error}") from None
+        elif int(trigger["periodic_schedule"].get("interval_second", 0)) < 1:
+            raise ApiError(400, "Found invalid period schedule interval. Set at interval to least 1 second")
         if not 1 <= int(body.get("max_concurrency", 0)) <= 10:
             raise ApiError(400, "max concurrency of a recurring run must be between 1 and 10")
+        self._check_reference(body)
         recurring_run = {**body, "recurring_run_id": self._new_id("recurring"), "status": "ENABLED"}
         self.state.recurring_runs[recurring_run["recurring_run_id"]] = recurring_run
         return recurring_run

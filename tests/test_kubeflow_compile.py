@@ -1,7 +1,9 @@
 """`retrain compile`: the same pipeline definition compiled for Kubeflow Pipelines (and Vertex AI).
 
 The compiled documents are parsed strictly (no unknown fields) into KFP's
-protos and kfp-kubernetes' KubernetesExecutorConfig.
+protos and kfp-kubernetes' KubernetesExecutorConfig, and each executor config also
+into the KubernetesExecutorConfig of the KFP backend it is written for
+(tests/backend_protos.py: the protos the 2.4.0 and 2.5.0 drivers compile against).
 """
 from __future__ import annotations
 
@@ -20,10 +22,12 @@ from tfx.dsl.components.common.resolver import RESOLVER_CONFIG, Resolver
 from components.kfp_resolvers.component import sqlite_connection
 from components.kfp_resolvers.entrypoint import COMMAND as STEP_COMMAND
 from components.kfp_resolvers.entrypoint import run_step
+from backend_protos import parse_executor_config
 from mlmd_history import PIPELINE, History, record_history
 from pipelines.cli import EXIT_OK, EXIT_USAGE, main
 from pipelines.config import ConfigError, RetrainConfig, config_from_dict
 from pipelines.kubeflow.compile import compile_pipeline_spec, config_for_cluster
+from pipelines.kubeflow.settings import SUPPORTED_KFP_VERSIONS, KubeflowSettings
 from pipelines.paths import resolve_run_paths
 from pipelines.pipeline import create_pipeline
 
@@ -40,16 +44,19 @@ class Compiled:
 
 
 SHM = {"volumeName": "dshm", "mountPath": "/dev/shm", "medium": "Memory", "sizeLimit": "2Gi"}
+SERVING_VOLUME = {"pvcNameParameter": {"runtimeValue": {"constant": "retrain-serving"}}, "mountPath": "/serving"}
+BACKEND_PROTO = {"2.4.0": "2.4.0", "2.4.1": "2.4.0", "2.5.0": "2.5.0"}  # 2.4.1's go.mod pins 2.4.0's kubernetes_platform
 
 
-def _parsed(pipeline_doc: dict[str, Any], platform_doc: dict[str, Any]) -> Compiled:
-    """The compiled kfp documents, parsed strictly: PipelineSpec, its deployment, executor configs."""
+def _parsed(pipeline_doc: dict[str, Any], platform_doc: dict[str, Any], kfp_version: str = KubeflowSettings().kfp_version) -> Compiled:
+    """The compiled kfp documents, parsed strictly: PipelineSpec, its deployment, executor configs (also by `kfp_version`'s proto)."""
     spec = json_format.ParseDict(pipeline_doc, pipeline_spec_pb2.PipelineSpec())
     platform = json_format.ParseDict(platform_doc, pipeline_spec_pb2.PlatformSpec())
     executors = platform_doc["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert set(platform.platforms["kubernetes"].deployment_spec.executors) == set(executors)
     for config in executors.values():
         json_format.ParseDict(config, k8s.KubernetesExecutorConfig())
+        parse_executor_config(config, BACKEND_PROTO[kfp_version])
     deployment = json_format.ParseDict(pipeline_doc["deploymentSpec"], pipeline_spec_pb2.PipelineDeploymentConfig())
     return Compiled(spec, deployment, executors, pipeline_doc)
 
@@ -82,7 +89,7 @@ def test_kfp_has_no_resolver_executor_and_no_lifecycle_hook(compiled_by_cli: Com
     assert all(not tasks[step].caching_options.enable_cache for step in RESOLVER_STEPS)
     assert not any("framework" in tasks[step].inputs.parameters for step in RESOLVER_STEPS)  # trainer: tf: every model counts
     assert "kfp_resolvers" in " ".join(executors["ImportExampleGen_executor"].container.args)  # span resolved in its step
-    assert spec.schema_version == "2.1.0" and spec.default_pipeline_root == "/pipeline-root"
+    assert spec.schema_version == "2.1.0" and spec.default_pipeline_root == "minio://mlpipeline/v2/artifacts"
     parameters = spec.root.input_definitions.parameters
     assert (parameters["span"].default_value.number_value, parameters["epochs"].default_value.number_value) == (-1, 0)
     assert tasks["Trainer"].inputs.parameters["epochs"].component_input_parameter == "epochs"
@@ -100,15 +107,14 @@ def test_only_the_trainer_gets_gpu_node_pool_toleration_and_shm(compiled_by_cli:
         if label != "Trainer_executor":
             assert not executor.container.resources.HasField("accelerator"), label
             assert not {"nodeSelector", "tolerations", "emptyDirMounts"} & set(executors.get(label, {})), label
-    root_volume = {"pvcNameParameter": {"runtimeValue": {"constant": "retrain-pipeline-root"}}, "mountPath": "/pipeline-root"}
-    assert all(config["pvcMount"] == [root_volume] for config in executors.values())
+    assert all(config["pvcMount"] == [SERVING_VOLUME] for config in executors.values())  # the pushers' serving root
 
 
 def test_gpu_count_zero_removes_accelerator_selector_and_toleration() -> None:
-    compiled = _compile({"kubeflow": {"gpu": {"count": 0}, "pipeline_root": "gs://bucket/root"}})
+    compiled = _compile({"kubeflow": {"gpu": {"count": 0}, "serving_root": "gs://bucket/serving"}})
     executors = compiled["pipeline_spec"]["deploymentSpec"]["executors"]
     assert not any("accelerator" in e["container"].get("resources", {}) for e in executors.values())
-    assert compiled["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"] == {}  # bucket root: no PVC either
+    assert compiled["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"] == {}  # gs:// serving root: no PVC either
 
 
 def test_marked_steps_secrets_pull_secrets_and_volumes() -> None:
@@ -116,6 +122,7 @@ def test_marked_steps_secrets_pull_secrets_and_volumes() -> None:
         {
             "kubeflow": {
                 "pipeline_root": "gs://bucket/root",
+                "serving_root": "gs://bucket/serving",
                 "gpu": {"steps": ["Evaluator"], "node_pool": {"label": "karpenter.k8s.aws/instance-gpu-name", "value": "a10g"}, "tolerations": []},
                 "resources": {"Evaluator": {"gpus": 2, "memory": "512Mi"}},
                 "secrets": [{"secret": "hub", "key": "token", "env": "HUB_TOKEN"}, {"secret": "hub", "key": "user", "env": "HUB_USER"}],
@@ -132,8 +139,9 @@ def test_marked_steps_secrets_pull_secrets_and_volumes() -> None:
     assert evaluator["nodeSelector"] == {"labels": {"karpenter.k8s.aws/instance-gpu-name": "a10g"}} and "tolerations" not in evaluator
     assert "nodeSelector" not in transform
     for config in (evaluator, transform):
-        assert config["secretAsEnv"] == [{"secretName": "hub", "keyToEnv": [{"secretKey": "token", "envVar": "HUB_TOKEN"}, {"secretKey": "user", "envVar": "HUB_USER"}]}]
-        assert config["imagePullSecret"] == [{"secretName": "regcred"}]
+        hub, regcred = ({"secretNameParameter": {"runtimeValue": {"constant": name}}} for name in ("hub", "regcred"))
+        assert config["secretAsEnv"] == [{**hub, "keyToEnv": [{"secretKey": "token", "envVar": "HUB_TOKEN"}, {"secretKey": "user", "envVar": "HUB_USER"}]}]
+        assert config["imagePullSecret"] == [regcred]
         assert config["pvcMount"] == [{"pvcNameParameter": {"runtimeValue": {"constant": "datasets"}}, "mountPath": "/data"}]
         json_format.ParseDict(config, k8s.KubernetesExecutorConfig())
 
@@ -152,9 +160,12 @@ def test_span_window_is_a_container_step_feeding_training() -> None:
 
 
 def test_vertex_keeps_tfx_defaults_and_parses_as_a_pipeline_job(tmp_path: Path) -> None:
-    output = tmp_path / "vertex.json"
-    assert main(["compile", "--output", str(output), "--target", "vertex"]) == EXIT_OK
+    output, config = tmp_path / "vertex.json", tmp_path / "vertex.yaml"
+    assert main(["compile", "--output", str(output), "--target", "vertex"]) == EXIT_USAGE  # the default root is MinIO's
+    config.write_text(yaml.safe_dump({"kubeflow": {"pipeline_root": "gs://bucket/root"}}))
+    assert main(["compile", "--config", str(config), "--output", str(output), "--target", "vertex"]) == EXIT_OK
     job = json_format.ParseDict(json.loads(output.read_text()), pipeline_spec_pb2.PipelineJob())
+    assert job.runtime_config.gcs_output_directory == "gs://bucket/root"
     spec = json_format.MessageToDict(job.pipeline_spec)
     json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
     deployment = json_format.ParseDict(spec["deploymentSpec"], pipeline_spec_pb2.PipelineDeploymentConfig())
@@ -292,7 +303,7 @@ def test_pytorch_trainers_compile_for_kfp_with_resolver_steps_of_their_framework
     for step in ("TorchTrainer", "TorchEvaluator"):  # executors that take an empty resolver output as no input
         assert f"components.kfp_resolvers.optional_inputs.{step}Executor" in executors[f"{step}_executor"].container.args
     push_destination = tasks["TorchPusher"].inputs.parameters["push_destination"].runtime_value.constant.string_value
-    assert json.loads(push_destination)["filesystem"]["base_directory"] == "/pipeline-root/serving/digits-torch"
+    assert json.loads(push_destination)["filesystem"]["base_directory"] == "/serving/digits-torch"
 
 
 def test_the_pytorch_trainer_gets_the_trainers_gpu_node_pool_shm_and_resources(compiled_both: Compiled) -> None:
@@ -319,7 +330,7 @@ def test_the_pytorch_trainer_may_have_resources_of_its_own() -> None:
 
 
 def test_vertex_compiles_both_trainers() -> None:
-    compiled = _compile({"trainer": "both"}, "vertex")
+    compiled = _compile({"trainer": "both", "kubeflow": {"pipeline_root": "gs://bucket/root"}}, "vertex")
     job = json_format.ParseDict(compiled, pipeline_spec_pb2.PipelineJob())
     spec = json_format.MessageToDict(job.pipeline_spec)
     deployment = json_format.ParseDict(spec["deploymentSpec"], pipeline_spec_pb2.PipelineDeploymentConfig())
@@ -341,3 +352,76 @@ def test_compiled_framework_filters_reach_the_resolver_steps(compiled_both: Comp
     assert reported.artifacts["model"].artifacts[0].uri == history.uris["M2"]  # redirected to the resolved model
     torch_baseline = _run_compiled_step(compiled_both, "torch_baseline_model_resolver", candidate, history, tmp_path / "torch")
     assert list(torch_baseline["model"].iterdir()) == []  # empty: TorchEvaluator then runs without a baseline
+
+
+_EVERY_NAMED_REFERENCE = {
+    "secrets": [{"secret": "hub", "key": "token", "env": "HUB_TOKEN"}],
+    "image_pull_secrets": ["regcred"],
+    "volumes": [{"claim": "datasets", "mount_path": "/data"}],
+}
+
+
+@pytest.mark.parametrize("kfp_version", SUPPORTED_KFP_VERSIONS)
+def test_platform_config_parses_with_the_proto_of_each_supported_backend(kfp_version: str) -> None:
+    """Each executor config parses strictly with the KubernetesExecutorConfig that `kfp_version`'s driver unmarshals.
+
+    kubeflow/pipelines backend/src/v2/cmd/driver/main.go: at 2.4.0 `jsonpb.UnmarshalString` (strict: an unknown
+    field such as `pvcNameParameter` fails the driver of every step); at 2.4.1 and 2.5.0 `util.UnmarshalString`
+    (backend/src/common/util/json.go, AllowUnknownFields: an unknown field is dropped, so a 2.5.0-shaped PVC would
+    silently not be mounted on 2.4.1). 2.4.x's go.mod pins kubernetes_platform at d911c8b73b49 (no `*NameParameter`).
+    """
+    compiled = _compile({"trainer": "both", "kubeflow": {**_EVERY_NAMED_REFERENCE, "kfp_version": kfp_version}})
+    parsed = _parsed(compiled["pipeline_spec"], compiled["platform_spec"], kfp_version)
+    config = parsed.kubernetes["TorchTrainer_executor"]
+    volumes = [mount["mountPath"] for mount in config["pvcMount"]]
+    assert volumes == ["/serving", "/data"] and config["secretAsEnv"] and config["imagePullSecret"]
+    message = parse_executor_config(config, BACKEND_PROTO[kfp_version])
+    assert [mount.mount_path for mount in message.pvc_mount] == volumes  # nothing dropped as unknown
+    if BACKEND_PROTO[kfp_version] == "2.4.0":
+        assert [mount.constant for mount in message.pvc_mount] == ["retrain-serving", "datasets"]
+        assert (message.secret_as_env[0].secret_name, message.image_pull_secret[0].secret_name) == ("hub", "regcred")
+    else:
+        assert [mount.pvc_name_parameter.runtime_value.constant.string_value for mount in message.pvc_mount] == ["retrain-serving", "datasets"]
+        assert message.secret_as_env[0].secret_name_parameter.runtime_value.constant.string_value == "hub"
+        assert message.image_pull_secret[0].secret_name_parameter.runtime_value.constant.string_value == "regcred"
+
+
+def test_the_2_5_shape_is_what_the_2_4_driver_refuses() -> None:
+    """The reason for `kfp_version`: a 2.5.0 config (pvcNameParameter, secretNameParameter) does not parse with 2.4.0's proto."""
+    compiled = _compile({"kubeflow": {**_EVERY_NAMED_REFERENCE, "kfp_version": "2.5.0"}})
+    config = compiled["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["Trainer_executor"]
+    with pytest.raises(json_format.ParseError, match="has no field named \"(pvc|secret)NameParameter\""):
+        parse_executor_config(config, "2.4.0")
+
+
+def test_only_the_pytorch_steps_run_the_torch_image(compiled_both: Compiled) -> None:
+    settings = KubeflowSettings()
+    images = {label: executor.container.image for label, executor in compiled_both.deployment.executors.items()}
+    torch_labels = {"TorchTrainer_executor", "TorchEvaluator_executor"}
+    assert {images[label] for label in torch_labels} == {settings.torch_image} and settings.torch_image != settings.image
+    assert {image for label, image in images.items() if label not in torch_labels} == {settings.image}
+    single = _compile({"trainer": "both", "kubeflow": {"torch_image": None}})["pipeline_spec"]["deploymentSpec"]["executors"]
+    assert {executor["container"]["image"] for executor in single.values()} == {settings.image}
+
+
+@pytest.mark.parametrize(
+    ("kubeflow", "message"),
+    [
+        ({"pipeline_root": "/pipeline-root"}, "kubeflow.pipeline_root: '/pipeline-root' is not an object-store URL"),
+        ({"pipeline_root": "file:///pipeline-root"}, "kubeflow.pipeline_root: 'file:///pipeline-root' is not an object-store URL"),
+        ({"kfp_version": "2.3.0"}, "kubeflow.kfp_version: unsupported Kubeflow Pipelines version '2.3.0'"),
+        ({"image": "retrain:latest"}, "kubeflow.image: image 'retrain:latest' is not pinned"),
+        ({"torch_image": "registry.example/retrain-torch"}, "kubeflow.torch_image: image 'registry.example/retrain-torch' is not pinned"),
+        ({"serving_claim": None}, "kubeflow: serving_root /serving is a path but no volume holds it"),
+        ({"serving_root": "s3://bucket/serving"}, "kubeflow.serving_root: 's3://bucket/serving': use a gs:// URL or an absolute path"),
+    ],
+)
+def test_cluster_settings_are_checked_in_one_line(kubeflow: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        config_from_dict({"kubeflow": kubeflow})
+    assert str(raised.value).startswith(message) and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("root", ["minio://mlpipeline/v2/artifacts", "s3://bucket/retrain", "gs://bucket"])
+def test_object_store_roots_are_accepted(root: str) -> None:
+    assert config_from_dict({"kubeflow": {"pipeline_root": root}}).kubeflow.pipeline_root == root

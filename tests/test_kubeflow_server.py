@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import socket
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import requests
 import yaml
 
 from pipelines.cli import main
@@ -22,7 +24,7 @@ from pipelines.kubeflow.schedule_format import check_cron, duration_seconds
 from pipelines.kubeflow.server_settings import AuthSettings, ScheduleSettings, ServerSettings
 from pipelines.kubeflow.submit import override_settings, start_run, wait_for_run
 from pipelines.kubeflow.upload import Existing, pipeline_package, read_existing
-from kfp_fake_server import FakeKfpServer
+from kfp_fake_server import FakeKfpServer, robfig_cron_parse
 
 TOKEN = "s3cr3t-token-for-tests"
 
@@ -78,7 +80,10 @@ def _closed_port() -> int:
 # Local validation
 
 
-@pytest.mark.parametrize("expression", ["0 0 3 * * *", "0 */15 * * * ?", "30 0 9 ? * MON-FRI", "0 0 0 1,15 JAN-jun *", "0 5/10 8-18 * * 1-5"])
+VALID_CRONS = ["0 0 3 * * *", "0 */15 * * * ?", "30 0 9 ? * MON-FRI", "0 0 0 1,15 JAN-jun *", "0 5/10 8-18 * * 1-5"]
+
+
+@pytest.mark.parametrize("expression", VALID_CRONS)
 def test_valid_cron_expressions(expression: str) -> None:
     assert check_cron(f"  {expression} ") == expression
 
@@ -103,6 +108,39 @@ def test_invalid_cron_names_the_field(expression: str, problem: str) -> None:
     with pytest.raises(ValueError, match="cron") as error:
         check_cron(expression)
     assert problem in str(error.value)
+
+
+@pytest.mark.parametrize("expression", VALID_CRONS)
+def test_what_retrain_accepts_the_backend_parses_too(expression: str) -> None:
+    """robfig/cron v1.2.0's Parse (the fake's port) takes every cron `check_cron` accepts: local checks never let through less."""
+    robfig_cron_parse(check_cron(expression))
+
+
+@pytest.mark.parametrize(
+    "expression, error",
+    [
+        ("0 0 3 * * * *", "Expected 5 to 6 fields, found 7"),
+        ("60 0 3 * * *", "End of range (60) above maximum (59)"),
+        ("0 0 3 0 * *", "Beginning of range (0) below minimum (1)"),
+        ("0 0 3 * * FOO", "Failed to parse int from FOO"),
+        ("0 */0 * * * *", "Step of range should be a positive number"),
+        ("0 0 5-3 * * *", "Beginning of range (5) beyond end of range (3)"),
+        ("0 1-2-3 * * *", "Too many hyphens"),
+        ("@fortnightly", "Unrecognized descriptor"),
+        ("@every soon", "Failed to parse duration"),
+    ],
+)
+def test_the_fake_parses_cron_like_the_backend(expression: str, error: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(error)):
+        robfig_cron_parse(expression)
+
+
+def test_five_field_crons_parse_on_the_backend_but_mean_something_else() -> None:
+    """robfig/cron v1.2.0 (DowOptional) reads '0 3 * * *' as second 0, minute 3 of every hour: retrain refuses it locally."""
+    robfig_cron_parse("0 3 * * *")
+    robfig_cron_parse("@daily")
+    with pytest.raises(ValueError, match="has 5 fields"):
+        check_cron("0 3 * * *")
 
 
 def test_durations() -> None:
@@ -160,6 +198,29 @@ def test_upload_new_pipeline_then_new_versions_and_runs(server: FakeKfpServer) -
     assert run["service_account"] == "retrain-pipeline" and run["experiment_id"] == first.experiment_id
     assert client.run_url(run_id) == f"{server.url}/#/runs/details/{run_id}"
     assert all(request.headers.get("authorization") == f"Bearer {TOKEN}" for request in server.requests)
+
+
+def test_the_fake_refuses_unknown_fields_wrong_crons_and_names_uploads_by_file(server: FakeKfpServer) -> None:
+    """Requests the real API server would silently mangle (unknown fields) or refuse (cron) fail; retrain's own pass."""
+    client, package = _client(server), pipeline_package(COMPILED)
+    uploaded, _ = start_run(client, read_existing(client, "retrain-test", "retrain"), "retrain-test", package, _settings(server), None)
+    reference = {"pipeline_id": uploaded.pipeline_id, "pipeline_version_id": uploaded.version_id}
+    run = {"display_name": "r", "experiment_id": uploaded.experiment_id, "pipeline_version_reference": reference}
+    with pytest.raises(KfpError, match=r"unknown field runtime_config\.pipelineRootPath in a V2beta1Run"):
+        client.create_run({**run, "runtime_config": {"pipelineRootPath": "gs://bucket"}})
+    with pytest.raises(KfpError, match="unknown field serviceAccountName"):
+        client.create_run({**run, "serviceAccountName": "retrain-pipeline"})
+    client.create_run({**run, "runtimeConfig": {"pipelineRoot": "gs://bucket"}})  # jsonpb also takes lowerCamelCase names
+    recurring = {**run, "max_concurrency": "1", "trigger": {"cron_schedule": {"cron": "0 0 3 * * * *"}}}
+    with pytest.raises(KfpError, match=re.escape("Schedule cron is not a supported format") + ".*Expected 5 to 6 fields, found 7"):
+        client.create_recurring_run(recurring)
+    client.create_recurring_run({**recurring, "trigger": {"cron_schedule": {"cron": "0 0 3 * * *"}}})
+
+    # An upload without the `name` query parameter (retrain always sends one): named after the file.
+    answer = requests.post(
+        f"{server.url}/apis/v2beta1/pipelines/upload", files={"uploadfile": ("nightly.yaml", package.package)}, headers={"authorization": f"Bearer {TOKEN}"}, timeout=5
+    )
+    assert answer.status_code == 200 and answer.json()["display_name"] == "nightly.yaml"
 
 
 def test_failing_run_creation_leaves_no_version_behind() -> None:
@@ -325,6 +386,7 @@ def test_cli_submit_uploads_runs_and_waits(tmp_path: Path, capsys: pytest.Captur
         captured = capsys.readouterr()
         (run_id,) = server.state.runs
         assert server.state.runs[run_id]["runtime_config"]["parameters"] == {"span": 4}  # epochs: the compiled default
+        assert server.state.runs[run_id]["runtime_config"]["pipeline_root"] == "minio://mlpipeline/v2/artifacts"  # KFP reads no other
         assert f"run: {server.url}/#/runs/details/{run_id}" in captured.out.splitlines()
         assert captured.out.strip().endswith(f"run {run_id}: SUCCEEDED")
         assert [e["display_name"] for e in server.state.experiments.values()] == ["nightly"]
@@ -360,6 +422,7 @@ def test_cli_schedule_upserts_and_deletes(tmp_path: Path, server: FakeKfpServer,
     assert "cron '0 30 2 * * *', max concurrency 1, catch-up off" in out and "replaced 1 earlier recurring run" in out
     (only,) = server.state.recurring_runs.values()
     assert only["trigger"] == {"cron_schedule": {"cron": "0 30 2 * * *"}} and only["display_name"] == "retrain-cli-schedule"
+    assert only["runtime_config"]["pipeline_root"] == "minio://mlpipeline/v2/artifacts"
     assert len(server.calls("POST", "/recurringruns")) == 2 and len(server.calls("DELETE", r"/recurringruns/.*")) == 1
     assert main(["schedule", "--config", config, "--delete"]) == 0
     assert main(["schedule", "--config", config, "--delete"]) == 0

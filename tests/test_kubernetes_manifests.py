@@ -1,5 +1,6 @@
 """kubernetes/: the overlays render offline, every object validates against the Kubernetes schemas,
-and the manifests agree with the config they go with (image, service account, node pool, PVC)."""
+the manifests agree with the config they go with (image, service account, node pool, PVC), the
+namespace's Pod Security level admits KFP's pipeline pods, and every image is pinned."""
 from __future__ import annotations
 
 import functools
@@ -15,7 +16,9 @@ import yaml
 
 from pipelines.config import RetrainConfig, config_from_dict
 from pipelines.kubeflow.server_settings import IN_CLUSTER_TOKEN_PATH
+from pipelines.kubeflow.platform import SHM_VOLUME
 from pipelines.kubeflow.settings import KubeflowSettings
+from pod_security import baseline_violations, restricted_violations
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES = REPO_ROOT / "kubernetes"
@@ -23,6 +26,7 @@ OVERLAYS = ("gke", "eks")
 KUBERNETES_VERSION = "1.32.0"  # the cluster version the eksctl config asks for; kubectl here is 1.32
 NAMESPACED_KINDS = {"ServiceAccount", "Role", "RoleBinding", "ResourceQuota", "LimitRange", "PersistentVolumeClaim", "CronJob", "ConfigMap"}
 KUBECTL = shutil.which("kubectl")
+KFP_WORKFLOWS = Path(__file__).resolve().parent / "kfp_backend" / "argo"
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl (with its built-in kustomize) is not installed")
 
 
@@ -69,7 +73,7 @@ def test_overlay_matches_its_config(overlay: str) -> None:
     config = _config(objects)
     names = {(item["kind"], item["metadata"]["name"]) for item in objects}
     assert ("ServiceAccount", config.kubeflow.service_account) in names
-    assert ("PersistentVolumeClaim", config.kubeflow.pipeline_root_claim) in names
+    assert ("PersistentVolumeClaim", config.kubeflow.serving_claim) in names and config.kubeflow.serving_on_volume
     assert _one(objects, "PersistentVolumeClaim")["spec"]["accessModes"] == ["ReadWriteMany"]
     assert config.kubeflow.server.namespace == "retrain" and config.kubeflow.server.auth.method == "service_account"
 
@@ -134,12 +138,97 @@ def test_eks_node_group_is_the_configured_gpu_pool() -> None:
     assert not any("cluster" in resource for resource in kustomization["resources"])
 
 
-def test_dockerfile_is_the_configured_image_built_from_the_lock() -> None:
+def test_dockerfile_builds_both_configured_images_from_the_lock() -> None:
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    settings = KubeflowSettings()
     assert re.search(r"^ARG CUDA_IMAGE=nvidia/cuda:12\.\d+\.\d+-", dockerfile, re.M) and "FROM ${CUDA_IMAGE}" in dockerfile
-    assert re.search(r"pip install --no-deps .*\\\n\s+-r requirements\.lock", dockerfile)
-    assert f"docker build -t {KubeflowSettings().image} ." in dockerfile
+    assert re.search(r"tf\) pip install --no-deps .*\\\n\s+-r requirements\.lock", dockerfile)
+    assert f"docker build -t {settings.image} ." in dockerfile
+    assert f"docker build --build-arg IMAGE_VARIANT=torch -t {settings.torch_image} ." in dockerfile
+    torch_branch = dockerfile[dockerfile.index("torch) ") : dockerfile.index(";;", dockerfile.index("torch) "))]
+    assert "-r requirements-torch.txt" in torch_branch and "and-cuda" not in torch_branch  # cuDNN 9 (torch) vs 8.9 (TF)
     (user,) = re.findall(r"^USER (\S+)$", dockerfile, re.M)
-    assert user.split(":")[0] not in ("0", "root")
+    assert all(part.isdigit() and part != "0" for part in user.split(":"))  # numeric: runAsNonRoot can verify it
+    assert "-perm /6000 -exec chmod a-s" in dockerfile  # no setuid/setgid binaries
     prepared = re.search(r"prepare_digits_example\(Path\('([^']+)'\)", dockerfile)
-    assert prepared and Path(prepared.group(1)) == Path(KubeflowSettings().data_root) / "digits"
+    assert prepared and Path(prepared.group(1)) == Path(settings.data_root) / "digits"
+
+
+def test_the_torch_requirements_are_the_locks_pytorch_as_a_cuda_build() -> None:
+    (locked,) = re.findall(r"^torch==(\S+)$", (REPO_ROOT / "requirements.lock").read_text(), re.M)
+    (wanted,) = [line for line in (REPO_ROOT / "requirements-torch.txt").read_text().splitlines() if line and not line.startswith("#")]
+    assert locked.endswith("+cpu") and wanted == f"torch=={locked.removesuffix('+cpu')}"
+
+
+def _image_references() -> dict[str, str]:
+    """Every image reference a user is told to build, push or deploy: configs, rendered manifests, docs."""
+    found = {}
+    for overlay in ("base", *(f"overlays/{name}" for name in OVERLAYS)):
+        objects = _render(overlay)
+        settings = _config(objects).kubeflow
+        found[f"{overlay} kubeflow.image"], found[f"{overlay} kubeflow.torch_image"] = settings.image, str(settings.torch_image)
+        for item in objects:
+            pod = (item.get("spec", {}).get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec")) or {}
+            for container in pod.get("containers", []):
+                found[f"{overlay} {item['kind']} {container['name']}"] = container["image"]
+    for doc in (REPO_ROOT / "Dockerfile", KUBERNETES / "README.md", REPO_ROOT / "README.md"):
+        for number, tag in enumerate(re.findall(r"docker (?:build|tag|push)[^\n]*", doc.read_text())):
+            for reference in re.findall(r"\S*retrain(?:-torch)?:\S+", tag):
+                found[f"{doc.relative_to(REPO_ROOT)} docker command {number}"] = reference
+    return found
+
+
+@needs_kubectl
+def test_every_image_is_pinned_by_a_version_tag_or_digest() -> None:
+    references = _image_references()
+    assert len(references) > 8
+    for where, reference in references.items():
+        name, _, digest = reference.partition("@")
+        tag = name.rsplit("/", 1)[-1].partition(":")[2]
+        assert digest.startswith("sha256:") or (tag and tag != "latest"), f"{where}: {reference}"
+
+
+def _kfp_pipeline_pods(version: str) -> dict[str, dict[str, Any]]:
+    """The pods KFP `version` runs for a step, as its Argo compiler emits them (driver; launcher + step).
+
+    From backend/src/v2/compiler/argocompiler/testdata/hello_world.yaml at the tag; the step pod gets what
+    the driver's pod spec patch adds for retrain's platform config (the serving PVC, /dev/shm), and no
+    securityContext: neither the driver (backend/src/v2/driver/driver.go) nor the KubernetesExecutorConfig
+    (kubernetes_executor_config.proto) has one at 2.4.0 or 2.5.0.
+    """
+    workflow = yaml.safe_load((KFP_WORKFLOWS / f"hello_world-{version}.yaml").read_text())
+    templates = {template["name"]: template for template in workflow["spec"]["templates"]}
+    driver, step = templates["system-container-driver"], templates["system-container-impl"]
+    settings = KubeflowSettings()
+    retrain_volumes = [
+        {"name": str(settings.serving_claim), "persistentVolumeClaim": {"claimName": settings.serving_claim}},
+        {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": settings.gpu.shm_size}},
+    ]
+    return {
+        "driver": {**workflow["spec"].get("securityContext", {}), "containers": [{**driver["container"], "name": "driver"}]},
+        "step": {
+            "initContainers": step["initContainers"],
+            "containers": [{**step["container"], "name": "main"}],
+            "volumes": step["volumes"] + retrain_volumes,
+        },
+    }
+
+
+@needs_kubectl
+@pytest.mark.parametrize("version", ["2.4.0", "2.5.0"])
+def test_the_enforced_pod_security_level_admits_kfp_pipeline_pods(version: str) -> None:
+    """`baseline` is enforced because KFP's pipeline pods meet it; `restricted` would refuse them, so it is audited and warned."""
+    labels = _one(_render("base"), "Namespace")["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert labels["pod-security.kubernetes.io/audit"] == labels["pod-security.kubernetes.io/warn"] == "restricted"
+    for name, pod in _kfp_pipeline_pods(version).items():
+        assert baseline_violations(pod) == [], name
+        assert any("allowPrivilegeEscalation" in violation for violation in restricted_violations(pod)), name
+
+
+@needs_kubectl
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_retrains_own_pods_meet_restricted(overlay: str) -> None:
+    cronjob = _one(_render(f"overlays/{overlay}"), "CronJob")
+    assert restricted_violations(cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]) == []
+    assert restricted_violations({"containers": [{"name": "bare"}]})  # the check can fail

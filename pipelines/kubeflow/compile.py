@@ -3,7 +3,8 @@
 The same `create_pipeline` factory as local runs, compiled by TFX's
 KubeflowV2DagRunner, with per-step resources (TFX ResourceSpec) and, for
 open-source KFP (`target="kfp"`), a kfp-kubernetes PlatformSpec placing the GPU
-steps on the GPU node pool. Result shapes:
+steps on the GPU node pool, in the shape `kubeflow.kfp_version` parses. The
+PyTorch steps run `kubeflow.torch_image`. Result shapes:
 
 - `kfp`: `{"pipeline_spec": PipelineSpec, "platform_spec": PlatformSpec}`, the
   form the KFP client sends as a run's `pipeline_spec`; `upload_yaml` renders it as
@@ -22,7 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Optional, cast
 
 import yaml
 
@@ -58,7 +59,7 @@ def config_for_cluster(config: RetrainConfig) -> RetrainConfig:
 def _cluster_paths(config: RetrainConfig) -> RunPaths:
     settings = config.kubeflow
     root = settings.pipeline_root.rstrip("/")
-    serving = (settings.serving_root or f"{root}/serving").rstrip("/")
+    serving = settings.serving_root.rstrip("/")
     paths = _ClusterPaths(
         output_dir=root,
         pipeline_root=root,
@@ -81,6 +82,8 @@ def compile_pipeline_spec(config: RetrainConfig, target: str = "kfp") -> dict[st
     """The compiled pipeline for `target` as a JSON-ready dict (see the module docstring for its shape)."""
     if target not in TARGETS:
         raise ConfigError(f"--target: unknown target {target!r}: use one of {', '.join(TARGETS)}")
+    if target == "vertex" and not config.kubeflow.pipeline_root.startswith("gs://"):
+        raise ConfigError(f"kubeflow.pipeline_root: {config.kubeflow.pipeline_root!r}: Vertex AI needs a gs:// pipeline root")
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
     from pipelines.pipeline import create_pipeline
@@ -103,10 +106,12 @@ def compile_pipeline_spec(config: RetrainConfig, target: str = "kfp") -> dict[st
     spec = job["pipelineSpec"]
     _runtime_parameter_defaults(spec)
     _no_cache_for_resolver_steps(spec)
+    labels = _executor_labels(spec)
+    _torch_image(spec, labels, platform.torch_step_ids(pipeline.components), settings.torch_image)
     if target == "vertex":
         return job
+    # Informational: the KFP backend never reads it (submit/schedule send runtime_config.pipeline_root).
     spec["defaultPipelineRoot"] = settings.pipeline_root
-    labels = _executor_labels(spec)
     configs = platform.kubernetes_executor_configs(labels, gpu_steps, settings)
     return {"pipeline_spec": spec, "platform_spec": platform.platform_spec(configs)}
 
@@ -118,6 +123,14 @@ def _executor_labels(spec: dict[str, Any]) -> dict[str, str]:
         task["taskInfo"]["name"]: components[task["componentRef"]["name"]]["executorLabel"]
         for task in spec["root"]["dag"]["tasks"].values()
     }
+
+
+def _torch_image(spec: dict[str, Any], executor_labels: dict[str, str], torch_steps: set[str], image: Optional[str]) -> None:
+    """The PyTorch steps' containers run `image` (CUDA PyTorch); the others keep the default image."""
+    if image is None:
+        return
+    for step in torch_steps:
+        spec["deploymentSpec"]["executors"][executor_labels[step]]["container"]["image"] = image
 
 
 def _no_cache_for_resolver_steps(spec: dict[str, Any]) -> None:

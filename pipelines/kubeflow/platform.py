@@ -4,10 +4,21 @@ Which steps need GPUs is decided here, in one place: every component whose class
 (or a base class) is named in TRAINER_COMPONENT_TYPES, plus the component ids the
 config lists in `kubeflow.gpu.steps`. GPU steps get the accelerator, the node
 pool's selector, the tolerations and a memory-backed /dev/shm; every step gets
-the secrets, image pull secrets and volumes (the pipeline root's PVC among them).
+the secrets, image pull secrets and volumes (the serving PVC among them).
 The PyTorch trainer without a `resources` entry of its own uses the TF trainer's.
-The executor configs have the shape kfp-kubernetes 1.5.0 writes into a
-PlatformSpec: platforms.kubernetes.deploymentSpec.executors.<label>.
+The PyTorch steps (TORCH_COMPONENT_TYPES) run `kubeflow.torch_image`.
+
+The executor configs go into a PlatformSpec (platforms.kubernetes.deploymentSpec.
+executors.<label>) in the shape the chosen backend (`kubeflow.kfp_version`) parses.
+The driver unmarshals them into its KubernetesExecutorConfig (kubeflow/pipelines
+backend/src/v2/cmd/driver/main.go): at 2.4.0 with jsonpb's strict Unmarshal, so an
+unknown field fails every step; at 2.4.1 and 2.5.0 with `AllowUnknownFields`, so an
+unknown field is silently dropped. 2.4.x compile against the kubernetes_platform
+module pinned in their go.mod (commit d911c8b73b49), which has no `*_parameter` name
+fields: PVCs by `constant`, secrets by `secretName`. 2.5.0 (go.mod `replace =>
+./kubernetes_platform`) adds `pvcNameParameter`/`secretNameParameter` and still reads
+the deprecated forms (backend/src/v2/driver/driver.go); 2.5.0 configs use the new ones.
+No KubernetesExecutorConfig field at these tags carries a securityContext.
 """
 from __future__ import annotations
 
@@ -20,6 +31,8 @@ from pipelines.config import ConfigError
 from pipelines.kubeflow.settings import KubeflowSettings, StepResources, quantity_in_gb
 
 TRAINER_COMPONENT_TYPES = ("Trainer", "TorchTrainer")  # add a new trainer's component class name here
+TORCH_COMPONENT_TYPES = ("TorchTrainer", "TorchEvaluator")  # the steps that run `kubeflow.torch_image`
+NAME_PARAMETERS_SINCE = "2.5.0"  # first backend whose executor config has pvcNameParameter/secretNameParameter
 SHARED_RESOURCES = {"TorchTrainer": "Trainer"}  # step id -> whose `resources` entry it uses when it has none
 DEFAULT_RESOURCES_KEY = "default"
 SHM_VOLUME = "dshm"
@@ -28,9 +41,30 @@ SHM_PATH = "/dev/shm"
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
 
+def _is_a(component: BaseComponent, class_names: tuple[str, ...]) -> bool:
+    return any(klass.__name__ in class_names for klass in type(component).__mro__)
+
+
 def is_trainer(component: BaseComponent) -> bool:
     """True for the trainer components (by class name, so trainers added later need only a name here)."""
-    return any(klass.__name__ in TRAINER_COMPONENT_TYPES for klass in type(component).__mro__)
+    return _is_a(component, TRAINER_COMPONENT_TYPES)
+
+
+def torch_step_ids(components: Iterable[BaseComponent]) -> set[str]:
+    """Ids of the steps that run the PyTorch image (TorchTrainer, TorchEvaluator)."""
+    return {component.id for component in components if _is_a(component, TORCH_COMPONENT_TYPES)}
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def _by_name(name: str, legacy_field: str, settings: KubeflowSettings) -> dict[str, Any]:
+    """A secret's or PVC's name as the backend reads it: `legacy_field` before 2.5.0, `<field>Parameter` since."""
+    if _version_key(settings.kfp_version) < _version_key(NAME_PARAMETERS_SINCE):
+        return {legacy_field: name}
+    parameter_field = {"constant": "pvcNameParameter", "secretName": "secretNameParameter"}[legacy_field]
+    return {parameter_field: {"runtimeValue": {"constant": name}}}
 
 
 def gpu_step_ids(components: Iterable[BaseComponent], settings: KubeflowSettings) -> set[str]:
@@ -86,16 +120,15 @@ def _common_config(settings: KubeflowSettings) -> dict[str, Any]:
         by_secret: dict[str, list[dict[str, str]]] = {}
         for secret in settings.secrets:
             by_secret.setdefault(secret.secret, []).append({"secretKey": secret.key, "envVar": secret.env})
-        config["secretAsEnv"] = [{"secretName": name, "keyToEnv": keys} for name, keys in by_secret.items()]
+        config["secretAsEnv"] = [{**_by_name(name, "secretName", settings), "keyToEnv": keys} for name, keys in by_secret.items()]
     if settings.image_pull_secrets:
-        config["imagePullSecret"] = [{"secretName": name} for name in settings.image_pull_secrets]
+        config["imagePullSecret"] = [_by_name(name, "secretName", settings) for name in settings.image_pull_secrets]
     mounts = [(volume.claim, volume.mount_path) for volume in settings.volumes]
-    if settings.root_on_volume:
-        mounts.insert(0, (settings.pipeline_root_claim, settings.pipeline_root))
+    if settings.serving_on_volume:
+        assert settings.serving_claim is not None
+        mounts.insert(0, (settings.serving_claim, settings.serving_root))
     if mounts:
-        config["pvcMount"] = [
-            {"pvcNameParameter": {"runtimeValue": {"constant": claim}}, "mountPath": path} for claim, path in mounts
-        ]
+        config["pvcMount"] = [{**_by_name(claim, "constant", settings), "mountPath": path} for claim, path in mounts]
     return config
 
 

@@ -1,12 +1,15 @@
 """The `kubeflow` config section: how `retrain compile` targets a Kubernetes cluster.
 
 Placement (GPU node pool, tolerations, /dev/shm), per-step resources, secrets,
-volumes and the ML Metadata service that the container-step resolvers query.
-`server` (where submit/schedule send the pipeline) lives in server_settings.py.
+volumes, the images, the KFP backend version the platform config is written for,
+the pipeline root (an object-store URL) and the ML Metadata service that the
+container-step resolvers query. `server` (where submit/schedule send the pipeline)
+lives in server_settings.py.
 """
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
@@ -26,6 +29,22 @@ VERTEX_GPU_TYPES = (
 )
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# KFP backend releases whose driver was read for the Kubernetes executor config it accepts
+# (see platform.py); the platform config is written in the shape the chosen one parses.
+SUPPORTED_KFP_VERSIONS = ("2.4.0", "2.4.1", "2.5.0")
+# The launcher's pipeline-root pattern (kubeflow/pipelines backend/src/v2/objectstore/config.go,
+# `bucketPattern`, tags 2.4.0 and 2.5.0), restricted to the stores it really opens (mem:// is for tests).
+_BUCKET_URL = re.compile(r"^(minio|s3|gs)://([^/?]+)(/[^?]*)?(\?.+)?$")
+KFP_DEFAULT_PIPELINE_ROOT = "minio://mlpipeline/v2/artifacts"  # backend/src/v2/config/env.go, 2.4.0 and 2.5.0
+
+
+def _check_pinned(value: str) -> str:
+    """An image reference with a version tag or a digest; `:latest` and untagged names are refused."""
+    name, _, digest = value.partition("@")
+    tag = name.rsplit("/", 1)[-1].partition(":")[2]
+    if digest.startswith("sha256:") or (tag and tag != "latest"):
+        return value
+    raise ValueError(f"image {value!r} is not pinned: use a version tag (e.g. retrain:0.1.0) or a digest (NAME@sha256:...)")
 
 
 def _check_quantity(value: Optional[str]) -> Optional[str]:
@@ -145,20 +164,27 @@ class MetadataService(_Section):
 
 
 class KubeflowSettings(_Section):
-    """Pipeline image and cluster placement for compiled pipelines; `server` for submit/schedule.
+    """Pipeline images and cluster placement for compiled pipelines; `server` for submit/schedule.
 
-    `pipeline_root` is where the steps write artifacts inside the cluster (a bucket
-    URL, or a path on the PVC `pipeline_root_claim`, which is then mounted at its
-    top directory); `data_root` replaces the built-in example's local directory
-    (the image or a volume must hold it there). `resources` maps component ids
-    (`Trainer`, `Transform`, ...) or `default` to CPU/memory/GPU count; `TorchTrainer`
-    without an entry of its own uses `Trainer`'s.
+    `image` runs every step but the PyTorch ones, which run `torch_image` (CUDA
+    PyTorch; None: `image`, whose PyTorch is a CPU build). `kfp_version` is the KFP
+    backend the platform config is written for. `pipeline_root` is the object-store
+    URL (minio://, s3://, gs://) the steps' artifacts go to: `retrain submit/schedule`
+    send it as the run's `runtime_config.pipeline_root`, the only place besides the
+    namespace's `kfp-launcher` ConfigMap where KFP reads it. `serving_root` is where
+    the pushers write models: a gs:// URL or a path, which is then the mount path of
+    the PVC `serving_claim` (or of a `volumes` entry). `data_root` replaces the built-in
+    example's local directory (the image or a volume must hold it there). `resources`
+    maps component ids (`Trainer`, `Transform`, ...) or `default` to CPU/memory/GPU
+    count; `TorchTrainer` without an entry of its own uses `Trainer`'s.
     """
 
-    image: str = "retrain:latest"
-    pipeline_root: str = "/pipeline-root"
-    pipeline_root_claim: Optional[str] = "retrain-pipeline-root"
-    serving_root: Optional[str] = None
+    image: str = "retrain:0.1.0"
+    torch_image: Optional[str] = "retrain-torch:0.1.0"
+    kfp_version: str = "2.5.0"
+    pipeline_root: str = KFP_DEFAULT_PIPELINE_ROOT
+    serving_root: str = "/serving"
+    serving_claim: Optional[str] = "retrain-serving"
     data_root: str = "/opt/retrain/examples"
     resources: dict[str, StepResources] = {"default": StepResources(cpu=1, memory="4Gi"), "Trainer": StepResources(cpu=4, memory="16Gi")}
     gpu: GpuSettings = GpuSettings()
@@ -169,6 +195,40 @@ class KubeflowSettings(_Section):
     metadata: MetadataService = MetadataService()
     server: ServerSettings = ServerSettings()
 
+    @field_validator("image", "torch_image")
+    @classmethod
+    def _pinned(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else _check_pinned(value)
+
+    @field_validator("kfp_version")
+    @classmethod
+    def _supported_version(cls, value: str) -> str:
+        if value not in SUPPORTED_KFP_VERSIONS:
+            raise ValueError(f"unsupported Kubeflow Pipelines version {value!r}: use one of {', '.join(SUPPORTED_KFP_VERSIONS)}")
+        return value
+
+    @field_validator("pipeline_root")
+    @classmethod
+    def _object_store_url(cls, value: str) -> str:
+        if not _BUCKET_URL.match(value):
+            raise ValueError(f"{value!r} is not an object-store URL: KFP takes minio://BUCKET/..., s3://BUCKET/... or gs://BUCKET/... (its driver rejects paths)")
+        return value
+
+    @field_validator("serving_root")
+    @classmethod
+    def _gcs_or_absolute(cls, value: str) -> str:
+        if not (value.startswith("gs://") or value.startswith("/")):
+            raise ValueError(f"{value!r}: use a gs:// URL or an absolute path on a volume (the pushers write with tf.io.gfile)")
+        return value
+
+    @model_validator(mode="after")
+    def _serving_path_on_a_volume(self) -> "KubeflowSettings":
+        if self.serving_on_volume or self.serving_root.startswith("gs://"):
+            return self
+        if not any(PurePosixPath(self.serving_root).is_relative_to(volume.mount_path) for volume in self.volumes):
+            raise ValueError(f"serving_root {self.serving_root} is a path but no volume holds it: set kubeflow.serving_claim or a kubeflow.volumes entry")
+        return self
+
     @model_validator(mode="after")
     def _gpus_need_a_node_pool(self) -> "KubeflowSettings":
         wants_gpus = self.gpu.count > 0 or any((step.gpus or 0) > 0 for step in self.resources.values())
@@ -177,6 +237,6 @@ class KubeflowSettings(_Section):
         return self
 
     @property
-    def root_on_volume(self) -> bool:
-        """True when the pipeline root is a path on a PersistentVolumeClaim (not a bucket URL)."""
-        return "://" not in self.pipeline_root and self.pipeline_root_claim is not None
+    def serving_on_volume(self) -> bool:
+        """True when `serving_root` is a path that the PVC `serving_claim` is mounted at."""
+        return not self.serving_root.startswith("gs://") and self.serving_claim is not None
