@@ -73,33 +73,15 @@ class DriverResult:
     cached: bool
 
 
-# Fields of kfp-kubernetes' KubernetesExecutorConfig messages that the 2.4.0 driver does not know: they
-# arrived in `kubernetes_platform/proto/kubernetes_executor_config.proto` after tag 2.4.0 (present at 2.5.0).
-FIELDS_UNKNOWN_TO_2_4_0: dict[str, frozenset[str]] = {
-    "secretAsVolume": frozenset({"secretNameParameter"}),
-    "secretAsEnv": frozenset({"secretNameParameter"}),
-    "pvcMount": frozenset({"pvcNameParameter"}),
-    "nodeSelector": frozenset({"nodeSelectorJson"}),
-    "configMapAsVolume": frozenset({"configMapNameParameter"}),
-    "configMapAsEnv": frozenset({"configMapNameParameter"}),
-    "imagePullSecret": frozenset({"secretNameParameter"}),
-    "tolerations": frozenset({"tolerationJson"}),
-}
-
-
 def check_kubernetes_config(config: dict[str, Any], kfp_version: str) -> None:
-    """cmd/driver/main.go: 2.4.0 parses the executor config with jsonpb, rejecting unknown fields;
-    2.5.0 uses util.UnmarshalString (`AllowUnknownFields: true`, common/util/json.go)."""
-    from kfp.kubernetes import kubernetes_executor_config_pb2
+    """cmd/driver/main.go: 2.4.0 parses the executor config with jsonpb, rejecting unknown fields; 2.5.0 with
+    util.UnmarshalString (`AllowUnknownFields: true`, common/util/json.go). Each with its tag's proto (tests/backend_protos.py)."""
+    from backend_protos import executor_config_class
 
-    json_format.ParseDict(config, kubernetes_executor_config_pb2.KubernetesExecutorConfig(), ignore_unknown_fields=kfp_version != "2.4.0")
-    if kfp_version != "2.4.0":
-        return
-    for section, unknown in FIELDS_UNKNOWN_TO_2_4_0.items():
-        entries = config.get(section, [])
-        for entry in entries if isinstance(entries, list) else [entries]:
-            for name in sorted(unknown & set(entry)):
-                raise DriverError(f"failed to unmarshal Kubernetes config: unknown field \"{name}\" in {section} (KFP 2.4.0 driver)")
+    try:
+        json_format.ParseDict(config, executor_config_class(kfp_version)(), ignore_unknown_fields=kfp_version != "2.4.0")
+    except json_format.ParseError as error:
+        raise DriverError(f"failed to unmarshal Kubernetes config (KFP {kfp_version} driver): {error}") from error
 
 
 def store_session_info(pipeline_root: str) -> dict[str, Any]:
