@@ -351,8 +351,9 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
     (pipelines/kubeflow/steps.py); everything else is the same definition.
     """
     example_gen = example_gen_for(config)
+    span_probe: list[BaseNode] = []
     if target == "kfp":
-        example_gen = kubeflow_steps.span_resolving_example_gen(example_gen)
+        span_probe, example_gen = kubeflow_steps.span_resolving_example_gen(example_gen)
     if target != "local" and config.data.span_window > 1:
         span_window = kubeflow_steps.span_window_step(config, example_gen)
     else:
@@ -396,6 +397,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
             branches.append(torch_warm_start)
         branches += _torch_nodes(config, paths, target, transform, schema_gen.outputs["schema"], torch_warm_start)
     components = [
+        *span_probe,
         example_gen,
         *([span_window] if span_window else []),
         statistics_gen,

@@ -31,6 +31,7 @@ from components.kfp_resolvers.executor import (
     LabelMapLineageExecutor,
     SpanWindowExecutor,
     is_resolved,
+    merge_examples,
 )
 from components.kfp_resolvers.namespace import NAMESPACE_ENV
 from components.kfp_resolvers.optional_inputs import drop_unresolved
@@ -250,6 +251,14 @@ def test_span_window_step_merges_the_window_into_one_examples_artifact(local_his
     assert merged == ["E2", "E3"]
 
 
+def test_span_window_refuses_older_spans_it_cannot_read_on_minio_in_one_line(tmp_path: Path) -> None:
+    older = _output(standard_artifacts.Examples, tmp_path / "unused")
+    older.uri = "minio://mlpipeline/v2/artifacts/retrain/run-1/ImportExampleGen/salt/examples"
+    with pytest.raises(ValueError, match=r"^span window: cannot read minio://mlpipeline/\S+ inside a step .*gs:// pipeline root") as raised:
+        merge_examples([older], _output(standard_artifacts.Examples, tmp_path / "window"))
+    assert "\n" not in str(raised.value) and not (tmp_path / "window").exists()
+
+
 def test_example_gen_resolves_the_newest_span_or_the_requested_one(tmp_path: Path) -> None:
     for span in (1, 2):
         for split in ("train", "eval"):
@@ -265,10 +274,14 @@ def test_example_gen_resolves_the_newest_span_or_the_requested_one(tmp_path: Pat
     assert pinned["input_fingerprint"] != newest["input_fingerprint"]
 
 
-def test_span_resolving_example_gen_runs_the_wrapped_executor_on_the_resolved_span(tmp_path: Path) -> None:
-    for span, count in ((1, 2), (2, 3)):
+@pytest.mark.parametrize(("data_version", "span", "records"), [(None, 2, 3), ("1::0123456789abcdef", 1, 2)])
+def test_span_resolving_example_gen_runs_the_wrapped_executor_on_the_resolved_span(
+    tmp_path: Path, data_version: str | None, span: int, records: int
+) -> None:
+    """The newest span, or the one the span probe's `data_version` names."""
+    for on_disk, count in ((1, 2), (2, 3)):
         for split in ("train", "eval"):
-            write_digit_records(tmp_path / "data" / f"span-{span}" / split / "part.tfrecord", {5: count}, {5: "five"})
+            write_digit_records(tmp_path / "data" / f"span-{on_disk}" / split / "part.tfrecord", {5: count}, {5: "five"})
     input_config = tfx.proto.Input(
         splits=[tfx.proto.Input.Split(name=s, pattern=f"span-{{SPAN}}/{s}/*") for s in ("train", "eval")]
     )
@@ -277,11 +290,11 @@ def test_span_resolving_example_gen_runs_the_wrapped_executor_on_the_resolved_sp
     beam_args = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
     context = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=beam_args, tmp_dir=str(tmp_path / "tmp"), unique_id="1")
     examples = _output(standard_artifacts.Examples, tmp_path / "examples")
-    executor_class(context).Do({}, {"examples": [examples]}, dict(step.exec_properties, requested_span=-1))
-    assert examples.get_int_custom_property("span") == 2
+    executor_class(context).Do({}, {"examples": [examples]}, dict(step.exec_properties, requested_span=-1, data_version=data_version))
+    assert examples.get_int_custom_property("span") == span
     assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval"]
     train_files = tf.io.gfile.glob(str(tmp_path / "examples" / "Split-train" / "*"))
-    assert sum(1 for _ in tf.data.TFRecordDataset(train_files, compression_type="GZIP")) == 3  # span 2's, not span 1's two
+    assert sum(1 for _ in tf.data.TFRecordDataset(train_files, compression_type="GZIP")) == records  # span 1 has 2, span 2 has 3
 
 
 def test_a_requested_number_of_epochs_overrides_the_configured_one() -> None:

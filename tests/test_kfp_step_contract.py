@@ -9,6 +9,7 @@ kubeflow/pipelines `backend/src/v2/driver/driver.go` and `metadata/client.go` at
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,20 @@ import pytest
 from digits_records import write_digit_records
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
+from mlmd_history import PIPELINE, record_history
 from kfp_driver import driver_executor_input, executor_of, output_uri, step_args
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
 from tfx.utils import import_utils
 
+from components.kfp_resolvers.component import sqlite_connection
 from components.kfp_resolvers.entrypoint import register_artifact_types, run_step
+from components.kfp_resolvers.example_gen import DATA_VERSION_KEY
 from components.kfp_resolvers.mirror import MIRROR_PREFIX_ENV, mirror_path, uri_of
+from components.kfp_resolvers.namespace import NAMESPACE_ENV
 from components.kfp_resolvers.step_input import prepare_step, restore_output_uris
 from pipelines.config import config_from_dict
 from pipelines.kubeflow.compile import compile_pipeline_spec
+from pipelines.kubeflow.steps import SPAN_PROBE_ID
 
 
 @pytest.mark.parametrize(
@@ -61,9 +67,10 @@ def test_every_step_recovers_the_input_types_the_driver_leaves_empty(compiled: d
     register_artifact_types()
     tasks = compiled["root"]["dag"]["tasks"]
     with_inputs = [task for task, spec in tasks.items() if spec.get("inputs", {}).get("artifacts")]
-    assert len(with_inputs) >= len(tasks) - 1  # every step but ExampleGen reads an upstream artifact
+    assert set(tasks) - set(with_inputs) == {SPAN_PROBE_ID, "ImportExampleGen"}  # every other step reads an upstream artifact
+    probed = {(SPAN_PROBE_ID, DATA_VERSION_KEY): "0::0123456789abcdef"}
     for task in tasks:
-        raw = driver_executor_input(compiled, task, str(tmp_path / "executor_output.json"))
+        raw = driver_executor_input(compiled, task, str(tmp_path / "executor_output.json"), upstream_parameters=probed)
         executor_input = json_format.ParseDict(raw, pipeline_spec_pb2.ExecutorInput())
         if task in with_inputs:
             with pytest.raises(AttributeError):  # what TFX's runner does with the driver's input as it comes
@@ -98,18 +105,19 @@ def test_reported_outputs_get_their_uris_back_and_redirects_stay() -> None:
 
 
 def test_example_gen_and_statistics_gen_run_on_mirror_paths_through_the_entrypoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two real steps as the launcher runs them on the default MinIO root: outputs at mirror paths, reported at their URIs."""
+    """Three real steps as the launcher runs them on the default MinIO root: outputs at mirror paths, reported at their URIs."""
     compiled = compile_pipeline_spec(config_from_dict({}))["pipeline_spec"]
     run_root = "minio://mlpipeline/v2/artifacts/retrain/run-1"
     monkeypatch.setenv(MIRROR_PREFIX_ENV, str(tmp_path / "mirror"))
     for split in ("train", "eval"):
         write_digit_records(tmp_path / "data" / split / "part.tfrecord", {1: 3, 7: 3}, {1: "one", 7: "seven"})
     reported: dict[str, Any] = {}
-    for task in ("ImportExampleGen", "StatisticsGen"):
+    for task in (SPAN_PROBE_ID, "ImportExampleGen", "StatisticsGen"):
         output_file = tmp_path / task / "executor_output.json"
         recorded = {(producer, key): artifacts["artifacts"][0] for producer, output in reported.items() for key, artifacts in output["artifacts"].items()}
-        raw = driver_executor_input(compiled, task, str(output_file), run_root, recorded)
-        if task == "ImportExampleGen":
+        parameters = {(producer, key): value for producer, output in reported.items() for key, value in output.get("parameterValues", {}).items()}
+        raw = driver_executor_input(compiled, task, str(output_file), run_root, recorded, parameters)
+        if task != "StatisticsGen":
             raw["inputs"]["parameterValues"]["input_base"] = str(tmp_path / "data")
         run_step(step_args(compiled, task, json.dumps(raw)))
         reported[task] = json.loads(output_file.read_text())
@@ -119,3 +127,30 @@ def test_example_gen_and_statistics_gen_run_on_mirror_paths_through_the_entrypoi
     [statistics] = reported["StatisticsGen"]["artifacts"]["statistics"]["artifacts"]
     assert statistics["uri"] == output_uri("StatisticsGen", "statistics", run_root)
     assert (Path(mirror_path(statistics["uri"])) / "Split-eval" / "FeatureStats.pb").is_file()
+
+
+def test_a_resolver_step_on_minio_matches_mirror_inputs_to_mlmd_uris_within_its_namespace(
+    compiled: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The label-map resolver step on a MinIO root: its input arrives at a mirror path, ML Metadata records `minio://` URIs.
+
+    Run 2's examples again (unchanged data) resolve run 2's own inputs (L1, M1), which needs the input recognised
+    by URI; run 3's examples resolve team-a's latest blessed model (M2), not team-b's newer same-named one (M9).
+    """
+    history = record_history(tmp_path / "mlmd", kfp=True, namespace="team-a", other_namespace="team-b")
+    for artifact in history.store.get_artifacts():
+        artifact.uri = "minio://mlpipeline" + artifact.uri
+        history.store.put_artifacts([artifact])
+    monkeypatch.setenv(MIRROR_PREFIX_ENV, str(tmp_path / "mirror"))
+    monkeypatch.setenv(NAMESPACE_ENV, "team-a")
+    task = "previous_label_map_resolver"
+    for examples, expected in (("E2", ("L1", "M1")), ("E3", ("L2", "M2"))):
+        examples_uri = "minio://mlpipeline" + history.uris[examples]
+        shutil.copytree(history.uris[examples], mirror_path(examples_uri))  # the launcher's download
+        output_file = tmp_path / examples / "executor_output.json"
+        raw = driver_executor_input(compiled, task, str(output_file), upstream={("ImportExampleGen", "examples"): {"uri": examples_uri}})
+        raw["inputs"]["parameterValues"].update({"pipeline_name": PIPELINE, "metadata_connection": sqlite_connection(str(history.path))})
+        run_step(step_args(compiled, task, json.dumps(raw)))
+        reported = json.loads(output_file.read_text())["artifacts"]
+        uris = tuple(reported[key]["artifacts"][0]["uri"] for key in ("label_map", "model"))
+        assert uris == tuple("minio://mlpipeline" + history.uris[name] for name in expected), examples

@@ -28,6 +28,7 @@ from pipelines.cli import EXIT_OK, EXIT_USAGE, main
 from pipelines.config import ConfigError, RetrainConfig, config_from_dict
 from pipelines.kubeflow.compile import compile_pipeline_spec, config_for_cluster
 from pipelines.kubeflow.settings import SUPPORTED_KFP_VERSIONS, KubeflowSettings
+from pipelines.kubeflow.steps import SPAN_PROBE_ID
 from pipelines.paths import resolve_run_paths
 from pipelines.pipeline import create_pipeline
 
@@ -205,7 +206,7 @@ def test_one_factory_for_both_runners(tmp_path: Path, trainer: str, resolvers: s
     config = config_for_cluster(RetrainConfig(trainer=trainer))
     local = create_pipeline(config, resolve_run_paths(config, tmp_path))
     kubeflow = create_pipeline(config, resolve_run_paths(config, tmp_path), target="kfp")
-    assert [c.id for c in local.components] == [c.id for c in kubeflow.components]
+    assert [c.id for c in local.components] == [c.id for c in kubeflow.components if c.id != SPAN_PROBE_ID]  # kfp: + the span probe
     assert {c.id for c in local.components if isinstance(c, Resolver)} == resolvers
     assert not any(isinstance(c, Resolver) for c in kubeflow.components)
     local_filters = {c.id: c.exec_properties.get(RESOLVER_CONFIG, {}).get("framework") for c in local.components if isinstance(c, Resolver)}

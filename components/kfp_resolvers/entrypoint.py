@@ -19,9 +19,23 @@ Design (kubeflow/pipelines 2.4.0 and 2.5.0, TFX v1.16.0; details in each module)
   launcher records, so the consuming step downloads the resolved files (a pod
   can read no artifact but its inputs). Resolvers compare URIs with
   `mirror.uri_of` on both sides.
+- Span probe (span_probe.py). An uncached step resolves the span ExampleGen will
+  ingest and outputs `data_version` = `<span>:<version>:<fingerprint digest>` as
+  an output parameter, which ExampleGen takes as its `data_version` input
+  parameter (and ingests that span): its cache key (inputs, parameters, command,
+  image; `backend/src/v2/cacheutils/cache.go`) changes exactly when the data does.
 - Namespace (namespace.py). Resolvers only consider artifacts attributed to runs
   (`system.PipelineRun` contexts) whose `namespace` property is the step's own
-  namespace (the pod's service-account namespace, as the driver reads it).
+  namespace (the pod's service-account namespace, as the driver reads it;
+  `RETRAIN_KFP_NAMESPACE` overrides it). Local executors of the compiled spec that
+  cannot write `/minio` set `RETRAIN_KFP_MIRROR_PREFIX` to move the mirror roots.
+
+What a local executor of the compiled spec must do as the launcher does for this
+to hold: merge each reported output's `uri` and `metadata` over the provisioned
+one before uploading from (and recording) that URI, record metadata as MLMD
+custom properties (`resolved_from` reaches consumers that way), provision
+`outputs.parameters` from the component's output definitions and pass the
+reported `parameterValues` on as `taskOutputParameter` inputs (`data_version`).
 
 tensorflow_text's ops are registered too (converted text Hub modules need them).
 """

@@ -135,4 +135,4 @@ def merge_examples(window: list[types.Artifact], output: types.Artifact) -> None
     output.span = spans[-1] if spans else 0
     output.set_int_custom_property("span", output.span)
     output.set_string_custom_property("spans", ",".join(str(span) for span in spans))
-    output.set_string_custom_property(lineage.RESOLVED_FROM_PROPERTY, ",".join(e.uri for e in window))
+    output.set_string_custom_property(lineage.RESOLVED_FROM_PROPERTY, ",".join(uri_of(e.uri) for e in window))

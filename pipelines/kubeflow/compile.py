@@ -30,7 +30,7 @@ import yaml
 from components.kfp_resolvers.entrypoint import COMMAND as STEP_COMMAND
 from pipelines.config import ConfigError, RetrainConfig
 from pipelines.kubeflow import platform
-from pipelines.kubeflow.steps import RESOLVER_STEP_IDS, RUNTIME_PARAMETER_DEFAULTS
+from pipelines.kubeflow.steps import RUNTIME_PARAMETER_DEFAULTS, UNCACHED_STEP_IDS, link_output_parameters
 from pipelines.paths import RunPaths
 
 TARGETS: tuple[str, ...] = ("kfp", "vertex")
@@ -105,6 +105,7 @@ def compile_pipeline_spec(config: RetrainConfig, target: str = "kfp") -> dict[st
     job = runner.run(pipeline, write_out=False)
     spec = job["pipelineSpec"]
     _runtime_parameter_defaults(spec)
+    link_output_parameters(spec)
     _no_cache_for_resolver_steps(spec)
     labels = _executor_labels(spec)
     _torch_image(spec, labels, platform.torch_step_ids(pipeline.components), settings.torch_image)
@@ -134,9 +135,9 @@ def _torch_image(spec: dict[str, Any], executor_labels: dict[str, str], torch_st
 
 
 def _no_cache_for_resolver_steps(spec: dict[str, Any]) -> None:
-    """Resolver steps must query ML Metadata on every run, never be served from KFP's (or Vertex's) cache."""
+    """Resolver steps (ML Metadata) and the span probe (the data) must look on every run, never be served from cache."""
     for task in spec["root"]["dag"]["tasks"].values():
-        if task["taskInfo"]["name"] in RESOLVER_STEP_IDS:
+        if task["taskInfo"]["name"] in UNCACHED_STEP_IDS:
             task["cachingOptions"] = {"enableCache": False}
 
 

@@ -6,17 +6,20 @@ driver. So for a Kubeflow target each resolver node becomes a container step wit
 the same id and output keys (components/kfp_resolvers), and for `kfp` ExampleGen
 resolves its span in its own step. A resolver step given a `framework` only
 considers models of that framework (every model resolver unless `trainer: tf`,
-as locally). Runtime parameters (RUNTIME_PARAMETER_DEFAULTS):
+as locally). On `kfp` an uncached span probe feeds ExampleGen the data version it
+ingests, so ExampleGen's cache key follows the data (components/kfp_resolvers/span_probe.py).
+Runtime parameters (RUNTIME_PARAMETER_DEFAULTS):
 `span` pins the span ExampleGen ingests (kfp; -1: the newest), `epochs` overrides
 `training.epochs` in every trainer (0: keep it).
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from tfx import v1 as tfx
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base.base_component import BaseComponent
+from tfx.types import standard_component_specs
 
 from components.kfp_resolvers.component import (
     BaselineModelResolver,
@@ -25,6 +28,7 @@ from components.kfp_resolvers.component import (
     grpc_connection,
 )
 from components.kfp_resolvers.example_gen import NEWEST_SPAN, SpanResolvingExampleGen
+from components.kfp_resolvers.span_probe import DATA_VERSION_KEY, SpanProbe
 from components.kfp_resolvers.optional_inputs import use_optional_input_executors
 from components.kfp_resolvers.runtime_epochs import KEEP_CONFIGURED_EPOCHS, with_epochs_parameter
 from pipelines.config import RetrainConfig
@@ -42,6 +46,8 @@ RESOLVER_STEP_IDS = (
     TORCH_WARM_START_RESOLVER_ID,
     TORCH_BASELINE_RESOLVER_ID,
 )
+SPAN_PROBE_ID = "span_probe"
+UNCACHED_STEP_IDS = (*RESOLVER_STEP_IDS, SPAN_PROBE_ID)  # they must look at ML Metadata / the data on every run
 SPAN_PARAMETER = "span"
 EPOCHS_PARAMETER = "epochs"
 RUNTIME_PARAMETER_DEFAULTS: dict[str, int] = {SPAN_PARAMETER: NEWEST_SPAN, EPOCHS_PARAMETER: KEEP_CONFIGURED_EPOCHS}
@@ -51,11 +57,34 @@ def _connection(config: RetrainConfig) -> str:
     return grpc_connection(config.kubeflow.metadata.host, config.kubeflow.metadata.port)
 
 
-def span_resolving_example_gen(example_gen: BaseComponent) -> BaseComponent:
-    """`example_gen` resolving its span in its own container; the `span` runtime parameter pins one (-1: newest)."""
+def span_resolving_example_gen(example_gen: BaseComponent) -> tuple[list[BaseComponent], BaseComponent]:
+    """([its span probe], `example_gen` resolving its span in its own container); the `span` runtime parameter pins one (-1: newest)."""
     assert isinstance(example_gen, FileBasedExampleGen), type(example_gen)
     span = tfx.dsl.experimental.RuntimeParameter(name=SPAN_PARAMETER, ptype=int, default=NEWEST_SPAN)
-    return SpanResolvingExampleGen(example_gen, span=span)
+    properties = example_gen.exec_properties
+    probe = SpanProbe(
+        input_base=properties[standard_component_specs.INPUT_BASE_KEY],
+        input_config=properties[standard_component_specs.INPUT_CONFIG_KEY],
+        range_config=properties.get(standard_component_specs.RANGE_CONFIG_KEY),
+        requested_span=span,
+    ).with_id(SPAN_PROBE_ID)
+    data_version = probe.outputs[DATA_VERSION_KEY].future()[0].value
+    return [probe], SpanResolvingExampleGen(example_gen, span=span, data_version=data_version)
+
+
+def link_output_parameters(spec: dict[str, Any]) -> None:
+    """Points each task input fed by an output parameter at its producer task.
+
+    TFX v1.16.0's V2 compiler names the producer `<component id>_task`
+    (`tfx/orchestration/kubeflow/v2/step_builder.py`) while the task itself is
+    named `<component id>`; the KFP driver looks the producer up by task name.
+    """
+    tasks = spec["root"]["dag"]["tasks"]
+    for task in tasks.values():
+        for parameter in task.get("inputs", {}).get("parameters", {}).values():
+            producer = parameter.get("taskOutputParameter")
+            if producer and producer["producerTask"] not in tasks and producer["producerTask"].removesuffix("_task") in tasks:
+                producer["producerTask"] = producer["producerTask"].removesuffix("_task")
 
 
 def span_window_step(config: RetrainConfig, example_gen: BaseComponent) -> BaseComponent:
