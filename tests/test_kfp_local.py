@@ -11,14 +11,14 @@ from typing import Any, Iterator
 
 import pytest
 import tensorflow as tf
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2 as kfp_pb2
 from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
 
 from digits_records import write_digit_records
 from kfp_local.cache import cache_key, fingerprint
 from kfp_local.cluster import local_cluster
-from kfp_local.driver import DEFAULT_PIPELINE_ROOT, DriverError, check_kubernetes_config, provision_outputs, root_dag
+from kfp_local.driver import DEFAULT_PIPELINE_ROOT, DriverError, StepOptions, check_kubernetes_config, provision_outputs, resolve_inputs, root_dag
 from kfp_local.launcher import StepFailed
 from kfp_local.metadata import CONTAINER_EXECUTION_TYPE, MetadataClient, generate_output_uri
 from kfp_local.object_store import UnsupportedURI, local_path_for_uri, parse_bucket_config, upload_blob
@@ -94,6 +94,22 @@ def test_kfp_2_4_0_driver_rejects_fields_it_does_not_know() -> None:
     with pytest.raises(DriverError, match="no field named \"pvcNameParameter\""):
         check_kubernetes_config(config, "2.4.0")
     check_kubernetes_config({"pvcMount": [{"constant": "claim", "mountPath": "/data"}]}, "2.4.0")
+
+
+def test_driver_takes_an_upstream_output_parameter_from_the_producers_execution(cluster: Cluster) -> None:
+    """driver.go resolveUpstreamParameters: a container producer's value is its execution's `outputs` property."""
+    client = MetadataClient(cluster.metadata.stub())
+    pipeline, dag = root_dag(client, "parameter-test", "run-p", "team-p", kfp_pb2.PipelineJob.RuntimeConfig())
+    producer = client.create_execution(pipeline, CONTAINER_EXECUTION_TYPE, task_name="probe", parent_dag_id=dag.id)
+    client.publish_execution(producer, pipeline, {"data_version": struct_pb2.Value(string_value="span=3")}, [], mlmd_pb2.Execution.COMPLETE)
+    task = json_format.ParseDict(
+        {"taskInfo": {"name": "gen"}, "inputs": {"parameters": {"version": {"taskOutputParameter": {"producerTask": "probe", "outputParameterKey": "data_version"}}}}},
+        kfp_pb2.PipelineTaskSpec(),
+    )
+    component = json_format.ParseDict({"inputDefinitions": {"parameters": {"version": {"parameterType": "STRING"}}}}, kfp_pb2.ComponentSpec())
+    opts = StepOptions("parameter-test", "run-p", "run-p", "team-p", task, component, kfp_pb2.PipelineDeploymentConfig.PipelineContainerSpec())
+    inputs = resolve_inputs(client, client.get_execution(dag.id), pipeline, opts)
+    assert inputs.parameter_values["version"].string_value == "span=3"
 
 
 def test_mlmd_service_serves_the_python_grpc_client(cluster: Cluster) -> None:

@@ -136,9 +136,17 @@ def runtime_config_with_defaults(spec: kfp_pb2.PipelineSpec, parameter_values: d
     return config
 
 
-def _resolve_parameter(spec: kfp_pb2.TaskInputsSpec.InputParameterSpec, dag_inputs: dict[str, struct_pb2.Value], opts: StepOptions, dag_id: int) -> Optional[struct_pb2.Value]:
+def _resolve_parameter(
+    spec: kfp_pb2.TaskInputsSpec.InputParameterSpec, dag_inputs: dict[str, struct_pb2.Value], opts: StepOptions, dag_id: int, upstream: "_Upstream"
+) -> Optional[struct_pb2.Value]:
     """resolveInputParameter; None where the backend returns ErrResolvedParameterNull."""
     kind = spec.WhichOneof("kind")
+    if kind == "task_output_parameter":
+        producer, key = spec.task_output_parameter.producer_task, spec.task_output_parameter.output_parameter_key
+        outputs = parameters_of(upstream.task(producer), "outputs")  # resolveUpstreamParameters, container producer
+        if key not in outputs:
+            raise DriverError(f"output parameter {key!r} of producer task {producer!r} not found")
+        return outputs[key]
     if kind == "component_input_parameter":
         name = spec.component_input_parameter
         if name not in dag_inputs:
@@ -158,6 +166,23 @@ def _resolve_parameter(spec: kfp_pb2.TaskInputsSpec.InputParameterSpec, dag_inpu
             return struct_pb2.Value(string_value=special[constant.string_value])
         return constant
     raise DriverError(f"parameter spec of type {kind} not implemented here (the retrain pipeline has none)")
+
+
+@dataclass
+class _Upstream:
+    """The DAG's task executions by task name (getDAGTasks), read once per driver call."""
+
+    client: MetadataClient
+    dag_id: int
+    pipeline: Pipeline
+    _tasks: Optional[dict[str, mlmd_pb2.Execution]] = None
+
+    def task(self, name: str) -> mlmd_pb2.Execution:
+        if self._tasks is None:
+            self._tasks = self.client.executions_in_dag(self.dag_id, self.pipeline)
+        if name not in self._tasks:
+            raise DriverError(f"cannot find producer task {name!r}")
+        return self._tasks[name]
 
 
 def _check_parameter_types(inputs: kfp_pb2.ExecutorInput.Inputs, component: kfp_pb2.ComponentSpec) -> None:
@@ -190,23 +215,20 @@ def resolve_inputs(
 ) -> kfp_pb2.ExecutorInput.Inputs:
     """resolveInputs: parameters from the DAG's inputs or constants, artifacts from the producers' outputs."""
     dag_inputs = parameters_of(dag, "inputs")
+    upstream = _Upstream(client, dag.id, pipeline)
     inputs = kfp_pb2.ExecutorInput.Inputs()
     for name, spec in opts.task.inputs.parameters.items():
-        value = _resolve_parameter(spec, dag_inputs, opts, dag.id)
+        value = _resolve_parameter(spec, dag_inputs, opts, dag.id, upstream)
         if value is None:
             if opts.component.input_definitions.parameters[name].is_optional:
                 continue
             raise DriverError(f"resolving input parameter {name!r}: resolved to null")
         inputs.parameter_values[name].CopyFrom(value)
-    tasks: Optional[dict[str, mlmd_pb2.Execution]] = None
     for name, spec in opts.task.inputs.artifacts.items():
         if spec.WhichOneof("kind") != "task_output_artifact":
             raise DriverError(f"artifact spec of type {spec.WhichOneof('kind')} not implemented here")
-        tasks = tasks if tasks is not None else client.executions_in_dag(dag.id, pipeline)
         producer = spec.task_output_artifact.producer_task
-        if producer not in tasks:
-            raise DriverError(f"cannot find producer task {producer!r}")
-        outputs = client.output_artifacts(tasks[producer].id)
+        outputs = client.output_artifacts(upstream.task(producer).id)
         key = spec.task_output_artifact.output_artifact_key
         if key not in outputs:
             raise DriverError(f"cannot find output artifact key {key!r} in producer task {producer!r}")
