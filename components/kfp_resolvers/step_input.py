@@ -1,6 +1,6 @@
 """The ExecutorInput a KFP v2 step receives, made fit for TFX's executor runner, and its ExecutorOutput mapped back.
 
-Two repairs, each against the backend's contract (kubeflow/pipelines 2.4.0 and 2.5.0):
+Two repairs (and the launcher's own outputs left to it), each against the backend's contract (kubeflow/pipelines 2.4.0 and 2.5.0):
 
 - Types. The driver hands input artifacts over with an empty schema:
   `backend/src/v2/metadata/client.go` `GetOutputArtifactsByExecutionId` records
@@ -29,6 +29,11 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from components.kfp_resolvers.mirror import mirror_path
+
+# Outputs the launcher writes itself: on KFP 2.5.0 (PUBLISH_LOGS "true" in the API server's manifest) the driver adds
+# `executor-logs` (type `system.Artifact`, which TFX cannot import) to every step and the launcher writes the pod's log
+# there (backend/src/v2/driver/driver.go provisionOutputs, component/launcher_v2.go getLogWriter, 2.5.0; not in 2.4.0).
+LAUNCHER_OUTPUTS = ("executor-logs",)
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,9 @@ def prepare_step(invocation_json: str, inputs_spec_json: Optional[str]) -> Prepa
     if inputs_spec_json:
         inputs_spec = json_format.Parse(inputs_spec_json, pipeline_spec_pb2.ComponentInputsSpec(), ignore_unknown_fields=True)
     recover_input_types(executor_input, inputs_spec)
+    for key in LAUNCHER_OUTPUTS:
+        if key in executor_input.outputs.artifacts:
+            del executor_input.outputs.artifacts[key]
     uris_by_path = use_mirror_paths(executor_input)
     return PreparedStep(json_format.MessageToJson(executor_input), executor_input.outputs.output_file, uris_by_path)
 

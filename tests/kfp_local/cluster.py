@@ -1,0 +1,37 @@
+"""A local stand-in for an open-source KFP installation: MLMD gRPC, an S3-API server, pods as processes."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from kfp_local.run import Cluster
+from kfp_local.services import ObjectStores, serve_metadata, start_s3_server
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def image_environment(home: Path) -> dict[str, str]:
+    """The pipeline image's environment (Dockerfile ENV), with this repository and this venv as the image's."""
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONUNBUFFERED": "1",
+        "TF_USE_LEGACY_KERAS": "1",
+        "HOME": str(home),
+    }
+
+
+@contextlib.contextmanager
+def local_cluster(root: Path, kfp_version: str = "2.5.0") -> Iterator[Cluster]:
+    """Starts the services under `root` (MLMD SQLite file, GCS stand-in, pods) and stops them afterwards."""
+    metadata = serve_metadata(root / "mlmd.sqlite")
+    s3_server, endpoint = start_s3_server()
+    try:
+        yield Cluster(metadata, ObjectStores(endpoint, root / "gcs"), root / "pods", image_environment(root / "home"), kfp_version)
+    finally:
+        s3_server.stop()
+        metadata.server.stop(None)
