@@ -111,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"[retrain] pipeline '{config.pipeline_name}' -> {args.output.resolve()}", flush=True)
     try:
         paths, summary = run_locally(config, args.output, args.runner)
-    except (ConfigError, KeyboardInterrupt):
+    except (ConfigError, RunLocked, KeyboardInterrupt):  # found before any step ran: main() reports them
         raise
     except Exception as error:  # a step failed: one line naming it, the traceback only when asked
         if args.verbose:
