@@ -31,13 +31,17 @@ def run_locally(
     """
     paths = resolve_run_paths(config, output_dir)
     check_backbone(config)  # a user-given handle fails fast, before the example is prepared
+    builtin = config.data.example is not None
+    if not builtin:
+        run_preflight(config)  # users' data is checked before anything is written
     paths.output_dir.mkdir(parents=True, exist_ok=True)
     paths.metadata_path.parent.mkdir(parents=True, exist_ok=True)
     with hold_run_lock(paths.metadata_path):  # RunLocked (one line) when another run uses this store
         for leftover in remove_interrupted_outputs(paths.metadata_path, paths.pipeline_root):
             print(f"[retrain] removed the output of an interrupted step: {leftover}", flush=True)
-        config = materialize_builtin_example(config, paths)
-        run_preflight(config)
+        config = materialize_builtin_example(config, paths)  # named backbones resolved, the built-in example prepared
+        if builtin:
+            run_preflight(config)
         pipeline = create_pipeline(config, paths)
         dag_runner = tfx.orchestration.LocalDagRunner() if (runner or config.runner.type) == "local" else _beam_runner()
         backfill_spans(config, paths, lambda each: _run_and_mark(dag_runner, each, paths.metadata_path))
