@@ -141,7 +141,6 @@ def test_other_namespace_is_never_the_baseline_or_warm_start(cluster: Cluster, b
     assert _custom(cluster, team_b_first, "Evaluator", "blessing")["blessed"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason="seen 2026-12-06: the scheduled run's resolvers resolve nothing in their own namespace (resolved_from ''): no warm start, no baseline")
 def test_scheduled_run_ingests_the_new_span_and_builds_on_the_last_model(
     cluster: Cluster, spans_team_b: Compiled, team_b_first: RunResult, team_b_scheduled: RunResult
 ) -> None:
