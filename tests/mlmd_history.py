@@ -2,7 +2,9 @@
 
 Recorded either the way TFX records runs locally or the way the KFP v2 launcher
 does (type names `tfx.*`, a `system.Pipeline` context, blessings naming their
-model by a runtime-artifact name instead of an MLMD id). With a namespace, KFP
+model by a runtime-artifact name instead of an MLMD id, numbers such as `blessed`
+and `span` as double values: kubeflow/pipelines `backend/src/v2/metadata/converter.go`
+`StructValueToMLMDValue`, 2.4.0 and 2.5.0). With a namespace, KFP
 runs also get the backend's `system.PipelineRun` context: a child of the shared
 pipeline context with a `namespace` custom property, outputs attributed to both
 (kubeflow/pipelines `backend/src/v2/metadata/client.go`, GetPipeline and
@@ -81,7 +83,10 @@ class _Recorder:
         (uri / "payload.txt").write_text(name)
         artifact = metadata_store_pb2.Artifact(type_id=self._type_id(type_name), uri=str(uri))
         for key, value in custom.items():
-            artifact.custom_properties[key].int_value = value
+            if self.kfp:  # the launcher turns every metadata number into a double (converter.go StructValueToMLMDValue)
+                artifact.custom_properties[key].double_value = value
+            else:
+                artifact.custom_properties[key].int_value = value
         if type_name == "Examples":
             splits = artifact.custom_properties if self.kfp else artifact.properties
             splits["split_names"].string_value = artifact_utils.encode_split_names(["train"])

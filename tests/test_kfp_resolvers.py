@@ -125,6 +125,16 @@ def test_baseline_resolver_matches_the_local_strategy(local_history: History, kf
         assert _names(history, [model] if model else []) == expected
 
 
+def test_blessings_the_launcher_recorded_as_doubles_count_as_blessed(kfp_history: History) -> None:
+    """The launcher records the Evaluator's `blessed: 1` as double 1.0, which TFX's get_int_custom_property reads as 0."""
+    store = kfp_history.store
+    [blessing] = store.get_artifacts_by_id([kfp_history.ids["B2"]])
+    assert blessing.custom_properties["blessed"].WhichOneof("value") == "double_value"
+    label_map, model = lineage.resolve_label_map_and_base_model(store, PIPELINE, [kfp_history.uris["E3"]])
+    baseline = lineage.resolve_baseline_model(store, PIPELINE, [kfp_history.uris["M3"]])
+    assert _names(kfp_history, [a for a in (label_map, model, baseline) if a]) == ["L2", "M2", "M2"]
+
+
 @pytest.fixture(scope="module")
 def mixed_histories(tmp_path_factory: pytest.TempPathFactory) -> tuple[History, History]:
     """Local and KFP stores where run 2's model (M2) is a TorchTrainer model (`framework: pytorch`), M1 and M3 TF ones."""

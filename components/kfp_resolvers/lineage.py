@@ -41,6 +41,17 @@ RESOLVED_FROM_PROPERTY = "resolved_from"  # set on a resolver step's outputs: th
 _PIPELINE_CONTEXT_TYPES = ("pipeline", "system.Pipeline")
 NAMESPACE_PROPERTY = "namespace"  # on KFP's system.PipelineRun contexts
 _OUTPUTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+# TFX's integer custom properties that resolution reads: the Evaluator's `blessed`, ExampleGen's `span` and `version`.
+TFX_INT_PROPERTIES = (evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY, "span", "version")
+
+
+def tfx_int_properties(artifact: metadata_store_pb2.Artifact) -> metadata_store_pb2.Artifact:
+    """`artifact` with TFX_INT_PROPERTIES that the KFP launcher recorded as doubles stored as ints again (in place)."""
+    for key in TFX_INT_PROPERTIES:
+        value = artifact.custom_properties.get(key)
+        if value is not None and value.WhichOneof("value") == "double_value":
+            value.int_value = int(value.double_value)
+    return artifact
 
 
 def scope_contexts(store: mlmd.MetadataStore, pipeline_name: str, namespace: Optional[str] = None) -> list[metadata_store_pb2.Context]:
@@ -62,7 +73,7 @@ def pipeline_artifacts(
         for artifact in store.get_artifacts_by_context(context.id):
             if artifact.type_id in wanted:
                 found[artifact.id] = artifact
-    return [artifact_utils.deserialize_artifact(wanted[a.type_id], a) for _, a in sorted(found.items())]
+    return [artifact_utils.deserialize_artifact(wanted[a.type_id], tfx_int_properties(a)) for _, a in sorted(found.items())]
 
 
 def _output_keys(store: mlmd.MetadataStore, artifact_ids: Sequence[int]) -> dict[int, set[str]]:
