@@ -1,12 +1,13 @@
 """Executors of the container-step resolvers: query ML Metadata (in the step's namespace), then hand over what was resolved.
 
 A resolved output is redirected, not copied: the step reports the resolved
-artifact's own URI for it, which the KFP v2 launcher records (its
-`mergeRuntimeArtifacts` takes a reported `uri`; `uploadOutputArtifacts` then
-finds no local files at that URI's mirror and uploads nothing; kubeflow/pipelines
-`backend/src/v2/component/launcher_v2.go`, 2.4.0 and 2.5.0), so the consuming
-step's launcher downloads the resolved files; a pod cannot read an artifact that
-is not among its inputs. The `resolved_from` custom property names the source
+artifact's own URI for it (the KFP v2 launcher's `mergeRuntimeArtifacts` takes a
+reported `uri`). KNOWN DEFECT: `uploadOutputArtifacts` then computes the object
+key with `KeyFromURI` against this run's root and fails for another run's URI
+("does not have expected bucket prefix"; kubeflow/pipelines
+`backend/src/v2/component/launcher_v2.go`, `objectstore/config.go`, 2.4.0 and
+2.5.0), so this only works while nothing resolves; the fix is to copy what is
+resolved into the step's own output (tests/test_kfp_local_e2e.py, strict xfail). The `resolved_from` custom property names the source
 URI and travels with the artifact's metadata to the consumer; when nothing
 resolves, the output stays where the driver put it, empty, with `resolved_from`
 empty, which `optional_inputs.drop_unresolved` turns back into "no input" for
