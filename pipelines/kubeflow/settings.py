@@ -61,6 +61,13 @@ def quantity_in_gb(value: str) -> float:
     return float(match.group(1)) * factors[match.group(2)] / 1e9
 
 
+
+def _one_of(value: str, allowed: "tuple[str, ...] | list[str]", problem: str) -> str:
+    """`value` when it is one of `allowed`; else ValueError "PROBLEM 'value': use one of ..."."""
+    if value not in allowed:
+        raise ValueError(f"{problem} {value!r}: use one of {', '.join(allowed)}")
+    return value
+
 class StepResources(_Section):
     """CPU (cores), memory (a Kubernetes quantity) and, for GPU steps, the GPU count (overrides `gpu.count`)."""
 
@@ -110,16 +117,12 @@ class GpuSettings(_Section):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        if value not in KFP_GPU_TYPES:
-            raise ValueError(f"unknown GPU type {value!r}: use one of {', '.join(KFP_GPU_TYPES)}")
-        return value
+        return _one_of(value, KFP_GPU_TYPES, "unknown GPU type")
 
     @field_validator("vertex_type")
     @classmethod
     def _known_vertex_type(cls, value: str) -> str:
-        if value not in VERTEX_GPU_TYPES:
-            raise ValueError(f"unknown Vertex AI GPU type {value!r}: use one of {', '.join(VERTEX_GPU_TYPES)}")
-        return value
+        return _one_of(value, VERTEX_GPU_TYPES, "unknown Vertex AI GPU type")
 
     @field_validator("shm_size")
     @classmethod
@@ -203,9 +206,7 @@ class KubeflowSettings(_Section):
     @field_validator("kfp_version")
     @classmethod
     def _supported_version(cls, value: str) -> str:
-        if value not in SUPPORTED_KFP_VERSIONS:
-            raise ValueError(f"unsupported Kubeflow Pipelines version {value!r}: use one of {', '.join(SUPPORTED_KFP_VERSIONS)}")
-        return value
+        return _one_of(value, SUPPORTED_KFP_VERSIONS, "unsupported Kubeflow Pipelines version")
 
     @field_validator("pipeline_root")
     @classmethod
