@@ -73,12 +73,15 @@ def test_backbone_errors_are_one_line_naming_the_options(backbone: dict, expecte
 def _counting_spec(monkeypatch: pytest.MonkeyPatch, started: threading.Event, release: threading.Event) -> list[Path]:
     """Registers `tiny-test` (kind image, keyed by pytest's version) whose converter records its calls and waits for `release`."""
     calls: list[Path] = []
+    calls_lock = threading.Lock()
 
     def convert(directory: Path, progress) -> None:
-        calls.append(directory)
+        with calls_lock:  # each conversion writes its own number into both of its files
+            calls.append(directory)
+            number = str(len(calls))
         (directory / cache_lib.HUB_DIR).mkdir()
-        (directory / cache_lib.HUB_DIR / "saved_model.pb").write_text(str(len(calls)))
-        (directory / "torch_backbone.pt").write_text(str(len(calls)))
+        (directory / cache_lib.HUB_DIR / "saved_model.pb").write_text(number)
+        (directory / "torch_backbone.pt").write_text(number)
         started.set()
         release.wait(10)
 
