@@ -18,6 +18,7 @@ from pipelines.config import RetrainConfig, config_from_dict
 from pipelines.kubeflow.server_settings import IN_CLUSTER_TOKEN_PATH
 from pipelines.kubeflow.platform import SHM_VOLUME
 from pipelines.kubeflow.settings import KubeflowSettings
+from argo_pods import controller_config, workflow_pods
 from pod_security import baseline_violations, restricted_violations
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +28,7 @@ KUBERNETES_VERSION = "1.32.0"  # the cluster version the eksctl config asks for;
 NAMESPACED_KINDS = {"ServiceAccount", "Role", "RoleBinding", "ResourceQuota", "LimitRange", "PersistentVolumeClaim", "CronJob", "ConfigMap"}
 KUBECTL = shutil.which("kubectl")
 KFP_WORKFLOWS = Path(__file__).resolve().parent / "kfp_backend" / "argo"
+ARGO_PATCH = KUBERNETES / "argo" / "workflow-controller-configmap-patch.yaml"
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl (with its built-in kustomize) is not installed")
 
 
@@ -188,30 +190,38 @@ def test_every_image_is_pinned_by_a_version_tag_or_digest() -> None:
         assert digest.startswith("sha256:") or (tag and tag != "latest"), f"{where}: {reference}"
 
 
-def _kfp_pipeline_pods(version: str) -> dict[str, dict[str, Any]]:
-    """The pods KFP `version` runs for a step, as its Argo compiler emits them (driver; launcher + step).
+def _controller_configmap(hardened: bool) -> dict[str, Any]:
+    """KFP's workflow-controller-configmap (third-party/argo at 2.5.0; 2.4.0 differs only in comments),
+    with kubernetes/argo's patch applied by `kubectl patch --local --type merge` when `hardened`."""
+    stock = KFP_WORKFLOWS / "workflow-controller-configmap-2.5.0.yaml"
+    if not hardened:
+        return yaml.safe_load(stock.read_text())
+    assert KUBECTL is not None
+    command = [KUBECTL, "patch", "--local", "-f", str(stock), "--type", "merge", "--patch-file", str(ARGO_PATCH), "-o", "yaml"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return yaml.safe_load(done.stdout)
 
-    From backend/src/v2/compiler/argocompiler/testdata/hello_world.yaml at the tag; the step pod gets what
-    the driver's pod spec patch adds for retrain's platform config (the serving PVC, /dev/shm), and no
-    securityContext: neither the driver (backend/src/v2/driver/driver.go) nor the KubernetesExecutorConfig
-    (kubernetes_executor_config.proto) has one at 2.4.0 or 2.5.0.
+
+def _kfp_pipeline_pods(version: str, hardened: bool) -> dict[str, dict[str, Any]]:
+    """The pods Argo runs for KFP `version`'s compiled workflow (DAG driver, container driver, step), with retrain's volumes.
+
+    The workflow is backend/src/v2/compiler/argocompiler/testdata/hello_world.yaml at the tag; the
+    pods are built as Argo's controller builds them (tests/argo_pods.py) under KFP's controller
+    config, `hardened` with kubernetes/argo's patch. The step pod also gets what the driver's pod
+    spec patch adds for retrain's platform config (the serving PVC, /dev/shm), and no
+    securityContext: neither the driver (backend/src/v2/driver/driver.go) nor the
+    KubernetesExecutorConfig (kubernetes_executor_config.proto) has one at 2.4.0 or 2.5.0.
     """
     workflow = yaml.safe_load((KFP_WORKFLOWS / f"hello_world-{version}.yaml").read_text())
-    templates = {template["name"]: template for template in workflow["spec"]["templates"]}
-    driver, step = templates["system-container-driver"], templates["system-container-impl"]
+    pods = workflow_pods(workflow, controller_config(_controller_configmap(hardened)))
     settings = KubeflowSettings()
-    retrain_volumes = [
+    pods["system-container-impl"]["volumes"] += [
         {"name": str(settings.serving_claim), "persistentVolumeClaim": {"claimName": settings.serving_claim}},
         {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": settings.gpu.shm_size}},
     ]
-    return {
-        "driver": {**workflow["spec"].get("securityContext", {}), "containers": [{**driver["container"], "name": "driver"}]},
-        "step": {
-            "initContainers": step["initContainers"],
-            "containers": [{**step["container"], "name": "main"}],
-            "volumes": step["volumes"] + retrain_volumes,
-        },
-    }
+    assert set(pods) == {"system-dag-driver", "system-container-driver", "system-container-impl"}
+    return pods
 
 
 @needs_kubectl
@@ -221,9 +231,26 @@ def test_the_enforced_pod_security_level_admits_kfp_pipeline_pods(version: str) 
     labels = _one(_render("base"), "Namespace")["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
     assert labels["pod-security.kubernetes.io/audit"] == labels["pod-security.kubernetes.io/warn"] == "restricted"
-    for name, pod in _kfp_pipeline_pods(version).items():
+    for name, pod in _kfp_pipeline_pods(version, hardened=False).items():
         assert baseline_violations(pod) == [], name
-        assert any("allowPrivilegeEscalation" in violation for violation in restricted_violations(pod)), name
+        assert any("main: allowPrivilegeEscalation" in violation for violation in restricted_violations(pod)), name
+
+
+@needs_kubectl
+@pytest.mark.parametrize("version", ["2.4.0", "2.5.0"])
+def test_the_argo_patch_hardens_every_pipeline_container_but_kfps_launcher_copy(version: str) -> None:
+    """With kubernetes/argo's controller patch, the drivers meet `restricted`; in the step pod only KFP's
+    `kfp-launcher` init container (a template init container, which no controller setting reaches) does not."""
+    pods = _kfp_pipeline_pods(version, hardened=True)
+    assert restricted_violations(pods["system-dag-driver"]) == restricted_violations(pods["system-container-driver"]) == []
+    assert restricted_violations(pods["system-container-impl"]) == [
+        "kfp-launcher: allowPrivilegeEscalation is not false",
+        "kfp-launcher: capabilities do not drop ALL",
+    ]
+    main = next(c for c in pods["system-container-impl"]["containers"] if c["name"] == "main")
+    assert main["image"].startswith("gcr.io/ml-pipeline/should-be-overridden") and pods["system-container-impl"]["securityContext"]["runAsUser"] == 1000
+    for pod in pods.values():  # what the patch sets is a valid Pod for the Kubernetes version the configs ask for
+        kubernetes_validate.validate({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": pod}, KUBERNETES_VERSION, strict=True)
 
 
 @needs_kubectl
