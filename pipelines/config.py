@@ -21,7 +21,7 @@ from components.hub_tuner.settings import TuningConfig
 from components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS
 from components.label_prep.settings import LabelSettings
 from pipelines.kubeflow.settings import KubeflowSettings
-from pipelines.data_format import infer_format
+from pipelines.data_format import infer_format, one_file_as_directory
 from pipelines.recipes import EffectiveRates, effective_rates
 
 _DEFAULT_PATTERNS = {"tfrecord": "*", "csv": "*", "image_folders": "*/*", "image_manifest": "*.csv"}
@@ -81,7 +81,7 @@ class DataConfig(_Section):
     """Where the labelled examples come from.
 
     Either `example` names a built-in dataset, or `path` points at a directory of
-    files in `format`: TFRecords of tf.Example, CSV, `image_folders`
+    files (or at one file: its directory, with `pattern` matching just that file) in `format`: TFRecords of tf.Example, CSV, `image_folders`
     (`<label>/<image>`) or `image_manifest` (CSV files `path,label`); left unset
     (or null), it is inferred from the files' extensions. With
     `train_pattern`/`eval_pattern` the splits are predefined; otherwise the files
@@ -339,7 +339,8 @@ class RunnerConfig(_Section):
 
 
 class RetrainConfig(_Section):
-    """A whole run. An unset `data.format` is inferred from the data files (`pipelines/data_format.py`)."""
+    """A whole run. A `data.path` naming a file becomes its directory with a pattern; an unset `data.format` is inferred
+    from the data files (`pipelines/data_format.py`)."""
 
     pipeline_name: ResourceName = "retrain-digits"
     task: TaskConfig = TaskConfig()
@@ -358,8 +359,11 @@ class RetrainConfig(_Section):
     @classmethod
     def _infer_data_format(cls, values: Any) -> Any:
         data = values.get("data") if isinstance(values, dict) else None
-        if not isinstance(data, dict) or data.get("format") is not None:
+        if not isinstance(data, dict):
             return values
+        data = one_file_as_directory(data)
+        if data.get("format") is not None:
+            return {**values, "data": data}
         task = values.get("task") if isinstance(values.get("task"), dict) else {}
         patterns = [data[key] for key in ("train_pattern", "eval_pattern", "pattern") if isinstance(data.get(key), str)]
         path = data.get("path") if isinstance(data.get("path"), str) else None

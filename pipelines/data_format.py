@@ -1,9 +1,10 @@
-"""`data.format` left unset: inferred from the data files' extensions (or the patterns' own)."""
+"""`data.path` naming one file, and `data.format` left unset: inferred from the data files' extensions (or the patterns' own)."""
 from __future__ import annotations
 
+import glob
 from itertools import islice
 from pathlib import Path, PurePosixPath
-from typing import Optional
+from typing import Any, Optional
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp"})
 TFRECORD_SUFFIXES = frozenset({".tfrecord", ".tfrecords", ".gz"})
@@ -52,3 +53,17 @@ def infer_format(path: Optional[str], patterns: list[str], task_type: str) -> st
             if found is not None:
                 return found
     return "tfrecord"
+
+
+def one_file_as_directory(data: dict[str, Any]) -> dict[str, Any]:
+    """A `data` section whose `path` names one existing file, as its directory with `pattern` matching that file.
+
+    ValueError when patterns are set too (they select files inside a directory).
+    """
+    path = data.get("path")
+    if not isinstance(path, (str, Path)) or not Path(path).is_file():
+        return data
+    if any(data.get(key) is not None for key in ("pattern", "train_pattern", "eval_pattern")):
+        raise ValueError(f"data.path names a file ({path}) and data patterns are set: patterns select files in a directory, point data.path at its folder")
+    file = Path(path)
+    return {**data, "path": str(file.parent), "pattern": glob.escape(file.name)}

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.config import RetrainConfig, config_from_dict
+import pytest
+
+from pipelines.config import ConfigError, RetrainConfig, config_from_dict
 
 TEXT = {"type": "text_classification"}
 
@@ -36,3 +38,17 @@ def test_a_format_in_the_config_wins(tmp_path: Path) -> None:
     (tmp_path / "messages.csv").write_text("text,label\nhello,greeting\n")
     assert _config(tmp_path, TEXT, format="tfrecord").data.format == "tfrecord"
     assert config_from_dict({}).data.format == "tfrecord"
+
+
+def test_a_path_naming_one_file_reads_just_that_file(tmp_path: Path) -> None:
+    (tmp_path / "messages [v2].csv").write_text("text,label\nhello,greeting\n")
+    (tmp_path / "other.csv").write_text("text,label\nbye,farewell\n")
+    data = _config(tmp_path / "messages [v2].csv", TEXT).data
+    assert (data.path, data.format, data.input_patterns()) == (tmp_path, "csv", ["messages [[]v2].csv"])
+    assert [path.name for path in tmp_path.glob(data.input_patterns()[0])] == ["messages [v2].csv"]
+
+
+def test_a_file_path_with_patterns_is_refused_naming_both(tmp_path: Path) -> None:
+    (tmp_path / "messages.csv").write_text("text,label\nhello,greeting\n")
+    with pytest.raises(ConfigError, match=r"data.path names a file .*messages.csv.* patterns select files in a directory"):
+        _config(tmp_path / "messages.csv", TEXT, pattern="*.csv")
