@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,14 @@ def _run_cli(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedP
 def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     """Runs the `retrain` CLI in a fresh process, as a user would: run_cli(*args, cwd=DIR)."""
     return _run_cli
+
+
+@pytest.fixture(scope="session")
+def seed_digits_example(digits_example: ExampleLayout) -> Callable[[Path], None]:
+    """seed_digits_example(OUTPUT): the session's prepared digits example copied to where `retrain run --output OUTPUT`
+    looks for it, so that run skips preparing it again (tests/test_e2e.py still runs the preparation)."""
+
+    def seed(output: Path) -> None:
+        shutil.copytree(digits_example.root, output / "examples" / "digits")
+
+    return seed

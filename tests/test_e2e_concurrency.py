@@ -32,18 +32,21 @@ def _outcomes(run_cli, output: Path, cwd: Path) -> list[str]:
     return [line.split("  ")[-1].strip() for line in history.stdout.strip().splitlines()[1:]]
 
 
-def test_second_run_refuses_a_run_killed_at_the_push_is_interrupted_and_the_next_run_cleans_up(tmp_path: Path, run_cli) -> None:
+def test_second_run_refuses_a_run_killed_at_the_push_is_interrupted_and_the_next_run_cleans_up(tmp_path: Path, run_cli, seed_digits_example) -> None:
     output, serving = tmp_path / "out", tmp_path / "out" / "serving" / "digits"
+    seed_digits_example(output)
+    # few epochs and an open gate: the runs only have to reach the push, how good the model is is not what this tests
+    (tmp_path / "config.yaml").write_text("training: {epochs: 5}\nevaluation: {min_accuracy: 0.0}\n")
     metadata = output / "metadata.sqlite"
     with exclusive_lock(destination_lock_path(str(serving))):  # the first run's pusher waits here, so it is killed exactly at the push
         first = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.cli", "run", "--output", str(output)],
+            [sys.executable, "-m", "pipelines.cli", "run", "--config", "config.yaml", "--output", str(output)],
             cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         try:
             _wait_for(lambda: run_in_progress(metadata), "the run lock", first)
-            second = run_cli("run", "--output", str(output), cwd=tmp_path, timeout=300)
+            second = run_cli("run", "--config", "config.yaml", "--output", str(output), cwd=tmp_path, timeout=300)
             assert second.returncode == 3, second.stderr
             assert f"another retrain run is using {metadata} (pid {first.pid} on " in second.stderr
 
@@ -59,7 +62,7 @@ def test_second_run_refuses_a_run_killed_at_the_push_is_interrupted_and_the_next
 
     stale_staging = serving / f"{STAGING_PREFIX}{int(time.time())}-killed"
     (stale_staging / "variables").mkdir(parents=True)  # what a push killed mid-copy leaves
-    third = run_cli("run", "--output", str(output), cwd=tmp_path)
+    third = run_cli("run", "--config", "config.yaml", "--output", str(output), cwd=tmp_path)
     assert third.returncode == 0, third.stderr
     assert f"removed the output of an interrupted step: {leftover}" in third.stdout
     assert "pushed model:" in third.stdout

@@ -28,8 +28,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runs(workdir: Path, run_cli):
+def runs(workdir: Path, run_cli, seed_digits_example):
     """A blessed first run (its report kept as first.html), its fully cached re-run, then a model the strict gate rejects."""
+    seed_digits_example(workdir / "out")
     (workdir / "config.yaml").write_text("training: {epochs: 20}\nevaluation: {min_accuracy: 0.5}\n")
     (workdir / "strict.yaml").write_text("training: {epochs: 20, seed: 7}\nevaluation: {min_accuracy: 0.999}\n")
     completed = []
