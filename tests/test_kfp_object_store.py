@@ -7,19 +7,23 @@ Session info and credentials as kubeflow/pipelines `backend/src/v2/objectstore/`
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from kfp.pipeline_spec import pipeline_spec_pb2 as kfp_pb2
+from mlmd_history import PIPELINE, record_history
 from tfx.types import standard_artifacts
 
 from components.kfp_resolvers import executor, lineage, object_store
+from components.kfp_resolvers.component import sqlite_connection
+from components.kfp_resolvers.mirror import MIRROR_PREFIX_ENV, mirror_path
 from components.kfp_resolvers.object_store import MINIO_SECRET, ObjectStoreError, secret_env
 from kfp_local.cluster import installed_secrets
 from kfp_local.driver import DEFAULT_PIPELINE_ROOT, KFP_VERSIONS, DriverError, StepOptions, check_kubernetes_config, store_session_info
 from kfp_local.launcher import Pod, PodNotStarted, step_environment
-from kfp_local.object_store import parse_bucket_config_for_artifact_uri
+from kfp_local.object_store import parse_bucket_config_for_artifact_uri, upload_blob
 from kfp_local.services import ObjectStores, start_s3_server
 from pipelines.kubeflow import platform
 from pipelines.kubeflow.settings import KubeflowSettings
@@ -125,3 +129,28 @@ def test_kfp_2_4_0_driver_rejects_the_2_5_0_secret_shape() -> None:
     [entry] = platform.object_store_secrets(settings)
     with pytest.raises(DriverError):
         check_kubernetes_config({"secretAsEnv": [entry]}, "2.4.0")
+
+
+def test_span_window_step_reads_earlier_spans_from_minio(minio, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """E2 (an earlier run's span) is read from the object store; E3 (this run's input) from its mirror path."""
+    stores, session = minio
+    _secret_env(monkeypatch)
+    history = record_history(tmp_path / "mlmd", kfp=True)
+    bucket = stores.open_bucket(parse_bucket_config_for_artifact_uri("minio://mlpipeline/x"))
+    for artifact in history.store.get_artifacts():
+        (Path(artifact.uri) / "Split-train").mkdir(exist_ok=True)
+        (Path(artifact.uri) / "Split-train" / "data.gz").write_text(Path(artifact.uri).name)
+        upload_blob(bucket, artifact.uri, artifact.uri.lstrip("/"))
+        artifact.uri = "minio://mlpipeline" + artifact.uri
+        artifact.custom_properties["store_session_info"].string_value = json.dumps(session)
+        history.store.put_artifacts([artifact])
+    monkeypatch.setenv(MIRROR_PREFIX_ENV, str(tmp_path / "pod"))
+    latest = standard_artifacts.Examples()
+    latest.uri = mirror_path("minio://mlpipeline" + history.uris["E3"])
+    shutil.copytree(history.uris["E3"], latest.uri)  # the launcher's download of this run's input
+    window = standard_artifacts.Examples()
+    window.uri = str(tmp_path / "window")
+    properties = {"pipeline_name": PIPELINE, "metadata_connection": sqlite_connection(str(history.path)), "num_spans": 2}
+    executor.SpanWindowExecutor().Do({"latest": [latest]}, {"examples": [window]}, properties)
+    assert sorted(path.read_text() for path in (tmp_path / "window" / "Split-train").iterdir()) == ["E2", "E3"]
+    assert window.get_string_custom_property("resolved_from").split(",") == ["minio://mlpipeline" + history.uris[n] for n in ("E3", "E2")]  # newest first

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from typing import Any, Optional
 
 import ml_metadata as mlmd
@@ -31,7 +32,6 @@ from components.kfp_resolvers import lineage, object_store
 from components.kfp_resolvers.mirror import uri_of
 from components.kfp_resolvers.namespace import step_namespace
 
-_NO_READER_IN_STEP = ("minio://", "s3://")  # tf.io.gfile reads gs:// and local paths, not these
 
 
 def open_store(connection: str) -> mlmd.MetadataStore:
@@ -109,9 +109,15 @@ class SpanWindowExecutor(base_executor.BaseExecutor):
         candidates = written + [latest for latest in input_dict["latest"] if uri_of(latest.uri) not in known]
         window = lineage.resolve_span_window(store, candidates, exec_properties["num_spans"])
         downloaded = {uri_of(latest.uri): latest.uri for latest in input_dict["latest"]}
-        for examples in window:
-            examples.uri = downloaded.get(examples.uri, examples.uri)  # this run's span: at its mirror path
-        merge_examples(window, artifact_utils.get_single_instance(output_dict["examples"]))
+        with tempfile.TemporaryDirectory(prefix="span-window-") as scratch:
+            paths = []
+            for index, examples in enumerate(window):
+                path = downloaded.get(examples.uri, examples.uri)  # this run's span: at its mirror path
+                if path.startswith(object_store.OBJECT_STORE_SCHEMES):  # an earlier run's: read from the object store
+                    path = os.path.join(scratch, str(index))
+                    object_store.download(examples.uri, object_store.session_of(examples), path)
+                paths.append(path)
+            merge_examples(window, artifact_utils.get_single_instance(output_dict["examples"]), paths)
 
 
 def span_of(examples: types.Artifact) -> int:
@@ -126,15 +132,16 @@ def split_names_of(examples: types.Artifact) -> list[str]:
     return artifact_utils.decode_split_names(examples.get_string_custom_property("split_names") or "[]")
 
 
-def merge_examples(window: list[types.Artifact], output: types.Artifact) -> None:
-    """Copies every split of every artifact in `window` into `output` (file names prefixed by span and id)."""
-    unreadable = [e.uri for e in window if e.uri.startswith(_NO_READER_IN_STEP)]
-    if unreadable:
-        raise ValueError(f"span window: cannot read {unreadable[0]} inside a step (no S3 client there): use a gs:// pipeline root or data.span_window: 1")
+def merge_examples(window: list[types.Artifact], output: types.Artifact, paths: Optional[list[str]] = None) -> None:
+    """Copies every split of every artifact in `window` into `output` (file names prefixed by span and id).
+
+    `paths`: where each artifact of `window` can be read (default: its URI).
+    """
+    readable = paths or [examples.uri for examples in window]
     splits: set[str] = set()
-    for examples in sorted(window, key=lambda artifact: (span_of(artifact), artifact.id)):
+    for examples, path in sorted(zip(window, readable), key=lambda pair: (span_of(pair[0]), pair[0].id)):
         for split in split_names_of(examples):
-            source = os.path.join(examples.uri, f"Split-{split}")  # TFX's current split layout
+            source = os.path.join(path, f"Split-{split}")  # TFX's current split layout
             target = os.path.join(output.uri, f"Split-{split}")
             fileio.makedirs(target)
             for name in fileio.listdir(source):
