@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 import pytest
 import yaml
+from kfp.pipeline_spec import pipeline_spec_pb2 as kfp_pb2
 
 from components.digits_example.prepare import ExampleLayout
 from digits_records import write_digit_records
@@ -114,9 +115,13 @@ def _custom(cluster: Cluster, result: RunResult, task: str, key: str) -> dict[st
     return {name: getattr(value, value.WhichOneof("value")) for name, value in artifact.custom_properties.items()}
 
 
-def _input_uri(cluster: Cluster, result: RunResult, task: str, key: str) -> str:
+def _input(cluster: Cluster, result: RunResult, task: str, key: str) -> kfp_pb2.RuntimeArtifact:
     client = MetadataClient(cluster.metadata.stub())
-    return client.input_artifacts(result.tasks[task].execution_id)[key].artifacts[0].uri
+    return client.input_artifacts(result.tasks[task].execution_id)[key].artifacts[0]
+
+
+def _input_uri(cluster: Cluster, result: RunResult, task: str, key: str) -> str:
+    return _input(cluster, result, task, key).uri
 
 
 def test_builtin_example_pushes_a_blessed_model(cluster: Cluster, builtin_team_a) -> None:
@@ -141,16 +146,6 @@ def test_other_namespace_is_never_the_baseline_or_warm_start(cluster: Cluster, b
     assert _custom(cluster, team_b_first, "Evaluator", "blessing")["blessed"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "seen 2026-12-06 (after 2bc9d74 made the resolvers find the namespace's blessed model): the resolver step "
-        "reports the previous run's model URI as its output, and the launcher's uploadOutputArtifacts rejects it: "
-        "KeyFromURI against this run's root <root>/<pipeline>/<run-id> ('does not have expected bucket prefix'; "
-        "kubeflow/pipelines backend/src/v2/component/launcher_v2.go + objectstore/config.go, 2.4.0 and 2.5.0), "
-        "so redirecting a resolver output to another run's artifact cannot work on a real backend"
-    ),
-)
 def test_scheduled_run_ingests_the_new_span_and_builds_on_the_last_model(
     cluster: Cluster, spans_team_b: Compiled, team_b_first: RunResult, team_b_scheduled: RunResult
 ) -> None:
@@ -159,6 +154,9 @@ def test_scheduled_run_ingests_the_new_span_and_builds_on_the_last_model(
     assert fingerprints[0] != fingerprints[1]  # span 1's files, not the first run's span 0 served from cache
     first_model = team_b_first.tasks["Trainer"].outputs["model"]
     assert _custom(cluster, team_b_scheduled, "previous_label_map_resolver", "model")["resolved_from"] == first_model
-    assert _input_uri(cluster, team_b_scheduled, "Trainer", "base_model") == first_model
-    assert _input_uri(cluster, team_b_scheduled, "Evaluator", "baseline_model") == first_model
+    run_root = f"{DEFAULT_PIPELINE_ROOT}/retrain-digits/{team_b_scheduled.run_id}/"
+    for task, key in (("Trainer", "base_model"), ("Evaluator", "baseline_model")):
+        used = _input(cluster, team_b_scheduled, task, key)  # the resolver's copy, uploaded under this run's root
+        assert used.uri.startswith(run_root) and used.metadata["resolved_from"] == first_model, task
+        assert any(k.endswith("saved_model.pb") for k in cluster.stores.objects(used.uri)), task
     assert sorted(path.name for path in (spans_team_b.serving / "digits-b").iterdir()) == ["1", "2"]

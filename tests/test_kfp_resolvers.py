@@ -13,6 +13,7 @@ from pathlib import Path
 import ml_metadata as mlmd
 import pytest
 import tensorflow as tf
+from ml_metadata.proto import metadata_store_pb2
 from digits_records import write_digit_records
 from mlmd_history import PIPELINE, History, record_history
 from tfx import types
@@ -21,7 +22,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.input_resolution.strategies.span_range_strategy import SpanRangeStrategy
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.baseline_resolver.strategy import BLESSING_KEY, CANDIDATE_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy
+from components.baseline_resolver.strategy import BLESSING_KEY, CANDIDATE_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy, pushed_model_ids
 from components.kfp_resolvers import lineage
 from components.kfp_resolvers.component import sqlite_connection
 from components.span_ranges import rolling_window
@@ -31,7 +32,6 @@ from components.kfp_resolvers.executor import (
     LabelMapLineageExecutor,
     SpanWindowExecutor,
     is_resolved,
-    merge_examples,
 )
 from components.kfp_resolvers.namespace import NAMESPACE_ENV
 from components.kfp_resolvers.optional_inputs import drop_unresolved
@@ -196,15 +196,17 @@ def _input(history: History, artifact_class: type, name: str) -> types.Artifact:
     return artifact
 
 
-def test_executors_point_at_what_they_resolve_and_mark_what_they_did_not(kfp_history: History, tmp_path: Path) -> None:
-    """A resolved output reports the resolved artifact's URI (the launcher records it; the consumer downloads it)."""
+def test_executors_copy_what_they_resolve_into_their_output_and_mark_what_they_did_not(kfp_history: History, tmp_path: Path) -> None:
+    """A resolved artifact is copied into the step's own output (the launcher uploads it under this run's root), naming its source."""
     connection = sqlite_connection(str(kfp_history.path))
     properties = {"pipeline_name": PIPELINE, "metadata_connection": connection}
 
     label_map, model = _output(LabelMap, tmp_path / "label_map"), _output(standard_artifacts.Model, tmp_path / "model")
     LabelMapLineageExecutor().Do({"examples": [_input(kfp_history, standard_artifacts.Examples, "E3")]}, {"label_map": [label_map], "model": [model]}, properties)
-    assert (Path(label_map.uri) / "payload.txt").read_text() == "L2"
-    assert model.uri == model.get_string_custom_property("resolved_from") == kfp_history.uris["M2"] and is_resolved(model)
+    assert label_map.uri == str(tmp_path / "label_map") and (tmp_path / "label_map" / "payload.txt").read_text() == "L2"
+    assert model.uri == str(tmp_path / "model") and (tmp_path / "model" / "payload.txt").read_text() == "M2" and is_resolved(model)
+    assert model.get_string_custom_property("resolved_from") == kfp_history.uris["M2"]
+    assert model.get_int_custom_property("resolved_from_id") == kfp_history.ids["M2"]
 
     nothing_map, nothing_model = _output(LabelMap, tmp_path / "none_map"), _output(standard_artifacts.Model, tmp_path / "none_model")
     first_run = {**properties, "pipeline_name": "no-runs-yet"}
@@ -243,7 +245,7 @@ def test_resolver_steps_read_their_namespace_as_the_driver_does(two_namespaces: 
         monkeypatch.setenv(NAMESPACE_ENV, namespace)
         baseline = _output(standard_artifacts.Model, tmp_path / namespace)
         BaselineModelExecutor().Do({"candidate": [_input(two_namespaces, standard_artifacts.Model, "M3")]}, {"model": [baseline]}, properties)
-        assert baseline.uri == two_namespaces.uris[expected]
+        assert baseline.get_string_custom_property("resolved_from") == two_namespaces.uris[expected]
 
 
 def test_span_window_step_merges_the_window_into_one_examples_artifact(local_history: History, tmp_path: Path) -> None:
@@ -259,14 +261,6 @@ def test_span_window_step_merges_the_window_into_one_examples_artifact(local_his
     assert window.get_string_custom_property("spans") == "2,3"
     merged = sorted(p.read_text() for p in (tmp_path / "window" / "Split-train").iterdir())
     assert merged == ["E2", "E3"]
-
-
-def test_span_window_refuses_older_spans_it_cannot_read_on_minio_in_one_line(tmp_path: Path) -> None:
-    older = _output(standard_artifacts.Examples, tmp_path / "unused")
-    older.uri = "minio://mlpipeline/v2/artifacts/retrain/run-1/ImportExampleGen/salt/examples"
-    with pytest.raises(ValueError, match=r"^span window: cannot read minio://mlpipeline/\S+ inside a step .*gs:// pipeline root") as raised:
-        merge_examples([older], _output(standard_artifacts.Examples, tmp_path / "window"))
-    assert "\n" not in str(raised.value) and not (tmp_path / "window").exists()
 
 
 def test_example_gen_resolves_the_newest_span_or_the_requested_one(tmp_path: Path) -> None:
@@ -312,3 +306,37 @@ def test_a_requested_number_of_epochs_overrides_the_configured_one() -> None:
     assert apply_requested_epochs({**properties, "epochs": 0}) == properties
     changed = apply_requested_epochs({**properties, "epochs": 3})
     assert json.loads(changed["custom_config"]) == {"epochs": 3, "mode": "fine_tune"} and "epochs" not in changed
+
+
+def _record_kfp_push(history: History, model: str, pushed: float) -> None:
+    """A pusher step as the KFP launcher records it: a `tfx.PushedModel` whose `pushed` is a double, the model as its input."""
+    store = history.store
+    push_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="tfx.PushedModel"))
+    execution_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="system.ContainerExecution"))
+    pushed_model = metadata_store_pb2.Artifact(type_id=push_type, uri=f"/pushed/{model}")
+    pushed_model.custom_properties["pushed"].double_value = pushed
+    [pushed_id] = store.put_artifacts([pushed_model])
+    [execution_id] = store.put_executions([metadata_store_pb2.Execution(type_id=execution_type)])
+    events = [(history.ids[model], metadata_store_pb2.Event.INPUT, "model"), (pushed_id, metadata_store_pb2.Event.OUTPUT, "pushed_model")]
+    store.put_events(
+        [metadata_store_pb2.Event(artifact_id=a, execution_id=execution_id, type=t, path={"steps": [{"key": k}]}) for a, t, k in events]
+    )
+    pipeline = store.get_context_by_type_and_name("system.Pipeline", PIPELINE)
+    store.put_attributions_and_associations([metadata_store_pb2.Attribution(context_id=pipeline.id, artifact_id=pushed_id)], [])
+
+
+def test_kfp_baseline_is_the_pushed_model_as_locally(tmp_path: Path) -> None:
+    """M2 is blessed but the pusher refused it: the baseline is M1, which it pushed (pushed as the launcher's double)."""
+    history = record_history(tmp_path, kfp=True)
+    assert _names(history, [lineage.resolve_baseline_model(history.store, PIPELINE, [history.uris["M3"]])]) == ["M2"]  # nothing pushed
+    _record_kfp_push(history, "M1", 1.0)
+    _record_kfp_push(history, "M2", 0.0)
+    assert pushed_model_ids(history.store) == {history.ids["M1"]}
+    assert _names(history, [lineage.resolve_baseline_model(history.store, PIPELINE, [history.uris["M3"]])]) == ["M1"]
+
+
+def test_pushes_outside_the_candidates_do_not_hide_the_latest_blessed_model(two_namespaces: History) -> None:
+    """team-b pushed M9; team-a has pushed nothing, so its baseline is still its latest blessed model."""
+    _record_kfp_push(two_namespaces, "M9", 1.0)
+    scoped = lineage.resolve_baseline_model(two_namespaces.store, PIPELINE, [two_namespaces.uris["M3"]], namespace="team-a")
+    assert _names(two_namespaces, [scoped]) == ["M2"]

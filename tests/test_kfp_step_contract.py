@@ -19,6 +19,10 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from mlmd_history import PIPELINE, record_history
 from kfp_driver import driver_executor_input, executor_of, output_uri, step_args
+from kfp_local.cluster import installed_secrets
+from kfp_local.driver import DEFAULT_PIPELINE_ROOT, store_session_info
+from kfp_local.object_store import parse_bucket_config_for_artifact_uri, upload_blob
+from kfp_local.services import ObjectStores, start_s3_server
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
 from tfx.utils import import_utils
 
@@ -27,6 +31,7 @@ from components.kfp_resolvers.entrypoint import register_artifact_types, run_ste
 from components.kfp_resolvers.example_gen import DATA_VERSION_KEY
 from components.kfp_resolvers.mirror import MIRROR_PREFIX_ENV, mirror_path, uri_of
 from components.kfp_resolvers.namespace import NAMESPACE_ENV
+from components.kfp_resolvers.object_store import MINIO_SECRET, secret_env
 from components.kfp_resolvers.step_input import prepare_step, restore_output_uris
 from pipelines.config import config_from_dict
 from pipelines.kubeflow.compile import compile_pipeline_spec
@@ -93,13 +98,13 @@ def test_an_input_without_a_declared_type_is_one_clear_error() -> None:
         prepare_step(json.dumps(raw), json.dumps({"artifacts": {}}))
 
 
-def test_reported_outputs_get_their_uris_back_and_redirects_stay() -> None:
+def test_reported_outputs_get_their_uris_back_and_other_uris_stay() -> None:
     raw = {"outputs": {"artifacts": {"model": {"artifacts": [{"uri": "s3://b/r/T/s/model", "type": {"schemaTitle": "tfx.Model"}}]}}, "outputFile": "/o"}}
     prepared = prepare_step(json.dumps(raw), None)
     assert prepared.uris_by_mirror_path == {"/s3/b/r/T/s/model": "s3://b/r/T/s/model"}
     reported = pipeline_spec_pb2.ExecutorOutput()
     reported.artifacts["model"].artifacts.add(uri="/s3/b/r/T/s/model")
-    reported.artifacts["baseline"].artifacts.add(uri="s3://b/r/Trainer/s/model")  # a resolver's redirect
+    reported.artifacts["baseline"].artifacts.add(uri="s3://b/r/Trainer/s/model")  # not a mirror path: left as reported
     restore_output_uris(reported, prepared.uris_by_mirror_path)
     assert [reported.artifacts[k].artifacts[0].uri for k in ("model", "baseline")] == ["s3://b/r/T/s/model", "s3://b/r/Trainer/s/model"]
 
@@ -138,19 +143,32 @@ def test_a_resolver_step_on_minio_matches_mirror_inputs_to_mlmd_uris_within_its_
     by URI; run 3's examples resolve team-a's latest blessed model (M2), not team-b's newer same-named one (M9).
     """
     history = record_history(tmp_path / "mlmd", kfp=True, namespace="team-a", other_namespace="team-b")
+    server, endpoint = start_s3_server()  # MinIO's S3 API, holding the history's artifacts
+    bucket = ObjectStores(endpoint, tmp_path / "gcs").open_bucket(parse_bucket_config_for_artifact_uri("minio://mlpipeline/x"))
+    session = json.dumps(store_session_info(DEFAULT_PIPELINE_ROOT, endpoint.split("://", 1)[1]))
     for artifact in history.store.get_artifacts():
+        upload_blob(bucket, artifact.uri, artifact.uri.lstrip("/"))
         artifact.uri = "minio://mlpipeline" + artifact.uri
+        artifact.custom_properties["store_session_info"].string_value = session  # as the launcher records it
         history.store.put_artifacts([artifact])
+    for key, value in installed_secrets()[MINIO_SECRET].items():
+        monkeypatch.setenv(secret_env(MINIO_SECRET, key), value)  # the compiled secretAsEnv
     monkeypatch.setenv(MIRROR_PREFIX_ENV, str(tmp_path / "mirror"))
     monkeypatch.setenv(NAMESPACE_ENV, "team-a")
     task = "previous_label_map_resolver"
-    for examples, expected in (("E2", ("L1", "M1")), ("E3", ("L2", "M2"))):
-        examples_uri = "minio://mlpipeline" + history.uris[examples]
-        shutil.copytree(history.uris[examples], mirror_path(examples_uri))  # the launcher's download
-        output_file = tmp_path / examples / "executor_output.json"
-        raw = driver_executor_input(compiled, task, str(output_file), upstream={("ImportExampleGen", "examples"): {"uri": examples_uri}})
-        raw["inputs"]["parameterValues"].update({"pipeline_name": PIPELINE, "metadata_connection": sqlite_connection(str(history.path))})
-        run_step(step_args(compiled, task, json.dumps(raw)))
-        reported = json.loads(output_file.read_text())["artifacts"]
-        uris = tuple(reported[key]["artifacts"][0]["uri"] for key in ("label_map", "model"))
-        assert uris == tuple("minio://mlpipeline" + history.uris[name] for name in expected), examples
+    try:
+        for examples, expected in (("E2", ("L1", "M1")), ("E3", ("L2", "M2"))):
+            examples_uri = "minio://mlpipeline" + history.uris[examples]
+            shutil.copytree(history.uris[examples], mirror_path(examples_uri))  # the launcher's download
+            output_file = tmp_path / examples / "executor_output.json"
+            raw = driver_executor_input(compiled, task, str(output_file), upstream={("ImportExampleGen", "examples"): {"uri": examples_uri}})
+            raw["inputs"]["parameterValues"].update({"pipeline_name": PIPELINE, "metadata_connection": sqlite_connection(str(history.path))})
+            shutil.rmtree(tmp_path / "mirror" / "minio" / "mlpipeline" / "v2", ignore_errors=True)  # a fresh pod
+            run_step(step_args(compiled, task, json.dumps(raw)))
+            reported = json.loads(output_file.read_text())["artifacts"]
+            for key, name in zip(("label_map", "model"), expected):
+                [artifact] = reported[key]["artifacts"]
+                assert artifact["metadata"]["resolved_from"] == "minio://mlpipeline" + history.uris[name], (examples, key)
+                assert (Path(mirror_path(artifact["uri"])) / "payload.txt").read_text() == name  # copied for the launcher to upload
+    finally:
+        server.stop()

@@ -257,8 +257,9 @@ def test_a_compiled_resolver_step_runs_through_the_container_entrypoint(compiled
     _run_compiled_step(compiled_by_cli, "previous_label_map_resolver", {"examples": (history.uris["E3"], "tfx.Examples")}, history, tmp_path)
     reported = json_format.Parse((tmp_path / "executor_output.json").read_text(), pipeline_spec_pb2.ExecutorOutput())
     [label_map], [model] = reported.artifacts["label_map"].artifacts, reported.artifacts["model"].artifacts
-    assert label_map.uri == label_map.metadata["resolved_from"] == history.uris["L2"]  # redirected: the launcher records it
-    assert model.uri == history.uris["M2"]
+    assert label_map.uri == str(tmp_path / "label_map") and label_map.metadata["resolved_from"] == history.uris["L2"]  # copied into its output
+    assert (tmp_path / "label_map" / "payload.txt").read_text() == "L2"
+    assert model.uri == str(tmp_path / "model") and model.metadata["resolved_from"] == history.uris["M2"]
 
 
 @pytest.mark.parametrize(
@@ -350,7 +351,8 @@ def test_compiled_framework_filters_reach_the_resolver_steps(compiled_both: Comp
     candidate = {"candidate": (history.uris["M3"], "tfx.Model")}
     _run_compiled_step(compiled_both, "baseline_model_resolver", candidate, history, tmp_path / "tf")
     reported = json_format.Parse((tmp_path / "tf" / "executor_output.json").read_text(), pipeline_spec_pb2.ExecutorOutput())
-    assert reported.artifacts["model"].artifacts[0].uri == history.uris["M2"]  # redirected to the resolved model
+    [model] = reported.artifacts["model"].artifacts
+    assert model.uri == str(tmp_path / "tf" / "model") and model.metadata["resolved_from"] == history.uris["M2"]  # a copy of it
     torch_baseline = _run_compiled_step(compiled_both, "torch_baseline_model_resolver", candidate, history, tmp_path / "torch")
     assert list(torch_baseline["model"].iterdir()) == []  # empty: TorchEvaluator then runs without a baseline
 

@@ -24,17 +24,20 @@ MODEL_KEY = "model"
 BLESSING_KEY = "model_blessing"
 
 
-PUSHED_MODEL_TYPE = "PushedModel"
+PUSHED_MODEL_TYPES = ("PushedModel", "tfx.PushedModel")  # as TFX records the type locally, and as the KFP v2 launcher does
 _PUSHED_PROPERTY = "pushed"
+
+
+def _says_pushed(artifact: metadata_store_pb2.Artifact) -> bool:
+    """`pushed` is 1: an int as TFX records it, a double as the KFP launcher records every number (converter.go)."""
+    value = artifact.custom_properties.get(_PUSHED_PROPERTY)
+    kind = value.WhichOneof("value") if value is not None else None
+    return kind in ("int_value", "double_value") and getattr(value, kind) == 1
 
 
 def pushed_model_ids(store: mlmd.MetadataStore) -> set[int]:
     """Ids of the models a pusher deployed: the `model` input of each execution whose PushedModel says pushed."""
-    pushed = [
-        artifact.id
-        for artifact in store.get_artifacts_by_type(PUSHED_MODEL_TYPE)
-        if artifact.custom_properties.get(_PUSHED_PROPERTY, metadata_store_pb2.Value()).int_value == 1
-    ]
+    pushed = [artifact.id for type_name in PUSHED_MODEL_TYPES for artifact in store.get_artifacts_by_type(type_name) if _says_pushed(artifact)]
     if not pushed:
         return set()
     outputs = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
@@ -55,8 +58,10 @@ def latest_blessed_other_than(
 ) -> tuple[Optional[types.Artifact], Optional[types.Artifact]]:
     """The newest model with a positive blessing whose id is not excluded, and that blessing.
 
-    With `deployed_model_ids` (non-empty), only models among them count.
+    With `deployed_model_ids` holding any of `models`, only models among them count
+    (deployments of models outside `models`, e.g. another namespace's, are ignored).
     """
+    deployed_model_ids = (deployed_model_ids or set()) & {model.id for model in models}
     blessing_by_model = {
         blessing.get_int_custom_property(evaluator_constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY): blessing
         for blessing in sorted(blessings, key=lambda artifact: artifact.id)

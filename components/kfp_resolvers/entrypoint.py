@@ -14,11 +14,12 @@ Design (kubeflow/pipelines 2.4.0 and 2.5.0, TFX v1.16.0; details in each module)
 - Mirror paths (mirror.py, step_input.py). Artifact URIs on `minio://`, `s3://`
   and `gs://` roots become the launcher's local mirrors (`/minio/B/K`, `/s3/B/K`,
   `/gcs/B/K`), which the launcher downloads inputs to and uploads outputs from;
-  the ExecutorOutput reports the original URIs again. A resolver step reports
-  the resolved artifact's own URI for its output (executor.emit), which the
-  launcher records, so the consuming step downloads the resolved files (a pod
-  can read no artifact but its inputs). Resolvers compare URIs with
-  `mirror.uri_of` on both sides.
+  the ExecutorOutput reports the original URIs again. A resolver step copies
+  the resolved artifact from the object store into its own output's mirror
+  (executor.emit, object_store.py), which the launcher uploads under this run's
+  root, so the consuming step downloads it as an ordinary input (a pod can read
+  no artifact but its inputs). Resolvers compare URIs with `mirror.uri_of` on
+  both sides.
 - Span probe (span_probe.py). An uncached step resolves the span ExampleGen will
   ingest and outputs `data_version` = `<span>:<version>:<fingerprint digest>` as
   an output parameter, which ExampleGen takes as its `data_version` input

@@ -1,22 +1,23 @@
-"""Executors of the container-step resolvers: query ML Metadata (in the step's namespace), then hand over what was resolved.
+"""Executors of the container-step resolvers: query ML Metadata (in the step's namespace), then copy what was resolved.
 
-A resolved output is redirected, not copied: the step reports the resolved
-artifact's own URI for it (the KFP v2 launcher's `mergeRuntimeArtifacts` takes a
-reported `uri`). KNOWN DEFECT: `uploadOutputArtifacts` then computes the object
-key with `KeyFromURI` against this run's root and fails for another run's URI
-("does not have expected bucket prefix"; kubeflow/pipelines
-`backend/src/v2/component/launcher_v2.go`, `objectstore/config.go`, 2.4.0 and
-2.5.0), so this only works while nothing resolves; the fix is to copy what is
-resolved into the step's own output (tests/test_kfp_local_e2e.py, strict xfail). The `resolved_from` custom property names the source
-URI and travels with the artifact's metadata to the consumer; when nothing
-resolves, the output stays where the driver put it, empty, with `resolved_from`
-empty, which `optional_inputs.drop_unresolved` turns back into "no input" for
-LabelPrep, Trainer and Evaluator.
+A resolved artifact is copied into the step's own output (its local mirror path,
+which the launcher uploads under this run's root and records with this run's URI):
+the KFP v2 launcher refuses to upload an output URI outside this run's root
+(`uploadOutputArtifacts` -> `Config.KeyFromURI`, "does not have expected bucket
+prefix"; kubeflow/pipelines `backend/src/v2/component/launcher_v2.go`,
+`objectstore/config.go`, 2.4.0 and 2.5.0), so a step cannot report another run's
+URI as its output. object_store.py reads the resolved files with the access the
+launcher had. Provenance travels as custom properties: `resolved_from` (the
+source URI) and `resolved_from_id` (its MLMD id); a copy of a copy names the
+original. When nothing resolves, the output stays where the driver put it, empty,
+with `resolved_from` empty, which `optional_inputs.drop_unresolved` turns back
+into "no input" for LabelPrep, Trainer and Evaluator.
 """
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from typing import Any, Optional
 
 import ml_metadata as mlmd
@@ -27,11 +28,10 @@ from tfx.dsl.components.base import base_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
-from components.kfp_resolvers import lineage
+from components.kfp_resolvers import lineage, object_store
 from components.kfp_resolvers.mirror import uri_of
 from components.kfp_resolvers.namespace import step_namespace
 
-_NO_READER_IN_STEP = ("minio://", "s3://")  # tf.io.gfile reads gs:// and local paths, not these
 
 
 def open_store(connection: str) -> mlmd.MetadataStore:
@@ -45,14 +45,23 @@ def open_store(connection: str) -> mlmd.MetadataStore:
     return mlmd.MetadataStore(metadata_store_pb2.MetadataStoreClientConfig(host=settings["host"], port=int(settings["port"])))
 
 
+def provenance(resolved: types.Artifact) -> tuple[str, int]:
+    """(URI, MLMD id) of the artifact `resolved` stands for: itself, or for a resolver's copy, its source."""
+    if is_resolved(resolved) and resolved.has_custom_property(lineage.RESOLVED_FROM_ID_PROPERTY):
+        return resolved.get_string_custom_property(lineage.RESOLVED_FROM_PROPERTY), resolved.get_int_custom_property(lineage.RESOLVED_FROM_ID_PROPERTY)
+    return resolved.uri, resolved.id
+
+
 def emit(resolved: Optional[types.Artifact], output: types.Artifact) -> None:
-    """Points `output` at `resolved` and names it in `resolved_from`; with nothing resolved, leaves `output` an empty directory."""
+    """Copies `resolved` into `output` and names its source; with nothing resolved, leaves `output` an empty directory."""
     if resolved is None:
         fileio.makedirs(output.uri)
         output.set_string_custom_property(lineage.RESOLVED_FROM_PROPERTY, "")
         return
-    output.uri = resolved.uri
-    output.set_string_custom_property(lineage.RESOLVED_FROM_PROPERTY, resolved.uri)
+    object_store.download(resolved.uri, object_store.session_of(resolved), output.uri)
+    source_uri, source_id = provenance(resolved)
+    output.set_string_custom_property(lineage.RESOLVED_FROM_PROPERTY, source_uri)
+    output.set_int_custom_property(lineage.RESOLVED_FROM_ID_PROPERTY, source_id)
 
 
 def is_resolved(artifact: types.Artifact) -> bool:
@@ -100,9 +109,15 @@ class SpanWindowExecutor(base_executor.BaseExecutor):
         candidates = written + [latest for latest in input_dict["latest"] if uri_of(latest.uri) not in known]
         window = lineage.resolve_span_window(store, candidates, exec_properties["num_spans"])
         downloaded = {uri_of(latest.uri): latest.uri for latest in input_dict["latest"]}
-        for examples in window:
-            examples.uri = downloaded.get(examples.uri, examples.uri)  # this run's span: at its mirror path
-        merge_examples(window, artifact_utils.get_single_instance(output_dict["examples"]))
+        with tempfile.TemporaryDirectory(prefix="span-window-") as scratch:
+            paths = []
+            for index, examples in enumerate(window):
+                path = downloaded.get(examples.uri, examples.uri)  # this run's span: at its mirror path
+                if path.startswith(object_store.OBJECT_STORE_SCHEMES):  # an earlier run's: read from the object store
+                    path = os.path.join(scratch, str(index))
+                    object_store.download(examples.uri, object_store.session_of(examples), path)
+                paths.append(path)
+            merge_examples(window, artifact_utils.get_single_instance(output_dict["examples"]), paths)
 
 
 def span_of(examples: types.Artifact) -> int:
@@ -117,15 +132,16 @@ def split_names_of(examples: types.Artifact) -> list[str]:
     return artifact_utils.decode_split_names(examples.get_string_custom_property("split_names") or "[]")
 
 
-def merge_examples(window: list[types.Artifact], output: types.Artifact) -> None:
-    """Copies every split of every artifact in `window` into `output` (file names prefixed by span and id)."""
-    unreadable = [e.uri for e in window if e.uri.startswith(_NO_READER_IN_STEP)]
-    if unreadable:
-        raise ValueError(f"span window: cannot read {unreadable[0]} inside a step (no S3 client there): use a gs:// pipeline root or data.span_window: 1")
+def merge_examples(window: list[types.Artifact], output: types.Artifact, paths: Optional[list[str]] = None) -> None:
+    """Copies every split of every artifact in `window` into `output` (file names prefixed by span and id).
+
+    `paths`: where each artifact of `window` can be read (default: its URI).
+    """
+    readable = paths or [examples.uri for examples in window]
     splits: set[str] = set()
-    for examples in sorted(window, key=lambda artifact: (span_of(artifact), artifact.id)):
+    for examples, path in sorted(zip(window, readable), key=lambda pair: (span_of(pair[0]), pair[0].id)):
         for split in split_names_of(examples):
-            source = os.path.join(examples.uri, f"Split-{split}")  # TFX's current split layout
+            source = os.path.join(path, f"Split-{split}")  # TFX's current split layout
             target = os.path.join(output.uri, f"Split-{split}")
             fileio.makedirs(target)
             for name in fileio.listdir(source):

@@ -26,7 +26,7 @@ from tfx.components.evaluator import constants as evaluator_constants
 from tfx.dsl.input_resolution.strategies.span_range_strategy import SpanRangeStrategy
 from tfx.types import artifact_utils
 
-from components.baseline_resolver.strategy import latest_blessed_other_than
+from components.baseline_resolver.strategy import latest_blessed_other_than, pushed_model_ids
 from components.label_prep.resolver import _inputs_of_producer, resolve_previous_label_map
 from components.span_ranges import rolling_window
 from components.torch_evaluator.resolver import framework_of
@@ -38,11 +38,12 @@ EXAMPLES_TYPES = ("Examples", "tfx.Examples")
 LABEL_MAP_TYPES = ("retrain.LabelMap", "tfx.Artifact")  # KFP files custom TFX types under the generic schema
 LABEL_MAP_OUTPUT_KEY = "label_map"  # LabelPrep's output key: tells label maps apart among generic artifacts
 RESOLVED_FROM_PROPERTY = "resolved_from"  # set on a resolver step's outputs: the URIs they copy
+RESOLVED_FROM_ID_PROPERTY = "resolved_from_id"  # on a resolver step's copy: the MLMD id of the artifact copied
 _PIPELINE_CONTEXT_TYPES = ("pipeline", "system.Pipeline")
 NAMESPACE_PROPERTY = "namespace"  # on KFP's system.PipelineRun contexts
 _OUTPUTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
-# TFX's integer custom properties that resolution reads: the Evaluator's `blessed`, ExampleGen's `span` and `version`.
-TFX_INT_PROPERTIES = (evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY, "span", "version")
+# Integer custom properties that resolution reads: the Evaluator's `blessed`, ExampleGen's `span` and `version`, ours.
+TFX_INT_PROPERTIES = (evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY, "span", "version", RESOLVED_FROM_ID_PROPERTY)
 
 
 def tfx_int_properties(artifact: metadata_store_pb2.Artifact) -> metadata_store_pb2.Artifact:
@@ -148,7 +149,7 @@ def resolve_baseline_model(
     framework: Optional[str] = None,
     namespace: Optional[str] = None,
 ) -> Optional[types.Artifact]:
-    """The latest blessed model other than the candidate at `candidate_uris`.
+    """The deployed model (the latest blessed one a pusher pushed; before any push, the latest blessed one), never the candidate.
 
     As `LatestBlessedOtherModelStrategy` (with `framework`: `LatestBlessedOtherModelOfFramework`).
     """
@@ -156,6 +157,7 @@ def resolve_baseline_model(
         models_of_pipeline(store, pipeline_name, framework, namespace),
         blessings_by_lineage(store, pipeline_artifacts(store, pipeline_name, BLESSING_TYPES, namespace)),
         ids_of_uris(store, candidate_uris, MODEL_TYPES),
+        pushed_model_ids(store),
     )
     return model
 

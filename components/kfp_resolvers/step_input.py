@@ -96,7 +96,7 @@ def prepare_step(invocation_json: str, inputs_spec_json: Optional[str]) -> Prepa
 
 
 def restore_output_uris(executor_output: pipeline_spec_pb2.ExecutorOutput, uris_by_mirror_path: dict[str, str]) -> None:
-    """Reports each output at the URI the driver gave it, not at its mirror path (a resolver's redirect stays)."""
+    """Reports each output at the URI the driver gave it, not at its mirror path."""
     for artifact_list in executor_output.artifacts.values():
         for artifact in artifact_list.artifacts:
             artifact.uri = uris_by_mirror_path.get(artifact.uri, artifact.uri)

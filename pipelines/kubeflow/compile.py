@@ -30,7 +30,7 @@ import yaml
 from components.kfp_resolvers.entrypoint import COMMAND as STEP_COMMAND
 from pipelines.config import ConfigError, RetrainConfig
 from pipelines.kubeflow import platform
-from pipelines.kubeflow.steps import RUNTIME_PARAMETER_DEFAULTS, UNCACHED_STEP_IDS, link_output_parameters
+from pipelines.kubeflow.steps import RESOLVER_STEP_IDS, RUNTIME_PARAMETER_DEFAULTS, UNCACHED_STEP_IDS, link_output_parameters
 from pipelines.paths import RunPaths
 
 TARGETS: tuple[str, ...] = ("kfp", "vertex")
@@ -115,7 +115,7 @@ def compile_pipeline_spec(config: RetrainConfig, target: str = "kfp") -> dict[st
         return job
     # Informational: the KFP backend never reads it (submit/schedule send runtime_config.pipeline_root).
     spec["defaultPipelineRoot"] = settings.pipeline_root
-    configs = platform.kubernetes_executor_configs(labels, gpu_steps, settings)
+    configs = platform.kubernetes_executor_configs(labels, gpu_steps, settings, RESOLVER_STEP_IDS)
     return {"pipeline_spec": spec, "platform_spec": platform.platform_spec(configs)}
 
 

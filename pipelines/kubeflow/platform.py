@@ -19,6 +19,14 @@ fields: PVCs by `constant`, secrets by `secretName`. 2.5.0 (go.mod `replace =>
 ./kubernetes_platform`) adds `pvcNameParameter`/`secretNameParameter` and still reads
 the deprecated forms (backend/src/v2/driver/driver.go); 2.5.0 configs use the new ones.
 No KubernetesExecutorConfig field at these tags carries a securityContext.
+
+Resolver steps copy what they resolve out of the object store
+(components/kfp_resolvers/object_store.py), so they need the access the launcher
+has. On a `minio://` root that is the Secret `mlpipeline-minio-artifact` (the
+launcher reads it through the Kubernetes API; a step gets its keys by
+`secretAsEnv`, which the 2.4.x driver takes as `secretName` and 2.5.0 as
+`secretNameParameter`); `s3://` and `gs://` roots use the pod's ambient
+credentials (`fromEnv`), as the launcher does.
 """
 from __future__ import annotations
 
@@ -27,6 +35,7 @@ from typing import Any, Iterable, Optional
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.dsl.components.base.base_component import BaseComponent
 
+from components.kfp_resolvers.object_store import MINIO_SECRET, MINIO_SECRET_KEYS, secret_env
 from pipelines.config import ConfigError
 from pipelines.kubeflow.settings import KubeflowSettings, StepResources, quantity_in_gb
 
@@ -143,12 +152,28 @@ def _gpu_config(settings: KubeflowSettings) -> dict[str, Any]:
     return config
 
 
-def kubernetes_executor_configs(executor_labels: dict[str, str], gpu_steps: set[str], settings: KubeflowSettings) -> dict[str, dict[str, Any]]:
-    """KubernetesExecutorConfig (as JSON) per executor label; `executor_labels` maps step id -> executor label."""
+def object_store_secrets(settings: KubeflowSettings) -> list[dict[str, Any]]:
+    """`secretAsEnv` entries that let a resolver step read artifacts on `settings.pipeline_root` (see the module docstring)."""
+    if not settings.pipeline_root.startswith("minio://"):
+        return []
+    keys = [{"secretKey": key, "envVar": secret_env(MINIO_SECRET, key)} for key in MINIO_SECRET_KEYS]
+    return [{**_by_name(MINIO_SECRET, "secretName", settings), "keyToEnv": keys}]
+
+
+def kubernetes_executor_configs(
+    executor_labels: dict[str, str], gpu_steps: set[str], settings: KubeflowSettings, resolver_steps: Iterable[str] = ()
+) -> dict[str, dict[str, Any]]:
+    """KubernetesExecutorConfig (as JSON) per executor label; `executor_labels` maps step id -> executor label.
+
+    `resolver_steps` also get object-store access (`object_store_secrets`).
+    """
     common, gpu = _common_config(settings), _gpu_config(settings) if gpu_steps else {}
+    store_secrets, resolvers = object_store_secrets(settings), set(resolver_steps)
     configs = {}
     for step_id, label in sorted(executor_labels.items()):
         config = {**common, **(gpu if step_id in gpu_steps else {})}
+        if step_id in resolvers and store_secrets:
+            config["secretAsEnv"] = [*config.get("secretAsEnv", []), *store_secrets]
         if config:
             configs[label] = config
     return configs

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Iterator
 
 from kfp_local.run import Cluster
-from kfp_local.services import ObjectStores, serve_metadata, start_s3_server
+from components.kfp_resolvers.object_store import MINIO_SECRET
+from kfp_local.services import MINIO_ACCESS_KEY, MINIO_SECRET_KEY, ObjectStores, serve_metadata, start_s3_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,13 +26,30 @@ def image_environment(home: Path) -> dict[str, str]:
     }
 
 
+def installed_secrets() -> dict[str, dict[str, str]]:
+    """The Secrets a KFP install puts in each user namespace: MinIO's artifact credentials (KFP's manifests;
+    the multi-user profile controller copies `mlpipeline-minio-artifact` into every profile namespace)."""
+    return {MINIO_SECRET: {"accesskey": MINIO_ACCESS_KEY, "secretkey": MINIO_SECRET_KEY}}
+
+
 @contextlib.contextmanager
 def local_cluster(root: Path, kfp_version: str = "2.5.0") -> Iterator[Cluster]:
-    """Starts the services under `root` (MLMD SQLite file, GCS stand-in, pods) and stops them afterwards."""
+    """Starts the services under `root` (MLMD SQLite file, GCS stand-in, pods) and stops them afterwards.
+
+    The driver pods find the S3-API server as the `minio-service` (MinioDefaultEndpoint).
+    """
     metadata = serve_metadata(root / "mlmd.sqlite")
     s3_server, endpoint = start_s3_server()
     try:
-        yield Cluster(metadata, ObjectStores(endpoint, root / "gcs"), root / "pods", image_environment(root / "home"), kfp_version)
+        yield Cluster(
+            metadata,
+            ObjectStores(endpoint, root / "gcs"),
+            root / "pods",
+            image_environment(root / "home"),
+            kfp_version,
+            minio_endpoint=endpoint.split("://", 1)[1],
+            secrets=installed_secrets(),
+        )
     finally:
         s3_server.stop()
         metadata.server.stop(None)

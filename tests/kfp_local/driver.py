@@ -84,12 +84,19 @@ def check_kubernetes_config(config: dict[str, Any], kfp_version: str) -> None:
         raise DriverError(f"failed to unmarshal Kubernetes config (KFP {kfp_version} driver): {error}") from error
 
 
-def store_session_info(pipeline_root: str) -> dict[str, Any]:
-    """config.GetStoreSessionInfo for the default MinIO store and for other providers (from the environment)."""
+DEFAULT_MINIO_ENDPOINT = "minio-service.kubeflow:9000"  # objectstore/config.go defaultMinioEndpointInMultiUserMode
+
+
+def store_session_info(pipeline_root: str, minio_endpoint: str = DEFAULT_MINIO_ENDPOINT) -> dict[str, Any]:
+    """config.GetStoreSessionInfo for the default MinIO store and for other providers (from the environment).
+
+    `minio_endpoint` is what `objectstore.MinioDefaultEndpoint` finds in the driver pod
+    (`MINIO_SERVICE_SERVICE_HOST:PORT`, else DEFAULT_MINIO_ENDPOINT; 2.4.0 and 2.5.0).
+    """
     config = parse_bucket_config(pipeline_root)
     provider = config.scheme[: -len("://")]
     if provider == "minio":
-        params = {"region": "minio", "endpoint": "minio-service.kubeflow:9000", "disableSSL": "true", "fromEnv": "false",
+        params = {"region": "minio", "endpoint": minio_endpoint, "disableSSL": "true", "fromEnv": "false",
                   "secretName": "mlpipeline-minio-artifact", "accessKeyKey": "accesskey", "secretKeyKey": "secretkey"}
         return {"Provider": provider, "Params": params}
     return {"Provider": provider, "Params": {"fromEnv": "true"}}
@@ -102,6 +109,7 @@ def root_dag(
     namespace: str,
     runtime_config: kfp_pb2.PipelineJob.RuntimeConfig,
     launcher_default_root: Optional[str] = None,
+    minio_endpoint: str = DEFAULT_MINIO_ENDPOINT,
 ) -> tuple[Pipeline, mlmd_pb2.Execution]:
     """RootDAG: the run's root comes from the run (`gcs_output_directory`), else the kfp-launcher ConfigMap, else MinIO.
 
@@ -112,7 +120,7 @@ def root_dag(
         raise DriverError("invalid root DAG driver args: namespace is required")
     pipeline_root = runtime_config.gcs_output_directory or launcher_default_root or DEFAULT_PIPELINE_ROOT
     try:
-        session = store_session_info(pipeline_root)
+        session = store_session_info(pipeline_root, minio_endpoint)
     except ValueError as error:
         raise DriverError(f"driver.RootDAG failed: {error}") from error
     pipeline = client.get_pipeline(pipeline_name, run_id, namespace, "run-resource", pipeline_root, json.dumps(session))

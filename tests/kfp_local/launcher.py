@@ -17,8 +17,8 @@ Substitutions (a process here, a pod there), each explicit:
   repository on PYTHONPATH, the test venv's `python` first on PATH), command and args
   exactly as compiled, placeholders substituted as the launcher does;
 - the pod's environment: `metadata-grpc-configmap` (METADATA_GRPC_SERVICE_HOST/PORT),
-  KFP_POD_NAME/KFP_POD_UID, the container's `env`, and `secretAsEnv` values the caller
-  supplies for the named Kubernetes Secrets.
+  KFP_POD_NAME/KFP_POD_UID, the container's `env`, and `secretAsEnv` values from the
+  cluster's Secrets (a missing Secret or key fails the pod, as the kubelet does).
 """
 from __future__ import annotations
 
@@ -159,8 +159,22 @@ def step_environment(opts: StepOptions, pod: Pod, metadata_host: str, metadata_p
     for secret in opts.kubernetes_config.get("secretAsEnv", []):
         name = secret.get("secretName") or secret.get("secretNameParameter", {}).get("runtimeValue", {}).get("constant", "")
         for mapping in secret.get("keyToEnv", []):
-            env[mapping["envVar"]] = pod.secrets.get(name, {}).get(mapping["secretKey"], "")
+            env[mapping["envVar"]] = secret_key(pod, name, mapping["secretKey"])
     return env
+
+
+class PodNotStarted(RuntimeError):
+    """The kubelet cannot start the step's container (CreateContainerConfigError)."""
+
+
+def secret_key(pod: Pod, name: str, key: str) -> str:
+    """A `secretKeyRef` env value: the driver sets no `optional` (driver.go, 2.4.0 and 2.5.0), so a missing Secret
+    or key keeps the container from starting (kubelet's CreateContainerConfigError)."""
+    if name not in pod.secrets:
+        raise PodNotStarted(f'CreateContainerConfigError: secret "{name}" not found')
+    if key not in pod.secrets[name]:
+        raise PodNotStarted(f"CreateContainerConfigError: couldn't find key {key} in Secret {name}")
+    return pod.secrets[name][key]
 
 
 def run_command(command: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> tuple[int, str]:

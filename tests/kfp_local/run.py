@@ -19,7 +19,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2 as kfp_pb2
 from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
 
 from kfp_local.cache import TaskCache
-from kfp_local.driver import KFP_VERSIONS, DriverError, StepOptions, check_kubernetes_config, container, root_dag, runtime_config_with_defaults
+from kfp_local.driver import DEFAULT_MINIO_ENDPOINT, KFP_VERSIONS, DriverError, StepOptions, check_kubernetes_config, container, root_dag, runtime_config_with_defaults
 from kfp_local.launcher import Pod, launch
 from kfp_local.metadata import MetadataClient, Pipeline
 from kfp_local.services import MetadataService, ObjectStores
@@ -35,6 +35,7 @@ class Cluster:
     step_env: dict[str, str]  # the image's environment
     kfp_version: str = "2.5.0"
     launcher_default_root: Optional[str] = None  # kfp-launcher ConfigMap `defaultPipelineRoot`
+    minio_endpoint: str = DEFAULT_MINIO_ENDPOINT  # the minio-service the driver pod finds (MinioDefaultEndpoint)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
     cache: TaskCache = field(default_factory=TaskCache)
 
@@ -117,7 +118,9 @@ def start_run(
     run_id = run_id or str(uuid.uuid4())
     client = MetadataClient(cluster.metadata.stub())
     runtime_config = runtime_config_with_defaults(spec, parameters or {}, pipeline_root)
-    pipeline, dag = root_dag(client, spec.pipeline_info.name, run_id, namespace, runtime_config, cluster.launcher_default_root)
+    pipeline, dag = root_dag(
+        client, spec.pipeline_info.name, run_id, namespace, runtime_config, cluster.launcher_default_root, cluster.minio_endpoint
+    )
     return RunContext(cluster, spec, deployment, executor_configs, client, pipeline, dag, run_id, namespace)
 
 
