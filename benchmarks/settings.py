@@ -1,10 +1,15 @@
 """Trainer settings and training plans for benchmarks: the built-in config's training settings, with the benchmark's own values."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from components.trainer_settings import TrainerSettings
+
+if TYPE_CHECKING:
+    from components.hub_trainer.training import TrainingPlan
 
 
-def benchmark_settings(**fields: Any):
+def benchmark_settings(**fields: Any) -> TrainerSettings:
     """TrainerSettings of the default RetrainConfig with `fields` in their place (validated)."""
     from pipelines.config import RetrainConfig
     from pipelines.trainer_settings import trainer_settings_for
@@ -12,7 +17,7 @@ def benchmark_settings(**fields: Any):
     return trainer_settings_for(RetrainConfig()).updated(**fields)
 
 
-def benchmark_plan(**fields: Any):
+def benchmark_plan(**fields: Any) -> TrainingPlan:
     """The TrainingPlan of `benchmark_settings(**fields)`, without label smoothing."""
     from components.hub_trainer.training import TrainingPlan
 

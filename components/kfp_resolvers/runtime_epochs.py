@@ -18,7 +18,7 @@ from tfx.utils import json_utils
 
 from components.compat.tfx_private import replace_component_spec
 from components.torch_trainer.component import TorchTrainerSpec
-from components.trainer_settings import trainer_custom_config, trainer_settings_from, CODE_VERSION_KEY
+from components.trainer_settings import CODE_VERSION_KEY, trainer_custom_config, trainer_settings_from
 
 EPOCHS_KEY = "epochs"
 KEEP_CONFIGURED_EPOCHS = 0
