@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +149,9 @@ def test_the_pipeline_hands_every_component_settings_it_accepts(tmp_path: Path) 
     transform = json.loads(nodes["LabelMappedTransform"].exec_properties["custom_config"])
     inputs, vocabulary = transform_settings_from({**transform, "label_vocabulary": ["a", "b"]})
     assert inputs == expected.inputs and vocabulary == ["a", "b"]
+
+
+def test_the_settings_module_imports_neither_tensorflow_nor_torch() -> None:
+    code = "import sys, components.trainer_settings; print(sorted(m for m in ('tensorflow', 'torch') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert result.stdout.strip() == "[]"
