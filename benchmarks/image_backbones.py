@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmarks.result import Result
+from benchmarks.settings import benchmark_plan, benchmark_settings
 
 SEEDS = (42, 0, 1)
 LEARNING_RATE = 1e-2  # the head's (the project's default)
@@ -68,14 +69,13 @@ def emoji_arrays(quick: bool) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.n
 def _torch_accuracy(backbone, train, evaluation, num_classes: int, mode: str, epochs: int, seed: int, backbone_train_mode: str = "inference") -> float:
     import torch
 
-    from components.hub_trainer.training import TrainingPlan
     from components.torch_trainer.model import build_classifier
     from components.torch_trainer.training import train_classifier
 
     x, y = torch.from_numpy(train[0]), torch.from_numpy(train[1])
-    settings = {"task_type": "image_classification", "seed": seed, "dropout": 0.1}
+    settings = benchmark_settings(seed=seed, dropout=0.1)
     model = build_classifier(settings, num_classes, example=x[:1], backbone=backbone)
-    plan = TrainingPlan(mode=mode, epochs=epochs, batch_size=32, learning_rate=LEARNING_RATE, backbone_learning_rate_scale=BACKBONE_SCALE, seed=seed)
+    plan = benchmark_plan(mode=mode, epochs=epochs, batch_size=32, learning_rate=LEARNING_RATE, backbone_learning_rate_scale=BACKBONE_SCALE, seed=seed)
     train_classifier(model, (x, y), plan, backbone_train_mode=backbone_train_mode)
     model.eval()
     with torch.no_grad():
@@ -87,11 +87,11 @@ def _tf_accuracy(handle: str, train, evaluation, num_classes: int, epochs: int, 
     import tensorflow as tf
 
     from components.hub_trainer.model import build_classifier
-    from components.hub_trainer.training import TrainingPlan, train_classifier
+    from components.hub_trainer.training import train_classifier
 
     side = train[0].shape[1]
     model = build_classifier(handle, (side, side, 3), tf.float32, num_classes, dropout=0.1, seed=seed)
-    plan = TrainingPlan(mode="feature_extraction", epochs=epochs, batch_size=32, learning_rate=LEARNING_RATE, seed=seed)
+    plan = benchmark_plan(mode="feature_extraction", epochs=epochs, batch_size=32, learning_rate=LEARNING_RATE, backbone_learning_rate_scale=0.1, seed=seed)
     train_classifier(model, (train[0], tf.one_hot(train[1], num_classes).numpy()), plan, verbose=0)
     predicted = model.predict(evaluation[0], verbose=0).argmax(-1)
     return float((predicted == evaluation[1]).mean())

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.result import Result
+from benchmarks.settings import benchmark_plan, benchmark_settings
 
 THROUGHPUT_RANGE = (0.8, 1.25)  # PyTorch examples/s within this factor of TF's
 SEEDS = (42, 0, 1, 2, 3)
@@ -47,9 +48,7 @@ class TrainerRun:
 
 
 def _plan(quick: bool, seed: int = SEEDS[0]):
-    from components.hub_trainer.training import TrainingPlan
-
-    return TrainingPlan(mode="fine_tune", epochs=10 if quick else 40, batch_size=16, learning_rate=1e-2, backbone_learning_rate_scale=0.1, seed=seed)
+    return benchmark_plan(mode="fine_tune", epochs=10 if quick else 40, batch_size=16, learning_rate=1e-2, backbone_learning_rate_scale=0.1, seed=seed)
 
 
 def _data(prepared) -> tuple:
@@ -90,7 +89,7 @@ def _torch_run(checkpoint: str, train: tuple, evaluation: tuple, plan) -> Traine
     from components.torch_trainer.model import build_classifier
     from components.torch_trainer.training import train_classifier
 
-    settings = {"task_type": "image_classification", "torch_checkpoint": checkpoint, "seed": plan.seed, "dropout": 0.1}
+    settings = benchmark_settings(torch_checkpoint=checkpoint, seed=plan.seed, dropout=0.1)
     x, y = torch.from_numpy(train[0]), torch.from_numpy(train[1])
     model = build_classifier(settings, 5, example=x[:1])
     start = time.perf_counter()

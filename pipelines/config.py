@@ -20,6 +20,7 @@ from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN
 from components.hub_tuner.settings import TuningConfig
 from components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS
 from components.label_prep.settings import LabelSettings
+from components.trainer_settings import AugmentationConfig
 from pipelines.kubeflow.settings import KubeflowSettings
 from pipelines.data_format import infer_format, one_file_as_directory
 from pipelines.recipes import EffectiveRates, effective_rates
@@ -221,18 +222,6 @@ class BackboneConfig(_Section):
     def is_remote(self) -> bool:
         """True for URL handles (tfhub.dev, Kaggle, gs://), which are not checked locally."""
         return self.handle is not None and _is_url(self.handle)
-
-
-class AugmentationConfig(_Section):
-    """Random image augmentation of training batches (off by default: digits must not be flipped)."""
-
-    crop_fraction: float = Field(0.0, ge=0.0, lt=1.0)
-    horizontal_flip: bool = False
-    brightness: float = Field(0.0, ge=0.0, le=1.0)
-
-    @property
-    def enabled(self) -> bool:
-        return self.crop_fraction > 0 or self.horizontal_flip or self.brightness > 0
 
 
 class TrainingConfig(_Section):

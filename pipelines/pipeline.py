@@ -26,8 +26,7 @@ from components.baseline_resolver.strategy import (
 )
 from components.data_gate.component import AnomaliesGate
 from components.hub_trainer.export import TRANSFORM_SIGNATURE
-from components.hub_trainer.features import BACKGROUND_KEY, LABEL_ID
-from components.hub_tuner.settings import TUNING_KEY
+from components.hub_trainer.features import LABEL_ID
 from components.image_example_gen.component import ImageFolderExampleGen
 from components.label_prep.artifact import LabelMap
 from components.label_prep.component import LabelPrep
@@ -35,6 +34,7 @@ from components.label_prep.resolver import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBl
 from components.label_transform.component import LabelMappedTransform
 from components.span_ranges import rolling_window
 from components.torch_evaluator.component import TorchEvaluator
+from components.trainer_settings import trainer_custom_config, transform_custom_config, tuner_custom_config
 from components.torch_evaluator.resolver import TENSORFLOW, LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
 from components.torch_trainer.component import TorchTrainer
 from components.torch_trainer.executor import PYTORCH
@@ -43,6 +43,7 @@ from pipelines.code_version import components_fingerprint
 from pipelines.config import RetrainConfig
 from pipelines.kubeflow import steps as kubeflow_steps
 from pipelines.paths import RunPaths
+from pipelines.trainer_settings import trainer_settings_for
 
 TRANSFORM_FN = "components.hub_trainer.transform_module.preprocessing_fn"
 TRAINER_FN = "components.hub_trainer.trainer_module.run_fn"
@@ -111,48 +112,6 @@ def _span_window(config: RetrainConfig, example_gen: BaseComponent) -> Optional[
     return resolver
 
 
-def _module_settings(config: RetrainConfig) -> dict[str, Any]:
-    """What Transform and Trainer need to know, passed as their `custom_config`."""
-    return {
-        "code_version": components_fingerprint(),
-        "task_type": config.task.type,
-        "input_feature": config.task.input_feature,
-        "label_feature": config.task.label_feature,
-        "image_size": list(config.backbone.image_size),
-        "channels": config.backbone.channels,
-    }
-
-
-def _trainer_settings(config: RetrainConfig) -> dict[str, Any]:
-    training, rates = config.training, config.effective_rates()
-    return {
-        **_module_settings(config),
-        "backbone_handle": config.backbone.handle,
-        "mode": training.mode,
-        "epochs": training.epochs,
-        "batch_size": training.batch_size,
-        "learning_rate": rates.learning_rate,
-        "hidden_units": list(training.hidden_units),
-        "dropout": training.dropout,
-        "backbone_learning_rate_scale": rates.backbone_learning_rate_scale,
-        "learning_rates_from": rates.source,
-        "unfreeze_blocks": training.unfreeze_blocks,
-        "layer_decay": training.layer_decay,
-        "fine_tune_epochs": training.fine_tune_epochs,
-        "backbone_train_mode": training.backbone_train_mode,
-        "divergence_guard": training.divergence_guard,
-        "block_pattern": training.block_pattern,
-        "warm_start": training.warm_start,
-        "seed": training.seed,
-        "validation_fraction": training.validation_fraction,
-        "early_stopping_patience": training.early_stopping_patience,
-        "lr_schedule": training.lr_schedule,
-        "warmup_epochs": training.warmup_epochs,
-        "augmentation": training.augmentation.model_dump(),
-        "mixed_precision": training.mixed_precision,
-    }
-
-
 def _tuner(config: RetrainConfig, transform: BaseComponent) -> Optional[BaseComponent]:
     """KerasTuner search before the Trainer when `tuning.enabled` (its best hyperparameters feed the Trainer)."""
     if not config.tuning.enabled:
@@ -163,23 +122,13 @@ def _tuner(config: RetrainConfig, transform: BaseComponent) -> Optional[BaseComp
         transform_graph=transform.outputs["transform_graph"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config={**_trainer_settings(config), TUNING_KEY: config.tuning.model_dump(mode="json")},
+        custom_config=tuner_custom_config(trainer_settings_for(config), components_fingerprint(), config.tuning),
     )
 
 
-def _torch_trainer_settings(config: RetrainConfig) -> dict[str, Any]:
-    """The TF trainer's settings (same meaning), with the PyTorch backbone.
-
-    `tf_backbone_handle` keeps the TF backbone: a text backbone truncates where a converted TF module does.
-    """
-    checkpoint = str(config.backbone.torch_checkpoint)
-    return {
-        **_trainer_settings(config),
-        "backbone_handle": checkpoint,
-        "torch_checkpoint": checkpoint,
-        "tf_backbone_handle": config.backbone.handle,
-        "torch_processes": config.training.torch_processes,
-    }
+def _trainer_config(config: RetrainConfig) -> dict[str, Any]:
+    """The Trainer's and TorchTrainer's `custom_config`: the same settings, the TF handle and the PyTorch checkpoint each in its field."""
+    return trainer_custom_config(trainer_settings_for(config), components_fingerprint())
 
 
 def _model_framework(config: RetrainConfig, framework: str) -> Optional[str]:
@@ -267,7 +216,7 @@ def _tf_nodes(
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
         base_model=warm_start_resolver.outputs[MODEL_KEY] if config.training.warm_start else None,
-        custom_config=_trainer_settings(config),
+        custom_config=_trainer_config(config),
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
     )
     baseline_resolver = _baseline_resolver(
@@ -298,7 +247,7 @@ def _torch_nodes(
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
         base_model=warm_start_resolver.outputs[MODEL_KEY] if config.training.warm_start else None,
-        custom_config=_torch_trainer_settings(config),
+        custom_config=_trainer_config(config),
     )
     baseline_resolver = _baseline_resolver(
         config, target, trainer.outputs["model"], PYTORCH, kubeflow_steps.TORCH_BASELINE_RESOLVER_ID
@@ -391,7 +340,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
         schema=schema_gen.outputs["schema"],
         label_map=label_prep.outputs["label_map"],
         preprocessing_fn=TRANSFORM_FN,
-        custom_config={**_module_settings(config), BACKGROUND_KEY: config.data.background_unit_rgb},
+        custom_config=transform_custom_config(trainer_settings_for(config).inputs, components_fingerprint()),
     )
     branches: list[BaseNode] = []
     if config.trainer != "torch":

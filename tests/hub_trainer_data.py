@@ -19,21 +19,16 @@ from tfx_bsl.public import tfxio
 
 from components.digits_example import data as digits
 from components.digits_example.prepare import ExampleLayout
-from components.hub_trainer.features import LABEL_VOCABULARY_KEY
 from components.hub_trainer.transform_module import preprocessing_fn
 from components.label_prep.label_map import LabelMap, save_label_map
 from pipelines.config import config_from_dict
-from pipelines.pipeline import _trainer_settings
+from components.trainer_settings import trainer_custom_config
+from pipelines.code_version import components_fingerprint
+from pipelines.trainer_settings import trainer_settings_for
+from settings_data import transform_config
 
 CLASS_NAMES = ["5", "6", "7", "8", "9"]
-SETTINGS = {
-    "task_type": "image_classification",
-    "input_feature": "image",
-    "label_feature": "label",
-    "image_size": [8, 8],
-    "channels": 1,
-    LABEL_VOCABULARY_KEY: CLASS_NAMES,
-}
+SETTINGS = transform_config(CLASS_NAMES, image_size=(8, 8), channels=1)
 
 
 @dataclass(frozen=True)
@@ -86,7 +81,7 @@ def transformed_digits(directory: Path, per_class: int, eval_limit: int = 100) -
 def trainer_settings(layout: ExampleLayout, **training: object) -> dict:
     """The Trainer's custom_config for the example backbone, as the pipeline builds it."""
     config = config_from_dict({"data": {"path": "/data"}, "backbone": {"handle": str(layout.backbone_dir)}, "training": training})
-    return _trainer_settings(config)
+    return trainer_custom_config(trainer_settings_for(config), components_fingerprint())
 
 
 def fn_args(transformed: TransformedDigits, root: Path, settings: dict, hyperparameters: dict | None = None) -> tfx.components.FnArgs:

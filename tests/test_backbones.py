@@ -175,14 +175,14 @@ def test_named_efficientnet_resolves_to_a_hub_module_and_torchscript_that_agree(
     import tensorflow_hub as hub
 
     from pipelines.builtin_example import resolve_named_backbone
-    from pipelines.pipeline import _torch_trainer_settings
+    from pipelines.trainer_settings import trainer_settings_for
 
     config = resolve_named_backbone(config_from_dict(_images_config({"name": "efficientnet-lite0", "image_size": [96, 96]})), tmp_path)
-    settings = _torch_trainer_settings(config)
-    assert (settings["image_size"], settings["channels"]) == ([96, 96], 3)
-    assert Path(settings["tf_backbone_handle"], "saved_model.pb").is_file()
-    layer = hub.KerasLayer(settings["tf_backbone_handle"], trainable=True)
-    scripted = torch.jit.load(settings["torch_checkpoint"])
+    settings = trainer_settings_for(config)
+    assert (settings.image_size, settings.channels) == ((96, 96), 3)
+    assert Path(str(settings.tf_backbone_handle), "saved_model.pb").is_file()
+    layer = hub.KerasLayer(settings.tf_backbone_handle, trainable=True)
+    scripted = torch.jit.load(str(settings.torch_checkpoint))
     images = _sample_images(96)
     assert np.abs(layer(images).numpy() - _torch_embeddings(scripted.eval(), images)).max() < 1e-4
     assert [block.name for block in backbone_blocks(layer.trainable_variables)] == ["stem", *[f"block{n}" for n in range(17)]]

@@ -15,6 +15,7 @@ from components.hub_trainer.hyperparameters import apply_hyperparameters
 from components.hub_trainer.trainer_module import checkpoint_dir_for, run_fn
 from components.hub_trainer.warm_start import saved_variables
 from hub_trainer_data import CLASS_NAMES, TransformedDigits, fn_args, trainer_settings, transformed_digits
+from settings_data import settings as typed_settings
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +75,8 @@ def test_checkpoint_directory_is_stable_across_executions_and_keyed_on_inputs(tm
 
 
 def test_hyperparameters_override_the_settings() -> None:
-    settings = {"hidden_units": [], "dropout": 0.1, "learning_rate": 0.01, "unfreeze_blocks": 1, "epochs": 5}
+    settings = typed_settings(hidden_units=(), dropout=0.1, learning_rate=0.01, unfreeze_blocks=1, epochs=5)
     assert apply_hyperparameters(settings, None) == settings
     tuned = apply_hyperparameters(settings, {"space": [], "values": {"head_depth": 2, "head_width": 64, "dropout": 0.3, "unfreeze_blocks": 2}})
-    assert tuned == {**settings, "hidden_units": [64, 64], "dropout": 0.3, "unfreeze_blocks": 2}
-    assert apply_hyperparameters(settings, {"head_depth": 0, "head_width": 64})["hidden_units"] == []
+    assert tuned == settings.updated(hidden_units=(64, 64), dropout=0.3, unfreeze_blocks=2)
+    assert apply_hyperparameters(settings, {"head_depth": 0, "head_width": 64}).hidden_units == ()

@@ -15,7 +15,8 @@ from components.hub_trainer.checkpoints import completed_epochs
 from components.hub_trainer.embeddings import embed, head_model
 from components.hub_trainer.model import BACKBONE_LAYER, build_classifier, input_signature
 from components.hub_trainer.schedule import learning_rate_factor
-from components.hub_trainer.training import TrainingPlan, train_classifier
+from components.hub_trainer.training import train_classifier
+from settings_data import plan as plan_of
 from components.hub_trainer.validation import split_validation, validation_mask
 
 
@@ -63,7 +64,7 @@ class _WeightsAtStart(tf.keras.callbacks.Callback):
 def test_cached_feature_extraction_trains_the_exported_head_and_never_the_backbone(digits_example: ExampleLayout, few_shot: tuple) -> None:
     model = _model(digits_example, hidden=(16,))
     backbone_before, head_before = _weights(model, BACKBONE_LAYER), _weights(model, "logits")
-    histories = train_classifier(model, few_shot, TrainingPlan(epochs=3, learning_rate=1e-2), verbose=0)
+    histories = train_classifier(model, few_shot, plan_of(epochs=3, learning_rate=1e-2), verbose=0)
     assert [len(h.epoch) for h in histories] == [3]
     assert _same(backbone_before, _weights(model, BACKBONE_LAYER)), "frozen backbone changed"
     assert not _same(head_before, _weights(model, "logits"))
@@ -103,7 +104,7 @@ def test_validation_subset_is_deterministic_order_free_and_sized(few_shot: tuple
 def test_early_stopping_watches_the_carved_subset_and_restores_the_best_weights(digits_example: ExampleLayout, few_shot: tuple, mode: str) -> None:
     model = _model(digits_example, mode)
     # A rate this high makes validation accuracy jump around (so early stopping acts), which the divergence guard would stop.
-    plan = TrainingPlan(mode=mode, epochs=12, learning_rate=0.3, validation_fraction=0.3, early_stopping_patience=2, seed=3, divergence_guard=False)
+    plan = plan_of(mode=mode, epochs=12, learning_rate=0.3, validation_fraction=0.3, early_stopping_patience=2, seed=3, divergence_guard=False)
     history = train_classifier(model, few_shot, plan, validation=(np.zeros((2, 8, 8, 1), np.float32), np.eye(5)[:2]), verbose=0)[-1]
     scores = history.history["val_accuracy"]
     assert len(scores) < 12, "never stopped early"
@@ -115,7 +116,7 @@ def test_early_stopping_watches_the_carved_subset_and_restores_the_best_weights(
 
 def test_early_stopping_without_a_validation_subset_is_refused(digits_example: ExampleLayout, few_shot: tuple) -> None:
     with pytest.raises(ValueError, match="validation_fraction > 0"):
-        train_classifier(_model(digits_example), few_shot, TrainingPlan(early_stopping_patience=2), verbose=0)
+        train_classifier(_model(digits_example), few_shot, plan_of(early_stopping_patience=2), verbose=0)
 
 
 def test_warmup_then_cosine_decay() -> None:
@@ -136,7 +137,7 @@ def test_schedule_sets_every_group_rate_from_its_own_peak(digits_example: Exampl
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             seen.append({name: float(opt.learning_rate.numpy()) for name, opt, _, _ in model.group_optimizers()})
 
-    plan = TrainingPlan(mode="fine_tune", epochs=4, learning_rate=1e-2, backbone_learning_rate_scale=0.1, lr_schedule="cosine", warmup_epochs=1)
+    plan = plan_of(mode="fine_tune", epochs=4, learning_rate=1e-2, backbone_learning_rate_scale=0.1, lr_schedule="cosine", warmup_epochs=1)
     train_classifier(model, few_shot, plan, callbacks=[Rates()], batch_size=20, verbose=0)
     heads = [rates["head"] for rates in seen]
     assert heads[0] == pytest.approx(1e-2, rel=0.01) and heads[-1] < heads[1] < 1e-2
@@ -159,8 +160,8 @@ def test_augmentation_is_seeded_random_and_off_by_default() -> None:
 
 
 def test_augmentation_turns_the_cache_off_and_still_leaves_the_frozen_backbone_alone(digits_example: ExampleLayout, few_shot: tuple) -> None:
-    plan = TrainingPlan(epochs=2, augmentation=Augmentation(crop_fraction=0.2, brightness=0.1))
-    assert not plan.uses_cached_embeddings and TrainingPlan().uses_cached_embeddings
+    plan = plan_of(epochs=2, augmentation=Augmentation(crop_fraction=0.2, brightness=0.1))
+    assert not plan.uses_cached_embeddings and plan_of().uses_cached_embeddings
     model = _model(digits_example)
     before = _weights(model, BACKBONE_LAYER)
     train_classifier(model, few_shot, plan, verbose=0)
@@ -177,7 +178,7 @@ def test_augmentation_turns_the_cache_off_and_still_leaves_the_frozen_backbone_a
 def test_an_interrupted_run_resumes_from_its_last_checkpoint_and_finishes(
     tmp_path: Path, digits_example: ExampleLayout, few_shot: tuple, mode: str, plan: dict, kill_after: int
 ) -> None:
-    training_plan = TrainingPlan(mode=mode, learning_rate=1e-2, **plan)
+    training_plan = plan_of(mode=mode, learning_rate=1e-2, **plan)
     total = training_plan.epochs + (training_plan.fine_tune_epochs if mode == "incremental" else 0)
     checkpoints = str(tmp_path / "checkpoints")
     first = _model(digits_example, mode)
@@ -207,7 +208,7 @@ class _TracesPerPhase(tf.keras.callbacks.Callback):
 
 
 def test_each_phase_traces_its_step_once_and_checkpointing_changes_no_draw(tmp_path: Path, digits_example: ExampleLayout, few_shot: tuple) -> None:
-    plan = TrainingPlan(mode="incremental", epochs=1, fine_tune_epochs=1, unfreeze_blocks=1, learning_rate=1e-2)
+    plan = plan_of(mode="incremental", epochs=1, fine_tune_epochs=1, unfreeze_blocks=1, learning_rate=1e-2)
     shape, dtype = input_signature("image_classification", (8, 8), 1)
     weights, traces = [], []
     for checkpoint_dir in (None, str(tmp_path / "checkpoints")):

@@ -195,4 +195,4 @@ def test_the_config_reaches_ingestion_and_transform(tmp_path: Path) -> None:
     ingest = ImageFolderExampleGen(str(tmp_path / "data"), layout="manifest", allowed_roots=[str(tmp_path / "shared")], max_image_pixels=1000)
     assert nodes["ImageFolderExampleGen"].exec_properties["custom_config"] == ingest.exec_properties["custom_config"]
     transform = next(node for node in nodes.values() if "Transform" in node.id)
-    assert json.loads(transform.exec_properties["custom_config"])["background"] == [0.0, 0.0, 0.0]
+    assert json.loads(transform.exec_properties["custom_config"])["settings"]["background"] == [0.0, 0.0, 0.0]

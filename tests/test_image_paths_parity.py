@@ -21,24 +21,17 @@ import tensorflow_transform.beam as tft_beam
 from PIL import Image, ImageOps
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from components.hub_trainer.features import BACKGROUND_KEY, LABEL_VOCABULARY_KEY, MODEL_INPUT, WHITE
+from components.hub_trainer.features import MODEL_INPUT, WHITE
 from components.hub_trainer.trainer_module import transformed_dataset
 from components.hub_trainer.transform_module import preprocessing_fn
 from components.image_example_gen.records import ImageItem, classify
 from components.image_example_gen.settings import IngestSettings
 from components.torch_trainer.data import TransformedExamples
 from hub_trainer_data import data_accessor
+from settings_data import transform_config
 
 HEIGHT, WIDTH = 8, 16
-SETTINGS = {
-    "task_type": "image_classification",
-    "input_feature": "image",
-    "label_feature": "label",
-    "image_size": [HEIGHT, WIDTH],
-    "channels": 3,
-    BACKGROUND_KEY: list(WHITE),
-    LABEL_VOCABULARY_KEY: ["rgba", "exif", "16bit"],
-}
+SETTINGS = transform_config(["rgba", "exif", "16bit"], image_size=(HEIGHT, WIDTH), channels=3, background=WHITE)
 
 
 def _encoded(image: Image.Image, fmt: str, **options: object) -> bytes:

@@ -36,6 +36,9 @@ from components.kfp_resolvers.executor import (
 from components.kfp_resolvers.namespace import NAMESPACE_ENV
 from components.kfp_resolvers.optional_inputs import drop_unresolved
 from components.kfp_resolvers.runtime_epochs import apply_requested_epochs
+from components.trainer_settings import trainer_custom_config
+from pipelines.config import config_from_dict
+from pipelines.trainer_settings import trainer_settings_for
 from components.label_prep.artifact import LabelMap
 from components.label_prep.resolver import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
 from components.torch_evaluator.resolver import TENSORFLOW, LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
@@ -302,10 +305,11 @@ def test_span_resolving_example_gen_runs_the_wrapped_executor_on_the_resolved_sp
 
 
 def test_a_requested_number_of_epochs_overrides_the_configured_one() -> None:
-    properties = {"custom_config": json.dumps({"epochs": 80, "mode": "fine_tune"}), "run_fn": "m.run_fn"}
+    settings = trainer_settings_for(config_from_dict({"training": {"epochs": 80, "mode": "fine_tune"}}))
+    properties = {"custom_config": json.dumps(trainer_custom_config(settings, "v1")), "run_fn": "m.run_fn"}
     assert apply_requested_epochs({**properties, "epochs": 0}) == properties
     changed = apply_requested_epochs({**properties, "epochs": 3})
-    assert json.loads(changed["custom_config"]) == {"epochs": 3, "mode": "fine_tune"} and "epochs" not in changed
+    assert json.loads(changed["custom_config"]) == trainer_custom_config(settings.updated(epochs=3), "v1") and "epochs" not in changed
 
 
 def _record_kfp_push(history: History, model: str, pushed: float) -> None:

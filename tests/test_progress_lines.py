@@ -107,16 +107,16 @@ def test_keras_epochs_show_batch_progress(monkeypatch: pytest.MonkeyPatch, capsy
 
 def test_torch_epochs_show_batch_progress_and_their_timing(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     from components.digits_example.torch_backbone import DigitsCNN
-    from components.hub_trainer.training import TrainingPlan
     from components.torch_trainer.model import Classifier
     from components.torch_trainer.training import train_classifier
     from components.torch_trainer.worker import epoch_line
+    from settings_data import plan as plan_of
 
     monkeypatch.setattr(progress, "INTERVAL_SECONDS", 0.0)
     torch.manual_seed(0)
     model = Classifier(DigitsCNN(), 128, 2)
     data = (torch.rand(32, 8, 8, 1), torch.arange(32) % 2)
-    plan = replace(TrainingPlan(mode="fine_tune", epochs=1, batch_size=8), divergence_guard=False)
+    plan = replace(plan_of(mode="fine_tune", epochs=1, batch_size=8), divergence_guard=False)
     history = train_classifier(model, data, plan)
     out = capsys.readouterr().out
     assert "[retrain] torch epoch 1 (fine_tune): 4/4 batches, " in out

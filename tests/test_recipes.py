@@ -53,12 +53,12 @@ def test_the_text_example_in_fine_tune_mode_trains_the_encoder_slowly() -> None:
 
 
 def test_trainer_settings_carry_the_effective_rates_and_where_they_came_from() -> None:
-    from pipelines.pipeline import _trainer_settings
+    from pipelines.trainer_settings import trainer_settings_for
 
-    settings = _trainer_settings(_text("fine_tune"))
-    assert (settings["learning_rate"], settings["backbone_learning_rate_scale"]) == (1e-3, 0.05)
-    assert settings["learning_rates_from"] == "text_classification fine_tune recipe"
-    assert settings["backbone_train_mode"] == "inference" and settings["divergence_guard"] is True
+    settings = trainer_settings_for(_text("fine_tune"))
+    assert (settings.learning_rate, settings.backbone_learning_rate_scale) == (1e-3, 0.05)
+    assert settings.learning_rates_from == "text_classification fine_tune recipe"
+    assert settings.backbone_train_mode == "inference" and settings.divergence_guard is True
 
 
 def test_the_old_batchnorm_key_is_refused_with_the_new_name() -> None:

@@ -167,7 +167,7 @@ def test_report_of_a_blessed_run_matches_mlmd_and_tfma(workdir: Path, runs) -> N
     trainer = _store(workdir).get_executions_by_type("tfx.components.trainer.component.Trainer")[0]
     settings = json.loads(trainer.custom_properties["custom_config"].string_value)
     lineage = _facts(root, "lineage")
-    assert lineage["backbone"] == settings["backbone_handle"]
+    assert lineage["backbone"] == settings["settings"]["tf_backbone_handle"]
     assert lineage["code version"] == settings["code_version"]
     assert lineage["data spans"] == "0"
     assert lineage["warm start from"] == "none"

@@ -16,7 +16,7 @@ from components.text_example.prepare import MAX_SEQ_LENGTH, TextExampleLayout, m
 from components.torch_trainer.model import TextEncoder, build_classifier, load_backbone
 from pipelines.builtin_example import example_files, point_at_example
 from pipelines.config import load_config
-from pipelines.pipeline import _torch_trainer_settings
+from pipelines.trainer_settings import trainer_settings_for
 
 TEXT_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "text.yaml"
 # About 190 word pieces: longer than the module's 64 and the old PyTorch default of 128, shorter than MiniLM's 256.
@@ -25,7 +25,7 @@ LONG_TEXT = " ".join(["my invoice was charged twice and the refund for the broke
 
 def test_pytorch_trainer_sees_the_tokens_the_tf_module_sees(text_example: TextExampleLayout) -> None:
     config = load_config(TEXT_CONFIG).model_copy(update={"trainer": "both"})
-    settings = _torch_trainer_settings(point_at_example(config, example_files("text", text_example.root)))
+    settings = trainer_settings_for(point_at_example(config, example_files("text", text_example.root)))
     classifier = build_classifier(settings, num_classes=4, example=["hello"])
 
     tokens = classifier.backbone.tokenize([LONG_TEXT, "short"])

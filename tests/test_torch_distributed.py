@@ -15,6 +15,7 @@ from components.torch_trainer.data import repeat_to, training_splits
 from components.torch_trainer.export import TORCHSCRIPT_FILE
 from components.torch_trainer.launch import WorkerFailed, process_count
 from components.torch_trainer.worker import TrainingJob, WorkerResult, run_training
+from settings_data import settings as trainer_settings
 
 TRAIN_RECORDS = 45  # odd: the two shards differ in size and the smaller one is padded
 EVAL_RECORDS = 16
@@ -93,7 +94,7 @@ def _job(layout: Path, name: str, train_file: str = "train.tfrecord.gz") -> Trai
         train_files=[str(layout / train_file)],
         eval_files=[str(layout / "eval.tfrecord.gz")],
         feature_spec=_feature_spec(),
-        settings={**SETTINGS, "torch_checkpoint": str(layout / "backbone.pt")},
+        settings=trainer_settings(**SETTINGS, torch_checkpoint=str(layout / "backbone.pt")),
         labels=["dark", "bright"],
         class_weights=None,
         label_smoothing=0.0,

@@ -13,13 +13,14 @@ import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow load
 from components.digits_example import data as digits
 from components.digits_example.torch_backbone import DigitsCNN
 from components.hub_trainer.training import TrainingPlan
+from settings_data import plan as plan_of, settings as trainer_settings
 from components.torch_trainer.accelerate import Accelerator
 from components.torch_trainer.export import ONNX_FILE, TORCHSCRIPT_FILE, export_model
 from components.torch_trainer.model import Classifier, parameter_blocks
 from components.torch_trainer.training import train_classifier
 from components.torch_trainer.warm_start import warm_start
 
-SETTINGS = {"task_type": "image_classification", "image_size": [8, 8], "channels": 1}
+SETTINGS = trainer_settings(task_type="image_classification", image_size=(8, 8), channels=1)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def _classifier(seed: int = 0, num_classes: int = 3) -> Classifier:
 
 
 def _plan(**overrides) -> TrainingPlan:
-    return replace(TrainingPlan(epochs=2, fine_tune_epochs=2, batch_size=8, learning_rate=1e-2, seed=3), **overrides)
+    return replace(plan_of(epochs=2, fine_tune_epochs=2, batch_size=8, learning_rate=1e-2, seed=3), **overrides)
 
 
 def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -190,13 +191,13 @@ def test_text_backbone_from_a_local_hugging_face_directory(tmp_path: Path) -> No
     _tiny_bert(tmp_path / "bert")
     texts = ["good movie", "great film", "nice film", "bad movie", "awful film", "terrible movie"] * 3
     labels = torch.tensor([0, 0, 0, 1, 1, 1] * 3)
-    model = build_classifier({"task_type": "text_classification", "torch_checkpoint": str(tmp_path / "bert"), "seed": 0}, 2, example=texts[:1])
+    model = build_classifier(trainer_settings(task_type="text_classification", torch_checkpoint=str(tmp_path / "bert"), seed=0), 2, example=texts[:1])
     assert [block.name for block in parameter_blocks(model.backbone)] == ["stem", "block0", "block1"]
     before = _snapshot(model.backbone)
     train_classifier(model, (texts, labels), _plan(mode="incremental", unfreeze_blocks=1, batch_size=4))
     changed = _changed(before, model.backbone)
     assert changed and all(".layer.1." in name for name in changed), "only the top encoder layer trained"
-    export_model(model, texts[:2], ["positive", "negative"], {"task_type": "text_classification"}, str(tmp_path / "export"))
+    export_model(model, texts[:2], ["positive", "negative"], trainer_settings(task_type="text_classification"), str(tmp_path / "export"))
     model.eval()
     with torch.no_grad():
         eager = torch.softmax(model(texts[:5]), -1).numpy()

@@ -10,7 +10,8 @@ from components.digits_example.prepare import ExampleLayout
 from components.hub_trainer.blocks import backbone_blocks
 from components.hub_trainer.finetune import training_groups
 from components.hub_trainer.model import BACKBONE_LAYER, build_classifier, compile_classifier, input_signature
-from components.hub_trainer.training import TrainingPlan, phases, train_classifier
+from components.hub_trainer.training import phases, train_classifier
+from settings_data import plan as plan_of
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def _changed(before: dict[str, np.ndarray], model: tf.keras.Model) -> set[str]:
 
 
 def _train(model: tf.keras.Model, data: tuple, **plan: object) -> list:
-    return train_classifier(model, data, TrainingPlan(learning_rate=1e-2, **plan), batch_size=16, verbose=0)
+    return train_classifier(model, data, plan_of(learning_rate=1e-2, **plan), batch_size=16, verbose=0)
 
 
 def test_blocks_follow_layer_names_bottom_to_top(digits_example: ExampleLayout) -> None:
@@ -90,16 +91,16 @@ def test_layer_wise_learning_rates() -> None:
 
 
 def test_modes_map_to_phases() -> None:
-    assert [p.name for p in phases(TrainingPlan(mode="incremental"))] == ["head", "top_blocks"]
+    assert [p.name for p in phases(plan_of(mode="incremental"))] == ["head", "top_blocks"]
     with pytest.raises(ValueError, match="unknown training mode 'everything'"):
-        phases(TrainingPlan(mode="everything"))
+        phases(plan_of(mode="everything"))
 
 
 def test_class_weights_and_label_smoothing_reach_the_loss(digits_example: ExampleLayout, few_shot: tuple) -> None:
     model = _model(digits_example, "feature_extraction")
     weightless = _train(model, few_shot, mode="feature_extraction", epochs=1)
     zero_weights = train_classifier(
-        model, few_shot, TrainingPlan(epochs=1), class_weight={i: 0.0 for i in range(5)}, batch_size=16, verbose=0
+        model, few_shot, plan_of(epochs=1), class_weight={i: 0.0 for i in range(5)}, batch_size=16, verbose=0
     )
     assert weightless[0].history["loss"][0] > 0.0
     assert zero_weights[0].history["loss"][0] == 0.0

@@ -9,8 +9,9 @@ from tfx import v1 as tfx
 
 from components.digits_example.prepare import ExampleLayout
 from components.hub_trainer.hyperparameters import HEAD_DEPTH, HEAD_WIDTH, apply_hyperparameters
-from components.hub_tuner.settings import TUNING_KEY
+from components.hub_tuner.settings import TUNING_KEY, TuningConfig
 from components.hub_tuner.tuner_module import search_space, tuner_fn
+from components.trainer_settings import trainer_settings_from
 from hub_trainer_data import fn_args, trainer_settings, transformed_digits
 from pipelines.config import config_from_dict
 from pipelines.paths import resolve_run_paths
@@ -32,16 +33,16 @@ def test_tuner_fn_searches_within_the_bounds_on_the_train_split(tmp_path: Path, 
     best = result.tuner.get_best_hyperparameters()[0]
     assert 0 <= best.get(HEAD_DEPTH) <= 1 and 8 <= best.get(HEAD_WIDTH) <= 16 and 0.005 <= best.get("learning_rate") <= 0.05
     assert "unfreeze_blocks" not in best.values, "feature_extraction has no blocks to unfreeze"
-    applied = apply_hyperparameters(settings, best.get_config())
-    assert applied["hidden_units"] == [best.get(HEAD_WIDTH)] * best.get(HEAD_DEPTH)
+    applied = apply_hyperparameters(trainer_settings_from(settings), best.get_config())
+    assert applied.hidden_units == (best.get(HEAD_WIDTH),) * best.get(HEAD_DEPTH)
 
 
 def test_search_space_fixes_equal_bounds_and_tunes_blocks_only_in_incremental() -> None:
     bounds = {"head_depth": (1, 1), "head_width": (32, 256), "dropout": (0.0, 0.5), "learning_rate": (1e-3, 1e-1), "unfreeze_blocks": (1, 3)}
-    hp = search_space(bounds, "incremental")
+    hp = search_space(TuningConfig.model_validate(bounds), "incremental")
     assert isinstance(next(param for param in hp.space if param.name == HEAD_DEPTH), keras_tuner.engine.hyperparameters.Fixed)
     assert set(hp.values) == {HEAD_DEPTH, HEAD_WIDTH, "dropout", "learning_rate", "unfreeze_blocks"}
-    assert "unfreeze_blocks" not in search_space(bounds, "fine_tune").values
+    assert "unfreeze_blocks" not in search_space(TuningConfig.model_validate(bounds), "fine_tune").values
 
 
 @pytest.mark.parametrize("enabled", [False, True])

@@ -6,9 +6,10 @@ augmentations, and a run is reproducible.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
 
 import tensorflow as tf
+
+from components.trainer_settings import AugmentationConfig
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,9 @@ class Augmentation:
         return self.crop_fraction > 0 or self.horizontal_flip or self.brightness > 0
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any] | None) -> "Augmentation":
-        """From the trainer settings' `augmentation` mapping (absent: off)."""
-        return cls(**{name: value for name, value in (settings or {}).items() if name in cls.__dataclass_fields__})
+    def from_settings(cls, settings: AugmentationConfig) -> "Augmentation":
+        """From the trainer settings' `augmentation`."""
+        return cls(crop_fraction=settings.crop_fraction, horizontal_flip=settings.horizontal_flip, brightness=settings.brightness)
 
 
 def augment_images(images: tf.Tensor, seed: tf.Tensor, augmentation: Augmentation) -> tf.Tensor:

@@ -8,12 +8,13 @@ All of them run the Transform graph, so serving preprocesses exactly like traini
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from components.hub_trainer.features import MODEL_INPUT
+from components.trainer_settings import TrainerSettings
 
 RAW_SIGNATURE = "serving_raw"
 TRANSFORM_SIGNATURE = "transform_features"
@@ -40,14 +41,14 @@ def export_serving_model(
     model: tf.keras.Model,
     tft_output: tft.TFTransformOutput,
     class_names: Sequence[str],
-    settings: Mapping[str, Any],
+    settings: TrainerSettings,
     directory: str,
 ) -> None:
     """Saves `model` with the Transform graph and the three signatures into `directory`."""
     model.tft_layer = tft_output.transform_features_layer()
     model.class_names = tf.constant(list(class_names))
     raw_spec = tft_output.raw_feature_spec()
-    label_feature, input_feature = settings["label_feature"], settings["input_feature"]
+    label_feature, input_feature = settings.label_feature, settings.input_feature
     serving_spec = {name: spec for name, spec in raw_spec.items() if name != label_feature}
 
     def predict(transformed: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:

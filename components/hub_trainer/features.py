@@ -5,9 +5,10 @@ from typing import Any, Mapping, Sequence
 
 import tensorflow as tf
 
+from components.trainer_settings import InputSettings
+
 LABEL_ID = "label_id"
 MODEL_INPUT = "model_input"
-LABEL_VOCABULARY_KEY = "label_vocabulary"  # custom_config key: class names in label-id order
 
 
 def model_input(features: Any) -> tf.Tensor:
@@ -23,7 +24,6 @@ def to_dense_vector(values: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
 
 
 WHITE = (1.0, 1.0, 1.0)
-BACKGROUND_KEY = "background"  # custom_config key: RGB in [0, 1] that transparent pixels are composited onto
 
 
 def _decode_rgba_or_gray(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -88,9 +88,8 @@ def has_value(raw: tf.Tensor) -> tf.Tensor:
     return tf.strings.length(tf.strings.strip(raw)) > 0
 
 
-def model_input_from_raw(raw: tf.Tensor, settings: Mapping[str, Any]) -> tf.Tensor:
+def model_input_from_raw(raw: tf.Tensor, settings: InputSettings) -> tf.Tensor:
     """Preprocesses the raw input feature ([N] bytes or strings) the way the backbone expects."""
-    if settings["task_type"] == "image_classification":
-        background = tuple(settings.get(BACKGROUND_KEY, WHITE))
-        return decode_images(raw, tuple(settings["image_size"]), int(settings["channels"]), background)
+    if settings.task_type == "image_classification":
+        return decode_images(raw, settings.image_size, settings.channels, settings.background)
     return raw

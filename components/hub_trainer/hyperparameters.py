@@ -3,21 +3,23 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
+from components.trainer_settings import TrainerSettings
+
 HEAD_DEPTH = "head_depth"
 HEAD_WIDTH = "head_width"
 TUNED_SETTINGS = ("dropout", "learning_rate", "unfreeze_blocks")
 
 
-def apply_hyperparameters(settings: Mapping[str, Any], hyperparameters: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+def apply_hyperparameters(settings: TrainerSettings, hyperparameters: Optional[Mapping[str, Any]]) -> TrainerSettings:
     """`settings` with tuned values in place: `head_depth` x `head_width` dense layers, dropout, learning rate, unfrozen blocks.
 
     `hyperparameters` is a KerasTuner `HyperParameters.get_config()` mapping (its
     `values` are used) or a plain name -> value mapping; None leaves `settings` as is.
     """
     if not hyperparameters:
-        return dict(settings)
+        return settings
     values = hyperparameters.get("values", hyperparameters)
     tuned = {name: values[name] for name in TUNED_SETTINGS if name in values}
     if HEAD_DEPTH in values:
         tuned["hidden_units"] = [int(values.get(HEAD_WIDTH, 0))] * int(values[HEAD_DEPTH])
-    return {**settings, **tuned}
+    return settings.updated(**tuned)

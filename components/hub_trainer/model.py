@@ -1,7 +1,7 @@
 """Builds the transfer model: a TF Hub backbone plus a new classification head."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import tensorflow as tf
 import tensorflow_hub as hub
@@ -9,6 +9,7 @@ import tensorflow_hub as hub
 from components.hub_trainer.features import MODEL_INPUT
 from components.hub_trainer.finetune import GroupedTrainingModel
 from components.hub_trainer.guard_callback import PredictedClassCount
+from components.trainer_settings import TrainerSettings
 
 BACKBONE_LAYER = "backbone"
 LOGITS_LAYER = "logits"
@@ -76,19 +77,21 @@ def build_classifier(
     return GroupedTrainingModel(inputs, logits, name="transfer_classifier")
 
 
-def build_classifier_from_settings(settings: Mapping[str, Any], num_classes: int) -> GroupedTrainingModel:
-    """`build_classifier` as the trainer settings describe it (backbone, input, head, mode, seed, backbone train mode)."""
-    input_shape, input_dtype = input_signature(settings["task_type"], settings["image_size"], settings["channels"])
+def build_classifier_from_settings(settings: TrainerSettings, num_classes: int) -> GroupedTrainingModel:
+    """`build_classifier` as the trainer settings describe it (TF backbone, input, head, mode, seed, backbone train mode)."""
+    if settings.tf_backbone_handle is None:
+        raise ValueError("trainer settings: tf_backbone_handle is not set (backbone.name or backbone.handle)")
+    input_shape, input_dtype = input_signature(settings.task_type, settings.image_size, settings.channels)
     return build_classifier(
-        backbone_handle=settings["backbone_handle"],
+        backbone_handle=settings.tf_backbone_handle,
         input_shape=input_shape,
         input_dtype=input_dtype,
         num_classes=num_classes,
-        hidden_units=settings["hidden_units"],
-        dropout=float(settings["dropout"]),
-        trainable_backbone=settings["mode"] != "feature_extraction",
-        seed=int(settings["seed"]),
-        backbone_train_mode=settings["backbone_train_mode"],
+        hidden_units=settings.hidden_units,
+        dropout=settings.dropout,
+        trainable_backbone=settings.mode != "feature_extraction",
+        seed=settings.seed,
+        backbone_train_mode=settings.backbone_train_mode,
     )
 
 

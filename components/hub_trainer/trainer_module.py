@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -16,6 +15,7 @@ from components.hub_trainer.hyperparameters import apply_hyperparameters
 from components.hub_trainer.training import TrainingPlan, train_classifier
 from components.hub_trainer.warm_start import warm_start
 from components.label_prep.label_map import load_label_map
+from components.trainer_settings import trainer_settings_from
 
 
 def transformed_dataset(
@@ -66,20 +66,20 @@ def checkpoint_dir_for(fn_args: tfx.components.FnArgs) -> str:
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Builds, trains and exports the classifier described by `fn_args.custom_config` (and tuned hyperparameters)."""
-    settings: Mapping[str, Any] = apply_hyperparameters(fn_args.custom_config, fn_args.hyperparameters)
-    seed = int(settings["seed"])
+    settings = apply_hyperparameters(trainer_settings_from(fn_args.custom_config), fn_args.hyperparameters)
+    seed = settings.seed
     tf.keras.utils.set_random_seed(seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     label_map = load_label_map(fn_args.transform_output)
     num_classes = len(label_map.labels)
-    batch_size = int(settings["batch_size"])
+    batch_size = settings.batch_size
     train = transformed_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, num_classes, shuffle_seed=seed)
     evaluation = transformed_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size, num_classes, shuffle_seed=None)
     plan = TrainingPlan.from_settings(settings, label_map.label_smoothing)
 
     gpus = devices.visible_gpus()
-    policy = devices.precision_policy(bool(settings.get("mixed_precision", False)), gpus)
-    if settings.get("mixed_precision") and policy == "float32":
+    policy = devices.precision_policy(settings.mixed_precision, gpus)
+    if settings.mixed_precision and policy == "float32":
         print("[retrain] mixed_precision: no GPU visible, training in float32", flush=True)
     if plan.mode == "feature_extraction" and plan.augmentation.enabled:
         print("[retrain] augmentation is on: embeddings are not cached, the frozen backbone runs every epoch", flush=True)
@@ -89,7 +89,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     try:
         with devices.strategy_for(gpus).scope():
             model = model_lib.build_classifier_from_settings(settings, num_classes)
-            if fn_args.base_model and settings["warm_start"]:
+            if fn_args.base_model and settings.warm_start:
                 print(f"[retrain] {warm_start(model, fn_args.base_model).summary()} (from {fn_args.base_model})", flush=True)
             train_classifier(
                 model,

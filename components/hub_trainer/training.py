@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from components.hub_trainer.autograph import skip_tf_keras_conversion
 from components.hub_trainer.augmentation import Augmentation, augment_images
-from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN, backbone_blocks
+from components.hub_trainer.blocks import backbone_blocks
 from components.hub_trainer.checkpoints import EpochCheckpoint, completed_epochs, restore
 from components.hub_trainer.divergence import DivergenceGuard
 from components.hub_trainer.embeddings import embed, head_model
@@ -38,6 +38,7 @@ from components.hub_trainer.keras_progress import EpochProgress
 from components.hub_trainer.model import BACKBONE_LAYER, compile_classifier
 from components.hub_trainer.schedule import LearningRateSchedule
 from components.hub_trainer.validation import split_validation
+from components.trainer_settings import TrainerSettings
 
 MODES = ("feature_extraction", "fine_tune", "incremental")
 ALL_BLOCKS = -1
@@ -47,32 +48,31 @@ HEAD_STEPS_PER_EXECUTION = 32
 
 @dataclass(frozen=True)
 class TrainingPlan:
-    """Hyperparameters of a training run, as the trainer's `custom_config` carries them."""
+    """Hyperparameters of a training run: the trainer settings' (every field required, no defaults of its own)."""
 
-    mode: str = "feature_extraction"
-    epochs: int = 10
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    backbone_learning_rate_scale: float = 0.1
-    unfreeze_blocks: int = 1
-    layer_decay: float = 0.5
-    fine_tune_epochs: int = 10
-    label_smoothing: float = 0.0
-    block_pattern: str = DEFAULT_BLOCK_PATTERN
-    seed: int = 0
-    validation_fraction: float = 0.0
-    early_stopping_patience: int = 0
-    lr_schedule: str = "constant"
-    warmup_epochs: float = 0.0
-    augmentation: Augmentation = Augmentation()
-    divergence_guard: bool = True
+    mode: str
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    backbone_learning_rate_scale: float
+    unfreeze_blocks: int
+    layer_decay: float
+    fine_tune_epochs: int
+    label_smoothing: float
+    block_pattern: str
+    seed: int
+    validation_fraction: float
+    early_stopping_patience: int
+    lr_schedule: str
+    warmup_epochs: float
+    augmentation: Augmentation
+    divergence_guard: bool
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], label_smoothing: float) -> "TrainingPlan":
+    def from_settings(cls, settings: TrainerSettings, label_smoothing: float) -> "TrainingPlan":
         """The plan described by the trainer settings, with the label map's smoothing."""
-        fields = {name: settings[name] for name in cls.__dataclass_fields__ if name in settings}
-        fields["augmentation"] = Augmentation.from_settings(settings.get("augmentation"))
-        return cls(**{**fields, "label_smoothing": label_smoothing})
+        same_names = {name: getattr(settings, name) for name in cls.__dataclass_fields__ if name not in ("augmentation", "label_smoothing")}
+        return cls(**same_names, augmentation=Augmentation.from_settings(settings.augmentation), label_smoothing=label_smoothing)
 
     @property
     def uses_cached_embeddings(self) -> bool:

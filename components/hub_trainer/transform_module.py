@@ -10,6 +10,7 @@ from typing import Any, Mapping
 import tensorflow as tf
 
 from components.hub_trainer import features
+from components.trainer_settings import transform_settings_from
 
 UNKNOWN_LABEL_ID = -1
 
@@ -28,12 +29,13 @@ def label_ids(labels: tf.Tensor, vocabulary: list[str]) -> tf.Tensor:
 
 
 def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]) -> dict[str, tf.Tensor]:
-    """Builds the transform graph; `custom_config` carries task settings and the label vocabulary."""
-    raw = features.to_dense_vector(inputs[custom_config["input_feature"]])
-    labels = features.to_dense_vector(inputs[custom_config["label_feature"]])
-    ids = label_ids(labels, list(custom_config[features.LABEL_VOCABULARY_KEY]))
+    """Builds the transform graph; `custom_config` carries the input settings and the label vocabulary."""
+    settings, vocabulary = transform_settings_from(custom_config)
+    raw = features.to_dense_vector(inputs[settings.input_feature])
+    labels = features.to_dense_vector(inputs[settings.label_feature])
+    ids = label_ids(labels, vocabulary)
     return {
-        features.MODEL_INPUT: features.model_input_from_raw(raw, custom_config),
+        features.MODEL_INPUT: features.model_input_from_raw(raw, settings),
         # Records without an input value are counted by LabelPrep and left out of training.
         features.LABEL_ID: tf.where(features.has_value(raw), ids, tf.constant(UNKNOWN_LABEL_ID, tf.int64)),
     }

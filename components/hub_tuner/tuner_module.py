@@ -7,7 +7,7 @@ split; the eval split that the Evaluator gates on is never read.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import keras_tuner
 import tensorflow as tf
@@ -18,8 +18,9 @@ from components.hub_trainer import model as model_lib
 from components.hub_trainer.hyperparameters import HEAD_DEPTH, HEAD_WIDTH, apply_hyperparameters
 from components.hub_trainer.trainer_module import transformed_dataset
 from components.hub_trainer.training import EARLY_STOPPING_METRIC, TrainingPlan, train_classifier
-from components.hub_tuner.settings import TUNING_KEY
+from components.hub_tuner.settings import TuningConfig
 from components.label_prep.label_map import load_label_map
+from components.trainer_settings import TrainerSettings, tuner_settings_from
 
 OBJECTIVE = keras_tuner.Objective(EARLY_STOPPING_METRIC, direction="max")
 
@@ -38,30 +39,30 @@ def _bounded(hp: keras_tuner.HyperParameters, name: str, bounds: Any, kind: str)
         hp.Float(name, float(low), float(high))
 
 
-def search_space(tuning: Mapping[str, Any], mode: str) -> keras_tuner.HyperParameters:
+def search_space(tuning: TuningConfig, mode: str) -> keras_tuner.HyperParameters:
     """Hyperparameters with the config's bounds; `unfreeze_blocks` only where the mode uses it."""
     hp = keras_tuner.HyperParameters()
-    _bounded(hp, HEAD_DEPTH, tuning["head_depth"], "int")
-    _bounded(hp, HEAD_WIDTH, tuning["head_width"], "log_int")
-    _bounded(hp, "dropout", tuning["dropout"], "float")
-    _bounded(hp, "learning_rate", tuning["learning_rate"], "log")
+    _bounded(hp, HEAD_DEPTH, tuning.head_depth, "int")
+    _bounded(hp, HEAD_WIDTH, tuning.head_width, "log_int")
+    _bounded(hp, "dropout", tuning.dropout, "float")
+    _bounded(hp, "learning_rate", tuning.learning_rate, "log")
     if mode == "incremental":
-        _bounded(hp, "unfreeze_blocks", tuning["unfreeze_blocks"], "int")
+        _bounded(hp, "unfreeze_blocks", tuning.unfreeze_blocks, "int")
     return hp
 
 
 class TransferHyperModel(keras_tuner.HyperModel):
     """Builds and trains one trial's classifier from the trainer settings and the drawn hyperparameters."""
 
-    def __init__(self, settings: Mapping[str, Any], num_classes: int, label_smoothing: float, class_weight: Optional[dict[int, float]]) -> None:
+    def __init__(
+        self, settings: TrainerSettings, trial_epochs: int, num_classes: int, label_smoothing: float, class_weight: Optional[dict[int, float]]
+    ) -> None:
         super().__init__(name="transfer_classifier")
-        self._settings, self._num_classes = dict(settings), num_classes
-        self._label_smoothing, self._class_weight = label_smoothing, class_weight
-        trial_epochs = int(settings[TUNING_KEY]["trial_epochs"])
         # A diverging trial scores low instead of stopping the search.
-        self._settings.update(epochs=trial_epochs, fine_tune_epochs=trial_epochs, divergence_guard=False)
+        self._settings = settings.updated(epochs=trial_epochs, fine_tune_epochs=trial_epochs, divergence_guard=False)
+        self._num_classes, self._label_smoothing, self._class_weight = num_classes, label_smoothing, class_weight
 
-    def _trial_settings(self, hp: keras_tuner.HyperParameters) -> dict[str, Any]:
+    def _trial_settings(self, hp: keras_tuner.HyperParameters) -> TrainerSettings:
         return apply_hyperparameters(self._settings, hp.values)
 
     def build(self, hp: keras_tuner.HyperParameters) -> tf.keras.Model:
@@ -76,17 +77,22 @@ class TransferHyperModel(keras_tuner.HyperModel):
 
 
 def build_tuner(
-    settings: Mapping[str, Any], num_classes: int, label_smoothing: float, class_weight: Optional[dict[int, float]], directory: str
+    settings: TrainerSettings,
+    tuning: TuningConfig,
+    num_classes: int,
+    label_smoothing: float,
+    class_weight: Optional[dict[int, float]],
+    directory: str,
 ) -> keras_tuner.RandomSearch:
-    """A seeded random search over `search_space`, with `settings["tuning"]["max_trials"]` trials."""
-    if float(settings.get("validation_fraction", 0)) <= 0:
+    """A seeded random search over `search_space`, with `tuning.max_trials` trials."""
+    if settings.validation_fraction <= 0:
         raise ValueError("tuning needs validation_fraction > 0: trials are compared on a validation subset of the train split")
     return keras_tuner.RandomSearch(
-        hypermodel=TransferHyperModel(settings, num_classes, label_smoothing, class_weight),
+        hypermodel=TransferHyperModel(settings, tuning.trial_epochs, num_classes, label_smoothing, class_weight),
         objective=OBJECTIVE,
-        max_trials=int(settings[TUNING_KEY]["max_trials"]),
-        hyperparameters=search_space(settings[TUNING_KEY], settings["mode"]),
-        seed=int(settings["seed"]),
+        max_trials=tuning.max_trials,
+        hyperparameters=search_space(tuning, settings.mode),
+        seed=settings.seed,
         directory=directory,
         project_name="hub_trainer",
         overwrite=True,
@@ -95,13 +101,13 @@ def build_tuner(
 
 def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     """The TFX Tuner's entry point: a tuner over the transformed train split and its `search` arguments."""
-    settings: Mapping[str, Any] = fn_args.custom_config
-    tf.keras.utils.set_random_seed(int(settings["seed"]))
+    settings, tuning = tuner_settings_from(fn_args.custom_config)
+    tf.keras.utils.set_random_seed(settings.seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     label_map = load_label_map(fn_args.transform_output)
     num_classes = len(label_map.labels)
     train = transformed_dataset(
-        fn_args.train_files, fn_args.data_accessor, tft_output, int(settings["batch_size"]), num_classes, shuffle_seed=int(settings["seed"])
+        fn_args.train_files, fn_args.data_accessor, tft_output, settings.batch_size, num_classes, shuffle_seed=settings.seed
     )
-    tuner = build_tuner(settings, num_classes, label_map.label_smoothing, dict(enumerate(label_map.class_weights)), fn_args.working_dir)
+    tuner = build_tuner(settings, tuning, num_classes, label_map.label_smoothing, dict(enumerate(label_map.class_weights)), fn_args.working_dir)
     return tfx.components.TunerFnResult(tuner=tuner, fit_kwargs={"x": train})

@@ -3,7 +3,7 @@
 The trainers' settings travel as one JSON `custom_config`, which a runtime
 parameter cannot reach into. `with_epochs_parameter` adds an `epochs` execution
 parameter to a Trainer's or TorchTrainer's spec; `apply_requested_epochs` (run by
-their Kubeflow executors) writes a positive value into `custom_config["epochs"]`;
+their Kubeflow executors) writes a positive value into the settings' `epochs`;
 the default 0 keeps the config's value.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from tfx.utils import json_utils
 
 from components.compat.tfx_private import replace_component_spec
 from components.torch_trainer.component import TorchTrainerSpec
+from components.trainer_settings import CODE_VERSION_KEY, trainer_custom_config, trainer_settings_from
 
 EPOCHS_KEY = "epochs"
 KEEP_CONFIGURED_EPOCHS = 0
@@ -52,10 +53,11 @@ def with_epochs_parameter(trainer: BaseComponent, epochs: Union[int, data_types.
 
 
 def apply_requested_epochs(exec_properties: dict[str, Any]) -> dict[str, Any]:
-    """The exec properties without `epochs`, its positive value written into `custom_config`."""
+    """The exec properties without `epochs`, its positive value written into the settings of `custom_config`."""
     properties = dict(exec_properties)
     epochs = int(properties.pop(EPOCHS_KEY, None) or KEEP_CONFIGURED_EPOCHS)
     if epochs > KEEP_CONFIGURED_EPOCHS:
         custom_config = json_utils.loads(properties[standard_component_specs.CUSTOM_CONFIG_KEY])
-        properties[standard_component_specs.CUSTOM_CONFIG_KEY] = json_utils.dumps({**custom_config, EPOCHS_KEY: epochs})
+        settings = trainer_settings_from(custom_config).updated(epochs=epochs)
+        properties[standard_component_specs.CUSTOM_CONFIG_KEY] = json_utils.dumps(trainer_custom_config(settings, custom_config[CODE_VERSION_KEY]))
     return properties

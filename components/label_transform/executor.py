@@ -8,7 +8,7 @@ from tfx.components.transform import executor as transform_executor
 from tfx.types import artifact_utils
 from tfx.utils import json_utils
 
-from components.hub_trainer.features import LABEL_VOCABULARY_KEY
+from components.trainer_settings import LABEL_VOCABULARY_KEY
 from components.label_prep.label_map import load_label_map, save_label_map
 
 

@@ -13,6 +13,7 @@ from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
 from components.label_prep.label_map import load_label_map
+from components.trainer_settings import trainer_settings_from
 
 FRAMEWORK_PROPERTY = "framework"
 PYTORCH = "pytorch"
@@ -45,10 +46,10 @@ class Executor(base_executor.BaseExecutor):
         from components.torch_trainer.launch import process_count
         from components.torch_trainer.worker import TrainingJob, run_training
 
-        settings = json.loads(exec_properties["custom_config"])
+        settings = trainer_settings_from(json.loads(exec_properties["custom_config"]))
         transform_uri = artifact_utils.get_single_uri(input_dict["transform_graph"])
         label_map = load_label_map(transform_uri)
-        processes = process_count(settings.get("torch_processes"), torch.cuda.device_count())
+        processes = process_count(settings.torch_processes, torch.cuda.device_count())
         base_models = input_dict.get("base_model") or []
         model_run_uri = artifact_utils.get_single_uri(output_dict["model_run"])
         model_artifact = artifact_utils.get_single_instance(output_dict["model"])

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
 from components.torch_trainer.model import Classifier, TextEncoder
+from components.trainer_settings import TrainerSettings
 
 TORCHSCRIPT_FILE = "model.pt"
 ONNX_FILE = "model.onnx"
@@ -59,7 +60,7 @@ def _torchscript(classifier: Classifier, example: Any) -> tuple[torch.jit.Script
     return torch.jit.trace(TokenProbabilities(classifier), inputs, check_trace=False), inputs, ["input_ids", "attention_mask"]
 
 
-def export_model(classifier: Classifier, example: Any, class_names: Sequence[str], settings: Mapping[str, Any], directory: str) -> None:
+def export_model(classifier: Classifier, example: Any, class_names: Sequence[str], settings: TrainerSettings, directory: str) -> None:
     """Writes every export format of `classifier` into `directory` (`example`: a few inputs, for tracing)."""
     os.makedirs(directory, exist_ok=True)
     classifier = classifier.to("cpu").eval()
@@ -77,7 +78,7 @@ def export_model(classifier: Classifier, example: Any, class_names: Sequence[str
     with open(os.path.join(directory, LABELS_FILE), "w") as handle:
         json.dump(list(class_names), handle)
     with open(os.path.join(directory, SETTINGS_FILE), "w") as handle:
-        json.dump(dict(settings), handle, indent=2, sort_keys=True)
+        json.dump(settings.model_dump(mode="json"), handle, indent=2, sort_keys=True)
 
 
 def load_state_dict(directory: str) -> dict[str, torch.Tensor]:

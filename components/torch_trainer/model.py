@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN, STEM, Block
+from components.trainer_settings import TrainerSettings
 
 IMAGE_TASK = "image_classification"
 
@@ -146,18 +147,20 @@ def parameter_blocks(backbone: nn.Module, pattern: str = DEFAULT_BLOCK_PATTERN) 
     return blocks + [Block(f"block{number}", tuple(numbered[number])) for number in sorted(numbered)]
 
 
-def build_classifier(settings: dict[str, Any], num_classes: int, example: Any, backbone: Optional[nn.Module] = None) -> Classifier:
+def build_classifier(settings: TrainerSettings, num_classes: int, example: Any, backbone: Optional[nn.Module] = None) -> Classifier:
     """The classifier the trainer settings describe (`backbone` given, or loaded from `torch_checkpoint`)."""
-    torch.manual_seed(int(settings.get("seed", 0)))
-    images = settings["task_type"] == IMAGE_TASK
+    torch.manual_seed(settings.seed)
+    images = settings.task_type == IMAGE_TASK
     if backbone is None:
-        backbone = load_backbone(settings["torch_checkpoint"], settings["task_type"], settings.get("tf_backbone_handle"))
+        if settings.torch_checkpoint is None:
+            raise ValueError("trainer settings: torch_checkpoint is not set (backbone.name or backbone.torch_checkpoint)")
+        backbone = load_backbone(settings.torch_checkpoint, settings.task_type, settings.tf_backbone_handle)
     probe = example.permute(0, 3, 1, 2) if images else example
     return Classifier(
         backbone,
         embedding_size(backbone, probe),
         num_classes,
-        hidden_units=settings.get("hidden_units", ()),
-        dropout=float(settings.get("dropout", 0.0)),
+        hidden_units=settings.hidden_units,
+        dropout=settings.dropout,
         images=images,
     )

@@ -14,13 +14,14 @@ from typing import Any, Optional
 import torch
 
 from components.torch_trainer.launch import launch
+from components.trainer_settings import TrainerSettings
 
 
 @dataclass(frozen=True)
 class TrainingJob:
     """Everything a training process needs, picklable (it is sent to spawned workers).
 
-    `settings`: the trainer's custom_config; `feature_spec`: the transformed feature
+    `settings`: the trainer's settings (a pydantic model, picklable); `feature_spec`: the transformed feature
     spec; `export_dir`: where rank 0 writes the model; `log_dir`: TensorBoard
     scalars (None: no logs); `base_model_dir`: exported model to warm start from.
     """
@@ -28,7 +29,7 @@ class TrainingJob:
     train_files: list[str]
     eval_files: list[str]
     feature_spec: dict[str, Any]
-    settings: dict[str, Any]
+    settings: TrainerSettings
     labels: list[str]
     class_weights: Optional[list[float]]
     label_smoothing: float
@@ -68,10 +69,10 @@ def train_worker(job: TrainingJob) -> WorkerResult:
     from components.torch_trainer.warm_start import warm_start
 
     settings = job.settings
-    accelerator = Accelerator.detect(mixed_precision=bool(settings.get("mixed_precision", False)))
+    accelerator = Accelerator.detect(mixed_precision=settings.mixed_precision)
     accelerator.init_distributed()
     try:
-        torch.manual_seed(int(settings["seed"]))
+        torch.manual_seed(settings.seed)
         plan = TrainingPlan.from_settings(settings, job.label_smoothing)
         train, validation = training_splits(
             job.train_files, job.eval_files, job.feature_spec, plan.validation_fraction, plan.seed, accelerator.rank, accelerator.world_size, accelerator.device
@@ -79,7 +80,7 @@ def train_worker(job: TrainingJob) -> WorkerResult:
         shard_examples = len(train[1])
         train = repeat_to(train, accelerator.max_across(shard_examples))
         model = build_classifier(settings, len(job.labels), example=train[0][:1])
-        if job.base_model_dir and settings["warm_start"]:
+        if job.base_model_dir and settings.warm_start:
             report = warm_start(model, job.base_model_dir)
             if accelerator.is_main_process:
                 print(f"[retrain] {report.summary()} (from {job.base_model_dir})", flush=True)
@@ -89,7 +90,7 @@ def train_worker(job: TrainingJob) -> WorkerResult:
             plan,
             validation=validation,
             class_weights=job.class_weights,
-            backbone_train_mode=settings["backbone_train_mode"],
+            backbone_train_mode=settings.backbone_train_mode,
             checkpoint_dir=job.checkpoint_dir,
             on_epoch_end=EpochLogger(job.log_dir) if job.log_dir and accelerator.is_main_process else None,
             accelerator=accelerator,

@@ -10,6 +10,7 @@ import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration.portable.mlmd import execution_lib
 
+from components.trainer_settings import SETTINGS_KEY
 from pipelines.report.data import DataReport, format_spans, load_data
 from pipelines.report.evaluation import Evaluation, load_evaluation
 from pipelines.report.runs import NodeRun, RunRecord, RunRef, derived_artifacts, load_run, producing_run, trainer_framework
@@ -72,8 +73,16 @@ def _error(node: NodeRun) -> Optional[str]:
 
 
 def _settings(node: NodeRun) -> dict[str, Any]:
+    """A node's recorded `custom_config`, its nested `settings` (components/trainer_settings.py) flattened into it."""
     raw = node.property("custom_config")
-    return json.loads(raw) if raw else {}
+    recorded = json.loads(raw) if raw else {}
+    nested = recorded.pop(SETTINGS_KEY, None)
+    return {**recorded, **nested} if isinstance(nested, dict) else recorded
+
+
+def _backbone(trainer: TrainerRun) -> Optional[str]:
+    """The backbone a trainer trained: the TF handle, or the PyTorch checkpoint."""
+    return trainer.settings.get("tf_backbone_handle" if trainer.framework == TENSORFLOW else "torch_checkpoint")
 
 
 def _trainer(store: mlmd.MetadataStore, node: NodeRun) -> TrainerRun:
@@ -129,7 +138,7 @@ def _lineage(record: RunRecord, trainers: list[TrainerRun], baselines: dict[str,
     transform = record.node("LabelMappedTransform")
     code_version = settings.get("code_version") or (_settings(transform).get("code_version") if transform else None)
     lineage = [
-        ("backbone", ", ".join(sorted({t.settings["backbone_handle"] for t in trainers if "backbone_handle" in t.settings})) or NONE),
+        ("backbone", ", ".join(sorted({backbone for backbone in map(_backbone, trainers) if backbone})) or NONE),
         ("config hash", config_hash(record)),
         ("code version", code_version or NONE),
         ("data spans", format_spans(data.span_numbers)),

@@ -213,7 +213,7 @@ def _trainer(trainer: TrainerRun, label_map: Optional[LabelMap]) -> str:
         parts.append(_table(f"curves-{trainer.node_id}", ["metric", "data", "epochs", "last", "best"], rows))
     else:
         parts.append("<p>No training curves were logged.</p>")
-    settings = [(_e(key), _e(value)) for key, value in shown_settings(trainer.settings, label_map)]
+    settings = [(_e(key), _e(value)) for key, value in shown_settings(trainer.settings, label_map, trainer.framework)]
     settings_table = _table(f"settings-{trainer.node_id}", ["setting", "value"], settings)
     parts.append(f"<details><summary>trainer settings</summary>{settings_table}</details>")
     return "".join(parts)

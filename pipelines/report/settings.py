@@ -4,20 +4,24 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from components.label_prep.label_map import LabelMap
+from pipelines.run_summary import PYTORCH
 
 _INTERNAL = frozenset({"code_version"})
-_IMAGES_ONLY = frozenset({"image_size", "channels", "augmentation"})
-_TEXT_ONLY = frozenset({"tf_backbone_handle"})  # the PyTorch text backbone truncates where the TF module does
+_IMAGES_ONLY = frozenset({"image_size", "channels", "augmentation", "background"})
+_PYTORCH_ONLY = frozenset({"torch_checkpoint", "torch_processes"})
+_TF_HANDLE = "tf_backbone_handle"  # the TF trainer's backbone; for PyTorch text, where its backbone truncates
 _BACKBONE_TRAINS = frozenset({"backbone_learning_rate_scale", "backbone_train_mode", "block_pattern"})
 _INCREMENTAL_ONLY = frozenset({"unfreeze_blocks", "layer_decay", "fine_tune_epochs"})
 
 
-def _applies(name: str, task_type: Optional[str], mode: Optional[str]) -> bool:
+def _applies(name: str, task_type: Optional[str], mode: Optional[str], framework: str) -> bool:
     if name in _INTERNAL:
         return False
     if name in _IMAGES_ONLY and task_type != "image_classification":
         return False
-    if name in _TEXT_ONLY and task_type != "text_classification":
+    if name in _PYTORCH_ONLY and framework != PYTORCH:
+        return False
+    if name == _TF_HANDLE and framework == PYTORCH and task_type != "text_classification":
         return False
     if name in _BACKBONE_TRAINS and mode == "feature_extraction":
         return False
@@ -31,10 +35,10 @@ def _class_weights(label_map: LabelMap) -> str:
     return f"{min(weights):.3g} to {max(weights):.3g} by class (see the label map)"
 
 
-def shown_settings(settings: dict[str, Any], label_map: Optional[LabelMap]) -> list[tuple[str, Any]]:
-    """(name, value) rows: the settings that apply to the run's task type and mode, then label smoothing and class weights."""
+def shown_settings(settings: dict[str, Any], label_map: Optional[LabelMap], framework: str) -> list[tuple[str, Any]]:
+    """(name, value) rows: the settings that apply to the trainer's framework, the run's task type and mode, then label smoothing and class weights."""
     task_type, mode = settings.get("task_type"), settings.get("mode")
-    rows = [(name, value) for name, value in sorted(settings.items()) if _applies(name, task_type, mode)]
+    rows = [(name, value) for name, value in sorted(settings.items()) if _applies(name, task_type, mode, framework)]
     if label_map is not None:
         rows += [("label_smoothing", label_map.label_smoothing), ("class_weights", _class_weights(label_map))]
     return rows

@@ -1,0 +1,24 @@
+"""Trainer settings and training plans for benchmarks: the built-in config's training settings, with the benchmark's own values."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from components.trainer_settings import TrainerSettings
+
+if TYPE_CHECKING:
+    from components.hub_trainer.training import TrainingPlan
+
+
+def benchmark_settings(**fields: Any) -> TrainerSettings:
+    """TrainerSettings of the default RetrainConfig with `fields` in their place (validated)."""
+    from pipelines.config import RetrainConfig
+    from pipelines.trainer_settings import trainer_settings_for
+
+    return trainer_settings_for(RetrainConfig()).updated(**fields)
+
+
+def benchmark_plan(**fields: Any) -> TrainingPlan:
+    """The TrainingPlan of `benchmark_settings(**fields)`, without label smoothing."""
+    from components.hub_trainer.training import TrainingPlan
+
+    return TrainingPlan.from_settings(benchmark_settings(**fields), label_smoothing=0.0)
