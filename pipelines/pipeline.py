@@ -33,6 +33,7 @@ from components.label_prep.component import LabelPrep
 from components.label_prep.resolver import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
 from components.label_transform.component import LabelMappedTransform
 from components.span_ranges import rolling_window
+from components.evaluator_progress.component import Evaluator
 from components.torch_evaluator.component import TorchEvaluator
 from components.trainer_settings import trainer_custom_config, transform_custom_config, tuner_custom_config
 from components.torch_evaluator.resolver import TENSORFLOW, LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
@@ -224,7 +225,7 @@ def _tf_nodes(
     )
     evaluator, pusher = _gate_and_push(
         config,
-        tfx.components.Evaluator,
+        Evaluator,
         {"examples": examples},
         trainer.outputs["model"],
         baseline_resolver.outputs[MODEL_KEY],

@@ -117,3 +117,43 @@ def test_pipeline_failure_exits_1_with_one_line(tmp_path: Path, workdir: Path, f
     errors = [line for line in run.stderr.splitlines() if line.startswith("retrain: error:")]
     assert len(errors) == 1 and "pipeline failed:" in errors[0]
     assert not (tmp_path / "out" / "serving").exists()
+
+
+def _evaluator_inputs(workdir: Path) -> dict[str, list]:
+    """The TF Evaluator's recorded inputs of the first run, as TFX artifacts, by input key."""
+    from tfx.types import artifact_utils
+
+    store = open_store(workdir / "out" / "metadata.sqlite")
+    execution = next(e for e in store.get_executions() if e.type.endswith(".Evaluator") and "Torch" not in e.type)
+    types = {t.id: t for t in store.get_artifact_types()}
+    inputs: dict[str, list] = {}
+    for event in store.get_events_by_execution_ids([execution.id]):
+        if event.type == event.INPUT:
+            [artifact] = store.get_artifacts_by_id([event.artifact_id])
+            inputs.setdefault(event.path.steps[0].key, []).append(artifact_utils.deserialize_artifact(types[artifact.type_id], artifact))
+    return inputs
+
+
+def test_evaluator_reports_examples_rate_and_eta(workdir: Path, first_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from google.protobuf import json_format
+    from tfx.types import standard_artifacts
+
+    from components.evaluator_progress.component import EXTRACTORS_MODULE
+    from components.evaluator_progress.executor import Executor, count_records
+    from components.hub_trainer import progress
+    from pipelines.pipeline import eval_config_for
+
+    assert first_run.returncode == 0
+    inputs = _evaluator_inputs(workdir)
+    total = count_records([inputs["examples"][0].uri + "/Split-eval"])
+    assert total == len(_eval_examples(workdir)) > 0
+    outputs = {"evaluation": [standard_artifacts.ModelEvaluation()], "blessing": [standard_artifacts.ModelBlessing()]}
+    for key, [artifact] in outputs.items():
+        artifact.uri = str(tmp_path / key)
+    properties = {"eval_config": json_format.MessageToJson(eval_config_for(RetrainConfig())), "example_splits": '["eval"]', "module_path": EXTRACTORS_MODULE}
+    monkeypatch.setattr(progress, "INTERVAL_SECONDS", 0.0)
+    Executor().Do({"examples": inputs["examples"], "model": inputs["model"]}, outputs, properties)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[retrain] Evaluator: ")]
+    assert lines, "no progress line"
+    assert re.fullmatch(rf"\[retrain\] Evaluator: {total}/{total} examples, [\d.e+]+ examples/s, ETA 0s", lines[-1])
+    assert (tmp_path / "blessing" / "BLESSED").exists()

@@ -136,3 +136,19 @@ def test_a_step_that_cannot_be_counted_says_it_is_still_running() -> None:
     assert lines[0] == "[retrain] export-hub-text: saving ..."
     assert lines[1] == "[retrain] export-hub-text: saving: still running (0s)" and len(lines) >= 3
     assert lines[-1].startswith("[retrain] export-hub-text: saving: done in 0.")
+
+
+def test_torch_evaluator_inference_shows_examples_rate_and_eta(tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from components.torch_evaluator.predictions import predict_probabilities
+    from components.torch_trainer.export import TORCHSCRIPT_FILE
+
+    monkeypatch.setattr(progress, "INTERVAL_SECONDS", 0.0)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1))
+    torch.jit.save(torch.jit.script(model), str(tmp_path / TORCHSCRIPT_FILE))
+    inputs = torch.rand(10, 2, 2, 1)
+    probabilities = predict_probabilities(str(tmp_path), inputs, batch_size=4, what="TorchEvaluator: candidate")
+    np.testing.assert_allclose(probabilities, model(inputs).detach().numpy(), atol=1e-6)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[retrain] TorchEvaluator")]
+    assert [line.split(",")[0] for line in lines] == [f"[retrain] TorchEvaluator: candidate: {done}/10 examples" for done in (4, 8, 10)]
+    assert lines[-1].endswith("ETA 0s")

@@ -12,11 +12,13 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
+from components.hub_trainer.progress import ProgressLine
 from components.torch_trainer.export import TOKENIZER_DIR, TORCHSCRIPT_FILE
 
 
-def predict_probabilities(model_dir: str, inputs: Any, batch_size: int = 256) -> np.ndarray:
-    """[N, classes] probabilities of the exported TorchScript model in `model_dir` (images: NHWC floats; text: strings)."""
+def predict_probabilities(model_dir: str, inputs: Any, batch_size: int = 256, what: str = "TorchEvaluator") -> np.ndarray:
+    """[N, classes] probabilities of the exported TorchScript model in `model_dir` (images: NHWC floats; text: strings),
+    with progress lines (`what`: examples done, rate, ETA) on long inputs."""
     model = torch.jit.load(os.path.join(model_dir, TORCHSCRIPT_FILE), map_location="cpu").eval()
     tokenizer_dir = os.path.join(model_dir, TOKENIZER_DIR)
     tokenizer = None
@@ -25,6 +27,7 @@ def predict_probabilities(model_dir: str, inputs: Any, batch_size: int = 256) ->
 
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
     outputs = []
+    line = ProgressLine(what, len(inputs), "examples")
     with torch.no_grad():
         for start in range(0, len(inputs), batch_size):
             batch = inputs[start : start + batch_size]
@@ -33,6 +36,8 @@ def predict_probabilities(model_dir: str, inputs: Any, batch_size: int = 256) ->
             else:
                 tokens = tokenizer(list(batch), padding=True, truncation=True, return_tensors="pt")
                 outputs.append(model(tokens["input_ids"], tokens["attention_mask"]))
+            line.update(min(start + batch_size, len(inputs)))
+    line.close()
     return torch.cat(outputs).numpy()
 
 
@@ -57,7 +62,7 @@ def prediction_keys(has_baseline: bool) -> dict[str, str]:
 def predictions_for(candidate_dir: str, baseline_dir: Optional[str], inputs: Any) -> dict[str, np.ndarray]:
     """Prediction feature -> probabilities of the candidate (and the baseline)."""
     keys = prediction_keys(baseline_dir is not None)
-    result = {keys["candidate" if baseline_dir else ""]: predict_probabilities(candidate_dir, inputs)}
+    result = {keys["candidate" if baseline_dir else ""]: predict_probabilities(candidate_dir, inputs, what="TorchEvaluator: candidate")}
     if baseline_dir is not None:
-        result[keys["baseline"]] = predict_probabilities(baseline_dir, inputs)
+        result[keys["baseline"]] = predict_probabilities(baseline_dir, inputs, what="TorchEvaluator: baseline")
     return result

@@ -1,0 +1,1 @@
+"""TFX's Evaluator with progress lines (examples done, rate, ETA) while TFMA evaluates."""
