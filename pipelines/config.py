@@ -311,7 +311,7 @@ class EvaluationConfig(_Section):
 
 
 class PushConfig(_Section):
-    """Where blessed models go: `<destination>/<model_name>/<version>/`."""
+    """Where blessed models go: `<destination>/<model_name>/<version>/`; `model_name` defaults to the `pipeline_name`."""
 
     model_name: ResourceName = "digits"
     destination: Optional[Path] = None
@@ -343,6 +343,17 @@ class RetrainConfig(_Section):
     kubeflow: KubeflowSettings = KubeflowSettings()
     tuning: TuningConfig = TuningConfig()
     trainer: Literal["tf", "torch", "both"] = "tf"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_name_from_pipeline_name(cls, values: Any) -> Any:
+        """An unset `push.model_name` is the `pipeline_name` (both unset: the built-in example's `digits`)."""
+        if not isinstance(values, dict) or not isinstance(values.get("pipeline_name"), str):
+            return values
+        push = values.get("push") or {}
+        if not isinstance(push, dict) or push.get("model_name") is not None:
+            return values
+        return {**values, "push": {**push, "model_name": values["pipeline_name"]}}
 
     @model_validator(mode="before")
     @classmethod

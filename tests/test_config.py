@@ -93,3 +93,10 @@ def test_malformed_yaml_reports_the_line(tmp_path: Path) -> None:
 def test_missing_config_file() -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(Path("/nonexistent/retrain.yaml"))
+
+
+def test_model_name_defaults_to_the_pipeline_name() -> None:
+    assert RetrainConfig().push.model_name == "digits"  # the built-in example
+    assert config_from_dict({"pipeline_name": "myicons"}).push.model_name == "myicons"
+    assert config_from_dict({"pipeline_name": "myicons", "push": {"model_name": "icons"}}).push.model_name == "icons"
+    assert config_from_dict({"pipeline_name": "myicons", "push": {"destination": "/srv"}}).push.model_name == "myicons"
