@@ -152,3 +152,19 @@ def test_torch_evaluator_inference_shows_examples_rate_and_eta(tmp_path, monkeyp
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[retrain] TorchEvaluator")]
     assert [line.split(",")[0] for line in lines] == [f"[retrain] TorchEvaluator: candidate: {done}/10 examples" for done in (4, 8, 10)]
     assert lines[-1].endswith("ETA 0s")
+
+
+@pytest.mark.parametrize(
+    "args, one",
+    [
+        ([], True),
+        (["--direct_running_mode=in_memory", "--direct_num_workers=1"], True),
+        (["--direct_running_mode=multi_processing", "--direct_num_workers=1"], True),
+        (["--direct_running_mode=multi_processing", "--direct_num_workers=2"], False),
+        (["--runner=DataflowRunner"], False),
+    ],
+)
+def test_the_evaluator_gives_an_eta_only_when_one_worker_sees_every_example(args: list[str], one: bool) -> None:
+    from components.evaluator_progress.executor import one_local_worker
+
+    assert one_local_worker(args) is one

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 import tensorflow as tf
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from tfx import types
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import artifact_utils, standard_component_specs
@@ -28,12 +29,25 @@ def count_records(directories: list[str]) -> int:
     return total
 
 
+def one_local_worker(beam_pipeline_args: list[str]) -> bool:
+    """Whether Beam runs every example through one worker of this process (the DirectRunner in memory or with one worker)."""
+    options = PipelineOptions(beam_pipeline_args)
+    runner = options.view_as(StandardOptions).runner
+    direct = options.view_as(DirectOptions)
+    if runner not in (None, "DirectRunner", "direct"):
+        return False
+    return direct.direct_running_mode == "in_memory" or direct.direct_num_workers == 1
+
+
 class Executor(evaluator_executor.Executor):
-    """Evaluates exactly as TFX's Evaluator does; `custom_extractors` reports progress against the counted total."""
+    """Evaluates exactly as TFX's Evaluator does; `custom_extractors` reports progress against the counted total
+    when one worker sees every example (with several, each worker reports its own count and rate)."""
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
-        splits = json.loads(exec_properties.get(standard_component_specs.EXAMPLE_SPLITS_KEY) or "null") or _DEFAULT_SPLITS
-        examples = input_dict[standard_component_specs.EXAMPLES_KEY]
-        directories = [uri for split in splits for uri in artifact_utils.get_split_uris(examples, split)]
-        with expected_examples(count_records(directories)):
+        total = None
+        if one_local_worker(self._beam_pipeline_args):
+            splits = json.loads(exec_properties.get(standard_component_specs.EXAMPLE_SPLITS_KEY) or "null") or _DEFAULT_SPLITS
+            examples = input_dict[standard_component_specs.EXAMPLES_KEY]
+            total = count_records([uri for split in splits for uri in artifact_utils.get_split_uris(examples, split)])
+        with expected_examples(total):
             super().Do(input_dict, output_dict, exec_properties)

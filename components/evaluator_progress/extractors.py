@@ -7,6 +7,7 @@ the slow part: inference. The expected total comes from the executor (`expected.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Iterator, Optional
 
 import apache_beam as beam
@@ -34,20 +35,25 @@ class _ReportProgress(beam.DoFn):
         self._total = total
 
     def setup(self) -> None:
-        self._line = ProgressLine("Evaluator", self._total, "examples")
+        self._line: Optional[ProgressLine] = None
         self._done = 0
 
     def process(self, extracts: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        if self._line is None:  # the clock starts at the first example, not while the models load
+            what = "Evaluator" if self._total is not None else f"Evaluator worker {os.getpid()}"
+            self._line = ProgressLine(what, self._total, "examples")
         self._done += batch_rows(extracts)
         self._line.update(self._done)
         yield extracts
 
     def teardown(self) -> None:
-        self._line.close()
+        if self._line is not None:
+            self._line.close()
 
 
 def progress_extractor(total: Optional[int]) -> tfma.extractors.Extractor:
-    """A pass-through extractor that reports examples evaluated against `total`."""
+    """A pass-through extractor that reports examples evaluated against `total` (None: several workers share the
+    examples; each reports its own count and rate, without ETA)."""
     return tfma.extractors.Extractor(stage_name=PROGRESS_STAGE_NAME, ptransform=beam.ParDo(_ReportProgress(total)))
 
 
