@@ -20,9 +20,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import yaml
+
+if TYPE_CHECKING:
+    import torch
 
 # Dense bf16 tensor-core peak in FLOP/s, from NVIDIA's data sheets (without sparsity); by name substring, first match.
 BF16_PEAK_FLOPS: tuple[tuple[str, float], ...] = (
@@ -118,10 +121,28 @@ def run_example(name: str, workdir: Path, epochs: Optional[int], sampler: Utilis
     )
 
 
-def backbone_throughput(name: str, batch_size: int, repeats: int = 20) -> None:
-    """A named backbone's bf16 forward FLOP/s on GPU 0 and its fraction of the device's peak."""
+def forward_throughput(forward: Callable[[], object], device: "torch.device", repeats: int) -> tuple[float, float]:
+    """(FLOPs of one `forward()` call, seconds per call) under bf16 autocast on `device`, after 3 warm-up calls."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
+
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16):
+        with FlopCounterMode(display=False) as counter:
+            forward()
+        for _ in range(3):
+            forward()
+        synchronize()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            forward()
+        synchronize()
+    return counter.get_total_flops(), (time.perf_counter() - start) / repeats
+
+
+def backbone_throughput(name: str, batch_size: int, repeats: int = 20) -> None:
+    """A named backbone's bf16 forward FLOP/s on GPU 0, printed with its fraction of the device's peak."""
+    import torch
 
     from components.backbones.cache import resolve_backbone
     from components.backbones.registry import backbone_spec
@@ -138,21 +159,10 @@ def backbone_throughput(name: str, batch_size: int, repeats: int = 20) -> None:
         height, width = spec.image_size or (224, 224)
         images = torch.rand(batch_size, spec.channels or 3, height, width, device=device)
         forward = lambda: model(images)  # noqa: E731
-    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
-        with FlopCounterMode(display=False) as counter:
-            forward()
-        for _ in range(3):
-            forward()
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(repeats):
-            forward()
-        torch.cuda.synchronize()
-        seconds = (time.perf_counter() - start) / repeats
-    flops = counter.get_total_flops() / seconds
-    peak = bf16_peak(torch.cuda.get_device_name(0))
-    fraction = f"{flops / peak:.3f}" if peak else "n/a (device not in BF16_PEAK_FLOPS)"
-    print(f"gpu_check backbone {name}: batch {batch_size}, {flops / 1e12:.1f} TFLOP/s bf16, fraction_of_peak={fraction}", flush=True)
+    flops, seconds = forward_throughput(forward, device, repeats)
+    peak = bf16_peak(torch.cuda.get_device_name(device))
+    fraction = f"{flops / seconds / peak:.3f}" if peak else "n/a (device not in BF16_PEAK_FLOPS)"
+    print(f"gpu_check backbone {name}: batch {batch_size}, {flops / seconds / 1e12:.1f} TFLOP/s bf16, fraction_of_peak={fraction}", flush=True)
 
 
 def main() -> int:

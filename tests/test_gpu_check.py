@@ -34,3 +34,13 @@ def test_without_a_gpu_it_refuses_in_one_line() -> None:
     run = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check"], capture_output=True, text=True, timeout=300, env={"CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"})
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == ["gpu_check: no GPU visible (torch.cuda.is_available() is False)"]
+
+
+def test_forward_throughput_counts_the_models_flops() -> None:
+    import torch
+
+    from benchmarks.gpu_check import forward_throughput
+
+    model, inputs = torch.nn.Linear(64, 32), torch.rand(8, 64)
+    flops, seconds = forward_throughput(lambda: model(inputs), torch.device("cpu"), repeats=2)
+    assert flops == 2 * 8 * 64 * 32 and seconds > 0
