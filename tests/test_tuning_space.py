@@ -1,6 +1,8 @@
 """The search both trainers share (components/tuning/space.py): trials from a seed, best-trial choice, bad input at config load."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,9 @@ def test_bad_tuning_input_is_one_line_at_config_load(tmp_path: Path, trainer: st
 @pytest.mark.parametrize("trainer", ["torch", "both"])
 def test_torch_trainers_accept_tuning(tmp_path: Path, trainer: str) -> None:
     assert _config(tmp_path, trainer, {"enabled": True}).tuning.enabled
+
+
+def test_the_shared_search_imports_neither_tensorflow_nor_torch() -> None:
+    code = "import sys, components.tuning.space, components.tuning.hyperparameters; print(sorted(m for m in ('tensorflow', 'torch', 'keras_tuner') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert result.stdout.strip() == "[]"
