@@ -28,6 +28,7 @@ def test_tuner_fn_searches_within_the_bounds_on_the_train_split(tmp_path: Path, 
     settings = trainer_settings(digits_example, validation_fraction=0.25)
     args = fn_args(transformed, tmp_path, {**settings, TUNING_KEY: {**TUNING, "dropout": [0.0, 0.5], "unfreeze_blocks": [1, 3]}})
     args.working_dir = str(tmp_path / "tuner")
+    args.transform_output = None  # as TFX's Tuner leaves it (only the Trainer's executor sets it)
     result = tuner_fn(args)
     result.tuner.search(**result.fit_kwargs)  # what the TFX Tuner executor does
 

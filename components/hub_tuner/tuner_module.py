@@ -100,8 +100,10 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     """The TFX Tuner's entry point: a tuner over the transformed train split and its `search` arguments."""
     settings, tuning = tuner_settings_from(fn_args.custom_config)
     tf.keras.utils.set_random_seed(settings.seed)
-    tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    label_map = load_label_map(fn_args.transform_output)
+    # TFX's Tuner sets only `transform_graph_path` (tfx/components/trainer/fn_args_utils.py, get_common_fn_args, tfx 1.16);
+    # `transform_output` is the Trainer's alias of it.
+    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    label_map = load_label_map(fn_args.transform_graph_path)
     num_classes = len(label_map.labels)
     train = transformed_dataset(
         fn_args.train_files, fn_args.data_accessor, tft_output, settings.batch_size, num_classes, shuffle_seed=settings.seed
