@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from components.backbones.registry import backbone_names, backbone_spec
 from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN
-from components.hub_tuner.settings import TuningConfig
+from components.tuning.space import TuningConfig
 from components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS
 from components.label_prep.settings import LabelSettings
 from components.trainer_settings import AugmentationConfig
@@ -384,8 +384,8 @@ class RetrainConfig(_Section):
             raise ValueError(f"backbone.torch_checkpoint is required for trainer: {self.trainer} when data.path is given (or set backbone.name: {' | '.join(backbone_names())})")
         if named and backbone_spec(str(self.backbone.name)).kind != self.task.type.split("_")[0]:
             raise ValueError(f"backbone.name: {self.backbone.name} takes {backbone_spec(str(self.backbone.name)).kind} inputs, task.type is {self.task.type}")
-        if self.trainer != "tf" and (self.training.augmentation.enabled or self.tuning.enabled):
-            raise ValueError(f"trainer: {self.trainer}: training.augmentation and tuning are TF-trainer features only")
+        if self.trainer != "tf" and self.training.augmentation.enabled:
+            raise ValueError(f"trainer: {self.trainer}: training.augmentation is a TF-trainer feature only")
         if self.data.example == "digits" and self.task.type != "image_classification":
             raise ValueError("the built-in digits example is an image_classification task")
         if self.data.example == "emoji" and not named and self.backbone.handle is None:

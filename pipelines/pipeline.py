@@ -5,6 +5,7 @@ ExampleValidator -> AnomaliesGate (stops on schema drift) -> LabelPrep (stable
 label ids, seeded with the label map of the latest blessed model) -> Transform ->
 Trainer (Hub backbone + new head) -> Resolver (latest blessed model other than the candidate) ->
 Evaluator (absolute bound + change threshold vs. the baseline) -> VersionedPusher.
+With `tuning.enabled` a search precedes each trainer (Tuner -> Trainer, TorchTuner -> TorchTrainer).
 With `trainer: torch | both` the PyTorch branch (TorchTrainer -> its baseline resolver ->
 TorchEvaluator with the same EvalConfig -> TorchPusher to `<model_name>-torch`) runs on the
 same Transform output instead of / beside the TF one.
@@ -39,6 +40,7 @@ from components.trainer_settings import trainer_custom_config, transform_custom_
 from components.torch_evaluator.resolver import TENSORFLOW, LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
 from components.torch_trainer.component import TorchTrainer
 from components.torch_trainer.executor import PYTORCH
+from components.torch_tuner.component import TorchTuner
 from components.versioned_pusher.component import VersionedPusher
 from pipelines.code_version import components_fingerprint
 from pipelines.config import RetrainConfig
@@ -113,17 +115,26 @@ def _span_window(config: RetrainConfig, example_gen: BaseComponent) -> Optional[
     return resolver
 
 
-def _tuner(config: RetrainConfig, transform: BaseComponent) -> Optional[BaseComponent]:
-    """KerasTuner search before the Trainer when `tuning.enabled` (its best hyperparameters feed the Trainer)."""
+def _tuner(config: RetrainConfig, transform: BaseComponent, framework: str) -> Optional[BaseComponent]:
+    """The search before `framework`'s trainer when `tuning.enabled`: TFX's Tuner (KerasTuner) or TorchTuner.
+
+    Both run the same sampled trials, budget and scoring (components/tuning/space.py), each
+    with its own trainer's code; the best hyperparameters feed that trainer. With `trainer: both`
+    each framework searches for itself, so its model is the one `trainer: tf` or `trainer: torch` makes.
+    """
     if not config.tuning.enabled:
         return None
+    custom_config = tuner_custom_config(trainer_settings_for(config), components_fingerprint(), config.tuning)
+    examples, transform_graph = transform.outputs["transformed_examples"], transform.outputs["transform_graph"]
+    if framework == PYTORCH:
+        return TorchTuner(examples=examples, transform_graph=transform_graph, custom_config=custom_config)
     return tfx.components.Tuner(
         tuner_fn=TUNER_FN,
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
+        examples=examples,
+        transform_graph=transform_graph,
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=tuner_custom_config(trainer_settings_for(config), components_fingerprint(), config.tuning),
+        custom_config=custom_config,
     )
 
 
@@ -210,7 +221,7 @@ def _tf_nodes(
     warm_start_resolver: BaseNode,
 ) -> list[BaseNode]:
     """[Tuner ->] Trainer -> baseline (latest blessed TF model) -> Evaluator -> VersionedPusher."""
-    tuner = _tuner(config, transform)
+    tuner = _tuner(config, transform, TENSORFLOW)
     trainer = tfx.components.Trainer(
         run_fn=TRAINER_FN,
         examples=transform.outputs["transformed_examples"],
@@ -242,13 +253,15 @@ def _torch_nodes(
     schema: Any,
     warm_start_resolver: BaseNode,
 ) -> list[BaseNode]:
-    """TorchTrainer -> baseline (latest blessed PyTorch model) -> TorchEvaluator (the same gate) -> its own pusher."""
+    """[TorchTuner ->] TorchTrainer -> baseline (latest blessed PyTorch model) -> TorchEvaluator (the same gate) -> its own pusher."""
+    tuner = _tuner(config, transform, PYTORCH)
     trainer = TorchTrainer(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
         base_model=warm_start_resolver.outputs[MODEL_KEY] if config.training.warm_start else None,
         custom_config=_trainer_config(config),
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
     )
     baseline_resolver = _baseline_resolver(
         config, target, trainer.outputs["model"], PYTORCH, kubeflow_steps.TORCH_BASELINE_RESOLVER_ID
@@ -261,7 +274,7 @@ def _torch_nodes(
         baseline_resolver.outputs[MODEL_KEY],
         str(paths.serving_dir) + TORCH_MODEL_SUFFIX,
     )
-    return [trainer, baseline_resolver, evaluator, pusher.with_id("TorchPusher")]
+    return [*([tuner] if tuner else []), trainer, baseline_resolver, evaluator, pusher.with_id("TorchPusher")]
 
 
 def eval_config_for(config: RetrainConfig) -> tfma.EvalConfig:

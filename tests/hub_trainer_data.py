@@ -90,6 +90,7 @@ def fn_args(transformed: TransformedDigits, root: Path, settings: dict, hyperpar
         train_files=transformed.train_files,
         eval_files=transformed.eval_files,
         transform_output=transformed.transform_output,
+        transform_graph_path=transformed.transform_output,
         data_accessor=transformed.data_accessor,
         serving_model_dir=str(root / "Trainer" / "model" / "7" / "Format-Serving"),
         model_run_dir=str(root / "Trainer" / "model_run" / "7"),

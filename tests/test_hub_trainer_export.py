@@ -11,7 +11,7 @@ import tensorflow as tf
 from components.digits_example import data as digits
 from components.digits_example.prepare import ExampleLayout
 from components.hub_trainer.export import RAW_SIGNATURE, TRANSFORM_SIGNATURE
-from components.hub_trainer.hyperparameters import apply_hyperparameters
+from components.tuning.hyperparameters import apply_hyperparameters
 from components.hub_trainer.trainer_module import checkpoint_dir_for, run_fn
 from components.hub_trainer.warm_start import saved_variables
 from hub_trainer_data import CLASS_NAMES, TransformedDigits, fn_args, trainer_settings, transformed_digits

@@ -409,6 +409,14 @@ def test_only_the_pytorch_steps_run_the_torch_image(compiled_both: Compiled) -> 
     assert {executor["container"]["image"] for executor in single.values()} == {settings.image}
 
 
+def test_the_pytorch_tuner_runs_the_torch_image_and_feeds_the_pytorch_trainer() -> None:
+    compiled = _compile({"trainer": "torch", "training": {"validation_fraction": 0.2}, "tuning": {"enabled": True}})
+    executors = compiled["pipeline_spec"]["deploymentSpec"]["executors"]
+    assert executors["TorchTuner_executor"]["container"]["image"] == KubeflowSettings().torch_image
+    hyperparameters = compiled["pipeline_spec"]["root"]["dag"]["tasks"]["TorchTrainer"]["inputs"]["artifacts"]["hyperparameters"]
+    assert hyperparameters["taskOutputArtifact"] == {"producerTask": "TorchTuner", "outputArtifactKey": "best_hyperparameters"}
+
+
 @pytest.mark.parametrize(
     ("kubeflow", "message"),
     [

@@ -3,19 +3,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
 import torch
 
 import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from components.hub_trainer.features import LABEL_ID, MODEL_INPUT
 from components.torch_trainer.data import repeat_to, training_splits
 from components.torch_trainer.export import TORCHSCRIPT_FILE
 from components.torch_trainer.launch import WorkerFailed, process_count
 from components.torch_trainer.worker import TrainingJob, WorkerResult, run_training
 from settings_data import settings as trainer_settings
+from torch_records import feature_spec, save_backbone, write_records
 
 TRAIN_RECORDS = 45  # odd: the two shards differ in size and the smaller one is padded
 EVAL_RECORDS = 16
@@ -35,41 +33,6 @@ SETTINGS = {
 }
 
 
-class TinyCNN(torch.nn.Module):
-    """Two conv -> BatchNorm -> ReLU blocks (named like the digits backbone), averaged to 16 features."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block1_conv, self.block1_bn = torch.nn.Conv2d(1, 8, 3, padding=1, bias=False), torch.nn.BatchNorm2d(8)
-        self.block2_conv, self.block2_bn = torch.nn.Conv2d(8, 16, 3, padding=1, bias=False), torch.nn.BatchNorm2d(16)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.block1_bn(self.block1_conv(images)))
-        return torch.relu(self.block2_bn(self.block2_conv(x))).mean(dim=(2, 3))
-
-
-def _feature_spec() -> dict[str, Any]:
-    import tensorflow as tf
-
-    return {MODEL_INPUT: tf.io.FixedLenFeature([8, 8, 1], tf.float32), LABEL_ID: tf.io.FixedLenFeature([], tf.int64)}
-
-
-def _write_records(path: Path, count: int, seed: int) -> None:
-    """Transformed examples of two trivially separable classes: dark images (0) and bright ones (1), each unique."""
-    import tensorflow as tf
-
-    rng = np.random.RandomState(seed)
-    labels = rng.permutation(np.arange(count) % 2)  # shuffled: striding records over ranks must not split by class
-    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
-        for label in labels:
-            image = np.clip(rng.uniform(0.0, 0.3, (8, 8, 1)) + 0.6 * label, 0.0, 1.0).astype(np.float32)
-            features = {
-                MODEL_INPUT: tf.train.Feature(float_list=tf.train.FloatList(value=image.reshape(-1))),
-                LABEL_ID: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
-            }
-            writer.write(tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString())
-
-
 @pytest.fixture(scope="module", autouse=True)
 def cpu_only():
     """Gloo on CPU even where GPUs are visible (the launched workers inherit the environment)."""
@@ -81,11 +44,10 @@ def cpu_only():
 @pytest.fixture(scope="module")
 def layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("torch_ddp")
-    _write_records(root / "train.tfrecord.gz", TRAIN_RECORDS, seed=0)
-    _write_records(root / "eval.tfrecord.gz", EVAL_RECORDS, seed=1)
-    _write_records(root / "one.tfrecord.gz", 1, seed=2)
-    torch.manual_seed(0)
-    torch.jit.save(torch.jit.script(TinyCNN()), str(root / "backbone.pt"))
+    write_records(root / "train.tfrecord.gz", TRAIN_RECORDS, seed=0)
+    write_records(root / "eval.tfrecord.gz", EVAL_RECORDS, seed=1)
+    write_records(root / "one.tfrecord.gz", 1, seed=2)
+    save_backbone(root / "backbone.pt")
     return root
 
 
@@ -93,7 +55,7 @@ def _job(layout: Path, name: str, train_file: str = "train.tfrecord.gz") -> Trai
     return TrainingJob(
         train_files=[str(layout / train_file)],
         eval_files=[str(layout / "eval.tfrecord.gz")],
-        feature_spec=_feature_spec(),
+        feature_spec=feature_spec(),
         settings=trainer_settings(**SETTINGS, torch_checkpoint=str(layout / "backbone.pt")),
         labels=["dark", "bright"],
         class_weights=None,

@@ -1,4 +1,4 @@
-"""Tuning: KerasTuner search through the TFX Tuner's entry point on transformed digits, and its pipeline wiring."""
+"""Tuning: KerasTuner search through the TFX Tuner's entry point on transformed digits, and its pipeline wiring for both trainers."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,10 +8,13 @@ import pytest
 from tfx import v1 as tfx
 
 from components.digits_example.prepare import ExampleLayout
-from components.hub_trainer.hyperparameters import HEAD_DEPTH, HEAD_WIDTH, apply_hyperparameters
-from components.hub_tuner.settings import TUNING_KEY, TuningConfig
 from components.hub_tuner.tuner_module import search_space, tuner_fn
+from components.torch_tuner.component import TorchTuner
+from components.torch_trainer.component import TorchTrainer
 from components.trainer_settings import trainer_settings_from
+from components.tuning import space as tuning_space
+from components.tuning.hyperparameters import apply_hyperparameters
+from components.tuning.space import HEAD_DEPTH, HEAD_WIDTH, TUNING_KEY, TuningConfig
 from hub_trainer_data import fn_args, trainer_settings, transformed_digits
 from pipelines.config import config_from_dict
 from pipelines.paths import resolve_run_paths
@@ -25,11 +28,15 @@ def test_tuner_fn_searches_within_the_bounds_on_the_train_split(tmp_path: Path, 
     settings = trainer_settings(digits_example, validation_fraction=0.25)
     args = fn_args(transformed, tmp_path, {**settings, TUNING_KEY: {**TUNING, "dropout": [0.0, 0.5], "unfreeze_blocks": [1, 3]}})
     args.working_dir = str(tmp_path / "tuner")
+    args.transform_output = None  # as TFX's Tuner leaves it (only the Trainer's executor sets it)
     result = tuner_fn(args)
     result.tuner.search(**result.fit_kwargs)  # what the TFX Tuner executor does
 
     trials = result.tuner.oracle.get_best_trials(num_trials=2)
     assert len(trials) == 2 and all(0.0 <= t.score <= 1.0 for t in trials)
+    tuning = TuningConfig.model_validate(args.custom_config[TUNING_KEY])
+    shared = tuning_space.sample_trials(tuning_space.search_space(tuning, "feature_extraction"), trainer_settings_from(settings).seed, 2)
+    assert [trial.hyperparameters.values for trial in result.tuner.oracle.trials.values()] == shared, "the trials every trainer runs"
     best = result.tuner.get_best_hyperparameters()[0]
     assert 0 <= best.get(HEAD_DEPTH) <= 1 and 8 <= best.get(HEAD_WIDTH) <= 16 and 0.005 <= best.get("learning_rate") <= 0.05
     assert "unfreeze_blocks" not in best.values, "feature_extraction has no blocks to unfreeze"
@@ -45,16 +52,29 @@ def test_search_space_fixes_equal_bounds_and_tunes_blocks_only_in_incremental() 
     assert "unfreeze_blocks" not in search_space(TuningConfig.model_validate(bounds), "fine_tune").values
 
 
+def test_the_neutral_config_is_what_keras_tuner_writes() -> None:
+    """TorchTuner writes `hyperparameters_config` as best_hyperparameters.txt; KerasTuner must read it back unchanged."""
+    space = tuning_space.search_space(TuningConfig.model_validate({"head_depth": (1, 1)}), "incremental")
+    config = tuning_space.hyperparameters_config(space, tuning_space.sample_trials(space, 3, 1)[0])
+    assert keras_tuner.HyperParameters.from_config(config).get_config() == config
+
+
+@pytest.mark.parametrize("trainer", ["tf", "torch", "both"])
 @pytest.mark.parametrize("enabled", [False, True])
-def test_pipeline_adds_the_tuner_and_feeds_its_best_hyperparameters_to_the_trainer(tmp_path: Path, enabled: bool) -> None:
+def test_pipeline_adds_each_trainers_tuner_and_feeds_its_best_hyperparameters_to_it(tmp_path: Path, enabled: bool, trainer: str) -> None:
+    backbone = {"handle": str(tmp_path), "torch_checkpoint": str(tmp_path / "backbone.pt")}
     config = config_from_dict(
-        {"data": {"path": str(tmp_path)}, "backbone": {"handle": str(tmp_path)}, "training": {"validation_fraction": 0.2}, "tuning": {"enabled": enabled}}
+        {"trainer": trainer, "data": {"path": str(tmp_path)}, "backbone": backbone, "training": {"validation_fraction": 0.2}, "tuning": {"enabled": enabled}}
     )
     pipeline = create_pipeline(config, resolve_run_paths(config, tmp_path))
-    tuners = [c for c in pipeline.components if isinstance(c, tfx.components.Tuner)]
-    trainer = next(c for c in pipeline.components if isinstance(c, tfx.components.Trainer))
-    assert len(tuners) == int(enabled)
-    assert ("hyperparameters" in trainer.inputs) == enabled
-    if enabled:
-        assert trainer.inputs["hyperparameters"].producer_component_id == tuners[0].id
-        assert tuners[0].exec_properties["custom_config"]
+    pairs = {"tf": (tfx.components.Tuner, tfx.components.Trainer), "torch": (TorchTuner, TorchTrainer)}
+    for framework, (tuner_class, trainer_class) in pairs.items():
+        tuners = [c for c in pipeline.components if isinstance(c, tuner_class)]
+        trainers = [c for c in pipeline.components if isinstance(c, trainer_class)]
+        expected = trainer in (framework, "both")
+        assert (len(tuners), len(trainers)) == (int(enabled and expected), int(expected)), framework
+        if enabled and expected:
+            assert trainers[0].inputs["hyperparameters"].producer_component_id == tuners[0].id
+            assert tuning_space.TUNING_KEY in tuners[0].exec_properties["custom_config"]
+        elif expected:
+            assert "hyperparameters" not in trainers[0].inputs

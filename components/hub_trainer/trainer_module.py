@@ -11,7 +11,7 @@ from tfx_bsl.public import tfxio
 from components.hub_trainer import devices, export, model as model_lib
 from components.hub_trainer.checkpoints import remove_checkpoints, run_fingerprint
 from components.hub_trainer.features import LABEL_ID
-from components.hub_trainer.hyperparameters import apply_hyperparameters
+from components.tuning.hyperparameters import apply_hyperparameters
 from components.hub_trainer.training import TrainingPlan, train_classifier
 from components.hub_trainer.warm_start import warm_start
 from components.label_prep.label_map import load_label_map

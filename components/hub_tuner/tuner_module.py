@@ -1,6 +1,8 @@
-"""TFX Tuner entry point (`tuner_fn`): KerasTuner random search over the transfer model's head and training.
+"""TFX Tuner entry point (`tuner_fn`): KerasTuner search over the transfer model's head and training.
 
-Each trial builds the classifier with drawn hyperparameters and trains it with the
+The trials are the framework-neutral list `components.tuning.space.sample_trials` draws
+from the seed (the PyTorch tuner runs the same list), replayed by `SampledTrialsOracle`.
+Each trial builds the classifier with its hyperparameters and trains it with the
 trainer's own `train_classifier` (same modes, cached embeddings, phases), and is
 scored on validation accuracy over the validation subset carved from the train
 split; the eval split that the Evaluator gates on is never read.
@@ -15,40 +17,32 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 
 from components.hub_trainer import model as model_lib
-from components.hub_trainer.hyperparameters import HEAD_DEPTH, HEAD_WIDTH, apply_hyperparameters
 from components.hub_trainer.trainer_module import transformed_dataset
 from components.hub_trainer.training import EARLY_STOPPING_METRIC, TrainingPlan, train_classifier
-from components.hub_tuner.settings import TuningConfig
 from components.label_prep.label_map import load_label_map
 from components.trainer_settings import TrainerSettings, tuner_settings_from
+from components.tuning import space as tuning_space
+from components.tuning.hyperparameters import apply_hyperparameters
+from components.tuning.space import TuningConfig
 
 OBJECTIVE = keras_tuner.Objective(EARLY_STOPPING_METRIC, direction="max")
 
 
-def _bounded(hp: keras_tuner.HyperParameters, name: str, bounds: Any, kind: str) -> None:
-    low, high = bounds
-    if low == high:
-        hp.Fixed(name, low)
-    elif kind == "int":
-        hp.Int(name, int(low), int(high))
-    elif kind == "log_int":
-        hp.Int(name, int(low), int(high), sampling="log")
-    elif kind == "log":
-        hp.Float(name, float(low), float(high), sampling="log")
-    else:
-        hp.Float(name, float(low), float(high))
-
-
 def search_space(tuning: TuningConfig, mode: str) -> keras_tuner.HyperParameters:
-    """Hyperparameters with the config's bounds; `unfreeze_blocks` only where the mode uses it."""
-    hp = keras_tuner.HyperParameters()
-    _bounded(hp, HEAD_DEPTH, tuning.head_depth, "int")
-    _bounded(hp, HEAD_WIDTH, tuning.head_width, "log_int")
-    _bounded(hp, "dropout", tuning.dropout, "float")
-    _bounded(hp, "learning_rate", tuning.learning_rate, "log")
-    if mode == "incremental":
-        _bounded(hp, "unfreeze_blocks", tuning.unfreeze_blocks, "int")
-    return hp
+    """The neutral search space (`components.tuning.space.search_space`) as KerasTuner hyperparameters."""
+    return keras_tuner.HyperParameters.from_config(tuning_space.hyperparameters_config(tuning_space.search_space(tuning, mode)))
+
+
+class SampledTrialsOracle(keras_tuner.Oracle):
+    """Runs `trials` in order, then stops: the sampled list both trainers share, instead of KerasTuner's own draws."""
+
+    def __init__(self, trials: list[dict[str, Any]], hyperparameters: keras_tuner.HyperParameters, seed: int) -> None:
+        super().__init__(objective=OBJECTIVE, max_trials=len(trials), hyperparameters=hyperparameters, seed=seed, allow_new_entries=False, tune_new_entries=False)
+        self._sampled = trials
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        """The next sampled trial: `create_trial` numbers trials 0, 1, ... and stops at `max_trials` itself."""
+        return {"status": "RUNNING", "values": dict(self._sampled[int(trial_id)])}
 
 
 class TransferHyperModel(keras_tuner.HyperModel):
@@ -73,7 +67,13 @@ class TransferHyperModel(keras_tuner.HyperModel):
         plan = TrainingPlan.from_settings(self._trial_settings(hp), self._label_smoothing)
         histories = train_classifier(model, x, plan, class_weight=self._class_weight, callbacks=list(callbacks or []), verbose=0)
         scores = histories[-1].history[EARLY_STOPPING_METRIC]
-        return {EARLY_STOPPING_METRIC: max(scores) if plan.early_stopping_patience > 0 else scores[-1]}
+        return {EARLY_STOPPING_METRIC: tuning_space.trial_score(list(scores), plan.early_stopping_patience > 0)}
+
+
+def sampled_oracle(settings: TrainerSettings, tuning: TuningConfig) -> SampledTrialsOracle:
+    """The oracle of the TF search: the `tuning.max_trials` trials sampled from `settings.seed`, in the KerasTuner space."""
+    trials = tuning_space.sample_trials(tuning_space.search_space(tuning, settings.mode), settings.seed, tuning.max_trials)
+    return SampledTrialsOracle(trials, search_space(tuning, settings.mode), settings.seed)
 
 
 def build_tuner(
@@ -83,16 +83,13 @@ def build_tuner(
     label_smoothing: float,
     class_weight: Optional[dict[int, float]],
     directory: str,
-) -> keras_tuner.RandomSearch:
-    """A seeded random search over `search_space`, with `tuning.max_trials` trials."""
+) -> keras_tuner.Tuner:
+    """A KerasTuner tuner running `sampled_oracle`'s trials, each trained by `TransferHyperModel`."""
     if settings.validation_fraction <= 0:
         raise ValueError("tuning needs validation_fraction > 0: trials are compared on a validation subset of the train split")
-    return keras_tuner.RandomSearch(
+    return keras_tuner.Tuner(
+        oracle=sampled_oracle(settings, tuning),
         hypermodel=TransferHyperModel(settings, tuning.trial_epochs, num_classes, label_smoothing, class_weight),
-        objective=OBJECTIVE,
-        max_trials=tuning.max_trials,
-        hyperparameters=search_space(tuning, settings.mode),
-        seed=settings.seed,
         directory=directory,
         project_name="hub_trainer",
         overwrite=True,
@@ -103,8 +100,10 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     """The TFX Tuner's entry point: a tuner over the transformed train split and its `search` arguments."""
     settings, tuning = tuner_settings_from(fn_args.custom_config)
     tf.keras.utils.set_random_seed(settings.seed)
-    tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    label_map = load_label_map(fn_args.transform_output)
+    # TFX's Tuner sets only `transform_graph_path` (tfx/components/trainer/fn_args_utils.py, get_common_fn_args, tfx 1.16);
+    # `transform_output` is the Trainer's alias of it.
+    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    label_map = load_label_map(fn_args.transform_graph_path)
     num_classes = len(label_map.labels)
     train = transformed_dataset(
         fn_args.train_files, fn_args.data_accessor, tft_output, settings.batch_size, num_classes, shuffle_seed=settings.seed

@@ -13,7 +13,7 @@ from components.torch_trainer import executor
 
 
 class TorchTrainerSpec(ComponentSpec):
-    """What the TF Trainer takes (transformed examples, transform graph with the label map, schema, base model)."""
+    """What the TF Trainer takes (transformed examples, transform graph with the label map, schema, base model, tuned hyperparameters)."""
 
     PARAMETERS = {"custom_config": ExecutionParameter(type=str)}
     INPUTS = {
@@ -21,6 +21,7 @@ class TorchTrainerSpec(ComponentSpec):
         "transform_graph": ChannelParameter(type=standard_artifacts.TransformGraph),
         "schema": ChannelParameter(type=standard_artifacts.Schema, optional=True),
         "base_model": ChannelParameter(type=standard_artifacts.Model, optional=True),
+        "hyperparameters": ChannelParameter(type=standard_artifacts.HyperParameters, optional=True),
     }
     OUTPUTS = {
         "model": ChannelParameter(type=standard_artifacts.Model),
@@ -41,6 +42,7 @@ class TorchTrainer(base_component.BaseComponent):
         custom_config: dict[str, Any],
         schema: Optional[types.BaseChannel] = None,
         base_model: Optional[types.BaseChannel] = None,
+        hyperparameters: Optional[types.BaseChannel] = None,
     ) -> None:
         super().__init__(
             spec=TorchTrainerSpec(
@@ -48,6 +50,7 @@ class TorchTrainer(base_component.BaseComponent):
                 transform_graph=transform_graph,
                 schema=schema,
                 base_model=base_model,
+                hyperparameters=hyperparameters,
                 custom_config=json_utils.dumps(custom_config),
                 model=types.Channel(type=standard_artifacts.Model),
                 model_run=types.Channel(type=standard_artifacts.ModelRun),

@@ -5,24 +5,39 @@ import hashlib
 import json
 import os
 import shutil
-from typing import Any
+from typing import Any, Optional
 
 from tfx import types
 from tfx.dsl.components.base import base_executor
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
-from tfx.utils import path_utils
+from tfx.utils import io_utils, path_utils
 
 from components.label_prep.label_map import load_label_map
 from components.trainer_settings import trainer_settings_from
+from components.tuning.hyperparameters import apply_hyperparameters
 
 FRAMEWORK_PROPERTY = "framework"
 PYTORCH = "pytorch"
 
 
-def _split_files(examples: list[types.Artifact], split: str) -> list[str]:
+def examples_split_files(examples: list[types.Artifact], split: str) -> list[str]:
+    """The TFRecord files of `split` in every Examples artifact."""
     from components.torch_trainer.data import split_files
 
     return [path for artifact in examples for path in split_files(artifact.uri, split)]
+
+
+def tuned_hyperparameters(input_dict: dict[str, list[types.Artifact]]) -> Optional[dict[str, Any]]:
+    """The tuner's best hyperparameters (a KerasTuner config), read as TFX's Trainer reads the Tuner's; None untuned.
+
+    tfx/components/trainer/executor.py, `_GetFnArgs` (tfx 1.16): the only file in the `hyperparameters` artifact, as JSON.
+    """
+    artifacts = input_dict.get("hyperparameters")
+    if not artifacts:
+        return None
+    with fileio.open(io_utils.get_only_uri_in_dir(artifact_utils.get_single_uri(artifacts))) as handle:
+        return json.loads(handle.read())
 
 
 def _checkpoint_dir(model_run_uri: str, input_dict: dict[str, list[types.Artifact]], custom_config: str) -> str:
@@ -34,7 +49,8 @@ def _checkpoint_dir(model_run_uri: str, input_dict: dict[str, list[types.Artifac
 class Executor(base_executor.BaseExecutor):
     """Trains and exports the PyTorch classifier described by `custom_config`.
 
-    Trains in this process, or, with several GPUs visible (or `torch_processes` > 1),
+    Tuned `hyperparameters` (TorchTuner's best) replace the settings' head, dropout, learning
+    rate and unfrozen blocks exactly as the TF trainer applies the Tuner's. Trains in this process, or, with several GPUs visible (or `torch_processes` > 1),
     in one DistributedDataParallel worker per GPU started with PyTorch's elastic
     launcher; rank 0 exports, then this process records the artifact.
     """
@@ -46,7 +62,10 @@ class Executor(base_executor.BaseExecutor):
         from components.torch_trainer.launch import process_count
         from components.torch_trainer.worker import TrainingJob, run_training
 
-        settings = trainer_settings_from(json.loads(exec_properties["custom_config"]))
+        hyperparameters = tuned_hyperparameters(input_dict)
+        settings = apply_hyperparameters(trainer_settings_from(json.loads(exec_properties["custom_config"])), hyperparameters)
+        if hyperparameters:
+            print(f"[retrain] TorchTrainer: tuned hyperparameters {hyperparameters['values']}", flush=True)
         transform_uri = artifact_utils.get_single_uri(input_dict["transform_graph"])
         label_map = load_label_map(transform_uri)
         processes = process_count(settings.torch_processes, torch.cuda.device_count())
@@ -55,8 +74,8 @@ class Executor(base_executor.BaseExecutor):
         model_artifact = artifact_utils.get_single_instance(output_dict["model"])
         checkpoints = _checkpoint_dir(model_run_uri, input_dict, exec_properties["custom_config"])
         job = TrainingJob(
-            train_files=_split_files(input_dict["examples"], "train"),
-            eval_files=_split_files(input_dict["examples"], "eval"),
+            train_files=examples_split_files(input_dict["examples"], "train"),
+            eval_files=examples_split_files(input_dict["examples"], "eval"),
             feature_spec=dict(tft.TFTransformOutput(transform_uri).transformed_feature_spec()),
             settings=settings,
             labels=list(label_map.labels),

@@ -40,7 +40,7 @@ from pipelines.config import ConfigError
 from pipelines.kubeflow.settings import KubeflowSettings, StepResources, quantity_in_gb
 
 TRAINER_COMPONENT_TYPES = ("Trainer", "TorchTrainer")  # add a new trainer's component class name here
-TORCH_COMPONENT_TYPES = ("TorchTrainer", "TorchEvaluator")  # the steps that run `kubeflow.torch_image`
+TORCH_COMPONENT_TYPES = ("TorchTuner", "TorchTrainer", "TorchEvaluator")  # the steps that run `kubeflow.torch_image`
 NAME_PARAMETERS_SINCE = "2.5.0"  # first backend whose executor config has pvcNameParameter/secretNameParameter
 SHARED_RESOURCES = {"TorchTrainer": "Trainer"}  # step id -> whose `resources` entry it uses when it has none
 DEFAULT_RESOURCES_KEY = "default"
@@ -60,7 +60,7 @@ def is_trainer(component: BaseComponent) -> bool:
 
 
 def torch_step_ids(components: Iterable[BaseComponent]) -> set[str]:
-    """Ids of the steps that run the PyTorch image (TorchTrainer, TorchEvaluator)."""
+    """Ids of the steps that run the PyTorch image (TorchTuner, TorchTrainer, TorchEvaluator)."""
     return {component.id for component in components if _is_a(component, TORCH_COMPONENT_TYPES)}
 
 

@@ -1,13 +1,13 @@
-"""Tuned hyperparameters (from the TFX Tuner's `best_hyperparameters`) applied to the trainer settings."""
+"""Tuned hyperparameters (a tuner's `best_hyperparameters`) applied to the trainer settings, alike in both trainers."""
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
 from components.trainer_settings import TrainerSettings
+from components.tuning.space import HEAD_DEPTH, HEAD_WIDTH, TUNED_SETTINGS
 
-HEAD_DEPTH = "head_depth"
-HEAD_WIDTH = "head_width"
-TUNED_SETTINGS = ("dropout", "learning_rate", "unfreeze_blocks")
+BEST_HYPERPARAMETERS_FILE = "best_hyperparameters.txt"  # what TFX's Tuner writes (tfx/components/tuner/executor.py, tfx 1.16)
+TUNER_RESULTS_FILE = "tuner_results.json"  # likewise
 
 
 def apply_hyperparameters(settings: TrainerSettings, hyperparameters: Optional[Mapping[str, Any]]) -> TrainerSettings:

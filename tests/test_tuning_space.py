@@ -1,0 +1,93 @@
+"""The search both trainers share (components/tuning/space.py): trials from a seed, best-trial choice, bad input at config load."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from components.tuning.space import (
+    HEAD_DEPTH,
+    HEAD_WIDTH,
+    TrialResult,
+    TuningConfig,
+    best_trial,
+    sample_trials,
+    search_space,
+    trial_score,
+    tuner_results,
+)
+from pipelines.config import ConfigError, config_from_dict
+
+BOUNDS = {"head_depth": (0, 2), "head_width": (8, 64), "dropout": (0.0, 0.4), "learning_rate": (1e-4, 1e-1), "unfreeze_blocks": (1, 3)}
+
+
+def test_trials_are_a_function_of_the_seed_and_stay_within_the_bounds() -> None:
+    space = search_space(TuningConfig.model_validate(BOUNDS), "incremental")
+    trials = sample_trials(space, seed=7, count=40)
+    assert trials == sample_trials(space, seed=7, count=40)
+    assert trials != sample_trials(space, seed=8, count=40)
+    assert sample_trials(space, seed=7, count=3) == trials[:3], "a larger budget extends the list, never reshuffles it"
+    for name, (low, high) in BOUNDS.items():
+        values = [trial[name] for trial in trials]
+        assert all(low <= value <= high for value in values), name
+        assert len(set(values)) > 2, f"{name} is searched, not fixed"
+    assert all(isinstance(trial[name], int) for trial in trials for name in (HEAD_DEPTH, HEAD_WIDTH, "unfreeze_blocks"))
+    assert sum(trial["learning_rate"] < 1e-2 for trial in trials) > len(trials) / 3, "log scale: a third of the draws below 1e-2"
+
+
+def test_equal_bounds_fix_the_value_and_blocks_are_searched_only_in_incremental() -> None:
+    space = search_space(TuningConfig.model_validate({**BOUNDS, "head_depth": (1, 1)}), "fine_tune")
+    trials = sample_trials(space, seed=0, count=5)
+    assert {trial[HEAD_DEPTH] for trial in trials} == {1}
+    assert list(trials[0]) == [HEAD_DEPTH, HEAD_WIDTH, "dropout", "learning_rate"]
+
+
+def test_the_best_trial_has_the_highest_score_and_ties_go_to_the_earlier_trial() -> None:
+    results = [TrialResult(0, {"a": 0}, 0.5), TrialResult(1, {"a": 1}, 0.75), TrialResult(2, {"a": 2}, 0.75)]
+    assert best_trial(results).index == 1
+    assert [row["trial_id"] for row in tuner_results(results)] == ["1", "2", "0"]
+    assert tuner_results(results)[0] == {"trial_id": "1", "score": 0.75, "a": 1}
+    assert trial_score([0.5, 0.9, 0.7], early_stopping=True) == 0.9 and trial_score([0.5, 0.9, 0.7], early_stopping=False) == 0.7
+    with pytest.raises(ValueError, match="no finished trials"):
+        best_trial([])
+
+
+def _config(tmp_path: Path, trainer: str, tuning: dict, validation_fraction: float = 0.2):
+    return config_from_dict(
+        {
+            "trainer": trainer,
+            "data": {"path": "data"},
+            "backbone": {"handle": "hub", "torch_checkpoint": "backbone.pt"},
+            "training": {"validation_fraction": validation_fraction},
+            "tuning": tuning,
+        },
+        tmp_path,
+    )
+
+
+@pytest.mark.parametrize(
+    ("tuning", "validation_fraction", "message"),
+    [
+        ({"enabled": True, "head_width": [256, 32]}, 0.2, r"^tuning\.head_width: expected \[low, high\] with 0 <= low <= high, got \[256, 32\]$"),
+        ({"enabled": True, "learning_rate": [0.1, 0.01]}, 0.2, r"^tuning\.learning_rate: expected \[low, high\]"),
+        ({"enabled": True}, 0.0, r"^config: tuning\.enabled needs training\.validation_fraction > 0"),
+    ],
+)
+@pytest.mark.parametrize("trainer", ["tf", "torch"])
+def test_bad_tuning_input_is_one_line_at_config_load(tmp_path: Path, trainer: str, tuning: dict, validation_fraction: float, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as error:
+        _config(tmp_path, trainer, tuning, validation_fraction)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("trainer", ["torch", "both"])
+def test_torch_trainers_accept_tuning(tmp_path: Path, trainer: str) -> None:
+    assert _config(tmp_path, trainer, {"enabled": True}).tuning.enabled
+
+
+def test_the_shared_search_imports_neither_tensorflow_nor_torch() -> None:
+    code = "import sys, components.tuning.space, components.tuning.hyperparameters; print(sorted(m for m in ('tensorflow', 'torch', 'keras_tuner') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert result.stdout.strip() == "[]"
