@@ -14,6 +14,7 @@ from benchmarks.image_backbones import efficientnet_transfer_gain, tf_torch_imag
 from benchmarks.ingest import image_ingest_speedup
 from benchmarks.pipeline_runs import cached_rerun_time_ratio
 from benchmarks.result import Result
+from benchmarks.search import search_efficiency
 from benchmarks.torch_parity import torch_tf_accuracy_gap, torch_tf_throughput_ratio
 from benchmarks.text import tf_torch_text_finetune_ratio, tf_torch_text_inference_ratio
 from benchmarks.training import cached_feature_extraction_speedup, input_pipeline_efficiency, warm_start_time_ratio
@@ -30,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "tf_torch_text_finetune_ratio": tf_torch_text_finetune_ratio,
     "efficientnet_transfer_gain": efficientnet_transfer_gain,
     "tf_torch_image_parity": tf_torch_image_parity,
+    "search_efficiency": search_efficiency,
 }
 
 

@@ -16,6 +16,7 @@ from components.torch_tuner import executor as tuner_executor
 from components.trainer_settings import trainer_custom_config, tuner_custom_config
 from components.tuning.hyperparameters import BEST_HYPERPARAMETERS_FILE, TUNER_RESULTS_FILE
 from components.tuning.space import HEAD_DEPTH, HEAD_WIDTH, TuningConfig, sample_trials, search_space
+from components.tuning.strategy import TRIAL_EPOCHS
 from settings_data import settings as trainer_settings
 from torch_records import feature_spec, save_backbone, write_records
 
@@ -58,11 +59,12 @@ def _read(path: Path) -> Any:
 
 
 def test_torch_and_tf_tuners_run_the_same_trials_for_one_seed(tuned: dict[str, Any]) -> None:
-    from components.hub_tuner.tuner_module import sampled_oracle
+    from components.hub_tuner.tuner_module import strategy_oracle
 
     torch_trials = [{key: value for key, value in row.items() if key not in ("trial_id", "score")} for row in sorted(_read(tuned["root"] / "tuner_results" / TUNER_RESULTS_FILE), key=lambda row: row["trial_id"])]
-    oracle = sampled_oracle(tuned["settings"], TUNING)  # what the TF tuner's KerasTuner search draws its trials from
+    oracle = strategy_oracle(tuned["settings"], TUNING)  # what the TF tuner's KerasTuner search draws its trials from
     tf_trials = [oracle.populate_space(str(index))["values"] for index in range(oracle.max_trials)]  # as KerasTuner's create_trial asks
+    assert {values.pop(TRIAL_EPOCHS) for values in tf_trials} == {TUNING.trial_epochs}
     assert torch_trials == tf_trials == sample_trials(search_space(TUNING, "feature_extraction"), SEED, TUNING.max_trials)
 
 
@@ -88,3 +90,17 @@ def test_torch_trainer_trains_the_best_trials_head(tuned: dict[str, Any]) -> Non
     weights = torch.load(str(Path(model.uri) / "Format-Serving" / STATE_DICT_FILE), weights_only=True)
     hidden = [tuple(value.shape) for name, value in weights.items() if name.startswith("hidden.") and name.endswith(".weight")]
     assert hidden == [(best[HEAD_WIDTH], 16)] + [(best[HEAD_WIDTH], best[HEAD_WIDTH])] * (best[HEAD_DEPTH] - 1), "the untuned settings have no hidden layer"
+
+
+def test_torch_search_runs_hyperband_with_the_proposed_epochs(tuned: dict[str, Any]) -> None:
+    from components.torch_trainer.data import TransformedExamples, carve_validation, load_all
+    from components.torch_tuner.search import run_trials
+
+    records = TransformedExamples([str(tuned["root"] / "examples" / "Split-train" / "data.gz")], feature_spec())
+    train, validation = carve_validation(load_all(records), 0.25, SEED)
+    tuning = TUNING.model_copy(update={"strategy": "hyperband", "max_trials": 4, "trial_epochs": 3})
+    results = run_trials(tuned["settings"], tuning, train, validation, 2, None, 0.0)
+    # KerasTuner's HyperbandOracle with max_epochs 3, factor 3: three 1-epoch trials, then the best of them for 3 epochs
+    assert [result.epochs for result in results] == [1, 1, 1, 3]
+    best_first_round = max(results[:3], key=lambda result: (result.score, -result.index))
+    assert results[3].values == best_first_round.values, "the round's best trial is the one promoted"

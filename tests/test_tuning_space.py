@@ -45,7 +45,7 @@ def test_equal_bounds_fix_the_value_and_blocks_are_searched_only_in_incremental(
 
 
 def test_the_best_trial_has_the_highest_score_and_ties_go_to_the_earlier_trial() -> None:
-    results = [TrialResult(0, {"a": 0}, 0.5), TrialResult(1, {"a": 1}, 0.75), TrialResult(2, {"a": 2}, 0.75)]
+    results = [TrialResult(0, {"a": 0}, 0.5, 3), TrialResult(1, {"a": 1}, 0.75, 3), TrialResult(2, {"a": 2}, 0.75, 1)]
     assert best_trial(results).index == 1
     assert [row["trial_id"] for row in tuner_results(results)] == ["1", "2", "0"]
     assert tuner_results(results)[0] == {"trial_id": "1", "score": 0.75, "a": 1}
@@ -73,6 +73,7 @@ def _config(tmp_path: Path, trainer: str, tuning: dict, validation_fraction: flo
         ({"enabled": True, "head_width": [256, 32]}, 0.2, r"^tuning\.head_width: expected \[low, high\] with 0 <= low <= high, got \[256, 32\]$"),
         ({"enabled": True, "learning_rate": [0.1, 0.01]}, 0.2, r"^tuning\.learning_rate: expected \[low, high\]"),
         ({"enabled": True}, 0.0, r"^config: tuning\.enabled needs training\.validation_fraction > 0"),
+        ({"enabled": True, "strategy": "grid"}, 0.2, r"^tuning\.strategy: unknown strategy 'grid'; expected one of: random, hyperband, bayesian$"),
     ],
 )
 @pytest.mark.parametrize("trainer", ["tf", "torch"])

@@ -1,7 +1,7 @@
 """TFX Tuner entry point (`tuner_fn`): KerasTuner search over the transfer model's head and training.
 
-The trials are the framework-neutral list `components.tuning.space.sample_trials` draws
-from the seed (the PyTorch tuner runs the same list), replayed by `SampledTrialsOracle`.
+The trials are those the framework-neutral `tuning.strategy` (`components.tuning.strategy`)
+proposes from the seed, as the PyTorch tuner's are; `StrategyOracle` hands them to KerasTuner.
 Each trial builds the classifier with its hyperparameters and trains it with the
 trainer's own `train_classifier` (same modes, cached embeddings, phases), and is
 scored on validation accuracy over the validation subset carved from the train
@@ -24,6 +24,7 @@ from components.trainer_settings import TrainerSettings, tuner_settings_from
 from components.tuning import space as tuning_space
 from components.tuning.hyperparameters import apply_hyperparameters
 from components.tuning.space import TuningConfig
+from components.tuning.strategy import TRIAL_EPOCHS, Proposal, SearchStrategy, build_strategy
 
 OBJECTIVE = keras_tuner.Objective(EARLY_STOPPING_METRIC, direction="max")
 
@@ -33,27 +34,35 @@ def search_space(tuning: TuningConfig, mode: str) -> keras_tuner.HyperParameters
     return keras_tuner.HyperParameters.from_config(tuning_space.hyperparameters_config(tuning_space.search_space(tuning, mode)))
 
 
-class SampledTrialsOracle(keras_tuner.Oracle):
-    """Runs `trials` in order, then stops: the sampled list both trainers share, instead of KerasTuner's own draws."""
+class StrategyOracle(keras_tuner.Oracle):
+    """KerasTuner's side of a `SearchStrategy`: its proposals become trials (epochs under `tuner/epochs`), their scores go back to it."""
 
-    def __init__(self, trials: list[dict[str, Any]], hyperparameters: keras_tuner.HyperParameters, seed: int) -> None:
-        super().__init__(objective=OBJECTIVE, max_trials=len(trials), hyperparameters=hyperparameters, seed=seed, allow_new_entries=False, tune_new_entries=False)
-        self._sampled = trials
+    def __init__(self, strategy: SearchStrategy, max_trials: int, hyperparameters: keras_tuner.HyperParameters, seed: int) -> None:
+        super().__init__(objective=OBJECTIVE, max_trials=max_trials, hyperparameters=hyperparameters, seed=seed, allow_new_entries=False, tune_new_entries=False)
+        self._strategy = strategy
+        self._proposals: dict[str, Proposal] = {}
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
-        """The next sampled trial: `create_trial` numbers trials 0, 1, ... and stops at `max_trials` itself."""
-        return {"status": "RUNNING", "values": dict(self._sampled[int(trial_id)])}
+        """The strategy's next trial (it numbers trials as `create_trial` does), or STOPPED when it has none."""
+        proposal = self._strategy.propose()
+        if proposal is None:
+            return {"status": "STOPPED"}
+        self._proposals[trial_id] = proposal
+        return {"status": "RUNNING", "values": {**proposal.values, TRIAL_EPOCHS: proposal.epochs}}
+
+    def end_trial(self, trial: keras_tuner.engine.trial.Trial) -> None:
+        """Ends the trial as KerasTuner does, then reports its score to the strategy (a failed trial scores 0)."""
+        super().end_trial(trial)
+        ended = self.trials[trial.trial_id]
+        self._strategy.report(self._proposals[trial.trial_id], ended.score if ended.status == "COMPLETED" else 0.0)
 
 
 class TransferHyperModel(keras_tuner.HyperModel):
     """Builds and trains one trial's classifier from the trainer settings and the drawn hyperparameters."""
 
-    def __init__(
-        self, settings: TrainerSettings, trial_epochs: int, num_classes: int, label_smoothing: float, class_weight: Optional[dict[int, float]]
-    ) -> None:
+    def __init__(self, settings: TrainerSettings, num_classes: int, label_smoothing: float, class_weight: Optional[dict[int, float]]) -> None:
         super().__init__(name="transfer_classifier")
-        # A diverging trial scores low instead of stopping the search.
-        self._settings = settings.updated(epochs=trial_epochs, fine_tune_epochs=trial_epochs, divergence_guard=False)
+        self._settings = settings.updated(divergence_guard=False)  # a diverging trial scores low instead of stopping the search
         self._num_classes, self._label_smoothing, self._class_weight = num_classes, label_smoothing, class_weight
 
     def _trial_settings(self, hp: keras_tuner.HyperParameters) -> TrainerSettings:
@@ -64,16 +73,17 @@ class TransferHyperModel(keras_tuner.HyperModel):
 
     def fit(self, hp: keras_tuner.HyperParameters, model: tf.keras.Model, x: Any, callbacks: Any = (), **_: Any) -> dict[str, float]:
         """Trains with `train_classifier`; the score is the validation accuracy of the weights it ends with."""
-        plan = TrainingPlan.from_settings(self._trial_settings(hp), self._label_smoothing)
+        epochs = int(hp.values[TRIAL_EPOCHS])  # the strategy's epochs per phase for this trial
+        plan = TrainingPlan.from_settings(self._trial_settings(hp).updated(epochs=epochs, fine_tune_epochs=epochs), self._label_smoothing)
         histories = train_classifier(model, x, plan, class_weight=self._class_weight, callbacks=list(callbacks or []), verbose=0)
         scores = histories[-1].history[EARLY_STOPPING_METRIC]
         return {EARLY_STOPPING_METRIC: tuning_space.trial_score(list(scores), plan.early_stopping_patience > 0)}
 
 
-def sampled_oracle(settings: TrainerSettings, tuning: TuningConfig) -> SampledTrialsOracle:
-    """The oracle of the TF search: the `tuning.max_trials` trials sampled from `settings.seed`, in the KerasTuner space."""
-    trials = tuning_space.sample_trials(tuning_space.search_space(tuning, settings.mode), settings.seed, tuning.max_trials)
-    return SampledTrialsOracle(trials, search_space(tuning, settings.mode), settings.seed)
+def strategy_oracle(settings: TrainerSettings, tuning: TuningConfig) -> StrategyOracle:
+    """The oracle of the TF search: `tuning.strategy` seeded with `settings.seed`, in the KerasTuner space."""
+    strategy = build_strategy(tuning, settings.mode, settings.seed)
+    return StrategyOracle(strategy, tuning.max_trials, search_space(tuning, settings.mode), settings.seed)
 
 
 def build_tuner(
@@ -84,12 +94,12 @@ def build_tuner(
     class_weight: Optional[dict[int, float]],
     directory: str,
 ) -> keras_tuner.Tuner:
-    """A KerasTuner tuner running `sampled_oracle`'s trials, each trained by `TransferHyperModel`."""
+    """A KerasTuner tuner running `strategy_oracle`'s trials, each trained by `TransferHyperModel`."""
     if settings.validation_fraction <= 0:
         raise ValueError("tuning needs validation_fraction > 0: trials are compared on a validation subset of the train split")
     return keras_tuner.Tuner(
-        oracle=sampled_oracle(settings, tuning),
-        hypermodel=TransferHyperModel(settings, tuning.trial_epochs, num_classes, label_smoothing, class_weight),
+        oracle=strategy_oracle(settings, tuning),
+        hypermodel=TransferHyperModel(settings, num_classes, label_smoothing, class_weight),
         directory=directory,
         project_name="hub_trainer",
         overwrite=True,

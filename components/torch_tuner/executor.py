@@ -23,7 +23,7 @@ def _write(directory: str, name: str, content: Any) -> None:
 
 
 def _trial_line(result: TrialResult) -> None:
-    print(f"[retrain] TorchTuner: trial {result.index + 1}: {result.values} -> validation accuracy {result.score:.4f}", flush=True)
+    print(f"[retrain] TorchTuner: trial {result.index + 1}: {result.values} -> validation accuracy {result.score:.4f} ({result.epochs} epochs)", flush=True)
 
 
 class Executor(base_executor.BaseExecutor):

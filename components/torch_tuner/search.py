@@ -1,7 +1,7 @@
-"""The PyTorch side of the shared search: the sampled trials trained with the PyTorch trainer's own code.
+"""The PyTorch side of the shared search: the strategy's trials trained with the PyTorch trainer's own code.
 
-Same trials (`sample_trials` from the settings' seed), budget (`trial_epochs` per phase,
-no divergence guard, so a diverging trial scores low instead of stopping the search) and
+Same strategy (`build_strategy` from the settings' seed), budget (each proposal's epochs per
+phase, no divergence guard, so a diverging trial scores low instead of stopping the search) and
 scoring (`trial_score` on the validation subset) as the TF tuner; only the training is PyTorch's.
 """
 from __future__ import annotations
@@ -16,7 +16,8 @@ from components.torch_trainer.model import build_classifier
 from components.torch_trainer.training import train_classifier
 from components.trainer_settings import TrainerSettings
 from components.tuning.hyperparameters import apply_hyperparameters
-from components.tuning.space import TrialResult, TuningConfig, sample_trials, search_space, trial_score
+from components.tuning.space import TrialResult, TuningConfig, trial_score
+from components.tuning.strategy import build_strategy
 
 
 def run_trials(
@@ -29,19 +30,22 @@ def run_trials(
     label_smoothing: float,
     on_trial: Optional[Callable[[TrialResult], None]] = None,
 ) -> list[TrialResult]:
-    """Trains each sampled trial on `train` (in this process) and scores it on `validation`; results in trial order."""
-    base = settings.updated(epochs=tuning.trial_epochs, fine_tune_epochs=tuning.trial_epochs, divergence_guard=False)
+    """Trains each trial `tuning.strategy` proposes on `train` (in this process), scores it on `validation` and
+    reports the score back; results in trial order."""
+    base = settings.updated(divergence_guard=False)
     accelerator = Accelerator.detect(mixed_precision=settings.mixed_precision)
+    strategy = build_strategy(tuning, settings.mode, settings.seed)
     results = []
-    for index, values in enumerate(sample_trials(search_space(tuning, settings.mode), settings.seed, tuning.max_trials)):
-        trial = apply_hyperparameters(base, values)
+    while (proposal := strategy.propose()) is not None:
+        trial = apply_hyperparameters(base.updated(epochs=proposal.epochs, fine_tune_epochs=proposal.epochs), proposal.values)
         plan = TrainingPlan.from_settings(trial, label_smoothing)
         model = build_classifier(trial, num_classes, example=train[0][:1])
         history = train_classifier(
             model, train, plan, validation=validation, class_weights=class_weights, backbone_train_mode=trial.backbone_train_mode, accelerator=accelerator
         )
         last_phase = [float(record.val_accuracy) for record in history if record.phase == history[-1].phase and record.val_accuracy is not None]
-        result = TrialResult(index, dict(values), trial_score(last_phase, plan.early_stopping_patience > 0))
+        result = TrialResult(proposal.index, dict(proposal.values), trial_score(last_phase, plan.early_stopping_patience > 0), len(history))
+        strategy.report(proposal, result.score)
         results.append(result)
         if on_trial is not None:
             on_trial(result)

@@ -4,7 +4,8 @@ No TensorFlow, no torch: the TF tuner (KerasTuner, `components/hub_tuner`) and t
 PyTorch tuner (`components/torch_tuner`) draw the same trial list from the same seed
 (`sample_trials`), train each trial with their own code for `trial_epochs` epochs per
 phase, score it on validation accuracy over the subset carved from the train split
-(`trial_score`) and pick the best the same way (`best_trial`). The best values travel
+(`trial_score`) and pick the best the same way (`best_trial`). Which trials run is the
+`strategy`'s (`components/tuning/strategy.py`). The best values travel
 as a KerasTuner `HyperParameters.get_config()` mapping (`hyperparameters_config`),
 which is what TFX's Tuner writes and its Trainer reads.
 """
@@ -23,10 +24,16 @@ HEAD_WIDTH = "head_width"
 TUNED_SETTINGS = ("dropout", "learning_rate", "unfreeze_blocks")  # trainer settings tuned under their own names
 
 
-class TuningConfig(BaseModel):
-    """Random search before training (config section `tuning`, off by default), for either trainer.
+STRATEGIES = ("random", "hyperband", "bayesian")
 
-    Each of `max_trials` trials trains with the `training` settings for `trial_epochs` epochs per
+
+class TuningConfig(BaseModel):
+    """A search before training (config section `tuning`, off by default), for either trainer.
+
+    `strategy` picks the trials (`components/tuning/strategy.py`): `random` draws them from
+    the seed, `hyperband` (KerasTuner's) trains many for few epochs and reruns the best
+    for more, `bayesian` (KerasTuner's Gaussian-process search) proposes from the scores so
+    far. Each of `max_trials` trials trains with the `training` settings for up to `trial_epochs` epochs per
     phase, with hyperparameters drawn from these [low, high] bounds: dense head
     layers (`head_depth`, each `head_width` units), `dropout`, `learning_rate`
     (log scale) and, in `incremental` mode, `unfreeze_blocks`. Trials are compared
@@ -37,6 +44,7 @@ class TuningConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = False
+    strategy: str = "random"
     max_trials: int = Field(6, ge=1)
     trial_epochs: int = Field(20, ge=1)
     head_depth: tuple[int, int] = (0, 2)
@@ -44,6 +52,13 @@ class TuningConfig(BaseModel):
     dropout: tuple[float, float] = (0.0, 0.5)
     learning_rate: tuple[float, float] = (1e-3, 3e-2)
     unfreeze_blocks: tuple[int, int] = (1, 3)
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        if value not in STRATEGIES:
+            raise ValueError(f"unknown strategy {value!r}; expected one of: {', '.join(STRATEGIES)}")
+        return value
 
     @field_validator("head_depth", "head_width", "dropout", "learning_rate", "unfreeze_blocks")
     @classmethod
@@ -130,11 +145,13 @@ def hyperparameters_config(space: Sequence[Param], values: Optional[Mapping[str,
 
 @dataclass(frozen=True)
 class TrialResult:
-    """One finished trial: its index in the sampled list, its values and its score (validation accuracy)."""
+    """One finished trial: its index (trials are numbered as they start), values, score (validation accuracy)
+    and the epochs it trained (all phases)."""
 
     index: int
     values: dict[str, Any]
     score: float
+    epochs: int
 
 
 def trial_score(validation_accuracies: Sequence[float], early_stopping: bool) -> float:
