@@ -89,6 +89,6 @@ def test_torch_trainers_accept_tuning(tmp_path: Path, trainer: str) -> None:
 
 
 def test_the_shared_search_imports_neither_tensorflow_nor_torch() -> None:
-    code = "import sys, components.tuning.space, components.tuning.hyperparameters; print(sorted(m for m in ('tensorflow', 'torch', 'keras_tuner') if m in sys.modules))"
+    code = "import sys, components.tuning.space, components.tuning.hyperparameters, components.tuning.strategy; print(sorted(m for m in ('tensorflow', 'torch', 'keras_tuner') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
     assert result.stdout.strip() == "[]"
