@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Callable
 
+from benchmarks.cli_startup import cli_startup_ratio
 from benchmarks.image_backbones import efficientnet_transfer_gain, tf_torch_image_parity
 from benchmarks.ingest import image_ingest_speedup
 from benchmarks.pipeline_runs import cached_rerun_time_ratio
@@ -30,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "tf_torch_text_finetune_ratio": tf_torch_text_finetune_ratio,
     "efficientnet_transfer_gain": efficientnet_transfer_gain,
     "tf_torch_image_parity": tf_torch_image_parity,
+    "cli_startup_ratio": cli_startup_ratio,
 }
 
 
