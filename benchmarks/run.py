@@ -18,6 +18,7 @@ from benchmarks.pipeline_runs import cached_rerun_time_ratio
 from benchmarks.result import Result
 from benchmarks.scaling import pipeline_scaling
 from benchmarks.torch_parity import torch_tf_accuracy_gap, torch_tf_throughput_ratio
+from benchmarks.trainer_overhead import tf_trainer_vs_plain_keras, torch_trainer_vs_plain_loop
 from benchmarks.text import tf_torch_text_finetune_ratio, tf_torch_text_inference_ratio
 from benchmarks.training import cached_feature_extraction_speedup, input_pipeline_efficiency, warm_start_time_ratio
 
@@ -35,6 +36,8 @@ BENCHMARKS: dict[str, Callable[[bool], Union[Result, dict[str, Result]]]] = {
     "tf_torch_image_parity": tf_torch_image_parity,
     "pipeline_scaling": pipeline_scaling,
     "cli_startup_ratio": cli_startup_ratio,
+    "tf_trainer_vs_plain_keras": tf_trainer_vs_plain_keras,
+    "torch_trainer_vs_plain_loop": torch_trainer_vs_plain_loop,
 }
 
 
