@@ -11,8 +11,9 @@ from benchmarks.result import Result
 _WIDTH, _HEIGHT = 480, 360  # a downsized phone photo: raw inputs are larger than model inputs
 
 
-def _write_photo_like_images(root: Path, count: int) -> None:
-    """`count` photo-sized images as `<root>/digit<N>/img<i>.<ext>`: 480x360 RGB digits with sensor-like noise.
+def write_photo_like_images(root: Path, count: int, size: tuple[int, int] = (_WIDTH, _HEIGHT)) -> None:
+    """`count` photo-like images as `<root>/digit<N>/img<i>.<ext>`: RGB digits of `size` (width, height, default
+    480x360) with sensor-like noise.
 
     Three in four are JPEG (quality 90), the rest PNG, as in a typical labelled photo folder.
     """
@@ -22,13 +23,14 @@ def _write_photo_like_images(root: Path, count: int) -> None:
 
     digits = load_digits()
     rng = np.random.default_rng(0)
+    width, height = size
     for i in range(count):
         index = i % len(digits.images)
         folder = root / f"digit{digits.target[index]}"
         folder.mkdir(parents=True, exist_ok=True)
-        gray = Image.fromarray((digits.images[index] * 15).astype(np.uint8)).resize((_WIDTH, _HEIGHT), Image.BILINEAR)
+        gray = Image.fromarray((digits.images[index] * 15).astype(np.uint8)).resize((width, height), Image.BILINEAR)
         tint = rng.uniform(0.6, 1.0, size=3)
-        pixels = np.asarray(gray, np.float32)[..., None] * tint + rng.normal(0.0, 8.0, size=(_HEIGHT, _WIDTH, 3))
+        pixels = np.asarray(gray, np.float32)[..., None] * tint + rng.normal(0.0, 8.0, size=(height, width, 3))
         image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), mode="RGB")
         if i % 4 == 3:
             image.save(folder / f"img{i}.png", format="PNG")
@@ -95,8 +97,8 @@ def image_ingest_speedup(quick: bool) -> Result:
     count = 300 if quick else 2000
     with tempfile.TemporaryDirectory() as workdir:
         work = Path(workdir)
-        _write_photo_like_images(work / "warmup", 40)
-        _write_photo_like_images(work / "images", count)
+        write_photo_like_images(work / "warmup", 40)
+        write_photo_like_images(work / "images", count)
         single_worker = ["--direct_num_workers=1"]
         _time_image_example_gen(work / "warmup", work / "warmup_gen", single_worker)  # first-run imports, untimed
         _time_plain_loop(work / "warmup", work / "warmup_loop")

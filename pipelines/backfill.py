@@ -22,7 +22,7 @@ from components.span_ranges import static_span
 from pipelines.config import RetrainConfig
 from pipelines.paths import RunPaths
 from pipelines.pipeline import example_gen_for, pipeline_of
-from pipelines.report.data import format_spans
+from pipelines.report.spans import format_spans
 from pipelines.run_summary import open_store
 
 SPAN_PROPERTY = "span"

@@ -8,13 +8,16 @@ import sys
 import traceback
 import warnings
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from pipelines.config import ConfigError, config_to_yaml, load_config
-from pipelines.paths import DEFAULT_OUTPUT_DIR, resolve_run_paths
+from pipelines.config_error import ConfigError
+from pipelines.paths import DEFAULT_OUTPUT_DIR, default_metadata_path, resolve_run_paths
 from pipelines.progress import error_line, failure_line, install_progress
 from pipelines.run_lock import RunLocked
+
+if TYPE_CHECKING:
+    from pipelines.config import RetrainConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 
@@ -81,6 +84,13 @@ def _store_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="use this config's metadata path, and only its pipeline's runs")
 
 
+def _load_config(path: Optional[Path]) -> RetrainConfig:
+    """pipelines.config.load_config, imported on first use: `--help` and `history` without --config never build the config models."""
+    from pipelines.config import load_config
+
+    return load_config(path)
+
+
 def _fail(message: str, code: int) -> int:
     print(f"retrain: error: {message}", file=sys.stderr)
     return code
@@ -99,7 +109,7 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.csv_staging import stage_as_utf8
     from pipelines.preflight import check_writable_locations
 
-    config = load_config(args.config)
+    config = _load_config(args.config)
     check_writable_locations(config, resolve_run_paths(config, args.output))
     config = stage_as_utf8(config, args.output.resolve())
     from pipelines.run_summary import format_summary  # TFX loads only after the checks above passed
@@ -133,20 +143,24 @@ def _run(args: argparse.Namespace) -> int:
 
 def _store(args: argparse.Namespace) -> tuple[Path, Optional[str]]:
     """The metadata store to read and the pipeline to restrict to (only with --config)."""
-    config = load_config(args.config)
-    return resolve_run_paths(config, args.output).metadata_path, config.pipeline_name if args.config else None
+    if args.config is None:  # the built-in example's config sets no runner.metadata_path
+        return default_metadata_path(args.output), None
+    config = _load_config(args.config)
+    return resolve_run_paths(config, args.output).metadata_path, config.pipeline_name
 
 
 def _report(args: argparse.Namespace) -> int:
     _quiet()
-    from pipelines.report.build import REPORT_FILE, write_report
-    from pipelines.report.runs import RunNotFound
+    from pipelines.report.runs import RunNotFound, find_run, open_existing_store
 
     metadata_path, pipeline_name = _store(args)
     try:
-        report = write_report(metadata_path, args.html or args.output / REPORT_FILE, args.run, pipeline_name)
+        find_run(open_existing_store(metadata_path), args.run, pipeline_name)  # no such run: said before TensorFlow loads
     except RunNotFound as error:
         return _fail(str(error), EXIT_USAGE)
+    from pipelines.report.build import REPORT_FILE, write_report
+
+    report = write_report(metadata_path, args.html or args.output / REPORT_FILE, args.run, pipeline_name)
     print(f"report: {report}")
     return EXIT_OK
 
@@ -166,9 +180,9 @@ def _history(args: argparse.Namespace) -> int:
 
 def _kubeflow_server(args: argparse.Namespace) -> int:
     _quiet()
+    config = _load_config(args.config)
     from pipelines.kubeflow.client import KfpError
 
-    config = load_config(args.config)
     try:
         if args.command == "submit":
             from pipelines.kubeflow.submit import submit_command
@@ -184,10 +198,10 @@ def _kubeflow_server(args: argparse.Namespace) -> int:
 
 def _compile(args: argparse.Namespace) -> int:
     _quiet()
+    config = _load_config(args.config)
     from pipelines.csv_staging import require_utf8_for_kubeflow
     from pipelines.kubeflow.compile import check_output, compile_pipeline_spec, write_compiled
 
-    config = load_config(args.config)
     require_utf8_for_kubeflow(config)
     check_output(args.output, args.target)
     written = write_compiled(compile_pipeline_spec(config, args.target), args.output)
@@ -214,7 +228,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "config":
-            print(config_to_yaml(load_config(args.config)), end="")
+            from pipelines.config import config_to_yaml
+
+            print(config_to_yaml(_load_config(args.config)), end="")
             return EXIT_OK
         if args.command == "report":
             return _report(args)

@@ -21,6 +21,7 @@ from components.tuning.space import TuningConfig
 from components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS
 from components.label_prep.settings import LabelSettings
 from components.trainer_settings import AugmentationConfig
+from pipelines.config_error import ConfigError
 from pipelines.kubeflow.settings import KubeflowSettings
 from pipelines.data_format import infer_format, one_file_as_directory
 from pipelines.recipes import EffectiveRates, effective_rates
@@ -54,10 +55,6 @@ def background_rgb(value: Union[str, Sequence[int]]) -> tuple[int, int, int]:
     if len(value) != 3 or not all(0 <= channel <= 255 for channel in value):
         raise ValueError(f"an RGB colour needs three values in 0-255, got {list(value)}")
     return value[0], value[1], value[2]
-
-
-class ConfigError(ValueError):
-    """A configuration problem, reported as one line naming the field."""
 
 
 class _Section(BaseModel):

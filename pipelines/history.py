@@ -6,11 +6,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Optional
 
-from pipelines.report.data import format_spans, span_of, used_examples
-from pipelines.report.runs import list_runs, load_run, open_existing_store
+from pipelines.report.spans import format_spans, span_of, used_examples
+from pipelines.report.runs import list_runs, load_runs, open_existing_store
 from pipelines.run_lock import run_in_progress
 from pipelines.run_states import run_outcome
-from pipelines.run_summary import FrameworkVerdict, framework_verdicts, summarize_executions
+from pipelines.run_summary import FrameworkVerdict, framework_verdicts, summarize_steps
 
 DASH = "-"
 
@@ -49,9 +49,9 @@ def load_history(metadata_path: Path, pipeline_name: Optional[str] = None) -> li
     rows = []
     refs = list_runs(store, pipeline_name)
     live = run_in_progress(metadata_path)
-    for ref in refs:
-        record = load_run(store, ref)
-        verdicts = framework_verdicts(summarize_executions(store, record.executions))
+    for record in load_runs(store, refs):
+        ref = record.ref
+        verdicts = framework_verdicts(summarize_steps(record.steps, brief=True))
         spans = [span_of(examples) for examples in used_examples(record)]
         rows.append(
             HistoryRow(

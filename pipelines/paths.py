@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipelines.config import RetrainConfig
+if TYPE_CHECKING:  # `retrain history` without --config resolves its store without loading the config models
+    from pipelines.config import RetrainConfig
 
 DEFAULT_OUTPUT_DIR = Path("retrain-output")
+METADATA_FILE = "metadata.sqlite"
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,12 @@ def resolve_run_paths(config: RetrainConfig, output_dir: Path) -> RunPaths:
     return RunPaths(
         output_dir=output_dir,
         pipeline_root=config.runner.pipeline_root or output_dir / "pipeline_root",
-        metadata_path=config.runner.metadata_path or output_dir / "metadata.sqlite",
+        metadata_path=config.runner.metadata_path or default_metadata_path(output_dir),
         serving_dir=destination / config.push.model_name,
         examples_dir=output_dir / "examples",
     )
+
+
+def default_metadata_path(output_dir: Path) -> Path:
+    """`<output>/metadata.sqlite`: the store of a config without `runner.metadata_path` (the built-in example's)."""
+    return output_dir.resolve() / METADATA_FILE

@@ -14,7 +14,7 @@ from typing import Mapping, Optional, Protocol
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipelines.run_summary import PUSHER_NODE, TORCH_PUSHER_NODE, open_store
+from pipelines.run_summary import PUSHER_NODE, TORCH_PUSHER_NODE, executions_since, open_store
 
 STATE_PROPERTY = "retrain_run_state"
 FINISHED, FAILED, INTERRUPTED = "finished", "failed", "interrupted"
@@ -37,7 +37,7 @@ def mark_runs(metadata_path: Path, since_execution_id: int, state: str) -> None:
     if not metadata_path.exists():
         return
     store = open_store(metadata_path)
-    execution_ids = [execution.id for execution in store.get_executions() if execution.id > since_execution_id]
+    execution_ids = [execution.id for execution in executions_since(store, since_execution_id)]
     runs: dict[int, metadata_store_pb2.Context] = {}
     for execution_id in execution_ids:
         for context in store.get_contexts_by_execution(execution_id):

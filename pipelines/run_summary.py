@@ -1,20 +1,26 @@
-"""What a finished run did, read back from its ML Metadata records and artifacts."""
+"""What a finished run did, read back from its ML Metadata records and artifacts.
+
+TensorFlow, TFX and TFMA load only where a full summary reads the gate's config, failures and
+label map, or an evaluation on remote storage: `retrain history` (brief summaries) never imports them.
+"""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 import ml_metadata as mlmd
+from ml_metadata.metadata_store import ListOptions, OrderByField
 from ml_metadata.proto import metadata_store_pb2
-from tensorflow_model_analysis.proto import validation_result_pb2
 
-from components.image_example_gen.report import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
-from components.label_prep.artifact import LabelMap as LabelMapArtifact
-from components.label_prep.label_map import load_label_map
+from components.image_example_gen.properties import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
+from components.label_prep.type_name import LABEL_MAP_TYPE_NAME
 from components.versioned_pusher.evaluation import ACCURACY_METRIC, gate_accuracies
-from components.versioned_pusher.executor import PUSH_OUTCOME_KEY
+from components.versioned_pusher.properties import PUSH_OUTCOME_KEY
+
+if TYPE_CHECKING:
+    from tensorflow_model_analysis.proto import validation_result_pb2
 
 PUSHER_NODE = "VersionedPusher"
 TORCH_PUSHER_NODE = "TorchPusher"
@@ -23,6 +29,9 @@ TRAINER_NODES = ("Trainer", "TorchTrainer")
 TENSORFLOW, PYTORCH = "tensorflow", "pytorch"  # framework names, as the report's trainer lineage spells them
 _TITLES = {TENSORFLOW: "TensorFlow model", PYTORCH: "PyTorch model"}
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+NODE_CONTEXT = "node"
+# One step of a run: its node id (None: unknown), its execution and the artifacts it output.
+Step = tuple[Optional[str], metadata_store_pb2.Execution, list[metadata_store_pb2.Artifact]]
 
 
 @dataclass
@@ -58,16 +67,22 @@ def open_store(metadata_path: Path) -> mlmd.MetadataStore:
 
 
 def last_execution_id(metadata_path: Path) -> int:
-    """The highest execution id in the store (0 when there is no store yet)."""
+    """The highest execution id in the store (0 when there is no store yet); one indexed query, whatever the store holds."""
     if not metadata_path.exists():
         return 0
-    return max((execution.id for execution in open_store(metadata_path).get_executions()), default=0)
+    newest = open_store(metadata_path).get_executions(list_options=ListOptions(limit=1, order_by=OrderByField.ID, is_asc=False))
+    return newest[0].id if newest else 0
+
+
+def executions_since(store: mlmd.MetadataStore, since_execution_id: int) -> list[metadata_store_pb2.Execution]:
+    """The executions recorded after `since_execution_id`, oldest first, without reading the older ones."""
+    return store.get_executions(list_options=ListOptions(order_by=OrderByField.ID, is_asc=True, filter_query=f"id > {since_execution_id}"))
 
 
 def node_of(store: mlmd.MetadataStore, execution_id: int) -> Optional[str]:
-    """The pipeline node id (e.g. `Trainer`) an execution belongs to."""
+    """The pipeline node id (e.g. `Trainer`) an execution belongs to (one query)."""
     for context in store.get_contexts_by_execution(execution_id):
-        if store.get_context_types_by_id([context.type_id])[0].name == "node":
+        if context.type == NODE_CONTEXT:
             return context.name.split(".", 1)[-1]
     return None
 
@@ -115,21 +130,24 @@ def describe_failure(failure: validation_result_pb2.ValidationFailure) -> str:
     return f"{key.name} {value:.4f} fails its threshold: {failure.message or 'see the evaluation artifact'}"
 
 
-def _read_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, summary: RunSummary) -> None:
+def _read_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, summary: RunSummary, brief: bool) -> None:
     properties = artifact.custom_properties
     if type_name == "Examples" and REJECTED_COUNT_PROPERTY in properties:
         summary.accepted_records = properties[ACCEPTED_COUNT_PROPERTY].int_value
         summary.rejected_records = properties[REJECTED_COUNT_PROPERTY].int_value
         summary.rejected_records_dir = os.path.join(artifact.uri, REJECTED_DIR)
-    elif type_name == LabelMapArtifact.TYPE_NAME:
+    elif type_name == LABEL_MAP_TYPE_NAME and not brief:
+        from components.label_prep.label_map import load_label_map
+
         label_map = load_label_map(artifact.uri)
         summary.classes, summary.new_classes, summary.label_problems = label_map.labels, label_map.new_labels, label_map.problems
     elif type_name == "ModelBlessing":
         summary.blessed = bool(properties["blessed"].int_value)
     elif type_name == "ModelEvaluation":
         summary.accuracy, summary.baseline_accuracy = gate_accuracies(artifact.uri)
-        summary.min_accuracy = _min_accuracy(artifact.uri)
-        summary.validation_failures = _validation_failures(artifact.uri)
+        if not brief:
+            summary.min_accuracy = _min_accuracy(artifact.uri)
+            summary.validation_failures = _validation_failures(artifact.uri)
     elif type_name == "PushedModel":
         summary.pushed = bool(properties["pushed"].int_value)
         summary.push_outcome = properties[PUSH_OUTCOME_KEY].string_value
@@ -137,12 +155,14 @@ def _read_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, summar
         summary.push_version = properties["pushed_version"].string_value if "pushed_version" in properties else None
 
 
-def summarize_executions(store: mlmd.MetadataStore, executions: list[metadata_store_pb2.Execution]) -> RunSummary:
-    """Summarises what `executions` (in id order) recorded."""
+def summarize_steps(steps: Iterable[Step], brief: bool = False) -> RunSummary:
+    """Summarises a run's steps, in execution order.
+
+    `brief`: only what `retrain history` shows (accuracies, blessing, push, trainers), without TensorFlow:
+    no classes or label problems, gate minimum or gate failures.
+    """
     summary = RunSummary()
-    type_names = {artifact_type.id: artifact_type.name for artifact_type in store.get_artifact_types()}
-    for execution in sorted(executions, key=lambda each: each.id):
-        node = node_of(store, execution.id)
+    for node, execution, outputs in steps:
         if execution.last_known_state == metadata_store_pb2.Execution.CACHED and node:
             summary.cached_nodes.append(node)
         target = summary
@@ -150,15 +170,16 @@ def summarize_executions(store: mlmd.MetadataStore, executions: list[metadata_st
             target = summary.torch = summary.torch or RunSummary(cached_nodes=summary.cached_nodes)
         if node in TRAINER_NODES:
             target.trained = True
-        for artifact in output_artifacts(store, execution.id):
-            _read_artifact(type_names[artifact.type_id], artifact, target)
+        for artifact in outputs:
+            _read_artifact(artifact.type, artifact, target, brief)
     return summary
 
 
 def summarize_run(metadata_path: Path, since_execution_id: int) -> RunSummary:
     """Summarises the executions recorded after `since_execution_id`."""
     store = open_store(metadata_path)
-    return summarize_executions(store, [each for each in store.get_executions() if each.id > since_execution_id])
+    executions = executions_since(store, since_execution_id)
+    return summarize_steps((node_of(store, execution.id), execution, output_artifacts(store, execution.id)) for execution in executions)
 
 
 @dataclass(frozen=True)

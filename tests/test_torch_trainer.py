@@ -17,7 +17,8 @@ from settings_data import plan as plan_of, settings as trainer_settings
 from components.torch_trainer.accelerate import Accelerator
 from components.torch_trainer.export import ONNX_FILE, TORCHSCRIPT_FILE, export_model
 from components.torch_trainer.model import Classifier, parameter_blocks
-from components.torch_trainer.training import train_classifier
+from components.torch_trainer import training
+from components.torch_trainer.training import CHECKPOINT_FILE, load_checkpoint, train_classifier
 from components.torch_trainer.warm_start import warm_start
 
 SETTINGS = trainer_settings(task_type="image_classification", image_size=(8, 8), channels=1)
@@ -221,3 +222,16 @@ def test_config_selects_the_trainer_and_its_backbone(tmp_path: Path) -> None:
     assert RetrainConfig().training.torch_processes is None, "default: one process per visible GPU, 1 on CPU"
     with pytest.raises(ConfigError, match="training.torch_processes"):
         config_from_dict({"training": {"torch_processes": 0}}, tmp_path)
+
+
+def test_fused_adam_trains_like_the_per_parameter_one(few_digits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = _plan(mode="fine_tune", backbone_learning_rate_scale=0.1)
+    fused = _classifier()
+    history = train_classifier(fused, few_digits, plan, validation=few_digits, checkpoint_dir=str(tmp_path))
+    assert all(group["fused"] for group in load_checkpoint(str(tmp_path / CHECKPOINT_FILE))["optimizer"]["param_groups"])
+    monkeypatch.setattr(training, "FUSED_ADAM_DEVICES", ())
+    reference = _classifier()
+    reference_history = train_classifier(reference, few_digits, plan, validation=few_digits)
+    assert [record.val_accuracy for record in history] == [record.val_accuracy for record in reference_history]
+    for name, value in reference.state_dict().items():
+        torch.testing.assert_close(fused.state_dict()[name], value, rtol=0, atol=1e-5, msg=name)

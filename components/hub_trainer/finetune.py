@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional, Sequence
 import tensorflow as tf
 
 from components.hub_trainer.blocks import Block
+from components.hub_trainer.fused_adam import FusedAdam
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class GroupedTrainingModel(tf.keras.Model):
     _augment: Optional[Callable[[Any, tf.Tensor], Any]] = None
     _augmentation_seed: int = 0
 
-    def set_training_groups(self, groups: Sequence[VariableGroup], optimizer_factory: type = tf.keras.optimizers.Adam) -> None:
+    def set_training_groups(self, groups: Sequence[VariableGroup], optimizer_factory: type = FusedAdam) -> None:
         """Chooses what trains from now on (call `compile` afterwards to retrace the training step)."""
         pairs = [(group, optimizer_factory(group.learning_rate)) for group in groups if group.variables]
         # Plain attribute, not Keras-tracked: these optimizers are not part of the exported model.

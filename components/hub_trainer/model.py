@@ -8,6 +8,7 @@ import tensorflow_hub as hub
 
 from components.hub_trainer.features import MODEL_INPUT
 from components.hub_trainer.finetune import GroupedTrainingModel
+from components.hub_trainer.fused_adam import FusedAdam
 from components.hub_trainer.guard_callback import PredictedClassCount
 from components.trainer_settings import TrainerSettings
 
@@ -96,14 +97,14 @@ def build_classifier_from_settings(settings: TrainerSettings, num_classes: int) 
 
 
 def compile_classifier(model: tf.keras.Model, learning_rate: float, label_smoothing: float = 0.0, steps_per_execution: int = 1) -> None:
-    """Adam + categorical cross-entropy on logits (one-hot labels, optional smoothing), with accuracy
+    """Adam (`FusedAdam`) + categorical cross-entropy on logits (one-hot labels, optional smoothing), with accuracy
     and the number of distinct classes predicted per epoch (what the divergence guard reads).
 
     `steps_per_execution` > 1 runs that many training steps per call into TensorFlow
     (batch-level callbacks then see every that-many steps).
     """
     model.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate),
+        optimizer=FusedAdam(learning_rate),
         loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing),
         metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy"), PredictedClassCount(int(model.output_shape[-1]))],
         steps_per_execution=steps_per_execution,

@@ -54,13 +54,8 @@ from components.image_example_gen.records import (
     parse_manifest,
     relative_path,
 )
-from components.image_example_gen.report import COMPONENT_NAME, SplitCounts, check_rejections
-from components.image_example_gen.report import (
-    ACCEPTED_COUNT_PROPERTY,
-    COUNTS_FILE,
-    REJECTED_COUNT_PROPERTY,
-    REJECTED_DIR,
-)
+from components.image_example_gen.properties import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
+from components.image_example_gen.report import COMPONENT_NAME, COUNTS_FILE, SplitCounts, check_rejections
 from components.image_example_gen.settings import IngestSettings
 
 _REJECTED = "rejected"

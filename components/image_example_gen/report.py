@@ -7,11 +7,7 @@ from typing import Mapping, Optional
 
 from components.image_example_gen.records import Rejection
 
-# Where ingestion reports land: `<examples uri>/rejected/Split-<name>/`, and the artifact's count properties.
-REJECTED_DIR = "rejected"
-COUNTS_FILE = "counts.json"
-ACCEPTED_COUNT_PROPERTY = "accepted_count"
-REJECTED_COUNT_PROPERTY = "rejected_count"
+COUNTS_FILE = "counts.json"  # beside the rejections, under `<examples uri>/rejected/` (properties.py)
 
 COMPONENT_NAME = "ImageFolderExampleGen"
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, fields
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from google.protobuf import any_pb2, json_format, struct_pb2
-from tfx.proto import example_gen_pb2
-from tfx.utils import proto_utils
+
+if TYPE_CHECKING:  # TFX loads only where the settings become a proto: `retrain config` never imports it
+    from tfx.proto import example_gen_pb2
 
 LAYOUTS = ("folders", "manifest")
 # Default single-split pattern of each layout: `<label>/<file>`, or CSV manifests at the top of input_base.
@@ -58,6 +59,8 @@ class IngestSettings:
 
     def to_custom_config(self) -> example_gen_pb2.CustomConfig:
         """These settings as ExampleGen's `custom_config` (a Struct packed into its Any field)."""
+        from tfx.proto import example_gen_pb2
+
         struct = struct_pb2.Struct()
         struct.update({**asdict(self), "allowed_roots": list(self.allowed_roots)})
         packed = any_pb2.Any()
@@ -69,6 +72,9 @@ class IngestSettings:
         """Reads the settings back from the `custom_config` exec property (JSON); defaults when it is unset."""
         if not custom_config_json:
             return cls()
+        from tfx.proto import example_gen_pb2
+        from tfx.utils import proto_utils
+
         config = proto_utils.json_to_proto(custom_config_json, example_gen_pb2.CustomConfig())
         struct = struct_pb2.Struct()
         if not config.custom_config.Unpack(struct):

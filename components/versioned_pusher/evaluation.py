@@ -3,16 +3,25 @@ from __future__ import annotations
 
 from typing import Optional
 
+from components.versioned_pusher.metrics_records import load_local_metrics
+
 ACCURACY_METRIC = "sparse_categorical_accuracy"  # TFMA name of the gate metric
 BASELINE_MODEL_NAME = "baseline"
 
 
 def overall_metrics(evaluation_uri: str) -> dict[tuple[str, bool], dict[str, float]]:
-    """TFMA's scalar metrics on the overall slice: {(model name, is_diff): {metric name: value}}."""
-    import tensorflow_model_analysis as tfma
+    """TFMA's scalar metrics on the overall slice: {(model name, is_diff): {metric name: value}}.
 
+    A local directory is read without TensorFlow (metrics_records.py); a remote URI (`gs://...`) through TFMA.
+    """
+    if "://" in evaluation_uri:
+        import tensorflow_model_analysis as tfma
+
+        records = tfma.load_metrics(evaluation_uri)
+    else:
+        records = load_local_metrics(evaluation_uri)
     metrics: dict[tuple[str, bool], dict[str, float]] = {}
-    for per_slice in tfma.load_metrics(evaluation_uri):
+    for per_slice in records:
         if per_slice.slice_key.single_slice_keys:
             continue
         for entry in per_slice.metric_keys_and_values:

@@ -10,9 +10,9 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import json_utils, proto_utils
 
 from components.versioned_pusher.evaluation import gate_accuracies
+from components.versioned_pusher.properties import PUSH_OUTCOME_KEY
 from components.versioned_pusher.versioning import push_model
 
-PUSH_OUTCOME_KEY = "push_outcome"
 EVALUATION_KEY = "model_evaluation"
 MAX_ACCURACY_DROP_KEY = "max_accuracy_drop"
 

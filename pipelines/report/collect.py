@@ -11,11 +11,12 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration.portable.mlmd import execution_lib
 
 from components.trainer_settings import SETTINGS_KEY
-from pipelines.report.data import DataReport, format_spans, load_data
+from pipelines.report.data import DataReport, load_data
+from pipelines.report.spans import format_spans
 from pipelines.report.evaluation import Evaluation, load_evaluation
 from pipelines.report.runs import NodeRun, RunRecord, RunRef, derived_artifacts, load_run, producing_run, trainer_framework
 from pipelines.report.training import Curves, load_curves
-from pipelines.run_summary import PYTORCH, TENSORFLOW, FrameworkVerdict, RunSummary, framework_verdicts, summarize_executions
+from pipelines.run_summary import PYTORCH, TENSORFLOW, FrameworkVerdict, RunSummary, framework_verdicts, summarize_steps
 
 # Execution properties that follow the data rather than the configuration (ExampleGen's driver adds them).
 _DATA_PROPERTIES = frozenset({"span", "version", "input_fingerprint"})
@@ -190,7 +191,7 @@ def collect_report(store: mlmd.MetadataStore, ref: RunRef) -> RunReport:
     return RunReport(
         ref=ref,
         outcome=record.outcome,
-        summary=summarize_executions(store, record.executions),
+        summary=summarize_steps(record.steps),
         steps=[Step(node.node_id, node.state, node.seconds, _error(node)) for node in record.nodes.values()],
         trainers=trainers,
         evaluation=_evaluation(record),

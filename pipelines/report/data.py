@@ -12,10 +12,11 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.dsl.io import fileio
 
 from components.data_gate.anomalies import describe_anomalies, load_split_anomalies
-from components.image_example_gen.report import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
+from components.image_example_gen.properties import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
 from components.image_example_gen.records import Rejection
 from components.label_prep.label_map import LabelMap, load_label_map
 from pipelines.report.runs import RunRecord, derived_artifacts
+from pipelines.report.spans import int_property, span_of, used_examples
 
 STATISTICS_FILE = "FeatureStats.pb"
 REJECTION_SAMPLES = 5
@@ -48,29 +49,10 @@ class DataReport:
         return [span.span for span in self.spans]
 
 
-def format_spans(spans: list[int]) -> str:
-    """`0`, `3, 5` or `3-7` for a contiguous window; `none` when empty."""
-    if not spans:
-        return "none"
-    if len(spans) > 2 and spans == list(range(spans[0], spans[-1] + 1)):
-        return f"{spans[0]}-{spans[-1]}"
-    return ", ".join(str(span) for span in spans)
-
-
 def split_names(artifact: metadata_store_pb2.Artifact) -> list[str]:
     """The artifact's `split_names` property (e.g. ["train", "eval"])."""
     value = artifact.properties.get("split_names")
     return json.loads(value.string_value) if value is not None and value.string_value else []
-
-
-def _int_property(artifact: metadata_store_pb2.Artifact, name: str) -> Optional[int]:
-    value = artifact.custom_properties.get(name)
-    return value.int_value if value is not None else None
-
-
-def span_of(examples: metadata_store_pb2.Artifact) -> int:
-    """The span an Examples artifact holds (0 without spans)."""
-    return _int_property(examples, "span") or 0
 
 
 def _examples_per_split(store: mlmd.MetadataStore, examples: metadata_store_pb2.Artifact) -> dict[str, Optional[int]]:
@@ -107,26 +89,16 @@ def _anomalies(anomalies: metadata_store_pb2.Artifact) -> list[str]:
     ]
 
 
-def used_examples(record: RunRecord) -> list[metadata_store_pb2.Artifact]:
-    """The Examples the run prepared labels from (every span of a rolling window), else what ExampleGen produced."""
-    label_prep = record.node("LabelPrep")
-    if label_prep is not None and label_prep.inputs.get("examples"):
-        examples = label_prep.inputs["examples"]
-    else:
-        examples = [artifact for node in record.nodes_with_output("Examples")[:1] for artifact in node.outputs["examples"]]
-    return sorted(examples, key=lambda artifact: (span_of(artifact), artifact.id))
-
-
 def load_data(store: mlmd.MetadataStore, record: RunRecord) -> DataReport:
     """Collects the data side of `record`."""
     report = DataReport()
     for examples in used_examples(record):
-        rejected = _int_property(examples, REJECTED_COUNT_PROPERTY)
+        rejected = int_property(examples, REJECTED_COUNT_PROPERTY)
         report.spans.append(
             SpanData(
                 span=span_of(examples),
                 examples_per_split=_examples_per_split(store, examples),
-                accepted=_int_property(examples, ACCEPTED_COUNT_PROPERTY),
+                accepted=int_property(examples, ACCEPTED_COUNT_PROPERTY),
                 rejected=rejected,
             )
         )

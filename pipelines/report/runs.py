@@ -4,13 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
 from pipelines.run_states import run_outcome, run_state_mark
-from pipelines.run_summary import node_of, open_store
+from pipelines.run_summary import NODE_CONTEXT, Step, node_of, open_store
 
 PIPELINE_CONTEXT = "pipeline"
 RUN_CONTEXT = "pipeline_run"
@@ -102,11 +102,15 @@ class RunRecord:
 
     ref: RunRef
     nodes: dict[str, NodeRun]
-    executions: list[metadata_store_pb2.Execution]
 
     def node(self, node_id: str) -> Optional[NodeRun]:
         """The node's execution in this run (None when it did not run)."""
         return self.nodes.get(node_id)
+
+    @property
+    def steps(self) -> list[Step]:
+        """(node id, execution, output artifacts) of each node in execution order, as run_summary.summarize_steps reads them."""
+        return [(node.node_id, node.execution, [a for artifacts in node.outputs.values() for a in artifacts]) for node in self.nodes.values()]
 
     def nodes_with_output(self, type_name: str) -> list[NodeRun]:
         """Nodes that produced an artifact of `type_name`, e.g. every trainer for `Model`."""
@@ -165,35 +169,71 @@ def find_run(store: mlmd.MetadataStore, run_id: Optional[str] = None, pipeline_n
 
 
 def _artifacts_by_key(
-    store: mlmd.MetadataStore, events: list[metadata_store_pb2.Event], kinds: tuple[int, ...]
+    artifacts: dict[int, metadata_store_pb2.Artifact], events: list[metadata_store_pb2.Event], kinds: tuple[int, ...]
 ) -> dict[str, list[metadata_store_pb2.Artifact]]:
-    wanted = [event for event in events if event.type in kinds]
-    artifacts = {artifact.id: artifact for artifact in store.get_artifacts_by_id([event.artifact_id for event in wanted])}
     by_key: dict[str, list[metadata_store_pb2.Artifact]] = {}
-    for event in wanted:
-        key = event.path.steps[0].key if event.path.steps else ""
-        by_key.setdefault(key, []).append(artifacts[event.artifact_id])
+    for event in events:
+        if event.type in kinds:
+            key = event.path.steps[0].key if event.path.steps else ""
+            by_key.setdefault(key, []).append(artifacts[event.artifact_id])
     return by_key
 
 
+def _node_ids_by_execution(store: mlmd.MetadataStore, pipelines: set[str]) -> dict[int, str]:
+    """The node id of every execution of `pipelines`, read through their `node` contexts (`<pipeline>.<node id>`): one query per node.
+
+    For many runs at once: `node_of` asks per execution, and MLMD's SQLite schema has no index
+    on the execution side of associations, so each such query reads every association.
+    """
+    return {
+        execution.id: context.name.split(".", 1)[-1]
+        for context in store.get_contexts_by_type(NODE_CONTEXT)
+        if context.name.split(".", 1)[0] in pipelines
+        for execution in store.get_executions_by_context(context.id)
+    }
+
+
+def _records(
+    store: mlmd.MetadataStore, refs: list[RunRef], node_ids: Callable[[int], Optional[str]]
+) -> list[RunRecord]:
+    """The runs' executions (one query per run, through its context), then all their events and artifacts in one query each."""
+    executions = {ref.context_id: sorted(store.get_executions_by_context(ref.context_id), key=lambda each: each.id) for ref in refs}
+    execution_ids = [execution.id for run in executions.values() for execution in run]
+    events = store.get_events_by_execution_ids(execution_ids) if execution_ids else []
+    events_of: dict[int, list[metadata_store_pb2.Event]] = {}
+    for event in events:
+        events_of.setdefault(event.execution_id, []).append(event)
+    artifact_ids = sorted({event.artifact_id for event in events})
+    artifacts = {artifact.id: artifact for artifact in store.get_artifacts_by_id(artifact_ids)} if artifact_ids else {}
+    records = []
+    for ref in refs:
+        nodes = {}
+        for execution in executions[ref.context_id]:
+            node_id = node_ids(execution.id)
+            if node_id is None:
+                continue
+            own = events_of.get(execution.id, [])
+            nodes[node_id] = NodeRun(
+                node_id=node_id,
+                type_name=execution.type,
+                execution=execution,
+                inputs=_artifacts_by_key(artifacts, own, _INPUT_EVENTS),
+                outputs=_artifacts_by_key(artifacts, own, _OUTPUT_EVENTS),
+            )
+        records.append(RunRecord(ref, nodes))
+    return records
+
+
 def load_run(store: mlmd.MetadataStore, ref: RunRef) -> RunRecord:
-    """The run's executions, with their inputs and outputs, by node."""
-    executions = sorted(store.get_executions_by_context(ref.context_id), key=lambda execution: execution.id)
-    events = store.get_events_by_execution_ids([execution.id for execution in executions]) if executions else []
-    nodes = {}
-    for execution in executions:
-        node_id = node_of(store, execution.id)
-        if node_id is None:
-            continue
-        own = [event for event in events if event.execution_id == execution.id]
-        nodes[node_id] = NodeRun(
-            node_id=node_id,
-            type_name=execution.type,
-            execution=execution,
-            inputs=_artifacts_by_key(store, own, _INPUT_EVENTS),
-            outputs=_artifacts_by_key(store, own, _OUTPUT_EVENTS),
-        )
-    return RunRecord(ref, nodes, executions)
+    """The run's executions, with their inputs and outputs, by node: three queries plus one per execution for its node."""
+    return _records(store, [ref], lambda execution_id: node_of(store, execution_id))[0]
+
+
+def load_runs(store: mlmd.MetadataStore, refs: list[RunRef]) -> list[RunRecord]:
+    """Many runs at once (`retrain history`): a query per run and per node, two more for all events and artifacts."""
+    if not refs:
+        return []
+    return _records(store, refs, _node_ids_by_execution(store, {ref.pipeline_name for ref in refs}).get)
 
 
 def derived_artifacts(store: mlmd.MetadataStore, artifact_id: int, type_name: str) -> list[metadata_store_pb2.Artifact]:
