@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Callable
 
+from benchmarks.beam_scaleout import beam_multiprocess_speedup
 from benchmarks.image_backbones import efficientnet_transfer_gain, tf_torch_image_parity
 from benchmarks.ingest import image_ingest_speedup
 from benchmarks.pipeline_runs import cached_rerun_time_ratio
@@ -21,6 +22,7 @@ from benchmarks.training import cached_feature_extraction_speedup, input_pipelin
 BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "cached_rerun_time_ratio": cached_rerun_time_ratio,
     "image_ingest_speedup": image_ingest_speedup,
+    "beam_multiprocess_speedup": beam_multiprocess_speedup,
     "torch_tf_throughput_ratio": torch_tf_throughput_ratio,
     "torch_tf_accuracy_gap": torch_tf_accuracy_gap,
     "cached_feature_extraction_speedup": cached_feature_extraction_speedup,

@@ -309,6 +309,7 @@ def test_flink_worker_pool_runs_the_pipeline_image_where_the_documented_beam_arg
     pod = _task_manager_pod(objects)["spec"]
     pool = next(container for container in pod["containers"] if container["name"] == WORKER_POOL)
     assert pool["image"] == _config(_render("overlays/gke")).kubeflow.image
+    assert {"name": "TF_USE_LEGACY_KERAS", "value": "1"} in pool["env"]  # the Evaluator's workers load tf_keras models
     (port,) = [p["containerPort"] for p in pool["ports"]]
     assert f"--service_port={port}" in pool["command"]
     documented = (KUBERNETES / "README.md").read_text()
