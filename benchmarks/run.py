@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import Callable, Union
 
+from benchmarks.beam_scaleout import beam_multiprocess_speedup
 from benchmarks.cli_startup import cli_startup_ratio
 from benchmarks.image_backbones import efficientnet_transfer_gain, tf_torch_image_parity
 from benchmarks.ingest import image_ingest_speedup
@@ -26,6 +27,7 @@ from benchmarks.training import cached_feature_extraction_speedup, input_pipelin
 BENCHMARKS: dict[str, Callable[[bool], Union[Result, dict[str, Result]]]] = {
     "cached_rerun_time_ratio": cached_rerun_time_ratio,
     "image_ingest_speedup": image_ingest_speedup,
+    "beam_multiprocess_speedup": beam_multiprocess_speedup,
     "torch_tf_throughput_ratio": torch_tf_throughput_ratio,
     "torch_tf_accuracy_gap": torch_tf_accuracy_gap,
     "cached_feature_extraction_speedup": cached_feature_extraction_speedup,

@@ -383,6 +383,15 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
     return pipeline_of(config, paths, components, target)
 
 
+def nodes_without(nodes: list[BaseNode], drop: set[str]) -> list[BaseNode]:
+    """`nodes` but those with an id in `drop`, their links to the dropped ones cut (e.g. only the Beam steps, to run them alone)."""
+    kept = [node for node in nodes if node.id not in drop]
+    for node in kept:
+        for downstream in [down for down in node.downstream_nodes if down.id in drop]:
+            node.remove_downstream_node(downstream)  # and the dropped node's upstream link
+    return kept
+
+
 def pipeline_of(config: RetrainConfig, paths: RunPaths, components: list[BaseNode], target: Target = "local") -> tfx.dsl.Pipeline:
     """`components` as the config's pipeline: its name, root, caching and Beam args; local runs record to the SQLite MLMD."""
     return tfx.dsl.Pipeline(

@@ -118,6 +118,9 @@ def quiet_hugging_face() -> None:
         disable_progress_bars()
 
 
+QUIET_CHILD_WARNINGS_ENV = {"PYTHONWARNINGS": "ignore"}
+
+
 def install_progress(verbose: bool) -> ComponentProgressHandler:
     """Shows component progress; library warnings, INFO and ERROR logs (tracebacks) and third-party progress bars only with `verbose`.
 
@@ -137,6 +140,9 @@ def install_progress(verbose: bool) -> ComponentProgressHandler:
         for name in _NOISY_LOGGERS:
             logging.getLogger(name).setLevel(logging.CRITICAL)
         warnings.simplefilter("ignore")
+        # Python processes started later read this: Beam's multi_processing workers (which inherit
+        # os.environ, apache_beam/runners/portability/local_job_service.py) and DDP workers.
+        os.environ.update(QUIET_CHILD_WARNINGS_ENV)
         quiet_hugging_face()
     return handler
 

@@ -259,3 +259,69 @@ def test_retrains_own_pods_meet_restricted(overlay: str) -> None:
     cronjob = _one(_render(f"overlays/{overlay}"), "CronJob")
     assert restricted_violations(cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]) == []
     assert restricted_violations({"containers": [{"name": "bare"}]})  # the check can fail
+
+
+FLINK_OVERLAY = "overlays/flink"
+WORKER_POOL = "beam-worker-pool"
+
+
+def _task_manager_pod(objects: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    return _one(objects, "FlinkDeployment")["spec"]["taskManager"]["podTemplate"]
+
+
+@needs_kubectl
+def test_flink_overlay_renders_and_validates_what_has_a_schema() -> None:
+    """kubernetes-validate has no FlinkDeployment CRD schema: its TaskManager pod template is validated as the Pod it is,
+    its other fields (flinkVersion, resources, flinkConfiguration) only by the assertions here."""
+    objects = _render(FLINK_OVERLAY)
+    assert {item["kind"] for item in objects} == {"FlinkDeployment", "Deployment", "Service"}
+    for item in objects:
+        assert item["metadata"]["namespace"] == "retrain"
+        if item["kind"] != "FlinkDeployment":
+            kubernetes_validate.validate(item, KUBERNETES_VERSION, strict=True)
+    flink = _one(objects, "FlinkDeployment")
+    assert flink["apiVersion"] == "flink.apache.org/v1beta1"
+    kubernetes_validate.validate(_task_manager_pod(objects), KUBERNETES_VERSION, strict=True)
+    service, deployment = _one(objects, "Service"), _one(objects, "Deployment")
+    assert service["spec"]["selector"] == deployment["spec"]["template"]["metadata"]["labels"]
+
+
+@needs_kubectl
+def test_flink_versions_agree_with_the_locked_beam() -> None:
+    """Flink image, flinkVersion and Beam's job server are one Flink version that the installed Beam publishes a runner for,
+    and the job server is the installed Beam's version."""
+    import apache_beam
+    from apache_beam.options.pipeline_options import FlinkRunnerOptions
+
+    objects = _render(FLINK_OVERLAY)
+    flink = _one(objects, "FlinkDeployment")["spec"]
+    (job_server,) = _one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    version = flink["flinkVersion"].removeprefix("v").replace("_", ".")
+    assert version in FlinkRunnerOptions.PUBLISHED_FLINK_VERSIONS
+    assert flink["image"].startswith(f"flink:{version}.")
+    assert job_server["image"] == f"apache/beam_flink{version}_job_server:{apache_beam.__version__}"
+    assert f"--flink-master={_one(objects, 'FlinkDeployment')['metadata']['name']}-rest:8081" in job_server["args"]
+
+
+@needs_kubectl
+def test_flink_worker_pool_runs_the_pipeline_image_where_the_documented_beam_args_point() -> None:
+    objects = _render(FLINK_OVERLAY)
+    pod = _task_manager_pod(objects)["spec"]
+    pool = next(container for container in pod["containers"] if container["name"] == WORKER_POOL)
+    assert pool["image"] == _config(_render("overlays/gke")).kubeflow.image
+    assert {"name": "TF_USE_LEGACY_KERAS", "value": "1"} in pool["env"]  # the Evaluator's workers load tf_keras models
+    (port,) = [p["containerPort"] for p in pool["ports"]]
+    assert f"--service_port={port}" in pool["command"]
+    documented = (KUBERNETES / "README.md").read_text()
+    assert f"--environment_config=localhost:{port}" in documented
+    (job_port,) = [p["port"] for p in _one(objects, "Service")["spec"]["ports"] if p["name"] == "job"]
+    assert f"--job_endpoint={_one(objects, 'Service')['metadata']['name']}:{job_port}" in documented
+    for item in objects:
+        pods = [_task_manager_pod(objects)] if item["kind"] == "FlinkDeployment" else [item["spec"].get("template", {})]
+        for each in pods:
+            for container in each.get("spec", {}).get("containers", []):
+                if "image" in container:
+                    name, _, tag = container["image"].rsplit("/", 1)[-1].partition(":")
+                    assert tag and tag != "latest", container["image"]
+    assert restricted_violations(pod) == []
+    assert restricted_violations(_one(objects, "Deployment")["spec"]["template"]["spec"]) == []

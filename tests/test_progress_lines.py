@@ -14,7 +14,7 @@ import torch
 import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from components.hub_trainer import progress
 from components.hub_trainer.progress import ProgressLine
-from pipelines.progress import QUIET_HUGGING_FACE_ENV, ComponentProgressHandler
+from pipelines.progress import QUIET_CHILD_WARNINGS_ENV, QUIET_HUGGING_FACE_ENV, ComponentProgressHandler
 
 
 class _Clock:
@@ -84,6 +84,20 @@ def test_hugging_face_bars_and_advisory_warnings_are_off_without_verbose() -> No
     assert quiet.stdout.split() == ["False", "True"], quiet.stderr[-2000:]
     loud = subprocess.run([sys.executable, "-c", script.replace("install_progress(False)", "install_progress(True)")], capture_output=True, text=True, timeout=300, env=env)
     assert loud.stdout.split() == ["True", "False"], loud.stderr[-2000:]
+
+
+def test_processes_started_later_print_no_warnings_without_verbose() -> None:
+    child = "import warnings; warnings.warn('from a Beam worker', FutureWarning)"
+    script = (
+        "import subprocess, sys\n"
+        "from pipelines.progress import install_progress; install_progress(VERBOSE)\n"
+        f"subprocess.run([sys.executable, '-c', {child!r}], check=True)\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key not in QUIET_CHILD_WARNINGS_ENV}
+    quiet = subprocess.run([sys.executable, "-c", script.replace("VERBOSE", "False")], capture_output=True, text=True, timeout=300, env=env)
+    assert quiet.returncode == 0 and "from a Beam worker" not in quiet.stderr, quiet.stderr[-2000:]
+    loud = subprocess.run([sys.executable, "-c", script.replace("VERBOSE", "True")], capture_output=True, text=True, timeout=300, env=env)
+    assert "FutureWarning: from a Beam worker" in loud.stderr, loud.stderr[-2000:]
 
 
 def test_keras_epochs_show_batch_progress(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
