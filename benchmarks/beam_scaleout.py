@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.ingest import _write_photo_like_images
+from benchmarks.ingest import write_photo_like_images
 from benchmarks.result import Result
 
 TIMED = ("ImageFolderExampleGen", "StatisticsGen", "LabelMappedTransform")
@@ -59,7 +59,7 @@ def beam_multiprocess_speedup(quick: bool) -> Result:
     count = 300 if quick else 2000
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        _write_photo_like_images(root / "images", count)
+        write_photo_like_images(root / "images", count)
         totals = {}
         for mode, beam_args in MODES.items():
             seconds = _seconds_per_node(root / mode, root / "images", beam_args)
