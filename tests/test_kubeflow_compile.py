@@ -90,6 +90,8 @@ def test_kfp_has_no_resolver_executor_and_no_lifecycle_hook(compiled_by_cli: Com
     assert all(not tasks[step].caching_options.enable_cache for step in RESOLVER_STEPS)
     assert not any("framework" in tasks[step].inputs.parameters for step in RESOLVER_STEPS)  # trainer: tf: every model counts
     assert "kfp_resolvers" in " ".join(executors["ImportExampleGen_executor"].container.args)  # span resolved in its step
+    for step in ("LabelPrep", "Trainer", "Evaluator"):  # they take an empty resolver output as no input
+        assert f"components.kfp_resolvers.optional_inputs.{step}Executor" in executors[f"{step}_executor"].container.args, step
     assert spec.schema_version == "2.1.0" and spec.default_pipeline_root == "minio://mlpipeline/v2/artifacts"
     parameters = spec.root.input_definitions.parameters
     assert (parameters["span"].default_value.number_value, parameters["epochs"].default_value.number_value) == (-1, 0)

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from tfx import types
-from tfx.components.evaluator import executor as evaluator_executor
 from tfx.components.trainer import executor as trainer_executor
 from tfx.dsl.components.base.base_component import BaseComponent
 
 from components.compat.tfx_private import replace_executor_spec
+from components.evaluator_progress import executor as evaluator_executor
 from components.kfp_resolvers.executor import is_resolved
 from components.kfp_resolvers.runtime_epochs import apply_requested_epochs
 from components.label_prep import executor as label_prep_executor
