@@ -136,11 +136,15 @@ def _statistics(uri: str) -> dict[str, tuple[int, dict[str, statistics_pb2.Featu
     return splits
 
 
-def _schema(path: Path) -> tuple[schema_pb2.Schema, dict[str, schema_pb2.Feature]]:
+def _schema(path: Path) -> tuple[schema_pb2.Schema, dict[str, schema_pb2.Feature], dict[str, schema_pb2.StringDomain]]:
+    """The schema without its features and string domains, its features by name and its string domains by name
+    (SchemaGen lists both in the order the statistics list features, which the workers' merge order decides)."""
     schema = text_format.Parse(path.read_text(), schema_pb2.Schema())
     features = {feature.name: feature for feature in schema.feature}
+    domains = {domain.name: domain for domain in schema.string_domain}
     del schema.feature[:]
-    return schema, features
+    del schema.string_domain[:]
+    return schema, features, domains
 
 
 @pytest.mark.parametrize(
