@@ -7,6 +7,8 @@ their real executors, through TFX's launcher, once with `--direct_running_mode=i
 features in statistics and schemas differ between the two; contents may not, so records are compared as
 multisets of parsed examples, statistics per feature, schemas as sets of features. The multi-process
 Evaluator evaluates the in-memory run's model (imported), so its metrics must equal the in-memory ones.
+Floating-point statistics and metrics are sums merged in the workers' order, so they are compared to
+a relative 1e-9 (every other field exactly).
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from typing import Any
 import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
-from google.protobuf import text_format
+from google.protobuf import json_format, text_format
+from google.protobuf.message import Message
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx import v1 as tfx
 from tfx.dsl.components.base.base_node import BaseNode
@@ -127,6 +130,33 @@ def _records(uri: str) -> dict[str, collections.Counter[CanonicalExample]]:
     return splits
 
 
+def _data(value: Any) -> Any:
+    """Protos as plain data (floats stay floats), for `_assert_close`."""
+    if isinstance(value, Message):
+        return json_format.MessageToDict(value, preserving_proto_field_name=True)
+    if isinstance(value, dict):
+        return {key: _data(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_data(item) for item in value]
+    return value
+
+
+def _assert_close(memory: Any, workers: Any, where: str = "") -> None:
+    """Equal structures; floats equal to a relative 1e-9 (merge order may change a sum's last bits)."""
+    if isinstance(memory, float) or isinstance(workers, float):
+        assert workers == pytest.approx(memory, rel=1e-9, abs=1e-12), where
+    elif isinstance(memory, dict):
+        assert isinstance(workers, dict) and sorted(memory) == sorted(workers), where
+        for key in memory:
+            _assert_close(memory[key], workers[key], f"{where}/{key}")
+    elif isinstance(memory, list):
+        assert isinstance(workers, list) and len(memory) == len(workers), where
+        for index, (left, right) in enumerate(zip(memory, workers)):
+            _assert_close(left, right, f"{where}[{index}]")
+    else:
+        assert memory == workers, where
+
+
 def _statistics(uri: str) -> dict[str, tuple[int, dict[str, statistics_pb2.FeatureNameStatistics]]]:
     splits = {}
     for path in sorted(Path(uri).glob("Split-*/FeatureStats.pb")):
@@ -165,7 +195,7 @@ def test_records_are_the_same_multisets(roots: tuple[Path, Path], node: str, key
 def test_statistics_are_the_same_per_feature(roots: tuple[Path, Path]) -> None:
     memory, workers = (_statistics(_only_uri(root, "StatisticsGen", "statistics")) for root in roots)
     assert set(memory) == {"Split-train", "Split-eval"}
-    assert memory == workers
+    _assert_close(_data(memory), _data(workers))
 
 
 def test_schemas_have_the_same_features(roots: tuple[Path, Path]) -> None:
@@ -195,4 +225,5 @@ def _metrics(uri: str) -> dict[tuple[str, bytes], Any]:
 def test_evaluator_metrics_are_equal_for_the_same_model(roots: tuple[Path, Path]) -> None:
     memory, workers = (_metrics(_only_uri(root, "Evaluator", "evaluation")) for root in roots)
     assert len(memory) >= 2  # example count and accuracy
-    assert memory == workers
+    assert sorted(memory) == sorted(workers)
+    _assert_close(_data(memory), _data(workers))

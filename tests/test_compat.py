@@ -9,6 +9,7 @@ import ast
 import bisect
 import hashlib
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tensorflow.python.autograph.core import config as autograph_config
+from tensorflow_model_analysis.proto import metrics_for_slice_pb2 as tfma_metrics_pb2
 from tensorflow_model_analysis.writers import eval_config_writer
 from tfx import v1 as tfx
 from tfx.dsl.components.base import base_component, base_executor, executor_spec
@@ -27,6 +29,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from tfx.utils import name_utils
 
 from components.compat.tf_private import skip_autograph_conversion
+from components.compat.tfma_files import metrics_for_slice_pb2
 from components.compat.tfma_private import serialize_eval_run
 from components.compat.tfx_private import (
     example_gen_partition,
@@ -115,6 +118,20 @@ def test_kubeflow_v2_executor_flag_parser_keeps_unknown_flags_for_beam() -> None
     assert beam_args == ["--runner=DirectRunner"]
     with pytest.raises(SystemExit):
         parse_kubeflow_v2_executor_flags(["--executor_class_path", "pkg.module.Executor"])  # the invocation args are required
+
+
+def test_metrics_proto_loads_without_tfma_and_matches_tfmas_own() -> None:
+    probe = (
+        "import sys; from components.compat.tfma_files import metrics_for_slice_pb2 as load; m = load().MetricsForSlice; "
+        "print(m.DESCRIPTOR.full_name, sorted(f.name for f in m.DESCRIPTOR.fields)); "
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('tensorflow', 'tensorflow_model_analysis')))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=True)
+    descriptor, imported = result.stdout.splitlines()
+    tfmas = tfma_metrics_pb2.MetricsForSlice.DESCRIPTOR
+    assert descriptor == f"{tfmas.full_name} {sorted(f.name for f in tfmas.fields)}"
+    assert imported == "[]"
+    assert metrics_for_slice_pb2() is tfma_metrics_pb2  # TFMA's own module once TFMA is imported
 
 
 def test_serialized_eval_run_reads_back_with_tfmas_loader(tmp_path: Path) -> None:

@@ -6,23 +6,20 @@ tensorflow_model_analysis 0.47.1 `writers/metrics_plots_and_validations_writer.p
 `load_and_deserialize_metrics` (files `metrics*.tfrecord`, else `metrics*`), records framed as
 TensorFlow 2.16 `tensorflow/tsl/lib/io/record_reader.cc` reads them (length, masked CRC-32C of the
 length, data, masked CRC-32C of the data; a bad checksum or a cut record is an error there too),
-parsed with TFMA's own generated `metrics_for_slice_pb2`.
+parsed with TFMA's own generated `metrics_for_slice_pb2` (loaded through components/compat).
 """
 from __future__ import annotations
 
 import glob
-import importlib.util
 import os
 import struct
-import sys
-from types import ModuleType
 from typing import Any, Iterator
 
 import google_crc32c
 
+from components.compat.tfma_files import metrics_for_slice_pb2
+
 METRICS_PREFIX = "metrics"  # tensorflow_model_analysis/constants.py METRICS_KEY
-_TFMA_MODULE = "tensorflow_model_analysis.proto.metrics_for_slice_pb2"
-_PRIVATE_MODULE = "_retrain_metrics_for_slice_pb2"
 _MASK_DELTA = 0xA282EAD8
 
 
@@ -51,29 +48,11 @@ def _records(path: str) -> Iterator[bytes]:
             yield body[:length]
 
 
-def _metrics_for_slice_pb2() -> ModuleType:
-    """TFMA's generated module; loaded from its file when TFMA is not imported, so its package `__init__` (TensorFlow) never runs."""
-    for name in (_TFMA_MODULE, _PRIVATE_MODULE):
-        if name in sys.modules:
-            return sys.modules[name]
-    package = importlib.util.find_spec("tensorflow_model_analysis")
-    if package is None or not package.submodule_search_locations:
-        raise ImportError("tensorflow_model_analysis is not installed")
-    path = os.path.join(package.submodule_search_locations[0], "proto", "metrics_for_slice_pb2.py")
-    spec = importlib.util.spec_from_file_location(_PRIVATE_MODULE, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules[_PRIVATE_MODULE] = module
-    return module
-
-
 def load_local_metrics(evaluation_dir: str) -> Iterator[Any]:
     """The `MetricsForSlice` protos of a local TFMA output directory, as `tfma.load_metrics(evaluation_dir)` yields them."""
     prefix = os.path.join(evaluation_dir, METRICS_PREFIX)
     paths = sorted(glob.glob(glob.escape(prefix) + "*.tfrecord") or glob.glob(glob.escape(prefix) + "*"))
-    message = _metrics_for_slice_pb2().MetricsForSlice
+    message = metrics_for_slice_pb2().MetricsForSlice
     for path in paths:
         for record in _records(path):
             yield message.FromString(record)
