@@ -5,7 +5,7 @@ from typing import Any, Callable
 
 import pytest
 
-from components.tuning.space import TuningConfig
+from components.tuning.space import TuningConfig, hyperband_first_round
 from components.tuning.strategy import OracleStrategy, Proposal, RandomStrategy, build_strategy
 
 BOUNDS = {"head_depth": (0, 2), "head_width": (8, 64), "dropout": (0.0, 0.4), "learning_rate": (1e-4, 1e-1), "unfreeze_blocks": (1, 3)}
@@ -53,3 +53,16 @@ def test_model_based_strategies_share_their_random_start_then_follow_the_scores(
     assert [p.values for p in flipped[initial:]] != [p.values for p in bayesian[initial:]], "later trials depend on the scores"
     other_seed = build_strategy(TuningConfig.model_validate({**BOUNDS, "strategy": "bayesian", **budget}), "incremental", 4).propose()
     assert other_seed is not None and other_seed.values != bayesian[0].values
+
+
+@pytest.mark.parametrize("trial_epochs", [3, 9, 20, 50])
+def test_hyperband_first_round_is_what_kerastuners_oracle_fills_before_promoting(trial_epochs: int) -> None:
+    proposals = _search("hyperband", trial_epochs=trial_epochs, max_trials=100)
+    first_round = next(index for index, proposal in enumerate(proposals) if proposal.epochs > proposals[0].epochs)  # first promotion
+    assert hyperband_first_round(trial_epochs) == (first_round, proposals[0].epochs)
+
+
+def test_a_space_of_one_point_is_tried_once_by_every_strategy() -> None:
+    fixed = {name: (low, low) for name, (low, _) in BOUNDS.items()}
+    for strategy in ("random", "bayesian"):
+        assert len(_search(strategy, max_trials=5, **fixed)) == 1, strategy

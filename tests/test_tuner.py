@@ -21,14 +21,15 @@ from pipelines.config import config_from_dict
 from pipelines.paths import resolve_run_paths
 from pipelines.pipeline import create_pipeline
 
-TUNING = {"enabled": True, "max_trials": 2, "trial_epochs": 2, "head_depth": [0, 1], "head_width": [8, 16], "learning_rate": [0.005, 0.05]}
+BUDGETS = {"random": {"max_trials": 2, "trial_epochs": 2}, "hyperband": {"max_trials": 4, "trial_epochs": 3}}  # hyperband: one promotion
+TUNING = {"enabled": True, **BUDGETS["random"], "head_depth": [0, 1], "head_width": [8, 16], "learning_rate": [0.005, 0.05]}
 
 
 @pytest.mark.parametrize("strategy", ["random", "hyperband"])
 def test_tuner_fn_searches_within_the_bounds_on_the_train_split(tmp_path: Path, digits_example: ExampleLayout, strategy: str) -> None:
     transformed = transformed_digits(tmp_path, per_class=8, eval_limit=5)
     settings = trainer_settings(digits_example, validation_fraction=0.25)
-    args = fn_args(transformed, tmp_path, {**settings, TUNING_KEY: {**TUNING, "strategy": strategy, "trial_epochs": 2 if strategy == "random" else 3, "dropout": [0.0, 0.5], "unfreeze_blocks": [1, 3]}})
+    args = fn_args(transformed, tmp_path, {**settings, TUNING_KEY: {**TUNING, **BUDGETS[strategy], "strategy": strategy, "dropout": [0.0, 0.5], "unfreeze_blocks": [1, 3]}})
     args.working_dir = str(tmp_path / "tuner")
     args.transform_output = None  # as TFX's Tuner leaves it (only the Trainer's executor sets it)
     result = tuner_fn(args)
@@ -38,8 +39,8 @@ def test_tuner_fn_searches_within_the_bounds_on_the_train_split(tmp_path: Path, 
     assert len(trials) == 2 and all(0.0 <= t.score <= 1.0 for t in trials)
     tuning = TuningConfig.model_validate(args.custom_config[TUNING_KEY])
     ran = [dict(trial.hyperparameters.values) for trial in result.tuner.oracle.trials.values()]
-    # hyperband with trial_epochs 3 starts with a bracket of 1-epoch trials (KerasTuner's HyperbandOracle, factor 3)
-    assert [values.pop(TRIAL_EPOCHS) for values in ran] == ([2, 2] if strategy == "random" else [1, 1])
+    # hyperband with trial_epochs 3: a round of three 1-epoch trials, then the best one for 3 (KerasTuner's HyperbandOracle, factor 3)
+    assert [values.pop(TRIAL_EPOCHS) for values in ran] == ([2, 2] if strategy == "random" else [1, 1, 1, 3])
     if strategy == "random":
         shared = tuning_space.sample_trials(tuning_space.search_space(tuning, "feature_extraction"), trainer_settings_from(settings).seed, 2)
         assert ran == shared, "the trials every trainer runs"

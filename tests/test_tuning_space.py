@@ -47,8 +47,9 @@ def test_equal_bounds_fix_the_value_and_blocks_are_searched_only_in_incremental(
 def test_the_best_trial_has_the_highest_score_and_ties_go_to_the_earlier_trial() -> None:
     results = [TrialResult(0, {"a": 0}, 0.5, 3), TrialResult(1, {"a": 1}, 0.75, 3), TrialResult(2, {"a": 2}, 0.75, 1)]
     assert best_trial(results).index == 1
-    assert [row["trial_id"] for row in tuner_results(results)] == ["1", "2", "0"]
-    assert tuner_results(results)[0] == {"trial_id": "1", "score": 0.75, "a": 1}
+    assert [row["trial_id"] for row in tuner_results(results, max_trials=3)] == ["1", "2", "0"]
+    assert tuner_results(results, max_trials=3)[0] == {"trial_id": "1", "score": 0.75, "a": 1}
+    assert [row["trial_id"] for row in tuner_results(results, max_trials=10)] == ["01", "02", "00"]  # padded as KerasTuner pads
     assert trial_score([0.5, 0.9, 0.7], early_stopping=True) == 0.9 and trial_score([0.5, 0.9, 0.7], early_stopping=False) == 0.7
     with pytest.raises(ValueError, match="no finished trials"):
         best_trial([])
@@ -74,6 +75,12 @@ def _config(tmp_path: Path, trainer: str, tuning: dict, validation_fraction: flo
         ({"enabled": True, "learning_rate": [0.1, 0.01]}, 0.2, r"^tuning\.learning_rate: expected \[low, high\]"),
         ({"enabled": True}, 0.0, r"^config: tuning\.enabled needs training\.validation_fraction > 0"),
         ({"enabled": True, "strategy": "grid"}, 0.2, r"^tuning\.strategy: unknown strategy 'grid'; expected one of: random, hyperband, bayesian$"),
+        (
+            {"enabled": True, "strategy": "hyperband"},
+            0.2,
+            r"^tuning: max_trials 6 ends inside hyperband's first round \(12 trials of 3 epochs at trial_epochs 20\), so no trial would be promoted",
+        ),
+        ({"enabled": True, "strategy": "hyperband", "trial_epochs": 2}, 0.2, r"^tuning: hyperband needs trial_epochs >= 3 to promote any trial, got 2$"),
     ],
 )
 @pytest.mark.parametrize("trainer", ["tf", "torch"])

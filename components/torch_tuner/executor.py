@@ -57,4 +57,4 @@ class Executor(base_executor.BaseExecutor):
         print(f"[retrain] TorchTuner: best trial {best.index + 1}: {best.values}", flush=True)
         config = hyperparameters_config(search_space(tuning, settings.mode), best.values)
         _write(artifact_utils.get_single_uri(output_dict["best_hyperparameters"]), BEST_HYPERPARAMETERS_FILE, config)
-        _write(artifact_utils.get_single_uri(output_dict["tuner_results"]), TUNER_RESULTS_FILE, tuner_results(results))
+        _write(artifact_utils.get_single_uri(output_dict["tuner_results"]), TUNER_RESULTS_FILE, tuner_results(results, tuning.max_trials))

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Optional, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 TUNING_KEY = "tuning"  # tuners' custom_config key holding the `tuning` section
 HEAD_DEPTH = "head_depth"
@@ -25,6 +25,22 @@ TUNED_SETTINGS = ("dropout", "learning_rate", "unfreeze_blocks")  # trainer sett
 
 
 STRATEGIES = ("random", "hyperband", "bayesian")
+HYPERBAND_FACTOR = 3
+
+
+def hyperband_first_round(max_epochs: int, factor: int = HYPERBAND_FACTOR) -> tuple[int, int]:
+    """(trials, epochs each) of the first round KerasTuner 1.3.5's HyperbandOracle fills before it promotes any trial.
+
+    Upstream: keras_tuner/tuners/hyperband.py `_get_num_brackets`, `_get_size`, `_get_epochs`
+    (the oracle starts with its most aggressive bracket, `num_brackets - 1`).
+    """
+    brackets, epochs = 0, float(max_epochs)
+    while epochs >= 1:
+        epochs /= factor
+        brackets += 1
+    bracket = brackets - 1
+    end_size = math.ceil(1 + math.log(max_epochs, factor)) / (bracket + 1)
+    return math.ceil(end_size * factor**bracket), math.ceil(max_epochs / factor**bracket)
 
 
 class TuningConfig(BaseModel):
@@ -52,6 +68,20 @@ class TuningConfig(BaseModel):
     dropout: tuple[float, float] = (0.0, 0.5)
     learning_rate: tuple[float, float] = (1e-3, 3e-2)
     unfreeze_blocks: tuple[int, int] = (1, 3)
+
+    @model_validator(mode="after")
+    def _hyperband_can_promote(self) -> "TuningConfig":
+        if not (self.enabled and self.strategy == "hyperband"):
+            return self
+        if self.trial_epochs < HYPERBAND_FACTOR:
+            raise ValueError(f"hyperband needs trial_epochs >= {HYPERBAND_FACTOR} to promote any trial, got {self.trial_epochs}")
+        trials, epochs = hyperband_first_round(self.trial_epochs)
+        if self.max_trials <= trials:
+            raise ValueError(
+                f"max_trials {self.max_trials} ends inside hyperband's first round ({trials} trials of {epochs} epochs "
+                f"at trial_epochs {self.trial_epochs}), so no trial would be promoted; set max_trials above {trials} or use strategy: random"
+            )
+        return self
 
     @field_validator("strategy")
     @classmethod
@@ -169,8 +199,9 @@ def best_trial(results: Sequence[TrialResult]) -> TrialResult:
     return max(results, key=lambda result: (result.score, -result.index))
 
 
-def tuner_results(results: Sequence[TrialResult]) -> list[dict[str, Any]]:
-    """The trials best first as TFX's `tuner_results.json` records them: trial_id, score and the values."""
-    width = len(str(len(results)))
+def tuner_results(results: Sequence[TrialResult], max_trials: int) -> list[dict[str, Any]]:
+    """The trials best first as TFX's `tuner_results.json` records them: trial_id (zero-padded to the width of
+    `max_trials`, as keras_tuner/engine/oracle.py `_generate_trial_id` pads), score and the values."""
+    width = len(str(max_trials))
     ranked = sorted(results, key=lambda result: (-result.score, result.index))
     return [{"trial_id": f"{result.index:0{width}d}", "score": result.score, **result.values} for result in ranked]

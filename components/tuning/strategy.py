@@ -6,7 +6,7 @@ PyTorch tuner in a loop): `propose` the next trial, train it for the proposal's
 `max_trials` budget (trials as KerasTuner counts them) is spent.
 
 - `random`: the trials `sample_trials` draws from the seed, each for `trial_epochs`;
-  the same list in both trainers.
+  the same list in both trainers (one trial when every bound is fixed, as the oracles stop).
 - `hyperband`: KerasTuner 1.3.5's `HyperbandOracle` (`max_epochs=trial_epochs`, factor 3):
   brackets of random trials trained for few epochs, the best of each round rerun for
   `factor` times more. A promoted trial retrains from scratch (no checkpoint is
@@ -26,10 +26,9 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from components.tuning.space import Param, TuningConfig, hyperparameters_config, sample_trials, search_space
+from components.tuning.space import HYPERBAND_FACTOR, Param, TuningConfig, hyperparameters_config, sample_trials, search_space
 
 TRIAL_EPOCHS = "tuner/epochs"  # KerasTuner's Hyperband key for a trial's epochs (tuners/hyperband.py, keras-tuner 1.3.5)
-HYPERBAND_FACTOR = 3
 _OBJECTIVE = "val_accuracy"
 
 
@@ -58,7 +57,8 @@ class RandomStrategy(SearchStrategy):
     """The `sample_trials` list in order, each for `trial_epochs`; scores change nothing."""
 
     def __init__(self, space: Sequence[Param], seed: int, max_trials: int, trial_epochs: int) -> None:
-        self._trials = sample_trials(space, seed, max_trials)
+        single_point = all(param.low == param.high for param in space)  # every trial would be the same one
+        self._trials = sample_trials(space, seed, 1 if single_point else max_trials)
         self._epochs = trial_epochs
         self._next = 0
 
