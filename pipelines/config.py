@@ -16,6 +16,7 @@ from PIL import ImageColor
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from components.backbones.registry import backbone_names, backbone_spec
+from components.branches import BRANCHES, ORIGINAL, TrainerChoice, branches_for
 from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN
 from components.tuning.space import TuningConfig
 from components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS
@@ -339,7 +340,7 @@ class RetrainConfig(_Section):
     runner: RunnerConfig = RunnerConfig()
     kubeflow: KubeflowSettings = KubeflowSettings()
     tuning: TuningConfig = TuningConfig()
-    trainer: Literal["tf", "torch", "both"] = "tf"
+    trainer: TrainerChoice = ORIGINAL.trainer_choice  # components/branches.py: one framework's branch, or all side by side
 
     @model_validator(mode="before")
     @classmethod
@@ -375,14 +376,15 @@ class RetrainConfig(_Section):
     @model_validator(mode="after")
     def _consistent(self) -> "RetrainConfig":
         named = self.backbone.name is not None
-        if self.data.example is None and not named and self.backbone.handle is None and self.trainer != "torch":
-            raise ValueError(f"data.path needs a backbone: set backbone.name ({' | '.join(backbone_names())}) or backbone.handle (your own TF Hub module)")
-        if self.data.example is None and not named and self.backbone.torch_checkpoint is None and self.trainer != "tf":
-            raise ValueError(f"backbone.torch_checkpoint is required for trainer: {self.trainer} when data.path is given (or set backbone.name: {' | '.join(backbone_names())})")
+        branches = branches_for(self.trainer)
+        for branch in branches:
+            if self.data.example is None and not named and getattr(self.backbone, branch.backbone_field) is None:
+                raise ValueError(branch.missing_backbone.format(trainer=self.trainer, names=" | ".join(backbone_names())))
         if named and backbone_spec(str(self.backbone.name)).kind != self.task.type.split("_")[0]:
             raise ValueError(f"backbone.name: {self.backbone.name} takes {backbone_spec(str(self.backbone.name)).kind} inputs, task.type is {self.task.type}")
-        if self.trainer != "tf" and self.training.augmentation.enabled:
-            raise ValueError(f"trainer: {self.trainer}: training.augmentation is a TF-trainer feature only")
+        if self.training.augmentation.enabled and not all(branch.supports_augmentation for branch in branches):
+            readers = " / ".join(branch.display_name for branch in BRANCHES if branch.supports_augmentation)
+            raise ValueError(f"trainer: {self.trainer}: training.augmentation is a {readers}-trainer feature only")
         if self.data.example == "digits" and self.task.type != "image_classification":
             raise ValueError("the built-in digits example is an image_classification task")
         if self.data.example == "emoji" and not named and self.backbone.handle is None:

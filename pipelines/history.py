@@ -10,7 +10,7 @@ from pipelines.report.spans import format_spans, span_of, used_examples
 from pipelines.report.runs import list_runs, load_runs, open_existing_store
 from pipelines.run_lock import run_in_progress
 from pipelines.run_states import run_outcome
-from pipelines.run_summary import FrameworkVerdict, framework_verdicts, summarize_steps
+from pipelines.run_summary import ModelVerdict, shown_verdicts, summarize_steps
 
 DASH = "-"
 
@@ -19,7 +19,7 @@ DASH = "-"
 class HistoryRow:
     """One run: when, on which data, with which trainer, how good, and what became of the model(s).
 
-    With `trainer: both` accuracy, blessed and pushed hold one entry per framework (TensorFlow, then PyTorch).
+    With `trainer: both` accuracy, blessed and pushed hold one entry per framework (components/branches.py order: TensorFlow, then PyTorch).
     """
 
     run_id: str
@@ -33,11 +33,10 @@ class HistoryRow:
     outcome: str
 
 
-def _pushed(verdict: FrameworkVerdict) -> str:
-    summary = verdict.summary
-    if not summary.pushed:
+def _pushed(verdict: ModelVerdict) -> str:
+    if not verdict.pushed:
         return DASH
-    return f"{summary.push_version} (cached)" if verdict.push_reused else str(summary.push_version)
+    return f"{verdict.push_version} (cached)" if verdict.push_reused else str(verdict.push_version)
 
 
 def load_history(metadata_path: Path, pipeline_name: Optional[str] = None) -> list[HistoryRow]:
@@ -51,7 +50,7 @@ def load_history(metadata_path: Path, pipeline_name: Optional[str] = None) -> li
     live = run_in_progress(metadata_path)
     for record in load_runs(store, refs):
         ref = record.ref
-        verdicts = framework_verdicts(summarize_steps(record.steps, brief=True))
+        verdicts = [verdict for _, verdict in shown_verdicts(summarize_steps(record.steps, brief=True))]
         spans = [span_of(examples) for examples in used_examples(record)]
         rows.append(
             HistoryRow(
@@ -60,8 +59,8 @@ def load_history(metadata_path: Path, pipeline_name: Optional[str] = None) -> li
                 started=ref.started,
                 spans=format_spans(spans) if spans else DASH,
                 trainer="+".join(record.trainers) or DASH,
-                accuracy=tuple(verdict.summary.accuracy for verdict in verdicts),
-                blessed=tuple(verdict.summary.blessed for verdict in verdicts),
+                accuracy=tuple(verdict.accuracy for verdict in verdicts),
+                blessed=tuple(verdict.blessed for verdict in verdicts),
                 pushed=tuple(_pushed(verdict) for verdict in verdicts),
                 outcome=run_outcome(record.nodes, ref.state_mark, live=live and ref is refs[-1]),
             )

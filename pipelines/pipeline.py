@@ -8,11 +8,13 @@ Evaluator (absolute bound + change threshold vs. the baseline) -> VersionedPushe
 With `tuning.enabled` a search precedes each trainer (Tuner -> Trainer, TorchTuner -> TorchTrainer).
 With `trainer: torch | both` the PyTorch branch (TorchTrainer -> its baseline resolver ->
 TorchEvaluator with the same EvalConfig -> TorchPusher to `<model_name>-torch`) runs on the
-same Transform output instead of / beside the TF one.
+same Transform output instead of / beside the TF one. What each branch's nodes are called
+is in components/branches.py; how they are built (`_PARTS`) is here.
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Optional
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
@@ -25,6 +27,7 @@ from components.baseline_resolver.strategy import (
     MODEL_KEY,
     LatestBlessedOtherModelStrategy,
 )
+from components.branches import PYTORCH, TENSORFLOW, Branch, branches_for, model_filter
 from components.data_gate.component import AnomaliesGate
 from components.hub_trainer.export import TRANSFORM_SIGNATURE
 from components.hub_trainer.features import LABEL_ID
@@ -37,9 +40,8 @@ from components.span_ranges import rolling_window
 from components.evaluator_progress.component import Evaluator
 from components.torch_evaluator.component import TorchEvaluator
 from components.trainer_settings import trainer_custom_config, transform_custom_config, tuner_custom_config
-from components.torch_evaluator.resolver import TENSORFLOW, LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
+from components.torch_evaluator.resolver import LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
 from components.torch_trainer.component import TorchTrainer
-from components.torch_trainer.executor import PYTORCH
 from components.torch_tuner.component import TorchTuner
 from components.versioned_pusher.component import VersionedPusher
 from pipelines.code_version import components_fingerprint
@@ -51,7 +53,6 @@ from pipelines.trainer_settings import trainer_settings_for
 TRANSFORM_FN = "components.hub_trainer.transform_module.preprocessing_fn"
 TRAINER_FN = "components.hub_trainer.trainer_module.run_fn"
 TUNER_FN = "components.hub_tuner.tuner_module.tuner_fn"
-TORCH_MODEL_SUFFIX = "-torch"  # trainer: both|torch pushes PyTorch models to <destination>/<model_name>-torch/
 _HASH_BUCKETS = 100
 Target = Literal["local", "kfp", "vertex"]  # local: Beam/Local runner; kfp, vertex: KubeflowV2DagRunner (pipelines/kubeflow)
 
@@ -115,19 +116,7 @@ def _span_window(config: RetrainConfig, example_gen: BaseComponent) -> Optional[
     return resolver
 
 
-def _tuner(config: RetrainConfig, transform: BaseComponent, framework: str) -> Optional[BaseComponent]:
-    """The search before `framework`'s trainer when `tuning.enabled`: TFX's Tuner (KerasTuner) or TorchTuner.
-
-    Both run the same sampled trials, budget and scoring (components/tuning/space.py), each
-    with its own trainer's code; the best hyperparameters feed that trainer. With `trainer: both`
-    each framework searches for itself, so its model is the one `trainer: tf` or `trainer: torch` makes.
-    """
-    if not config.tuning.enabled:
-        return None
-    custom_config = tuner_custom_config(trainer_settings_for(config), components_fingerprint(), config.tuning)
-    examples, transform_graph = transform.outputs["transformed_examples"], transform.outputs["transform_graph"]
-    if framework == PYTORCH:
-        return TorchTuner(examples=examples, transform_graph=transform_graph, custom_config=custom_config)
+def _tf_tuner(examples: tfx.dsl.Channel, transform_graph: tfx.dsl.Channel, custom_config: dict[str, Any]) -> BaseComponent:
     return tfx.components.Tuner(
         tuner_fn=TUNER_FN,
         examples=examples,
@@ -138,14 +127,56 @@ def _tuner(config: RetrainConfig, transform: BaseComponent, framework: str) -> O
     )
 
 
+def _torch_tuner(examples: tfx.dsl.Channel, transform_graph: tfx.dsl.Channel, custom_config: dict[str, Any]) -> BaseComponent:
+    return TorchTuner(examples=examples, transform_graph=transform_graph, custom_config=custom_config)
+
+
+def _tf_trainer(**inputs: Any) -> BaseComponent:
+    return tfx.components.Trainer(run_fn=TRAINER_FN, **inputs)
+
+
+def _tf_evaluation_data(examples: tfx.dsl.Channel, transform: BaseComponent) -> dict[str, tfx.dsl.Channel]:
+    """TFMA evaluates the raw examples through the model's transform signature."""
+    return {"examples": examples}
+
+
+def _torch_evaluation_data(examples: tfx.dsl.Channel, transform: BaseComponent) -> dict[str, tfx.dsl.Channel]:
+    """TorchEvaluator evaluates Transform's output."""
+    return {"examples": transform.outputs["transformed_examples"], "transform_graph": transform.outputs["transform_graph"]}
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """How one branch's tuner, trainer and evaluator are built (their node ids: components/branches.py)."""
+
+    tuner: Callable[[tfx.dsl.Channel, tfx.dsl.Channel, dict[str, Any]], BaseComponent]  # (examples, transform graph, custom_config)
+    trainer: Callable[..., BaseComponent]  # takes examples, transform_graph, schema, base_model, custom_config, hyperparameters
+    evaluator: type[BaseComponent]
+    evaluation_data: Callable[[tfx.dsl.Channel, BaseComponent], dict[str, tfx.dsl.Channel]]  # (examples, Transform) -> its data inputs
+
+
+_PARTS: dict[str, _Parts] = {
+    TENSORFLOW: _Parts(tuner=_tf_tuner, trainer=_tf_trainer, evaluator=Evaluator, evaluation_data=_tf_evaluation_data),
+    PYTORCH: _Parts(tuner=_torch_tuner, trainer=TorchTrainer, evaluator=TorchEvaluator, evaluation_data=_torch_evaluation_data),
+}
+
+
+def _tuner(config: RetrainConfig, transform: BaseComponent, parts: _Parts) -> Optional[BaseComponent]:
+    """The search before a branch's trainer when `tuning.enabled`: TFX's Tuner (KerasTuner) or TorchTuner.
+
+    Both run the same sampled trials, budget and scoring (components/tuning/space.py), each
+    with its own trainer's code; the best hyperparameters feed that trainer. With `trainer: both`
+    each framework searches for itself, so its model is the one `trainer: tf` or `trainer: torch` makes.
+    """
+    if not config.tuning.enabled:
+        return None
+    custom_config = tuner_custom_config(trainer_settings_for(config), components_fingerprint(), config.tuning)
+    return parts.tuner(transform.outputs["transformed_examples"], transform.outputs["transform_graph"], custom_config)
+
+
 def _trainer_config(config: RetrainConfig) -> dict[str, Any]:
     """The Trainer's and TorchTrainer's `custom_config`: the same settings, the TF handle and the PyTorch checkpoint each in its field."""
     return trainer_custom_config(trainer_settings_for(config), components_fingerprint())
-
-
-def _model_framework(config: RetrainConfig, framework: str) -> Optional[str]:
-    """The framework a resolver of `framework`'s branch filters models by; None (every model) with `trainer: tf`."""
-    return None if config.trainer == "tf" else framework
 
 
 def _strategy(all_models: type, of_framework: type, framework: Optional[str]) -> dict[str, Any]:
@@ -211,70 +242,40 @@ def _gate_and_push(
     return evaluator, pusher
 
 
-def _tf_nodes(
+def _branch_nodes(
     config: RetrainConfig,
     paths: RunPaths,
     target: Target,
+    branch: Branch,
+    enabled: tuple[Branch, ...],
     examples: tfx.dsl.Channel,
     transform: BaseComponent,
     schema: Any,
     warm_start_resolver: BaseNode,
 ) -> list[BaseNode]:
-    """[Tuner ->] Trainer -> baseline (latest blessed TF model) -> Evaluator -> VersionedPusher."""
-    tuner = _tuner(config, transform, TENSORFLOW)
-    trainer = tfx.components.Trainer(
-        run_fn=TRAINER_FN,
+    """[Tuner ->] trainer -> baseline (latest blessed model of its framework) -> evaluator -> pusher, for one branch."""
+    parts = _PARTS[branch.framework]
+    tuner = _tuner(config, transform, parts)
+    trainer = parts.trainer(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
         base_model=warm_start_resolver.outputs[MODEL_KEY] if config.training.warm_start else None,
         custom_config=_trainer_config(config),
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
-    )
+    ).with_id(branch.trainer_id)
     baseline_resolver = _baseline_resolver(
-        config, target, trainer.outputs["model"], _model_framework(config, TENSORFLOW), kubeflow_steps.BASELINE_RESOLVER_ID
+        config, target, trainer.outputs["model"], model_filter(enabled, branch), branch.baseline_resolver_id
     )
     evaluator, pusher = _gate_and_push(
         config,
-        Evaluator,
-        {"examples": examples},
+        parts.evaluator,
+        parts.evaluation_data(examples, transform),
         trainer.outputs["model"],
         baseline_resolver.outputs[MODEL_KEY],
-        str(paths.serving_dir),
+        str(paths.serving_dir) + branch.serving_suffix,
     )
-    return [*([tuner] if tuner else []), trainer, baseline_resolver, evaluator, pusher]
-
-
-def _torch_nodes(
-    config: RetrainConfig,
-    paths: RunPaths,
-    target: Target,
-    transform: BaseComponent,
-    schema: Any,
-    warm_start_resolver: BaseNode,
-) -> list[BaseNode]:
-    """[TorchTuner ->] TorchTrainer -> baseline (latest blessed PyTorch model) -> TorchEvaluator (the same gate) -> its own pusher."""
-    tuner = _tuner(config, transform, PYTORCH)
-    trainer = TorchTrainer(
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema,
-        base_model=warm_start_resolver.outputs[MODEL_KEY] if config.training.warm_start else None,
-        custom_config=_trainer_config(config),
-        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
-    )
-    baseline_resolver = _baseline_resolver(
-        config, target, trainer.outputs["model"], PYTORCH, kubeflow_steps.TORCH_BASELINE_RESOLVER_ID
-    )
-    evaluator, pusher = _gate_and_push(
-        config,
-        TorchEvaluator,
-        {"examples": transform.outputs["transformed_examples"], "transform_graph": transform.outputs["transform_graph"]},
-        trainer.outputs["model"],
-        baseline_resolver.outputs[MODEL_KEY],
-        str(paths.serving_dir) + TORCH_MODEL_SUFFIX,
-    )
-    return [*([tuner] if tuner else []), trainer, baseline_resolver, evaluator, pusher.with_id("TorchPusher")]
+    return [*([tuner] if tuner else []), trainer, baseline_resolver, evaluator.with_id(branch.evaluator_id), pusher.with_id(branch.pusher_id)]
 
 
 def eval_config_for(config: RetrainConfig) -> tfma.EvalConfig:
@@ -337,9 +338,9 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
-    label_map_framework = _model_framework(config, PYTORCH if config.trainer == "torch" else TENSORFLOW)
+    enabled = branches_for(config.trainer)
     previous_label_map_resolver = _label_map_resolver(
-        config, target, examples, label_map_framework, kubeflow_steps.LABEL_MAP_RESOLVER_ID
+        config, target, examples, model_filter(enabled, enabled[0]), kubeflow_steps.LABEL_MAP_RESOLVER_ID
     )
     label_prep = LabelPrep(
         examples=examples,
@@ -357,14 +358,13 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
         custom_config=transform_custom_config(trainer_settings_for(config).inputs, components_fingerprint()),
     )
     branches: list[BaseNode] = []
-    if config.trainer != "torch":
-        branches += _tf_nodes(config, paths, target, examples, transform, schema_gen.outputs["schema"], previous_label_map_resolver)
-    if config.trainer != "tf":
-        torch_warm_start = previous_label_map_resolver
-        if config.trainer == "both":  # the label map follows the TF model; the PyTorch warm start its own framework
-            torch_warm_start = _label_map_resolver(config, target, examples, PYTORCH, kubeflow_steps.TORCH_WARM_START_RESOLVER_ID)
-            branches.append(torch_warm_start)
-        branches += _torch_nodes(config, paths, target, transform, schema_gen.outputs["schema"], torch_warm_start)
+    for branch in enabled:
+        warm_start = previous_label_map_resolver
+        if branch is not enabled[0]:  # the label map follows the first branch's model; the others warm-start from their own framework's
+            assert branch.warm_start_resolver_id is not None  # every branch but the first has one (components/branches.py)
+            warm_start = _label_map_resolver(config, target, examples, model_filter(enabled, branch), branch.warm_start_resolver_id)
+            branches.append(warm_start)
+        branches += _branch_nodes(config, paths, target, branch, enabled, examples, transform, schema_gen.outputs["schema"], warm_start)
     components = [
         *span_probe,
         example_gen,

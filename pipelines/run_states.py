@@ -14,12 +14,13 @@ from typing import Mapping, Optional, Protocol
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipelines.run_summary import PUSHER_NODE, TORCH_PUSHER_NODE, executions_since, open_store
+from components.branches import BRANCHES
+from pipelines.run_summary import executions_since, open_store
 
 STATE_PROPERTY = "retrain_run_state"
 FINISHED, FAILED, INTERRUPTED = "finished", "failed", "interrupted"
 RUN_CONTEXT = "pipeline_run"
-PUSHER_NODES = (PUSHER_NODE, TORCH_PUSHER_NODE)  # the last step of every full run
+PUSHER_NODES = tuple(branch.pusher_id for branch in BRANCHES)  # the last step of every full run
 
 
 class NodeState(Protocol):

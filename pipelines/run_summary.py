@@ -14,6 +14,7 @@ import ml_metadata as mlmd
 from ml_metadata.metadata_store import ListOptions, OrderByField
 from ml_metadata.proto import metadata_store_pb2
 
+from components.branches import BRANCHES, BY_FRAMEWORK, ORIGINAL, Branch, branch_of_node
 from components.image_example_gen.properties import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
 from components.label_prep.type_name import LABEL_MAP_TYPE_NAME
 from components.versioned_pusher.evaluation import ACCURACY_METRIC, gate_accuracies
@@ -22,12 +23,6 @@ from components.versioned_pusher.properties import PUSH_OUTCOME_KEY
 if TYPE_CHECKING:
     from tensorflow_model_analysis.proto import validation_result_pb2
 
-PUSHER_NODE = "VersionedPusher"
-TORCH_PUSHER_NODE = "TorchPusher"
-TORCH_NODES = ("TorchTrainer", "TorchEvaluator", TORCH_PUSHER_NODE)  # their verdict goes to RunSummary.torch
-TRAINER_NODES = ("Trainer", "TorchTrainer")
-TENSORFLOW, PYTORCH = "tensorflow", "pytorch"  # framework names, as the report's trainer lineage spells them
-_TITLES = {TENSORFLOW: "TensorFlow model", PYTORCH: "PyTorch model"}
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 NODE_CONTEXT = "node"
 # One step of a run: its node id (None: unknown), its execution and the artifacts it output.
@@ -35,27 +30,32 @@ Step = tuple[Optional[str], metadata_store_pb2.Execution, list[metadata_store_pb
 
 
 @dataclass
-class RunSummary:
-    """The verdict of one run: metrics, blessing and push outcome."""
+class ModelVerdict:
+    """One framework's model in a run: metrics, blessing and push outcome."""
 
     accuracy: Optional[float] = None
     baseline_accuracy: Optional[float] = None
     min_accuracy: Optional[float] = None  # the gate's minimum eval accuracy
-    trained: bool = False  # this framework's trainer ran (or was cached) in the run
     blessed: Optional[bool] = None
     validation_failures: list[str] = field(default_factory=list)
     pushed: bool = False
     push_path: Optional[str] = None
     push_version: Optional[str] = None
     push_outcome: str = "the Pusher did not run"
-    cached_nodes: list[str] = field(default_factory=list)
+    push_reused: bool = False  # pushed by an earlier run: this run's pusher was served from cache
+
+
+@dataclass
+class RunSummary:
+    """The verdict of one run: what it ingested and labelled, and per framework (components/branches.py) its model's verdict."""
+
+    verdicts: dict[str, ModelVerdict] = field(default_factory=dict)  # framework -> verdict, for each branch that ran
     accepted_records: Optional[int] = None
     rejected_records: Optional[int] = None
     rejected_records_dir: Optional[str] = None
     classes: list[str] = field(default_factory=list)
     new_classes: list[str] = field(default_factory=list)
     label_problems: list[str] = field(default_factory=list)
-    torch: Optional["RunSummary"] = None  # the PyTorch trainer's verdict (trainer: torch | both)
 
 
 def open_store(metadata_path: Path) -> mlmd.MetadataStore:
@@ -130,7 +130,8 @@ def describe_failure(failure: validation_result_pb2.ValidationFailure) -> str:
     return f"{key.name} {value:.4f} fails its threshold: {failure.message or 'see the evaluation artifact'}"
 
 
-def _read_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, summary: RunSummary, brief: bool) -> None:
+def _read_run_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, summary: RunSummary, brief: bool) -> None:
+    """What the run ingested and labelled."""
     properties = artifact.custom_properties
     if type_name == "Examples" and REJECTED_COUNT_PROPERTY in properties:
         summary.accepted_records = properties[ACCEPTED_COUNT_PROPERTY].int_value
@@ -141,37 +142,43 @@ def _read_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, summar
 
         label_map = load_label_map(artifact.uri)
         summary.classes, summary.new_classes, summary.label_problems = label_map.labels, label_map.new_labels, label_map.problems
-    elif type_name == "ModelBlessing":
-        summary.blessed = bool(properties["blessed"].int_value)
+
+
+def _read_model_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, verdict: ModelVerdict, brief: bool) -> None:
+    """What became of a branch's model: its evaluation, blessing and push."""
+    properties = artifact.custom_properties
+    if type_name == "ModelBlessing":
+        verdict.blessed = bool(properties["blessed"].int_value)
     elif type_name == "ModelEvaluation":
-        summary.accuracy, summary.baseline_accuracy = gate_accuracies(artifact.uri)
+        verdict.accuracy, verdict.baseline_accuracy = gate_accuracies(artifact.uri)
         if not brief:
-            summary.min_accuracy = _min_accuracy(artifact.uri)
-            summary.validation_failures = _validation_failures(artifact.uri)
+            verdict.min_accuracy = _min_accuracy(artifact.uri)
+            verdict.validation_failures = _validation_failures(artifact.uri)
     elif type_name == "PushedModel":
-        summary.pushed = bool(properties["pushed"].int_value)
-        summary.push_outcome = properties[PUSH_OUTCOME_KEY].string_value
-        summary.push_path = properties["pushed_destination"].string_value if "pushed_destination" in properties else None
-        summary.push_version = properties["pushed_version"].string_value if "pushed_version" in properties else None
+        verdict.pushed = bool(properties["pushed"].int_value)
+        verdict.push_outcome = properties[PUSH_OUTCOME_KEY].string_value
+        verdict.push_path = properties["pushed_destination"].string_value if "pushed_destination" in properties else None
+        verdict.push_version = properties["pushed_version"].string_value if "pushed_version" in properties else None
 
 
 def summarize_steps(steps: Iterable[Step], brief: bool = False) -> RunSummary:
-    """Summarises a run's steps, in execution order.
+    """Summarises a run's steps, in execution order: each branch's trainer, evaluator and pusher feed its framework's verdict.
 
     `brief`: only what `retrain history` shows (accuracies, blessing, push, trainers), without TensorFlow:
     no classes or label problems, gate minimum or gate failures.
     """
     summary = RunSummary()
     for node, execution, outputs in steps:
-        if execution.last_known_state == metadata_store_pb2.Execution.CACHED and node:
-            summary.cached_nodes.append(node)
-        target = summary
-        if node in TORCH_NODES:
-            target = summary.torch = summary.torch or RunSummary(cached_nodes=summary.cached_nodes)
-        if node in TRAINER_NODES:
-            target.trained = True
         for artifact in outputs:
-            _read_artifact(artifact.type, artifact, target, brief)
+            _read_run_artifact(artifact.type, artifact, summary, brief)
+        branch = branch_of_node(node)
+        if branch is None:
+            continue
+        verdict = summary.verdicts.setdefault(branch.framework, ModelVerdict())
+        for artifact in outputs:
+            _read_model_artifact(artifact.type, artifact, verdict, brief)
+        cached = execution.last_known_state == metadata_store_pb2.Execution.CACHED
+        verdict.push_reused = verdict.push_reused or (node == branch.pusher_id and cached and verdict.pushed)
     return summary
 
 
@@ -182,76 +189,57 @@ def summarize_run(metadata_path: Path, since_execution_id: int) -> RunSummary:
     return summarize_steps((node_of(store, execution.id), execution, output_artifacts(store, execution.id)) for execution in executions)
 
 
-@dataclass(frozen=True)
-class FrameworkVerdict:
-    """One trained framework's model: its verdict and the pusher that deploys it."""
+def shown_verdicts(summary: RunSummary) -> list[tuple[Branch, ModelVerdict]]:
+    """Each branch's verdict in BRANCHES order (TensorFlow, then PyTorch), for the branches that ran.
 
-    framework: str  # TENSORFLOW | PYTORCH
-    summary: RunSummary
-    pusher_node: str
-
-    @property
-    def title(self) -> str:
-        """`TensorFlow model` or `PyTorch model`."""
-        return _TITLES[self.framework]
-
-    @property
-    def push_reused(self) -> bool:
-        """Pushed by an earlier run: this run's pusher was served from cache."""
-        return self.summary.pushed and self.pusher_node in self.summary.cached_nodes
-
-
-def framework_verdicts(summary: RunSummary) -> list[FrameworkVerdict]:
-    """The verdict of each framework that trained: TensorFlow (`trainer: tf | both`), then PyTorch (`torch | both`).
-
-    Before any trainer ran (a run that failed early) the TensorFlow verdict stands for the run.
+    Before any branch ran (a run that failed early) the original branch's empty verdict stands for the run.
     """
-    verdicts = []
-    if summary.trained or summary.torch is None:
-        verdicts.append(FrameworkVerdict(TENSORFLOW, summary, PUSHER_NODE))
-    if summary.torch is not None:
-        verdicts.append(FrameworkVerdict(PYTORCH, summary.torch, TORCH_PUSHER_NODE))
-    return verdicts
+    shown = [(branch, summary.verdicts[branch.framework]) for branch in BRANCHES if branch.framework in summary.verdicts]
+    return shown or [(ORIGINAL, ModelVerdict())]
 
 
-def _accuracy_text(summary: RunSummary) -> str:
-    if summary.baseline_accuracy is None:
-        text = f"{summary.accuracy:.4f} (no baseline: no other blessed model yet)"
+def _accuracy_text(verdict: ModelVerdict) -> str:
+    if verdict.baseline_accuracy is None:
+        text = f"{verdict.accuracy:.4f} (no baseline: no other blessed model yet)"
     else:
-        text = f"{summary.accuracy:.4f} (baseline {summary.baseline_accuracy:.4f})"
-    return text if summary.min_accuracy is None else f"{text}, gate minimum {summary.min_accuracy:.4f}"
+        text = f"{verdict.accuracy:.4f} (baseline {verdict.baseline_accuracy:.4f})"
+    return text if verdict.min_accuracy is None else f"{text}, gate minimum {verdict.min_accuracy:.4f}"
 
 
-def verdict_facts(verdict: FrameworkVerdict) -> list[tuple[str, str]]:
+def verdict_facts(verdict: ModelVerdict) -> list[tuple[str, str]]:
     """(label, text) of one model's accuracy vs. baseline and gate, blessing and push: the words of the summary and the report."""
-    summary = verdict.summary
     facts = []
-    if summary.accuracy is not None:
-        facts.append(("eval accuracy", _accuracy_text(summary)))
-    if summary.blessed is not None:
-        facts.append(("blessed", "yes" if summary.blessed else "no"))
+    if verdict.accuracy is not None:
+        facts.append(("eval accuracy", _accuracy_text(verdict)))
+    if verdict.blessed is not None:
+        facts.append(("blessed", "yes" if verdict.blessed else "no"))
     if verdict.push_reused:
         facts.append(
-            ("nothing new pushed", f"inputs unchanged since the run that pushed version {summary.push_version}; serving {summary.push_path}")
+            ("nothing new pushed", f"inputs unchanged since the run that pushed version {verdict.push_version}; serving {verdict.push_path}")
         )
-    elif summary.pushed:
-        facts.append(("pushed model", f"{summary.push_path} (version {summary.push_version})"))
+    elif verdict.pushed:
+        facts.append(("pushed model", f"{verdict.push_path} (version {verdict.push_version})"))
     else:
-        facts.append(("nothing pushed", summary.push_outcome))
+        facts.append(("nothing pushed", verdict.push_outcome))
     return facts
 
 
 def accuracy_comparison(summary: RunSummary) -> Optional[str]:
-    """`eval accuracy, TensorFlow vs. PyTorch: ...` when both frameworks were evaluated."""
-    torch_accuracy = summary.torch.accuracy if summary.torch else None
-    if summary.accuracy is None or torch_accuracy is None:
+    """`eval accuracy, TensorFlow vs. PyTorch: ...` when several frameworks were evaluated (each against the first)."""
+    evaluated = [(BY_FRAMEWORK[name], verdict.accuracy) for name, verdict in summary.verdicts.items() if verdict.accuracy is not None]
+    evaluated.sort(key=lambda pair: BRANCHES.index(pair[0]))
+    if len(evaluated) < 2:
         return None
-    gap = 100 * (torch_accuracy - summary.accuracy)
-    return f"eval accuracy, TensorFlow vs. PyTorch: {summary.accuracy:.4f} vs. {torch_accuracy:.4f} ({gap:+.2f} points)"
+    (first, first_accuracy), others = evaluated[0], evaluated[1:]
+    comparisons = [
+        f"{first.display_name} vs. {branch.display_name}: {first_accuracy:.4f} vs. {accuracy:.4f} ({100 * (accuracy - first_accuracy):+.2f} points)"
+        for branch, accuracy in others
+    ]
+    return "eval accuracy, " + "; ".join(comparisons)
 
 
 def format_summary(summary: RunSummary) -> str:
-    """A short human-readable verdict for the end of `retrain run` (a titled block per framework when PyTorch trained)."""
+    """A short human-readable verdict for the end of `retrain run` (a titled block per framework unless the original ran alone)."""
     lines = []
     if summary.rejected_records is not None:
         rejected = f"; {summary.rejected_records} rejected, listed in {summary.rejected_records_dir}" if summary.rejected_records else ""
@@ -260,12 +248,12 @@ def format_summary(summary: RunSummary) -> str:
         new = f" (new this run: {', '.join(summary.new_classes)})" if summary.new_classes else ""
         lines.append(f"classes: {len(summary.classes)}{new}")
     lines.extend(f"  label warning: {problem}" for problem in summary.label_problems)
-    verdicts = framework_verdicts(summary)
-    if summary.torch is None:
-        lines.extend(_verdict_lines(verdicts[0]))
+    verdicts = shown_verdicts(summary)
+    if len(verdicts) == 1 and verdicts[0][0].original:
+        lines.extend(_verdict_lines(verdicts[0][1]))
     else:
-        for verdict in verdicts:
-            lines.append(f"{verdict.title}:")
+        for branch, verdict in verdicts:
+            lines.append(f"{branch.title}:")
             lines.extend(f"  {line}" for line in _verdict_lines(verdict))
     comparison = accuracy_comparison(summary)
     if comparison:
@@ -273,11 +261,11 @@ def format_summary(summary: RunSummary) -> str:
     return "\n".join(lines)
 
 
-def _verdict_lines(verdict: FrameworkVerdict) -> list[str]:
+def _verdict_lines(verdict: ModelVerdict) -> list[str]:
     """One model's verdict facts, with the gate's failures after the blessing."""
     lines = []
     for label, text in verdict_facts(verdict):
         lines.append(f"{label}: {text}")
         if label == "blessed":
-            lines.extend(f"  gate failed: {failure}" for failure in verdict.summary.validation_failures)
+            lines.extend(f"  gate failed: {failure}" for failure in verdict.validation_failures)
     return lines

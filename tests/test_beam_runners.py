@@ -25,11 +25,11 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx import v1 as tfx
 from tfx.dsl.components.base.base_node import BaseNode
 
+from components.branches import ORIGINAL
 from components.digits_example import data as digits
 from components.digits_example.prepare import ExampleLayout
 from components.evaluator_progress.component import Evaluator
 from pipelines.config import RetrainConfig, config_from_dict
-from pipelines.kubeflow.steps import BASELINE_RESOLVER_ID
 from pipelines.paths import resolve_run_paths
 from pipelines.pipeline import create_pipeline, eval_config_for, example_gen_for, nodes_without, pipeline_of
 
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.e2e
 IN_MEMORY = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
 MULTI_PROCESSING = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
 CLASSES = {5: "five", 6: "six", 7: "seven"}
-TRAINING_NODES = {"Trainer", BASELINE_RESOLVER_ID, "Evaluator", "VersionedPusher"}
+TRAINING_NODES = {"Trainer", ORIGINAL.baseline_resolver_id, "Evaluator", "VersionedPusher"}
 CanonicalExample = tuple[tuple[str, tuple[Any, ...]], ...]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.recorded_runs import MIN_ACCURACY, record_runs, recorded_run
+from components.branches import TENSORFLOW
 from components.versioned_pusher.metrics_records import CorruptRecord, load_local_metrics
 from pipelines.config import load_config
 from pipelines.paths import default_metadata_path, resolve_run_paths
@@ -90,14 +91,14 @@ def test_run_summary_reads_only_the_executions_after_the_mark(output: Path) -> N
     metadata_path = output / "metadata.sqlite"
     assert last_execution_id(metadata_path) == RUNS * NODES_PER_RUN
     summary = summarize_run(metadata_path, (RUNS - 1) * NODES_PER_RUN)
-    last = recorded_run(RUNS)
-    assert (summary.accuracy, summary.min_accuracy, summary.push_version, summary.classes) == (
+    last, verdict = recorded_run(RUNS), summary.verdicts[TENSORFLOW]
+    assert (verdict.accuracy, verdict.min_accuracy, verdict.push_version, summary.classes) == (
         last.accuracy,
         MIN_ACCURACY,
         str(last.pushed_version),
         ["cat", "dog"],
     )
-    assert summarize_run(metadata_path, RUNS * NODES_PER_RUN).accuracy is None
+    assert summarize_run(metadata_path, RUNS * NODES_PER_RUN).verdicts == {}  # no evaluation after the mark: no accuracy
     assert last_execution_id(output / "no-store.sqlite") == 0
 
 

@@ -41,8 +41,8 @@ from pipelines.config import config_from_dict
 from pipelines.trainer_settings import trainer_settings_for
 from components.label_prep.artifact import LabelMap
 from components.label_prep.resolver import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
-from components.torch_evaluator.resolver import TENSORFLOW, LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
-from components.torch_trainer.executor import FRAMEWORK_PROPERTY, PYTORCH
+from components.branches import FRAMEWORK_PROPERTY, PYTORCH, TENSORFLOW
+from components.torch_evaluator.resolver import LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ from pipelines.report.collect import RunReport, Step
 from pipelines.report.data import DataReport
 from pipelines.report.render import render_report
 from pipelines.report.runs import RunRef
-from pipelines.run_summary import RunSummary, format_summary
+from components.branches import PYTORCH, TENSORFLOW
+from pipelines.run_summary import ModelVerdict, RunSummary, format_summary
 
 TF_PUSH = "/out/serving/digits/2"
 TORCH_FAILURE = "sparse_categorical_accuracy changed by -0.2500 vs. the baseline; the gate allows at least -0.0000"
@@ -15,22 +16,23 @@ TORCH_FAILURE = "sparse_categorical_accuracy changed by -0.2500 vs. the baseline
 
 def _both() -> RunSummary:
     """`trainer: both`: the TF model blessed and pushed, the PyTorch one rejected by its gate."""
-    torch = RunSummary(
-        accuracy=0.55, baseline_accuracy=0.8, min_accuracy=0.5, blessed=False, trained=True,
+    torch = ModelVerdict(
+        accuracy=0.55, baseline_accuracy=0.8, min_accuracy=0.5, blessed=False,
         validation_failures=[TORCH_FAILURE], push_outcome="not blessed by the Evaluator",
     )
-    return RunSummary(
-        accuracy=0.875, baseline_accuracy=0.85, min_accuracy=0.5, blessed=True, trained=True,
-        pushed=True, push_path=TF_PUSH, push_version="2", push_outcome="pushed", torch=torch,
+    tf = ModelVerdict(
+        accuracy=0.875, baseline_accuracy=0.85, min_accuracy=0.5, blessed=True,
+        pushed=True, push_path=TF_PUSH, push_version="2", push_outcome="pushed",
     )
+    return RunSummary(verdicts={PYTORCH: torch, TENSORFLOW: tf})  # shown in the registry's order, whatever the dict's
 
 
 def _torch_only() -> RunSummary:
-    torch = RunSummary(
-        accuracy=0.9, min_accuracy=0.7, blessed=True, trained=True, pushed=True,
+    torch = ModelVerdict(
+        accuracy=0.9, min_accuracy=0.7, blessed=True, pushed=True,
         push_path="/out/serving/digits-torch/1", push_version="1", push_outcome="pushed",
     )
-    return RunSummary(torch=torch)
+    return RunSummary(verdicts={PYTORCH: torch})
 
 
 def _render(summary: RunSummary, baselines: dict[str, str], steps: tuple[Step, ...] = ()) -> etree._Element:

@@ -3,7 +3,8 @@
 With `trainer: both` the pipeline holds blessed models of both frameworks; each
 trainer warm-starts from, and each gate compares against, the latest blessed
 model of its own framework. A model's framework is its `framework` custom
-property (set by TorchTrainer); models without it come from TFX's Trainer.
+property (set by TorchTrainer); models without it come from the original branch,
+TFX's Trainer (components/branches.py).
 """
 from __future__ import annotations
 
@@ -13,17 +14,15 @@ import ml_metadata as mlmd
 from tfx import types
 
 from components.baseline_resolver.strategy import MODEL_KEY, LatestBlessedOtherModelStrategy
+from components.branches import FRAMEWORK_PROPERTY, ORIGINAL
 from components.label_prep.resolver import LatestBlessedLabelMapStrategy
-from components.torch_trainer.executor import FRAMEWORK_PROPERTY
-
-TENSORFLOW = "tensorflow"
 
 
 def framework_of(model: types.Artifact) -> str:
-    """`pytorch` for TorchTrainer models, `tensorflow` for models without a framework property."""
+    """`pytorch` for TorchTrainer models, the original branch's framework (`tensorflow`) for models without a framework property."""
     if model.has_custom_property(FRAMEWORK_PROPERTY):
         return model.get_string_custom_property(FRAMEWORK_PROPERTY)
-    return TENSORFLOW
+    return ORIGINAL.framework
 
 
 def _only(framework: str, input_dict: dict[str, list[types.Artifact]]) -> dict[str, list[types.Artifact]]:
@@ -33,7 +32,7 @@ def _only(framework: str, input_dict: dict[str, list[types.Artifact]]) -> dict[s
 class _OfFramework:
     """Mixin: the strategy it precedes, given only the models of `framework`."""
 
-    def __init__(self, framework: str = TENSORFLOW) -> None:
+    def __init__(self, framework: str = ORIGINAL.framework) -> None:
         self._framework = framework
 
     def resolve_artifacts(self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]) -> Optional[dict[str, list[types.Artifact]]]:

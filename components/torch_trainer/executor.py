@@ -13,12 +13,10 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
+from components.branches import FRAMEWORK_PROPERTY, PYTORCH
 from components.label_prep.label_map import load_label_map
 from components.trainer_settings import trainer_settings_from
 from components.tuning.hyperparameters import apply_hyperparameters
-
-FRAMEWORK_PROPERTY = "framework"
-PYTORCH = "pytorch"
 
 
 def examples_split_files(examples: list[types.Artifact], split: str) -> list[str]:

@@ -1,12 +1,12 @@
 """Per-step placement on Kubernetes: TFX ResourceSpecs and kfp-kubernetes executor configs.
 
 Which steps need GPUs is decided here, in one place: every component whose class
-(or a base class) is named in TRAINER_COMPONENT_TYPES, plus the component ids the
+(or a base class) is a branch's trainer class (TRAINER_COMPONENT_TYPES, from components/branches.py), plus the component ids the
 config lists in `kubeflow.gpu.steps`. GPU steps get the accelerator, the node
 pool's selector, the tolerations and a memory-backed /dev/shm; every step gets
 the secrets, image pull secrets and volumes (the serving PVC among them).
 The PyTorch trainer without a `resources` entry of its own uses the TF trainer's.
-The PyTorch steps (TORCH_COMPONENT_TYPES) run `kubeflow.torch_image`.
+The PyTorch steps (TORCH_COMPONENT_TYPES: the branches with `own_image`) run `kubeflow.torch_image`.
 
 The executor configs go into a PlatformSpec (platforms.kubernetes.deploymentSpec.
 executors.<label>) in the shape the chosen backend (`kubeflow.kfp_version`) parses.
@@ -35,14 +35,16 @@ from typing import Any, Iterable, Optional
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.dsl.components.base.base_component import BaseComponent
 
+from components.branches import BRANCHES, ORIGINAL
 from components.kfp_resolvers.object_store import MINIO_SECRET, MINIO_SECRET_KEYS, secret_env
 from pipelines.config import ConfigError
 from pipelines.kubeflow.settings import KubeflowSettings, StepResources, quantity_in_gb
 
-TRAINER_COMPONENT_TYPES = ("Trainer", "TorchTrainer")  # add a new trainer's component class name here
-TORCH_COMPONENT_TYPES = ("TorchTuner", "TorchTrainer", "TorchEvaluator")  # the steps that run `kubeflow.torch_image`
+TRAINER_COMPONENT_TYPES = tuple(branch.trainer_class for branch in BRANCHES)  # a new trainer: a branch in components/branches.py
+TORCH_COMPONENT_TYPES = tuple(name for branch in BRANCHES if branch.own_image for name in branch.step_classes)  # run `kubeflow.torch_image`
 NAME_PARAMETERS_SINCE = "2.5.0"  # first backend whose executor config has pvcNameParameter/secretNameParameter
-SHARED_RESOURCES = {"TorchTrainer": "Trainer"}  # step id -> whose `resources` entry it uses when it has none
+# step id -> whose `resources` entry it uses when it has none: the other trainers share the original's
+SHARED_RESOURCES = {branch.trainer_id: ORIGINAL.trainer_id for branch in BRANCHES if not branch.original}
 DEFAULT_RESOURCES_KEY = "default"
 SHM_VOLUME = "dshm"
 SHM_PATH = "/dev/shm"

@@ -31,20 +31,17 @@ from components.kfp_resolvers.example_gen import NEWEST_SPAN, SpanResolvingExamp
 from components.kfp_resolvers.span_probe import DATA_VERSION_KEY, SpanProbe
 from components.kfp_resolvers.optional_inputs import use_optional_input_executors
 from components.kfp_resolvers.runtime_epochs import KEEP_CONFIGURED_EPOCHS, with_epochs_parameter
+from components.branches import BRANCHES
 from pipelines.config import RetrainConfig
 from pipelines.kubeflow.platform import is_trainer
 
 SPAN_WINDOW_RESOLVER_ID = "span_window_resolver"
 LABEL_MAP_RESOLVER_ID = "previous_label_map_resolver"
-BASELINE_RESOLVER_ID = "baseline_model_resolver"
-TORCH_WARM_START_RESOLVER_ID = "torch_warm_start_resolver"
-TORCH_BASELINE_RESOLVER_ID = "torch_baseline_model_resolver"
-RESOLVER_STEP_IDS = (
+RESOLVER_STEP_IDS = (  # with each framework branch's baseline and warm-start resolvers (components/branches.py)
     SPAN_WINDOW_RESOLVER_ID,
     LABEL_MAP_RESOLVER_ID,
-    BASELINE_RESOLVER_ID,
-    TORCH_WARM_START_RESOLVER_ID,
-    TORCH_BASELINE_RESOLVER_ID,
+    *(branch.baseline_resolver_id for branch in BRANCHES),
+    *(branch.warm_start_resolver_id for branch in BRANCHES if branch.warm_start_resolver_id),
 )
 SPAN_PROBE_ID = "span_probe"
 UNCACHED_STEP_IDS = (*RESOLVER_STEP_IDS, SPAN_PROBE_ID)  # they must look at ML Metadata / the data on every run
@@ -98,7 +95,7 @@ def span_window_step(config: RetrainConfig, example_gen: BaseComponent) -> BaseC
 
 
 def label_map_resolver_step(
-    config: RetrainConfig, examples: tfx.dsl.Channel, framework: Optional[str], node_id: str = LABEL_MAP_RESOLVER_ID
+    config: RetrainConfig, examples: tfx.dsl.Channel, framework: Optional[str], node_id: str
 ) -> BaseComponent:
     """The container step for a label-map resolver (outputs `label_map` and `model`); `framework`: None for all models."""
     return LabelMapLineageResolver(
@@ -107,7 +104,7 @@ def label_map_resolver_step(
 
 
 def baseline_resolver_step(
-    config: RetrainConfig, candidate: tfx.dsl.Channel, framework: Optional[str], node_id: str = BASELINE_RESOLVER_ID
+    config: RetrainConfig, candidate: tfx.dsl.Channel, framework: Optional[str], node_id: str
 ) -> BaseComponent:
     """The container step for a baseline resolver (output `model`); `framework`: None for all models."""
     return BaselineModelResolver(

@@ -16,7 +16,8 @@ from pipelines.report.spans import format_spans
 from pipelines.report.evaluation import Evaluation, load_evaluation
 from pipelines.report.runs import NodeRun, RunRecord, RunRef, derived_artifacts, load_run, producing_run, trainer_framework
 from pipelines.report.training import Curves, load_curves
-from pipelines.run_summary import PYTORCH, TENSORFLOW, FrameworkVerdict, RunSummary, framework_verdicts, summarize_steps
+from components.branches import BRANCHES, BY_FRAMEWORK, Branch
+from pipelines.run_summary import ModelVerdict, RunSummary, shown_verdicts, summarize_steps
 
 # Execution properties that follow the data rather than the configuration (ExampleGen's driver adds them).
 _DATA_PROPERTIES = frozenset({"span", "version", "input_fingerprint"})
@@ -61,9 +62,9 @@ class RunReport:
     lineage: list[tuple[str, str]] = field(default_factory=list)
 
     @property
-    def verdicts(self) -> list[FrameworkVerdict]:
-        """The verdict of each trained framework (TensorFlow first), as the run summary gives them."""
-        return framework_verdicts(self.summary)
+    def verdicts(self) -> list[tuple[Branch, ModelVerdict]]:
+        """The verdict of each branch that ran (TensorFlow first), as the run summary gives them."""
+        return shown_verdicts(self.summary)
 
 
 def _error(node: NodeRun) -> Optional[str]:
@@ -82,8 +83,9 @@ def _settings(node: NodeRun) -> dict[str, Any]:
 
 
 def _backbone(trainer: TrainerRun) -> Optional[str]:
-    """The backbone a trainer trained: the TF handle, or the PyTorch checkpoint."""
-    return trainer.settings.get("tf_backbone_handle" if trainer.framework == TENSORFLOW else "torch_checkpoint")
+    """The backbone a trainer trained: its branch's backbone setting (the TF handle, the PyTorch checkpoint); None for an unknown trainer."""
+    branch = BY_FRAMEWORK.get(trainer.framework)
+    return trainer.settings.get(branch.backbone_setting) if branch else None
 
 
 def _trainer(store: mlmd.MetadataStore, node: NodeRun) -> TrainerRun:
@@ -150,28 +152,25 @@ def _lineage(record: RunRecord, trainers: list[TrainerRun], baselines: dict[str,
     return lineage
 
 
-EVALUATOR_OF = {TENSORFLOW: "Evaluator", PYTORCH: "TorchEvaluator"}
-
-
 def _baselines(store: mlmd.MetadataStore, record: RunRecord) -> dict[str, str]:
     """Per framework whose evaluator had one: the baseline model it compared the candidate with."""
     baselines = {}
-    for framework, node_id in EVALUATOR_OF.items():
-        evaluator = record.node(node_id)
+    for branch in BRANCHES:
+        evaluator = record.node(branch.evaluator_id)
         model = evaluator.input("baseline_model") if evaluator else None
         if model is not None:
-            baselines[framework] = describe_model(store, model)
+            baselines[branch.framework] = describe_model(store, model)
     return baselines
 
 
 def _evaluation(record: RunRecord) -> Optional[Evaluation]:
-    """The run's evaluations; with `trainer: both` one, the PyTorch models' columns and thresholds prefixed `pytorch`."""
+    """The run's evaluations; with `trainer: both` one, the other branches' models and thresholds prefixed with their framework (`pytorch candidate`)."""
     found = []
-    for framework, node_id in EVALUATOR_OF.items():
-        node = record.node(node_id)
+    for branch in BRANCHES:
+        node = record.node(branch.evaluator_id)
         artifact = node.output("evaluation") if node else None
         if artifact is not None:
-            found.append(("" if framework == TENSORFLOW else f"{framework} ", load_evaluation(artifact.uri)))
+            found.append(("" if branch.original else f"{branch.framework} ", load_evaluation(artifact.uri)))
     if len(found) < 2:
         return found[0][1] if found else None
     merged = Evaluation(models=[], thresholds=[])

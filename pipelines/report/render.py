@@ -14,7 +14,8 @@ from pipelines.report.collect import RunReport, TrainerRun, describe_baselines
 from pipelines.report.data import DataReport
 from pipelines.report.evaluation import Evaluation, ModelResult
 from pipelines.report.settings import shown_settings
-from pipelines.run_summary import FrameworkVerdict, accuracy_comparison, verdict_facts
+from components.branches import Branch
+from pipelines.run_summary import ModelVerdict, accuracy_comparison, verdict_facts
 
 DASH = "\u2014"
 _STYLE = """
@@ -89,32 +90,31 @@ def _run_failure(report: RunReport) -> Optional[str]:
     return f"The run failed at {failed[0].node_id}: {failed[0].error or failed[0].state}" if failed else None
 
 
-def _headline(verdict: FrameworkVerdict) -> tuple[str, str]:
+def _headline(verdict: ModelVerdict) -> tuple[str, str]:
     """(css class, text) of one model's verdict line."""
-    summary = verdict.summary
-    if summary.blessed is None:
+    if verdict.blessed is None:
         return "neutral", "No verdict: the run did not reach the Evaluator"
-    if not summary.blessed:
+    if not verdict.blessed:
         return "bad", "Not blessed: the candidate failed the gate, nothing was pushed"
     if verdict.push_reused:
-        return "good", f"Blessed; nothing new pushed: inputs unchanged since the run that pushed version {summary.push_version}"
-    if summary.pushed:
-        return "good", f"Blessed and pushed as version {summary.push_version} to {summary.push_path}"
-    return "neutral", f"Blessed, not pushed: {summary.push_outcome}"
+        return "good", f"Blessed; nothing new pushed: inputs unchanged since the run that pushed version {verdict.push_version}"
+    if verdict.pushed:
+        return "good", f"Blessed and pushed as version {verdict.push_version} to {verdict.push_path}"
+    return "neutral", f"Blessed, not pushed: {verdict.push_outcome}"
 
 
-def _framework_verdict(verdict: FrameworkVerdict, baseline: Optional[str]) -> str:
+def _framework_verdict(branch: Branch, verdict: ModelVerdict, baseline: Optional[str]) -> str:
     """One model's box: headline, the facts the run summary prints, its baseline and why it failed the gate."""
     css, text = _headline(verdict)
-    name = verdict.framework
+    name = branch.framework
     facts = [*verdict_facts(verdict), ("baseline model", baseline or "none (no other blessed model yet)")]
     parts = [
-        f"<h3>{_e(verdict.title)}</h3>",
+        f"<h3>{_e(branch.title)}</h3>",
         f'<p class="verdict {css}" id="headline-{name}">{_e(text)}</p>',
         _table(f"verdict-facts-{name}", ["", ""], [(f"<b>{_e(key)}</b>", _e(value)) for key, value in facts]),
     ]
-    if verdict.summary.validation_failures:
-        parts.append("<p>Why it was not blessed:</p>" + _list(verdict.summary.validation_failures, f"gate-failures-{name}"))
+    if verdict.validation_failures:
+        parts.append("<p>Why it was not blessed:</p>" + _list(verdict.validation_failures, f"gate-failures-{name}"))
     return f'<div class="framework" id="verdict-{name}">{"".join(parts)}</div>'
 
 
@@ -124,7 +124,7 @@ def _verdict(report: RunReport) -> str:
     failure = _run_failure(report)
     if failure:
         parts.append(f'<p class="verdict bad" id="run-failure">{_e(failure)}</p>')
-    boxes = [_framework_verdict(verdict, report.baselines.get(verdict.framework)) for verdict in report.verdicts]
+    boxes = [_framework_verdict(branch, verdict, report.baselines.get(branch.framework)) for branch, verdict in report.verdicts]
     parts.append(f'<div class="verdicts">{"".join(boxes)}</div>')
     comparison = accuracy_comparison(report.summary)
     if comparison:

@@ -9,6 +9,7 @@ from typing import Callable, Optional
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
+from components.branches import BRANCHES
 from pipelines.run_states import run_outcome, run_state_mark
 from pipelines.run_summary import NODE_CONTEXT, Step, node_of, open_store
 
@@ -24,11 +25,8 @@ _STATES = {
     _Execution.FAILED: "failed",
     _Execution.CANCELED: "canceled",
 }
-# Which framework a trainer node trains with, by execution type; a node not listed shows its node id.
-TRAINER_FRAMEWORKS = {
-    "tfx.components.trainer.component.Trainer": "tensorflow",
-    "components.torch_trainer.component.TorchTrainer": "pytorch",
-}
+# Which framework a trainer node trains with, by execution type (components/branches.py); a node not listed shows its node id.
+TRAINER_FRAMEWORKS = {branch.trainer_type: branch.framework for branch in BRANCHES}
 
 
 class RunNotFound(LookupError):
@@ -133,7 +131,7 @@ class RunRecord:
 
 
 def trainer_framework(node: NodeRun) -> str:
-    """`tensorflow` for the TFX Trainer; the node id for a trainer not listed in TRAINER_FRAMEWORKS."""
+    """The framework of a trainer node (`tensorflow` for the TFX Trainer); the node id for a trainer not listed in TRAINER_FRAMEWORKS."""
     return TRAINER_FRAMEWORKS.get(node.type_name, node.node_id)
 
 

@@ -3,15 +3,21 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from components.branches import BRANCHES, BY_FRAMEWORK
 from components.label_prep.label_map import LabelMap
-from pipelines.run_summary import PYTORCH
 
 _INTERNAL = frozenset({"code_version"})
 _IMAGES_ONLY = frozenset({"image_size", "channels", "augmentation", "background"})
-_PYTORCH_ONLY = frozenset({"torch_checkpoint", "torch_processes"})
-_TF_HANDLE = "tf_backbone_handle"  # the TF trainer's backbone; for PyTorch text, where its backbone truncates
 _BACKBONE_TRAINS = frozenset({"backbone_learning_rate_scale", "backbone_train_mode", "block_pattern"})
 _INCREMENTAL_ONLY = frozenset({"unfreeze_blocks", "layer_decay", "fine_tune_epochs"})
+
+
+def _other_branch_reads_only(name: str, task_type: Optional[str], framework: str) -> bool:
+    """`name` is another branch's own setting (components/branches.py) that `framework`'s trainer does not borrow for this task."""
+    branch = BY_FRAMEWORK.get(framework)
+    if branch is not None and (name in branch.own_settings or (task_type, name) in branch.borrowed_settings):
+        return False
+    return any(name in other.own_settings for other in BRANCHES)
 
 
 def _applies(name: str, task_type: Optional[str], mode: Optional[str], framework: str) -> bool:
@@ -19,9 +25,7 @@ def _applies(name: str, task_type: Optional[str], mode: Optional[str], framework
         return False
     if name in _IMAGES_ONLY and task_type != "image_classification":
         return False
-    if name in _PYTORCH_ONLY and framework != PYTORCH:
-        return False
-    if name == _TF_HANDLE and framework == PYTORCH and task_type != "text_classification":
+    if _other_branch_reads_only(name, task_type, framework):
         return False
     if name in _BACKBONE_TRAINS and mode == "feature_extraction":
         return False
