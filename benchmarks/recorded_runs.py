@@ -100,13 +100,13 @@ def _write_label_map(directory: Path) -> None:
 
 
 class _Recorder:
-    def __init__(self, store: mlmd.MetadataStore, output: Path) -> None:
+    def __init__(self, store: mlmd.MetadataStore, output: Path, pipeline: str) -> None:
         self.store, self.output = store, output
         context_type = store.put_context_type(metadata_store_pb2.ContextType(name=PIPELINE_CONTEXT))
-        [pipeline_id] = store.put_contexts([metadata_store_pb2.Context(type_id=context_type, name=PIPELINE)])
+        [pipeline_id] = store.put_contexts([metadata_store_pb2.Context(type_id=context_type, name=pipeline)])
         self.run_type = store.put_context_type(metadata_store_pb2.ContextType(name=RUN_CONTEXT))
         node_type = store.put_context_type(metadata_store_pb2.ContextType(name="node"))
-        node_ids = store.put_contexts([metadata_store_pb2.Context(type_id=node_type, name=f"{PIPELINE}.{node}") for node, *_ in _NODES])
+        node_ids = store.put_contexts([metadata_store_pb2.Context(type_id=node_type, name=f"{pipeline}.{node}") for node, *_ in _NODES])
         [self.pipeline] = store.get_contexts_by_id([pipeline_id])
         self.nodes = dict(zip([node for node, *_ in _NODES], store.get_contexts_by_id(node_ids)))
         self.execution_types = {kind: store.put_execution_type(metadata_store_pb2.ExecutionType(name=kind)) for _, kind, _, _ in _NODES}
@@ -170,11 +170,11 @@ def recorded_run(number: int) -> RecordedRun:
     return RecordedRun(span=number, accuracy=round(0.8 + (number % 7) / 100, 4), pushed_version=number)
 
 
-def record_runs(output: Path, count: int) -> Path:
-    """Writes `output/metadata.sqlite` with runs 1..`count` (see recorded_run); returns the store's path."""
+def record_runs(output: Path, count: int, pipeline: str = PIPELINE) -> Path:
+    """Writes `output/metadata.sqlite` with runs 1..`count` (see recorded_run) of `pipeline`; returns the store's path."""
     output.mkdir(parents=True, exist_ok=True)
     metadata_path = output / "metadata.sqlite"
-    recorder = _Recorder(open_store(metadata_path), output)
+    recorder = _Recorder(open_store(metadata_path), output, pipeline)
     for number in range(1, count + 1):
         recorder.record(f"20261201-{number // 3600:02d}{number // 60 % 60:02d}{number % 60:02d}.{number:06d}", recorded_run(number))
     return metadata_path

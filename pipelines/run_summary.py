@@ -83,7 +83,7 @@ def node_of(store: mlmd.MetadataStore, execution_id: int) -> Optional[str]:
     """The pipeline node id (e.g. `Trainer`) an execution belongs to (one query)."""
     for context in store.get_contexts_by_execution(execution_id):
         if context.type == NODE_CONTEXT:
-            return context.name.split(".", 1)[-1]
+            return context.name.rsplit(".", 1)[-1]  # `<pipeline>.<node id>`; a pipeline name may hold dots
     return None
 
 

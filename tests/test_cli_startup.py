@@ -14,7 +14,7 @@ from components.branches import TENSORFLOW
 from components.versioned_pusher.metrics_records import CorruptRecord, load_local_metrics
 from pipelines.config import load_config
 from pipelines.paths import default_metadata_path, resolve_run_paths
-from pipelines.run_summary import last_execution_id, summarize_run
+from pipelines.run_summary import last_execution_id, node_of, open_store, summarize_run
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNS = 3
@@ -58,6 +58,16 @@ def test_history_lists_every_run_without_tensorflow(output: Path) -> None:
     assert [(row[3], row[4], row[5], row[6], row[7], row[8]) for row in rows] == [
         (str(run.span), "tensorflow", f"{run.accuracy:.4f}", "yes", str(run.pushed_version), "ok") for run in expected
     ]
+
+
+def test_history_and_summaries_read_a_pipeline_whose_name_has_dots(tmp_path: Path) -> None:
+    store = record_runs(tmp_path / "dotted", 2, pipeline="retrain.v2")  # node contexts `retrain.v2.Trainer`, ...
+    status, _, stdout = _probe("history", "--output", str(tmp_path / "dotted"), cwd=tmp_path)
+    rows = [line.split() for line in stdout.strip().splitlines()[1:]]
+    assert status == 0 and [(row[4], row[7]) for row in rows] == [(TENSORFLOW, "1"), (TENSORFLOW, "2")]
+    metadata = open_store(store)
+    nodes = {node_of(metadata, execution.id) for execution in metadata.get_executions()}
+    assert len(nodes) == NODES_PER_RUN and {"Trainer", "Evaluator"} <= nodes and not any(node is None or "." in node for node in nodes)
 
 
 @pytest.mark.parametrize(

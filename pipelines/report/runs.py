@@ -184,9 +184,9 @@ def _node_ids_by_execution(store: mlmd.MetadataStore, pipelines: set[str]) -> di
     on the execution side of associations, so each such query reads every association.
     """
     return {
-        execution.id: context.name.split(".", 1)[-1]
+        execution.id: context.name.rsplit(".", 1)[-1]
         for context in store.get_contexts_by_type(NODE_CONTEXT)
-        if context.name.split(".", 1)[0] in pipelines
+        if context.name.rsplit(".", 1)[0] in pipelines  # a pipeline name may hold dots; a node id does not
         for execution in store.get_executions_by_context(context.id)
     }
 
