@@ -31,6 +31,7 @@ class Branch:
     display_name: str  # `TensorFlow`: the summary's and the report's words
     trainer_choice: str  # the config's `trainer` value that runs this branch alone
     trainer_id: str  # node ids (recorded in ML Metadata)
+    tuner_id: str  # the search before the trainer (`tuning.enabled`)
     evaluator_id: str
     pusher_id: str
     baseline_resolver_id: str  # the evaluation baseline: the latest other blessed model of this framework
@@ -38,6 +39,7 @@ class Branch:
     trainer_type: str  # the trainer's ML Metadata execution type (its component class path)
     step_classes: tuple[str, ...]  # component class names of its tuner, trainer and evaluator (Kubernetes placement)
     trainer_class: str  # the class name that marks a trainer step (GPU placement; `epochs` runtime parameter)
+    tuner_class: str  # the class name of its tuner (GPU placement: it trains `max_trials` models)
     own_image: bool  # its steps run `kubeflow.torch_image` instead of `kubeflow.image`
     serving_suffix: str  # pushed to `<push destination>/<model_name><suffix>/`
     backbone_setting: str  # the trainer setting naming its backbone (the report's lineage)
@@ -60,6 +62,7 @@ BRANCHES: tuple[Branch, ...] = (
         display_name="TensorFlow",
         trainer_choice="tf",
         trainer_id="Trainer",
+        tuner_id="Tuner",
         evaluator_id="Evaluator",
         pusher_id="VersionedPusher",
         baseline_resolver_id="baseline_model_resolver",
@@ -67,6 +70,7 @@ BRANCHES: tuple[Branch, ...] = (
         trainer_type="tfx.components.trainer.component.Trainer",
         step_classes=("Tuner", "Trainer", "Evaluator"),
         trainer_class="Trainer",
+        tuner_class="Tuner",
         own_image=False,
         serving_suffix="",
         backbone_setting="tf_backbone_handle",
@@ -82,6 +86,7 @@ BRANCHES: tuple[Branch, ...] = (
         display_name="PyTorch",
         trainer_choice="torch",
         trainer_id="TorchTrainer",
+        tuner_id="TorchTuner",
         evaluator_id="TorchEvaluator",
         pusher_id="TorchPusher",
         baseline_resolver_id="torch_baseline_model_resolver",
@@ -89,6 +94,7 @@ BRANCHES: tuple[Branch, ...] = (
         trainer_type="components.torch_trainer.component.TorchTrainer",
         step_classes=("TorchTuner", "TorchTrainer", "TorchEvaluator"),
         trainer_class="TorchTrainer",
+        tuner_class="TorchTuner",
         own_image=True,
         serving_suffix="-torch",
         backbone_setting="torch_checkpoint",

@@ -335,6 +335,19 @@ def test_the_pytorch_trainer_may_have_resources_of_its_own() -> None:
     assert not {"nodeSelector", "tolerations", "emptyDirMounts"} & set(configs["TorchTrainer_executor"])
 
 
+def test_the_tuners_train_on_their_trainers_gpu_and_resources() -> None:
+    resources = {"Trainer": {"cpu": 4, "memory": "16Gi"}, "TorchTrainer": {"cpu": 8}, "TorchTuner": {"cpu": 2, "gpus": 2}}
+    raw = {"trainer": "both", "training": {"validation_fraction": 0.2}, "tuning": {"enabled": True}, "kubeflow": {"resources": resources}}
+    compiled = _compile(raw)
+    executors = compiled["pipeline_spec"]["deploymentSpec"]["executors"]
+    limits = {step: executors[f"{step}_executor"]["container"]["resources"] for step in ("Tuner", "Trainer", "TorchTuner", "TorchTrainer")}
+    assert limits["Tuner"] == limits["Trainer"]  # no entry of its own: its trainer's
+    assert limits["TorchTrainer"]["cpuLimit"] == 8.0 and limits["TorchTrainer"]["accelerator"]["count"] == "1"
+    assert limits["TorchTuner"]["cpuLimit"] == 2.0 and limits["TorchTuner"]["accelerator"]["count"] == "2"
+    configs = compiled["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert {label for label, config in configs.items() if "nodeSelector" in config} == {f"{step}_executor" for step in limits}
+
+
 def test_vertex_compiles_both_trainers() -> None:
     compiled = _compile({"trainer": "both", "kubeflow": {"pipeline_root": "gs://bucket/root"}}, "vertex")
     job = json_format.ParseDict(compiled, pipeline_spec_pb2.PipelineJob())

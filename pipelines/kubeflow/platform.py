@@ -1,11 +1,13 @@
 """Per-step placement on Kubernetes: TFX ResourceSpecs and kfp-kubernetes executor configs.
 
 Which steps need GPUs is decided here, in one place: every component whose class
-(or a base class) is a branch's trainer class (TRAINER_COMPONENT_TYPES, from components/branches.py), plus the component ids the
+(or a base class) is a branch's trainer or tuner class (TRAINING_COMPONENT_TYPES, from
+components/branches.py; a tuner trains `max_trials` models), plus the component ids the
 config lists in `kubeflow.gpu.steps`. GPU steps get the accelerator, the node
 pool's selector, the tolerations and a memory-backed /dev/shm; every step gets
 the secrets, image pull secrets and volumes (the serving PVC among them).
-The PyTorch trainer without a `resources` entry of its own uses the TF trainer's.
+Without a `resources` entry of its own a tuner uses its trainer's, and the PyTorch
+trainer the TF trainer's (SHARED_RESOURCES).
 The PyTorch steps (TORCH_COMPONENT_TYPES: the branches with `own_image`) run `kubeflow.torch_image`.
 
 The executor configs go into a PlatformSpec (platforms.kubernetes.deploymentSpec.
@@ -41,10 +43,15 @@ from pipelines.config import ConfigError
 from pipelines.kubeflow.settings import KubeflowSettings, StepResources, quantity_in_gb
 
 TRAINER_COMPONENT_TYPES = tuple(branch.trainer_class for branch in BRANCHES)  # a new trainer: a branch in components/branches.py
+TRAINING_COMPONENT_TYPES = TRAINER_COMPONENT_TYPES + tuple(branch.tuner_class for branch in BRANCHES)  # the steps that train: GPUs
 TORCH_COMPONENT_TYPES = tuple(name for branch in BRANCHES if branch.own_image for name in branch.step_classes)  # run `kubeflow.torch_image`
 NAME_PARAMETERS_SINCE = "2.5.0"  # first backend whose executor config has pvcNameParameter/secretNameParameter
-# step id -> whose `resources` entry it uses when it has none: the other trainers share the original's
-SHARED_RESOURCES = {branch.trainer_id: ORIGINAL.trainer_id for branch in BRANCHES if not branch.original}
+# step id -> whose `resources` entry it uses when it has none (followed until an entry is found):
+# a tuner its trainer's, the other trainers the original's
+SHARED_RESOURCES = {
+    **{branch.tuner_id: branch.trainer_id for branch in BRANCHES},
+    **{branch.trainer_id: ORIGINAL.trainer_id for branch in BRANCHES if not branch.original},
+}
 DEFAULT_RESOURCES_KEY = "default"
 SHM_VOLUME = "dshm"
 SHM_PATH = "/dev/shm"
@@ -85,20 +92,29 @@ def gpu_step_ids(components: Iterable[BaseComponent], settings: KubeflowSettings
     unknown = sorted(set(settings.gpu.steps) - known)
     if unknown:
         raise ConfigError(f"kubeflow.gpu.steps: no such step: {', '.join(unknown)} (steps: {', '.join(sorted(known))})")
-    shared = {SHARED_RESOURCES[step] for step in known if step in SHARED_RESOURCES}
+    shared = {owner for step in known for owner in _sharing_chain(step)}
     unknown_resources = sorted(set(settings.resources) - known - shared - {DEFAULT_RESOURCES_KEY})
     if unknown_resources:
         raise ConfigError(f"kubeflow.resources: no such step: {', '.join(unknown_resources)} (steps: {', '.join(sorted(known))})")
-    wanted = {c.id for c in components if is_trainer(c)} | set(settings.gpu.steps)
+    wanted = {c.id for c in components if _is_a(c, TRAINING_COMPONENT_TYPES)} | set(settings.gpu.steps)
     return {step for step in wanted if gpu_count(step, settings) > 0}
 
 
+def _sharing_chain(step_id: str) -> list[str]:
+    """The steps whose `resources` entries `step_id` falls back to, nearest first (SHARED_RESOURCES)."""
+    chain = []
+    while step_id in SHARED_RESOURCES:
+        step_id = SHARED_RESOURCES[step_id]
+        chain.append(step_id)
+    return chain
+
+
 def step_resources(step_id: str, settings: KubeflowSettings) -> StepResources:
-    """The step's `resources` entry; without one, the entry it shares (SHARED_RESOURCES), else an empty one."""
-    own = settings.resources.get(step_id)
-    if own is None and step_id in SHARED_RESOURCES:
-        own = settings.resources.get(SHARED_RESOURCES[step_id])
-    return own or StepResources()
+    """The step's `resources` entry; without one, the nearest entry it shares (SHARED_RESOURCES), else an empty one."""
+    for step in (step_id, *_sharing_chain(step_id)):
+        if step in settings.resources:
+            return settings.resources[step]
+    return StepResources()
 
 
 def gpu_count(step_id: str, settings: KubeflowSettings) -> int:
