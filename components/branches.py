@@ -37,7 +37,7 @@ class Branch:
     warm_start_resolver_id: Optional[str]  # its own warm-start resolver when another branch's model seeds the label map
     trainer_type: str  # the trainer's ML Metadata execution type (its component class path)
     step_classes: tuple[str, ...]  # component class names of its tuner, trainer and evaluator (Kubernetes placement)
-    trainer_class: str  # the class name that marks a trainer step (GPU placement; `epochs` runtime parameter)
+    trainer_class: str  # the class name that marks a trainer step (GPU placement)
     own_image: bool  # its steps run `kubeflow.torch_image` instead of `kubeflow.image`
     serving_suffix: str  # pushed to `<push destination>/<model_name><suffix>/`
     backbone_setting: str  # the trainer setting naming its backbone (the report's lineage)
