@@ -38,7 +38,7 @@ class Branch:
     warm_start_resolver_id: Optional[str]  # its own warm-start resolver when another branch's model seeds the label map
     trainer_type: str  # the trainer's ML Metadata execution type (its component class path)
     step_classes: tuple[str, ...]  # component class names of its tuner, trainer and evaluator (Kubernetes placement)
-    trainer_class: str  # the class name that marks a trainer step (GPU placement; `epochs` runtime parameter)
+    trainer_class: str  # the class name that marks a trainer step (GPU placement)
     tuner_class: str  # the class name of its tuner (GPU placement: it trains `max_trials` models)
     own_image: bool  # its steps run `kubeflow.torch_image` instead of `kubeflow.image`
     serving_suffix: str  # pushed to `<push destination>/<model_name><suffix>/`

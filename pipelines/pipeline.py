@@ -13,7 +13,7 @@ is in components/branches.py; how they are built (`_PARTS`) is here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Literal, Optional
 
 import tensorflow_model_analysis as tfma
@@ -32,6 +32,7 @@ from components.data_gate.component import AnomaliesGate
 from components.hub_trainer.export import TRANSFORM_SIGNATURE
 from components.hub_trainer.features import LABEL_ID
 from components.image_example_gen.component import ImageFolderExampleGen
+from components.kfp_resolvers import consumers as kubeflow_consumers
 from components.label_prep.artifact import LabelMap
 from components.label_prep.component import LabelPrep
 from components.label_prep.resolver import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
@@ -135,6 +136,14 @@ def _tf_trainer(**inputs: Any) -> BaseComponent:
     return tfx.components.Trainer(run_fn=TRAINER_FN, **inputs)
 
 
+def _kubeflow_tf_trainer(**inputs: Any) -> BaseComponent:
+    return kubeflow_consumers.Trainer(run_fn=TRAINER_FN, epochs=kubeflow_steps.epochs_parameter(), **inputs)
+
+
+def _kubeflow_torch_trainer(**inputs: Any) -> BaseComponent:
+    return kubeflow_consumers.TorchTrainer(epochs=kubeflow_steps.epochs_parameter(), **inputs)
+
+
 def _tf_evaluation_data(examples: tfx.dsl.Channel, transform: BaseComponent) -> dict[str, tfx.dsl.Channel]:
     """TFMA evaluates the raw examples through the model's transform signature."""
     return {"examples": examples}
@@ -158,6 +167,11 @@ class _Parts:
 _PARTS: dict[str, _Parts] = {
     TENSORFLOW: _Parts(tuner=_tf_tuner, trainer=_tf_trainer, evaluator=Evaluator, evaluation_data=_tf_evaluation_data),
     PYTORCH: _Parts(tuner=_torch_tuner, trainer=TorchTrainer, evaluator=TorchEvaluator, evaluation_data=_torch_evaluation_data),
+}
+# For a Kubeflow target: the trainers and evaluators that take an empty resolver step output as no input, the trainers with `epochs`
+_KUBEFLOW_PARTS: dict[str, _Parts] = {
+    TENSORFLOW: replace(_PARTS[TENSORFLOW], trainer=_kubeflow_tf_trainer, evaluator=kubeflow_consumers.Evaluator),
+    PYTORCH: replace(_PARTS[PYTORCH], trainer=_kubeflow_torch_trainer, evaluator=kubeflow_consumers.TorchEvaluator),
 }
 
 
@@ -254,7 +268,7 @@ def _branch_nodes(
     warm_start_resolver: BaseNode,
 ) -> list[BaseNode]:
     """[Tuner ->] trainer -> baseline (latest blessed model of its framework) -> evaluator -> pusher, for one branch."""
-    parts = _PARTS[branch.framework]
+    parts = (_PARTS if target == "local" else _KUBEFLOW_PARTS)[branch.framework]
     tuner = _tuner(config, transform, parts)
     trainer = parts.trainer(
         examples=transform.outputs["transformed_examples"],
@@ -318,7 +332,9 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
 
     For a Kubeflow `target` the resolver nodes become container steps with the same
     ids and outputs, and for `kfp` ExampleGen resolves its span in its own step
-    (pipelines/kubeflow/steps.py); everything else is the same definition.
+    (pipelines/kubeflow/steps.py); their consumers (LabelPrep, the trainers and
+    evaluators) are the Kubeflow variants that accept an empty resolver output
+    (components/kfp_resolvers/consumers.py); everything else is the same definition.
     """
     example_gen = example_gen_for(config)
     span_probe: list[BaseNode] = []
@@ -342,7 +358,8 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
     previous_label_map_resolver = _label_map_resolver(
         config, target, examples, model_filter(enabled, enabled[0]), kubeflow_steps.LABEL_MAP_RESOLVER_ID
     )
-    label_prep = LabelPrep(
+    label_prep_class = LabelPrep if target == "local" else kubeflow_consumers.LabelPrep
+    label_prep = label_prep_class(
         examples=examples,
         label_feature=config.task.label_feature,
         input_feature=config.task.input_feature,
@@ -378,8 +395,6 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
         transform,
         *branches,
     ]
-    if target != "local":
-        kubeflow_steps.accept_unresolved_inputs(components)
     return pipeline_of(config, paths, components, target)
 
 

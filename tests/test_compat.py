@@ -20,13 +20,7 @@ from tensorflow.python.autograph.core import config as autograph_config
 from tensorflow_model_analysis.proto import metrics_for_slice_pb2 as tfma_metrics_pb2
 from tensorflow_model_analysis.writers import eval_config_writer
 from tfx import v1 as tfx
-from tfx.dsl.components.base import base_component, base_executor, executor_spec
-from tfx.orchestration import data_types
-from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 from tfx.proto import example_gen_pb2
-from tfx.types import Channel, standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
-from tfx.utils import name_utils
 
 from components.compat.tf_private import skip_autograph_conversion
 from components.compat.tfma_files import metrics_for_slice_pb2
@@ -34,8 +28,6 @@ from components.compat.tfma_private import serialize_eval_run
 from components.compat.tfx_private import (
     example_gen_partition,
     parse_kubeflow_v2_executor_flags,
-    replace_component_spec,
-    replace_executor_spec,
     span_glob_and_regex,
     span_of_path,
 )
@@ -166,55 +158,3 @@ def test_skip_autograph_conversion_calls_the_module_unconverted(tmp_path: Path, 
     with pytest.raises(TypeError, match="bool"):  # unconverted: a graph tensor used as a Python bool
         tf.function(call)(tf.constant(-2.0))
 
-
-class _ProbeSpec(ComponentSpec):
-    PARAMETERS = {"size": ExecutionParameter(type=int)}
-    INPUTS: dict[str, ChannelParameter] = {}
-    OUTPUTS = {"examples": ChannelParameter(type=standard_artifacts.Examples)}
-
-
-class _ProbeSpecWithEpochs(_ProbeSpec):
-    PARAMETERS = {**_ProbeSpec.PARAMETERS, "epochs": ExecutionParameter(type=int, optional=True)}
-
-
-class _Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: dict, output_dict: dict, exec_properties: dict) -> None:
-        """Does nothing: the probe is only compiled."""
-
-
-class _OtherExecutor(_Executor):
-    """The executor swapped in."""
-
-
-class _Probe(base_component.BaseComponent):
-    SPEC_CLASS = _ProbeSpec
-    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(_Executor)
-
-    def __init__(self, size: int) -> None:
-        super().__init__(spec=_ProbeSpec(size=size, examples=Channel(type=standard_artifacts.Examples)))
-
-
-def _compiled(component: base_component.BaseComponent, tmp_path: Path) -> dict:
-    pipeline = tfx.dsl.Pipeline(pipeline_name="compat-probe", pipeline_root=str(tmp_path / "root"), components=[component])
-    config = kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(default_image="retrain:probe")
-    return kubeflow_v2_dag_runner.KubeflowV2DagRunner(config=config, output_dir=str(tmp_path)).run(pipeline, write_out=False)
-
-
-def test_executor_spec_swapped_after_construction_is_the_one_compiled(tmp_path: Path) -> None:
-    probe = _Probe(size=3)
-    replace_executor_spec(probe, executor_spec.ExecutorClassSpec(_OtherExecutor))
-    executors = _compiled(probe, tmp_path)["pipelineSpec"]["deploymentSpec"]["executors"]
-    args = [arg for executor in executors.values() for arg in executor["container"]["args"]]
-    assert name_utils.get_full_name(_OtherExecutor) in args and name_utils.get_full_name(_Executor) not in args
-
-
-def test_component_spec_swapped_after_construction_is_the_one_compiled(tmp_path: Path) -> None:
-    probe = _Probe(size=3)
-    spec = probe.spec
-    epochs = data_types.RuntimeParameter(name="epochs", ptype=int, default=0)
-    replace_component_spec(probe, _ProbeSpecWithEpochs(**spec.exec_properties, **spec.inputs, **spec.outputs, epochs=epochs))
-    assert probe.exec_properties == {"size": 3, "epochs": epochs} and probe.outputs["examples"] is spec.outputs["examples"]
-    pipeline_spec = _compiled(probe, tmp_path)["pipelineSpec"]
-    assert "epochs" in pipeline_spec["root"]["inputDefinitions"]["parameters"]
-    (component,) = pipeline_spec["components"].values()
-    assert set(component["inputDefinitions"]["parameters"]) == {"size", "epochs"}

@@ -18,10 +18,13 @@ from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.dsl.components.common.resolver import RESOLVER_CONFIG, Resolver
+from tfx.types import Channel, standard_artifacts
 
+from components.branches import BRANCHES
 from components.kfp_resolvers.component import sqlite_connection
 from components.kfp_resolvers.entrypoint import COMMAND as STEP_COMMAND
 from components.kfp_resolvers.entrypoint import run_step
+from components.torch_trainer.component import TorchTrainer
 from backend_protos import parse_executor_config
 from mlmd_history import PIPELINE, History, record_history
 from pipelines.cli import EXIT_OK, EXIT_USAGE, main
@@ -216,6 +219,33 @@ def test_one_factory_for_both_runners(tmp_path: Path, trainer: str, resolvers: s
     local_filters = {c.id: c.exec_properties.get(RESOLVER_CONFIG, {}).get("framework") for c in local.components if isinstance(c, Resolver)}
     kubeflow_filters = {c.id: c.exec_properties.get("framework") for c in kubeflow.components if c.id in resolvers}
     assert local_filters == kubeflow_filters  # the container steps filter by framework exactly as the local strategies
+
+
+def test_the_kubeflow_consumers_of_resolver_steps_are_their_local_components_with_other_executors(tmp_path: Path) -> None:
+    """LabelPrep, the trainers and the evaluators: same class name, channels and parameters (the trainers + `epochs`)."""
+    config = config_for_cluster(RetrainConfig(trainer="both"))
+    local = {c.id: c for c in create_pipeline(config, resolve_run_paths(config, tmp_path)).components}
+    kubeflow = {c.id: c for c in create_pipeline(config, resolve_run_paths(config, tmp_path), target="kfp").components}
+    trainers = {branch.trainer_id for branch in BRANCHES}
+    for node_id in {"LabelPrep", *trainers, *(branch.evaluator_id for branch in BRANCHES)}:
+        before, after = local[node_id], kubeflow[node_id]
+        assert type(after).__name__ == type(before).__name__ and type(after.executor_spec) is type(before.executor_spec), node_id
+        assert issubclass(after.executor_spec.executor_class, before.executor_spec.executor_class), node_id
+        assert after.executor_spec.executor_class.__module__ == "components.kfp_resolvers.optional_inputs", node_id
+        assert (after.inputs.keys(), after.outputs.keys()) == (before.inputs.keys(), before.outputs.keys()), node_id
+        properties = dict(after.exec_properties)
+        epochs = properties.pop("epochs", None)
+        if node_id in trainers:
+            assert (epochs.name, epochs.ptype, epochs.default) == ("epochs", int, 0), node_id
+        else:
+            assert epochs is None, node_id
+        assert {k: str(v) for k, v in properties.items()} == {k: str(v) for k, v in before.exec_properties.items()}, node_id
+
+
+def test_the_pytorch_trainer_refuses_a_parameter_its_spec_does_not_declare() -> None:
+    examples, graph = Channel(type=standard_artifacts.Examples), Channel(type=standard_artifacts.TransformGraph)
+    with pytest.raises(TypeError, match="TorchTrainer: unknown parameter epochs"):
+        TorchTrainer(examples=examples, transform_graph=graph, custom_config={}, epochs=3)
 
 
 def test_unknown_target_is_refused() -> None:

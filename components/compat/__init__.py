@@ -7,7 +7,7 @@ that changes a symbol's signature or the behaviour relied on fails there, by nam
 and this package is the one place to adapt.
 
 - `tfx_private`: ExampleGen's hash partition and span/version file matching,
-  the Kubeflow V2 executor runner's flag parser, after-construction spec swaps.
+  the Kubeflow V2 executor runner's flag parser.
 - `tfma_private`: the EvalRun serialization behind TFMA's `eval_config.json`.
 - `tfma_files`: TFMA's generated metrics proto, loaded without importing TFMA (for `retrain history`).
 - `tf_private`: AutoGraph's module conversion rules.

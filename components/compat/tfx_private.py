@@ -7,10 +7,7 @@ from typing import Optional, Sequence, Union
 import tensorflow as tf
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen.base_example_gen_executor import _PartitionFn
-from tfx.dsl.components.base.base_component import BaseComponent
-from tfx.dsl.components.base.executor_spec import ExecutorSpec
 from tfx.proto import example_gen_pb2, range_config_pb2
-from tfx.types.component_spec import ComponentSpec
 
 
 def example_gen_partition(
@@ -70,24 +67,3 @@ def parse_kubeflow_v2_executor_flags(argv: Sequence[str]) -> tuple[argparse.Name
 
     return kubeflow_v2_run_executor._parse_flags(list(argv))
 
-
-def replace_executor_spec(component: BaseComponent, spec: ExecutorSpec) -> None:
-    """Makes an already constructed `component` run `spec`'s executor.
-
-    Upstream: `BaseNode.__init__` in tfx/dsl/components/base/base_node.py stores
-    `executor_spec` as a plain attribute, and the compilers read it at compile time.
-    Needed by the Kubeflow compile, which swaps in executors that drop unresolved
-    resolver outputs (components/kfp_resolvers/optional_inputs.py).
-    """
-    component.executor_spec = spec
-
-
-def replace_component_spec(component: BaseComponent, spec: ComponentSpec) -> None:
-    """Makes an already constructed `component` use `spec` (same channels, e.g. one more execution parameter).
-
-    Upstream: `BaseComponent.__init__` in tfx/dsl/components/base/base_component.py
-    stores `spec` as a plain attribute; `inputs`, `outputs` and `exec_properties`
-    read it, and the compilers read those. Needed by the Kubeflow compile's `epochs`
-    runtime parameter (components/kfp_resolvers/runtime_epochs.py).
-    """
-    component.spec = spec

@@ -4,17 +4,15 @@ On Kubeflow a resolver step always writes an artifact; an empty one (see
 executor.emit) means "no previous label map / warm-start model / baseline".
 These subclasses remove such inputs before the stock executor runs, so LabelPrep,
 Trainer, Evaluator, TorchTrainer and TorchEvaluator behave as they do locally when
-a resolver returns nothing.
+a resolver returns nothing. Their Kubeflow component classes (consumers.py) run them.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 from tfx import types
 from tfx.components.trainer import executor as trainer_executor
-from tfx.dsl.components.base.base_component import BaseComponent
 
-from components.compat.tfx_private import replace_executor_spec
 from components.evaluator_progress import executor as evaluator_executor
 from components.kfp_resolvers.executor import is_resolved
 from components.kfp_resolvers.runtime_epochs import apply_requested_epochs
@@ -74,24 +72,3 @@ class TorchTrainerExecutor(_DropUnresolvedWithEpochs, torch_trainer_executor.Exe
 class TorchEvaluatorExecutor(_DropUnresolved, torch_evaluator_executor.Executor):
     """TorchEvaluator without a baseline when the resolver step found none."""
 
-
-_REPLACEMENTS: dict[type, type] = {
-    label_prep_executor.Executor: LabelPrepExecutor,
-    trainer_executor.GenericExecutor: TrainerExecutor,
-    evaluator_executor.Executor: EvaluatorExecutor,
-    torch_trainer_executor.Executor: TorchTrainerExecutor,
-    torch_evaluator_executor.Executor: TorchEvaluatorExecutor,
-}
-
-
-def use_optional_input_executors(components: Iterable[BaseComponent]) -> None:
-    """Swaps in the executors above for the components that consume resolver steps."""
-    for component in components:
-        replacement = _REPLACEMENTS.get(getattr(component.executor_spec, "executor_class", None))
-        if replacement is not None:
-            original = component.executor_spec
-            spec = type(original)(replacement)
-            spec.add_extra_flags(original.extra_flags)
-            if hasattr(original, "beam_pipeline_args"):
-                spec.add_beam_pipeline_args(original.beam_pipeline_args)
-            replace_executor_spec(component, spec)

@@ -1,22 +1,19 @@
 """An `epochs` runtime parameter for the trainers of compiled pipelines (what a schedule may change per run).
 
 The trainers' settings travel as one JSON `custom_config`, which a runtime
-parameter cannot reach into. `with_epochs_parameter` adds an `epochs` execution
-parameter to a Trainer's or TorchTrainer's spec; `apply_requested_epochs` (run by
-their Kubeflow executors) writes a positive value into the settings' `epochs`;
-the default 0 keeps the config's value.
+parameter cannot reach into. The Kubeflow trainers (consumers.py) take these
+specs, which add an `epochs` execution parameter; `apply_requested_epochs` (run by
+their executors, optional_inputs.py) writes a positive value into the settings'
+`epochs`; the default 0 keeps the config's value.
 """
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
-from tfx.dsl.components.base.base_component import BaseComponent
-from tfx.orchestration import data_types
 from tfx.types import standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import json_utils
 
-from components.compat.tfx_private import replace_component_spec
 from components.torch_trainer.component import TorchTrainerSpec
 from components.trainer_settings import CODE_VERSION_KEY, trainer_custom_config, trainer_settings_from
 
@@ -34,22 +31,6 @@ class EpochsTorchTrainerSpec(TorchTrainerSpec):
     """TorchTrainerSpec plus `epochs` (0: the configured number)."""
 
     PARAMETERS = {**TorchTrainerSpec.PARAMETERS, EPOCHS_KEY: ExecutionParameter(type=int, optional=True)}
-
-
-_WITH_EPOCHS: dict[type, type] = {
-    standard_component_specs.TrainerSpec: EpochsTrainerSpec,
-    TorchTrainerSpec: EpochsTorchTrainerSpec,
-}
-
-
-def with_epochs_parameter(trainer: BaseComponent, epochs: Union[int, data_types.RuntimeParameter]) -> BaseComponent:
-    """`trainer` (a Trainer or TorchTrainer) with its spec extended by `epochs`; inputs, outputs and other parameters unchanged."""
-    spec = trainer.spec
-    spec_class = _WITH_EPOCHS.get(type(spec))
-    if spec_class is None:
-        raise TypeError(f"{trainer.id}: no `epochs` parameter for a {type(spec).__name__}")
-    replace_component_spec(trainer, spec_class(**spec.exec_properties, **spec.inputs, **spec.outputs, **{EPOCHS_KEY: epochs}))
-    return trainer
 
 
 def apply_requested_epochs(exec_properties: dict[str, Any]) -> dict[str, Any]:

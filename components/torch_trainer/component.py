@@ -43,9 +43,14 @@ class TorchTrainer(base_component.BaseComponent):
         schema: Optional[types.BaseChannel] = None,
         base_model: Optional[types.BaseChannel] = None,
         hyperparameters: Optional[types.BaseChannel] = None,
+        **parameters: Any,
     ) -> None:
+        """Builds its SPEC_CLASS; `parameters`: the further execution parameters a subclass's SPEC_CLASS declares (here none)."""
+        unknown = sorted(set(parameters) - set(self.SPEC_CLASS.PARAMETERS))
+        if unknown:  # ComponentSpec ignores arguments it does not declare
+            raise TypeError(f"{type(self).__name__}: unknown parameter {', '.join(unknown)}")
         super().__init__(
-            spec=TorchTrainerSpec(
+            spec=self.SPEC_CLASS(
                 examples=examples,
                 transform_graph=transform_graph,
                 schema=schema,
@@ -54,5 +59,6 @@ class TorchTrainer(base_component.BaseComponent):
                 custom_config=json_utils.dumps(custom_config),
                 model=types.Channel(type=standard_artifacts.Model),
                 model_run=types.Channel(type=standard_artifacts.ModelRun),
+                **parameters,
             )
         )

@@ -10,11 +10,13 @@ as locally). On `kfp` an uncached span probe feeds ExampleGen the data version i
 ingests, so ExampleGen's cache key follows the data (components/kfp_resolvers/span_probe.py).
 Runtime parameters (RUNTIME_PARAMETER_DEFAULTS):
 `span` pins the span ExampleGen ingests (kfp; -1: the newest), `epochs` overrides
-`training.epochs` in every trainer (0: keep it).
+`training.epochs` in every trainer (0: keep it). The components that consume
+resolver steps are their Kubeflow variants (components/kfp_resolvers/consumers.py),
+which take an empty resolver output as no input; the trainers among them take `epochs`.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from tfx import v1 as tfx
 from tfx.components.example_gen.component import FileBasedExampleGen
@@ -29,11 +31,9 @@ from components.kfp_resolvers.component import (
 )
 from components.kfp_resolvers.example_gen import NEWEST_SPAN, SpanResolvingExampleGen
 from components.kfp_resolvers.span_probe import DATA_VERSION_KEY, SpanProbe
-from components.kfp_resolvers.optional_inputs import use_optional_input_executors
-from components.kfp_resolvers.runtime_epochs import KEEP_CONFIGURED_EPOCHS, with_epochs_parameter
+from components.kfp_resolvers.runtime_epochs import KEEP_CONFIGURED_EPOCHS
 from components.branches import BRANCHES
 from pipelines.config import RetrainConfig
-from pipelines.kubeflow.platform import is_trainer
 
 SPAN_WINDOW_RESOLVER_ID = "span_window_resolver"
 LABEL_MAP_RESOLVER_ID = "previous_label_map_resolver"
@@ -112,11 +112,7 @@ def baseline_resolver_step(
     ).with_id(node_id)
 
 
-def accept_unresolved_inputs(components: Iterable[BaseComponent]) -> None:
-    """Lets the consumers of resolver steps treat an empty resolver output as no input; the trainers take `epochs`."""
-    components = list(components)
-    epochs = tfx.dsl.experimental.RuntimeParameter(name=EPOCHS_PARAMETER, ptype=int, default=KEEP_CONFIGURED_EPOCHS)
-    for component in components:
-        if is_trainer(component):
-            with_epochs_parameter(component, epochs)
-    use_optional_input_executors(components)
+
+def epochs_parameter() -> tfx.dsl.experimental.RuntimeParameter:
+    """The `epochs` runtime parameter of the trainers (0: the configured number)."""
+    return tfx.dsl.experimental.RuntimeParameter(name=EPOCHS_PARAMETER, ptype=int, default=KEEP_CONFIGURED_EPOCHS)
