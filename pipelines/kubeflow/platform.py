@@ -42,8 +42,8 @@ from components.kfp_resolvers.object_store import MINIO_SECRET, MINIO_SECRET_KEY
 from pipelines.config import ConfigError
 from pipelines.kubeflow.settings import KubeflowSettings, StepResources, quantity_in_gb
 
-TRAINER_COMPONENT_TYPES = tuple(branch.trainer_class for branch in BRANCHES)  # a new trainer: a branch in components/branches.py
-TRAINING_COMPONENT_TYPES = TRAINER_COMPONENT_TYPES + tuple(branch.tuner_class for branch in BRANCHES)  # the steps that train: GPUs
+# the steps that train, so get GPUs: each branch's trainer and tuner (a new trainer: a branch in components/branches.py)
+TRAINING_COMPONENT_TYPES = tuple(name for branch in BRANCHES for name in (branch.trainer_class, branch.tuner_class))
 TORCH_COMPONENT_TYPES = tuple(name for branch in BRANCHES if branch.own_image for name in branch.step_classes)  # run `kubeflow.torch_image`
 NAME_PARAMETERS_SINCE = "2.5.0"  # first backend whose executor config has pvcNameParameter/secretNameParameter
 # step id -> whose `resources` entry it uses when it has none (followed until an entry is found):
@@ -61,11 +61,6 @@ ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.
 
 def _is_a(component: BaseComponent, class_names: tuple[str, ...]) -> bool:
     return any(klass.__name__ in class_names for klass in type(component).__mro__)
-
-
-def is_trainer(component: BaseComponent) -> bool:
-    """True for the trainer components (by class name, so trainers added later need only a name here)."""
-    return _is_a(component, TRAINER_COMPONENT_TYPES)
 
 
 def torch_step_ids(components: Iterable[BaseComponent]) -> set[str]:
