@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 from components.trainer_settings import TrainerSettings
 
 if TYPE_CHECKING:
-    from components.hub_trainer.training import TrainingPlan
+    from components.training_core.plan import TrainingPlan
 
 
 def benchmark_settings(**fields: Any) -> TrainerSettings:
@@ -19,6 +19,6 @@ def benchmark_settings(**fields: Any) -> TrainerSettings:
 
 def benchmark_plan(**fields: Any) -> TrainingPlan:
     """The TrainingPlan of `benchmark_settings(**fields)`, without label smoothing."""
-    from components.hub_trainer.training import TrainingPlan
+    from components.training_core.plan import TrainingPlan
 
     return TrainingPlan.from_settings(benchmark_settings(**fields), label_smoothing=0.0)

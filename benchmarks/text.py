@@ -132,10 +132,10 @@ def tf_torch_text_finetune_ratio(quick: bool) -> Result:
     import tensorflow_text  # noqa: F401
     import torch
 
-    from components.hub_trainer.blocks import backbone_blocks
-    from components.hub_trainer.finetune import training_groups
     from components.hub_trainer.model import BACKBONE_LAYER, build_classifier, compile_classifier
-    from components.hub_trainer.training import ALL_BLOCKS
+    from components.training_core.blocks import backbone_blocks
+    from components.training_core.groups import training_groups
+    from components.training_core.plan import ALL_BLOCKS
 
     texts = _sentences(64 if quick else 256)
     labels = np.arange(len(texts)) % 4

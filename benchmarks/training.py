@@ -71,7 +71,8 @@ def cached_feature_extraction_speedup(quick: bool) -> Result:
     import tensorflow as tf
 
     from components.hub_trainer.model import build_classifier, compile_classifier
-    from components.hub_trainer.training import TrainingPlan, train_classifier
+    from components.hub_trainer.training import train_classifier
+    from components.training_core.plan import TrainingPlan
 
     image_size = 96
     with tempfile.TemporaryDirectory() as workdir:
@@ -121,9 +122,9 @@ def input_pipeline_efficiency(quick: bool) -> Result:
     from tfx import v1 as tfx
     from tfx_bsl.public import tfxio
 
-    from components.hub_trainer.features import MODEL_INPUT
     from components.hub_trainer.model import compile_classifier
     from components.hub_trainer.trainer_module import transformed_dataset
+    from components.training_core.features import MODEL_INPUT
 
     def tfxio_factory(files: list[str], options: Any, schema: Any) -> tf.data.Dataset:
         return tfxio.TFExampleRecord(file_pattern=files, schema=schema).TensorFlowDataset(options)
@@ -167,8 +168,9 @@ def warm_start_time_ratio(quick: bool) -> Result:
     import tensorflow as tf
 
     from components.digits_example import data as digits
-    from components.hub_trainer.training import TrainingPlan, train_classifier
+    from components.hub_trainer.training import train_classifier
     from components.hub_trainer.warm_start import warm_start
+    from components.training_core.plan import TrainingPlan
     from pipelines.config import RetrainConfig
 
     config = RetrainConfig()

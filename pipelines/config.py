@@ -17,11 +17,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from components.backbones.registry import backbone_names, backbone_spec
 from components.branches import BRANCHES, ORIGINAL, TrainerChoice, branches_for
-from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN
-from components.tuning.space import TuningConfig
 from components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS
 from components.label_prep.settings import LabelSettings
 from components.trainer_settings import AugmentationConfig
+from components.training_core.blocks import DEFAULT_BLOCK_PATTERN
+from components.tuning.space import TuningConfig
 from pipelines.config_error import ConfigError
 from pipelines.kubeflow.settings import KubeflowSettings
 from pipelines.data_format import infer_format, one_file_as_directory

@@ -30,7 +30,7 @@ from components.baseline_resolver.strategy import (
 from components.branches import PYTORCH, TENSORFLOW, Branch, branches_for, model_filter
 from components.data_gate.component import AnomaliesGate
 from components.hub_trainer.export import TRANSFORM_SIGNATURE
-from components.hub_trainer.features import LABEL_ID
+from components.training_core.features import LABEL_ID
 from components.image_example_gen.component import ImageFolderExampleGen
 from components.kfp_resolvers import consumers as kubeflow_consumers
 from components.label_prep.artifact import LabelMap

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.hub_trainer.augmentation import Augmentation
-from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN
-from components.hub_trainer.training import TrainingPlan
 from components.trainer_settings import LABEL_VOCABULARY_KEY, AugmentationConfig, TrainerSettings, transform_custom_config
+from components.training_core.blocks import DEFAULT_BLOCK_PATTERN
+from components.training_core.plan import Augmentation, TrainingPlan
 
 _PLAN = {
     "mode": "feature_extraction",

@@ -18,8 +18,8 @@ from components.backbones.efficientnet_lite import (
     pretrained_efficientnet_lite0,
     EfficientNetLite0,
 )
-from components.hub_trainer.blocks import backbone_blocks
 from components.torch_trainer.model import parameter_blocks
+from components.training_core.blocks import backbone_blocks
 from pipelines.config import ConfigError, config_from_dict
 
 IMAGENET_DAISY, IMAGENET_BELL_COTE = 985, 442

@@ -11,9 +11,9 @@ import torch
 
 from components.digits_example import data as digits
 from components.digits_example.prepare import ExampleLayout
-from components.hub_trainer.divergence import DivergenceGuard, TrainingDiverged
 from components.hub_trainer.model import build_classifier, input_signature
 from components.hub_trainer.training import train_classifier
+from components.training_core.divergence import DivergenceGuard, TrainingDiverged
 from settings_data import plan as plan_of
 from components.torch_trainer.model import Classifier
 from components.torch_trainer.training import train_classifier as train_torch

@@ -140,7 +140,7 @@ def test_evaluator_reports_examples_rate_and_eta(workdir: Path, first_run, tmp_p
 
     from components.evaluator_progress.component import EXTRACTORS_MODULE
     from components.evaluator_progress.executor import Executor, count_records
-    from components.hub_trainer import progress
+    from components.training_core import progress
     from pipelines.pipeline import eval_config_for
 
     assert first_run.returncode == 0

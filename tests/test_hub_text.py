@@ -14,8 +14,8 @@ import tensorflow_text  # noqa: F401  (registers the ops the module's tokenizer 
 from components.hub_text.checkpoint import ConversionError, PoolingSpec, read_checkpoint
 from components.hub_text.encoder import Pooling
 from components.hub_text.export import METADATA_FILE
-from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN, backbone_blocks
 from components.text_example.prepare import MAX_SEQ_LENGTH, TextExampleLayout, minilm_checkpoint_dir
+from components.training_core.blocks import DEFAULT_BLOCK_PATTERN, backbone_blocks
 from pipelines.cli import main
 
 SENTENCES = [

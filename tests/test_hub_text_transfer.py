@@ -15,7 +15,8 @@ import tensorflow_text  # noqa: F401  (registers the ops of the module's tokeniz
 
 from components.hub_text.export import export_hub_text_module
 from components.hub_trainer.model import build_classifier
-from components.hub_trainer.training import TrainingPlan, train_classifier
+from components.hub_trainer.training import train_classifier
+from components.training_core.plan import TrainingPlan
 from settings_data import plan as plan_of
 from components.text_example import data as text_data
 from components.text_example.prepare import MAX_SEQ_LENGTH, TextExampleLayout, minilm_checkpoint_dir

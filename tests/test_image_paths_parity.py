@@ -21,12 +21,13 @@ import tensorflow_transform.beam as tft_beam
 from PIL import Image, ImageOps
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from components.hub_trainer.features import MODEL_INPUT, WHITE
+from components.hub_trainer.features import WHITE
 from components.hub_trainer.trainer_module import transformed_dataset
 from components.hub_trainer.transform_module import preprocessing_fn
 from components.image_example_gen.records import ImageItem, classify
 from components.image_example_gen.settings import IngestSettings
 from components.torch_trainer.data import TransformedExamples
+from components.training_core.features import MODEL_INPUT
 from hub_trainer_data import data_accessor
 from settings_data import transform_config
 

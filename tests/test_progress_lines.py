@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from components.hub_trainer import progress
-from components.hub_trainer.progress import ProgressLine
+from components.training_core import progress
+from components.training_core.progress import ProgressLine
 from pipelines.progress import QUIET_CHILD_WARNINGS_ENV, QUIET_HUGGING_FACE_ENV, ComponentProgressHandler
 
 
@@ -141,7 +141,7 @@ def test_torch_epochs_show_batch_progress_and_their_timing(monkeypatch: pytest.M
 def test_a_step_that_cannot_be_counted_says_it_is_still_running() -> None:
     import time
 
-    from components.hub_trainer.progress import step_progress
+    from components.training_core.progress import step_progress
 
     stream = io.StringIO()
     with step_progress("export-hub-text: saving", interval=0.2, stream=stream):

@@ -12,12 +12,12 @@ import torch
 import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from components.digits_example import data as digits
 from components.digits_example.torch_backbone import DigitsCNN
-from components.hub_trainer.training import TrainingPlan
+from components.training_core.plan import TrainingPlan
 from settings_data import plan as plan_of, settings as trainer_settings
+from components.torch_trainer import training
 from components.torch_trainer.accelerate import Accelerator
 from components.torch_trainer.export import ONNX_FILE, TORCHSCRIPT_FILE, export_model
 from components.torch_trainer.model import Classifier, parameter_blocks
-from components.torch_trainer import training
 from components.torch_trainer.training import CHECKPOINT_FILE, load_checkpoint, train_classifier
 from components.torch_trainer.warm_start import warm_start
 

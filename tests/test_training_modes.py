@@ -7,10 +7,11 @@ import tensorflow as tf
 
 from components.digits_example import data as digits
 from components.digits_example.prepare import ExampleLayout
-from components.hub_trainer.blocks import backbone_blocks
-from components.hub_trainer.finetune import training_groups
 from components.hub_trainer.model import BACKBONE_LAYER, build_classifier, compile_classifier, input_signature
-from components.hub_trainer.training import phases, train_classifier
+from components.hub_trainer.training import train_classifier
+from components.training_core.blocks import backbone_blocks
+from components.training_core.groups import training_groups
+from components.training_core.plan import phases
 from settings_data import plan as plan_of
 
 

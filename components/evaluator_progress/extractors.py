@@ -15,7 +15,7 @@ import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.extractors import unbatch_extractor
 
 from components.evaluator_progress.expected import expected_total
-from components.hub_trainer.progress import ProgressLine
+from components.training_core.progress import ProgressLine
 
 PROGRESS_STAGE_NAME = "ReportEvaluationProgress"
 

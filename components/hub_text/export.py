@@ -23,7 +23,7 @@ from components.hub_text.checkpoint import ConversionError, TextCheckpoint, read
 from components.hub_text.encoder import POOLED_OUTPUT, build_text_encoder
 from components.hub_text.metadata import METADATA_FILE
 from components.hub_text.weights import load_weights
-from components.hub_trainer.progress import step_progress
+from components.training_core.progress import step_progress
 
 
 def build_converted_encoder(checkpoint: TextCheckpoint, max_seq_length: int, pretrained: bool = True, seed: int = 0) -> tf.keras.Model:

@@ -5,29 +5,9 @@ augmentations, and a run is reproducible.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import tensorflow as tf
 
-from components.trainer_settings import AugmentationConfig
-
-
-@dataclass(frozen=True)
-class Augmentation:
-    """Per-image random crop (up to `crop_fraction` of each side, resized back), left-right flip, brightness shift."""
-
-    crop_fraction: float = 0.0
-    horizontal_flip: bool = False
-    brightness: float = 0.0
-
-    @property
-    def enabled(self) -> bool:
-        return self.crop_fraction > 0 or self.horizontal_flip or self.brightness > 0
-
-    @classmethod
-    def from_settings(cls, settings: AugmentationConfig) -> "Augmentation":
-        """From the trainer settings' `augmentation`."""
-        return cls(crop_fraction=settings.crop_fraction, horizontal_flip=settings.horizontal_flip, brightness=settings.brightness)
+from components.training_core.plan import Augmentation
 
 
 def augment_images(images: tf.Tensor, seed: tf.Tensor, augmentation: Augmentation) -> tf.Tensor:

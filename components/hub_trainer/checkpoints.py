@@ -1,26 +1,16 @@
-"""Per-epoch checkpoints so a trainer killed mid-run continues where it stopped.
+"""Per-epoch Keras checkpoints so a trainer killed mid-run continues where it stopped.
 
-A TFX Trainer re-execution gets fresh output directories, so checkpoints live under
-a stable root (the pipeline root) in a directory keyed by a fingerprint of
-everything that determines the training run: its settings, input files, transform
-graph, warm-start model and hyperparameters. Same inputs -> same directory ->
-resume; anything changed -> a fresh start. `ckpt-N` holds the state after N global epochs.
+The directory comes from `components.training_core.checkpoints` (keyed by a fingerprint
+of the run); `ckpt-N` holds the state after N global epochs.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from typing import Any, Mapping, Optional
+from typing import Optional
 
 import tensorflow as tf
 
 _CHECKPOINT_NUMBER = re.compile(r"ckpt-(\d+)$")
-
-
-def run_fingerprint(parts: Mapping[str, Any]) -> str:
-    """A short stable hash of a JSON-serialisable description of a training run."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def completed_epochs(directory: Optional[str]) -> int:

@@ -12,8 +12,8 @@ import tensorflow as tf
 
 from components.hub_trainer.features import model_input
 from components.hub_trainer.model import BACKBONE_LAYER
-from components.hub_trainer.progress import ProgressLine
 from components.hub_trainer.validation import validation_mask
+from components.training_core.progress import ProgressLine
 
 
 EMBEDDING_BATCH_SIZE = 256

@@ -1,4 +1,4 @@
-"""Feature names and preprocessing shared by Transform, the trainer and the exported model."""
+"""Preprocessing shared by Transform, the TF trainer and the exported model (feature names: components/training_core/features.py)."""
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
@@ -6,9 +6,7 @@ from typing import Any, Mapping, Sequence
 import tensorflow as tf
 
 from components.trainer_settings import InputSettings
-
-LABEL_ID = "label_id"
-MODEL_INPUT = "model_input"
+from components.training_core.features import MODEL_INPUT
 
 
 def model_input(features: Any) -> tf.Tensor:

@@ -1,53 +1,17 @@
-"""What trains and how fast: per-group learning rates, and a model that honours them.
+"""A Keras model that trains only the chosen variable groups, each with its own optimizer and learning rate.
 
-A Hub module is one `hub.KerasLayer`, so partial unfreezing works on its
-variables, grouped into blocks by depth (see `blocks.py`). Each group of variables gets its own optimizer and learning rate, so
-`fine_tune` can train the backbone slower than the head and `incremental` can
-train only the top K blocks with layer-wise learning-rate decay. Variables in no
-group receive no update at all.
+A Hub module is one `hub.KerasLayer`, so partial unfreezing works on its variables,
+grouped into blocks by depth and into training groups by the neutral core
+(components/training_core/blocks.py, groups.py). Variables in no group receive no update at all.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
 import tensorflow as tf
 
-from components.hub_trainer.blocks import Block
 from components.hub_trainer.fused_adam import FusedAdam
-
-
-@dataclass(frozen=True)
-class VariableGroup:
-    """Variables updated together by one optimizer at one learning rate."""
-
-    name: str
-    variables: tuple[tf.Variable, ...]
-    learning_rate: float
-
-
-def training_groups(
-    head: Sequence[tf.Variable],
-    blocks: Sequence[Block],
-    learning_rate: float,
-    backbone_learning_rate_scale: float = 1.0,
-    unfreeze_blocks: int = 0,
-    layer_decay: float = 1.0,
-) -> list[VariableGroup]:
-    """The head at `learning_rate`, plus the top `unfreeze_blocks` blocks (all with a negative value).
-
-    The top unfrozen block trains at `learning_rate * backbone_learning_rate_scale`,
-    each block below it `layer_decay` times slower than the one above.
-    """
-    groups = [VariableGroup("head", tuple(head), learning_rate)]
-    if unfreeze_blocks < 0:
-        chosen = list(blocks)
-    else:
-        chosen = list(blocks)[len(blocks) - unfreeze_blocks :] if unfreeze_blocks else []
-    for depth_from_top, block in enumerate(reversed(chosen)):
-        rate = learning_rate * backbone_learning_rate_scale * layer_decay**depth_from_top
-        groups.append(VariableGroup(block.name, block.variables, rate))
-    return groups
+from components.training_core.groups import VariableGroup
 
 
 class GroupedTrainingModel(tf.keras.Model):

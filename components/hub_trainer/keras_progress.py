@@ -5,7 +5,7 @@ from typing import Optional
 
 import tensorflow as tf
 
-from components.hub_trainer.progress import ProgressLine
+from components.training_core.progress import ProgressLine
 
 
 class EpochProgress(tf.keras.callbacks.Callback):

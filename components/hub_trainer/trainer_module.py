@@ -1,21 +1,21 @@
 """TFX Trainer entry point (`run_fn`): trains the Hub transfer model on transformed examples."""
 from __future__ import annotations
 
-import os
-
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from components.hub_trainer import devices, export, model as model_lib
-from components.hub_trainer.checkpoints import remove_checkpoints, run_fingerprint
-from components.hub_trainer.features import LABEL_ID
-from components.tuning.hyperparameters import apply_hyperparameters
-from components.hub_trainer.training import TrainingPlan, train_classifier
+from components.hub_trainer.checkpoints import remove_checkpoints
+from components.hub_trainer.training import train_classifier
 from components.hub_trainer.warm_start import warm_start
 from components.label_prep.label_map import load_label_map
 from components.trainer_settings import trainer_settings_from
+from components.training_core.checkpoints import checkpoint_dir
+from components.training_core.features import LABEL_ID, labelled
+from components.training_core.plan import TrainingPlan
+from components.tuning.hyperparameters import apply_hyperparameters
 
 
 def transformed_dataset(
@@ -40,7 +40,7 @@ def transformed_dataset(
 
 def _labelled_only(features: dict[str, tf.Tensor], labels: tf.Tensor, num_classes: int) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
     labels = tf.reshape(labels, [-1])
-    keep = labels >= 0
+    keep = labelled(labels)
     kept = {name: tf.boolean_mask(values, keep) for name, values in features.items()}
     return kept, tf.one_hot(tf.boolean_mask(labels, keep), num_classes)
 
@@ -51,7 +51,8 @@ def checkpoint_dir_for(fn_args: tfx.components.FnArgs) -> str:
     TFX gives each execution a fresh `model_run_dir` (`<pipeline_root>/Trainer/model_run/<id>`);
     its grandparent is the component's stable directory.
     """
-    fingerprint = run_fingerprint(
+    return checkpoint_dir(
+        fn_args.model_run_dir,
         {
             "settings": dict(fn_args.custom_config),
             "train_files": sorted(fn_args.train_files),
@@ -59,9 +60,8 @@ def checkpoint_dir_for(fn_args: tfx.components.FnArgs) -> str:
             "transform_output": fn_args.transform_output,
             "base_model": fn_args.base_model,
             "hyperparameters": fn_args.hyperparameters,
-        }
+        },
     )
-    return os.path.join(os.path.dirname(os.path.dirname(fn_args.model_run_dir)), "checkpoints", fingerprint)
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -83,7 +83,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         print("[retrain] mixed_precision: no GPU visible, training in float32", flush=True)
     if plan.mode == "feature_extraction" and plan.augmentation.enabled:
         print("[retrain] augmentation is on: embeddings are not cached, the frozen backbone runs every epoch", flush=True)
-    checkpoint_dir = checkpoint_dir_for(fn_args)
+    checkpoints = checkpoint_dir_for(fn_args)
     previous_policy = tf.keras.mixed_precision.global_policy()
     tf.keras.mixed_precision.set_global_policy(policy)
     try:
@@ -98,9 +98,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                 validation=evaluation,
                 class_weight=dict(enumerate(label_map.class_weights)),
                 callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
-                checkpoint_dir=checkpoint_dir,
+                checkpoint_dir=checkpoints,
             )
     finally:
         tf.keras.mixed_precision.set_global_policy(previous_policy)
     export.export_serving_model(model, tft_output, label_map.labels, settings, fn_args.serving_model_dir)
-    remove_checkpoints(checkpoint_dir)
+    remove_checkpoints(checkpoints)

@@ -1,116 +1,43 @@
-"""Training modes as phases: which variables train, at which learning rates, for how many epochs.
+"""The TF trainer's training loop: the core's plan and phases (components/training_core/plan.py) run as Keras `fit` calls.
 
-- `feature_extraction`: the head only; the backbone is frozen.
-- `fine_tune`: the head and every backbone block, the backbone at
-  `learning_rate * backbone_learning_rate_scale` (discriminative learning rates).
-- `incremental`: phase 1 trains the head (backbone frozen) for `epochs`; phase 2
-  unfreezes the top `unfreeze_blocks` blocks for `fine_tune_epochs`, each block
-  `layer_decay` times slower than the one above it.
-
-Around the phases: feature_extraction trains the head on embeddings computed in
-one backbone pass (`embeddings.py`) unless augmentation is on (augmented images
-need the backbone every step, so the cache is turned off); early stopping and
-the validation curve use a subset carved from train (`validation.py`), never the
-eval split; warmup + cosine decay per optimizer group (`schedule.py`); random
-image augmentation inside training steps only (`augmentation.py`); per-epoch
-checkpoints that a re-run resumes from (`checkpoints.py`); the divergence guard
-stopping a phase whose loss rose or whose predictions collapsed (`divergence.py`).
+Each phase trains the head and the blocks its `unfreeze_blocks` names, per-group
+learning rates from the core's `training_groups`. Around the phases: feature_extraction
+trains the head on embeddings computed in one backbone pass (`embeddings.py`) unless
+augmentation is on (augmented images need the backbone every step, so the cache is
+turned off); early stopping and the validation curve use a subset carved from train
+(`validation.py`), never the eval split; warmup + cosine decay per optimizer group
+(`schedule.py`); random image augmentation inside training steps only
+(`augmentation.py`); per-epoch checkpoints that a re-run resumes from
+(`checkpoints.py`); the divergence guard stopping a phase whose loss rose or whose
+predictions collapsed (`guard_callback.py`).
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import tensorflow as tf
 
+from components.hub_trainer.augmentation import augment_images
 from components.hub_trainer.autograph import skip_tf_keras_conversion
-from components.hub_trainer.augmentation import Augmentation, augment_images
-from components.hub_trainer.blocks import backbone_blocks
 from components.hub_trainer.checkpoints import EpochCheckpoint, completed_epochs, restore
-from components.hub_trainer.divergence import DivergenceGuard
 from components.hub_trainer.embeddings import embed, head_model
-from components.hub_trainer.features import MODEL_INPUT, model_input
-from components.hub_trainer.finetune import GroupedTrainingModel, training_groups
+from components.hub_trainer.features import model_input
+from components.hub_trainer.finetune import GroupedTrainingModel
 from components.hub_trainer.guard_callback import DivergenceCallback
 from components.hub_trainer.keras_progress import EpochProgress
 from components.hub_trainer.model import BACKBONE_LAYER, compile_classifier
 from components.hub_trainer.schedule import LearningRateSchedule
 from components.hub_trainer.validation import split_validation
-from components.trainer_settings import TrainerSettings
+from components.training_core.blocks import backbone_blocks
+from components.training_core.features import MODEL_INPUT
+from components.training_core.groups import training_groups
+from components.training_core.plan import Augmentation, Phase, TrainingPlan, guard_for, phases
 
-MODES = ("feature_extraction", "fine_tune", "incremental")
-ALL_BLOCKS = -1
 EARLY_STOPPING_METRIC = "val_accuracy"
 HEAD_STEPS_PER_EXECUTION = 32
-
-
-@dataclass(frozen=True)
-class TrainingPlan:
-    """Hyperparameters of a training run: the trainer settings' (every field required, no defaults of its own)."""
-
-    mode: str
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    backbone_learning_rate_scale: float
-    unfreeze_blocks: int
-    layer_decay: float
-    fine_tune_epochs: int
-    label_smoothing: float
-    block_pattern: str
-    seed: int
-    validation_fraction: float
-    early_stopping_patience: int
-    lr_schedule: str
-    warmup_epochs: float
-    augmentation: Augmentation
-    divergence_guard: bool
-
-    @classmethod
-    def from_settings(cls, settings: TrainerSettings, label_smoothing: float) -> "TrainingPlan":
-        """The plan described by the trainer settings, with the label map's smoothing."""
-        same_names = {name: getattr(settings, name) for name in cls.__dataclass_fields__ if name not in ("augmentation", "label_smoothing")}
-        return cls(**same_names, augmentation=Augmentation.from_settings(settings.augmentation), label_smoothing=label_smoothing)
-
-    @property
-    def uses_cached_embeddings(self) -> bool:
-        """feature_extraction without augmentation trains the head on embeddings computed once."""
-        return self.mode == "feature_extraction" and not self.augmentation.enabled
-
-
-@dataclass(frozen=True)
-class Phase:
-    """One `fit` call: what is unfrozen, how fast, for how long."""
-
-    name: str
-    epochs: int
-    unfreeze_blocks: int
-    backbone_learning_rate_scale: float = 1.0
-    layer_decay: float = 1.0
-
-
-def phases(plan: TrainingPlan) -> list[Phase]:
-    """The phases of `plan.mode`."""
-    if plan.mode == "feature_extraction":
-        return [Phase("head", plan.epochs, unfreeze_blocks=0)]
-    if plan.mode == "fine_tune":
-        return [Phase("fine_tune", plan.epochs, ALL_BLOCKS, plan.backbone_learning_rate_scale)]
-    if plan.mode == "incremental":
-        return [
-            Phase("head", plan.epochs, unfreeze_blocks=0),
-            Phase("top_blocks", plan.fine_tune_epochs, plan.unfreeze_blocks, plan.backbone_learning_rate_scale, plan.layer_decay),
-        ]
-    raise ValueError(f"unknown training mode {plan.mode!r}; expected one of {', '.join(MODES)}")
-
-
-def guard_for(plan: TrainingPlan, phase: Phase, num_classes: int) -> Optional[DivergenceGuard]:
-    """The divergence guard of one phase (None when `plan.divergence_guard` is off)."""
-    if not plan.divergence_guard:
-        return None
-    backbone_rate = plan.learning_rate * phase.backbone_learning_rate_scale if phase.unfreeze_blocks else None
-    return DivergenceGuard(phase.name, num_classes, plan.learning_rate, backbone_rate)
 
 
 def _batches(data: Any, batch_size: int, shuffle_seed: Optional[int]) -> Optional[tf.data.Dataset]:

@@ -11,8 +11,7 @@ import tensorflow as tf
 
 from components.hub_trainer import features
 from components.trainer_settings import transform_settings_from
-
-UNKNOWN_LABEL_ID = -1
+from components.training_core.features import LABEL_ID, MODEL_INPUT, UNKNOWN_LABEL_ID
 
 
 def label_ids(labels: tf.Tensor, vocabulary: list[str]) -> tf.Tensor:
@@ -35,7 +34,7 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     labels = features.to_dense_vector(inputs[settings.label_feature])
     ids = label_ids(labels, vocabulary)
     return {
-        features.MODEL_INPUT: features.model_input_from_raw(raw, settings),
+        MODEL_INPUT: features.model_input_from_raw(raw, settings),
         # Records without an input value are counted by LabelPrep and left out of training.
-        features.LABEL_ID: tf.where(features.has_value(raw), ids, tf.constant(UNKNOWN_LABEL_ID, tf.int64)),
+        LABEL_ID: tf.where(features.has_value(raw), ids, tf.constant(UNKNOWN_LABEL_ID, tf.int64)),
     }

@@ -1,8 +1,6 @@
-"""A deterministic validation subset carved from the train split, chosen by example content.
+"""The validation subset (components/training_core/validation.py) as TensorFlow graph ops, for tf.data pipelines.
 
-Early stopping and tuning decide on this subset, never on the eval split that the
-evaluation gate judges. Membership depends only on an example's model input and
-the seed, so it is the same in every epoch, every re-run and any read order.
+Same buckets, keys and weights as the core's NumPy rule, so both trainers carve the same subset.
 """
 from __future__ import annotations
 
@@ -12,8 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.hub_trainer.features import model_input
-
-_PRIME = 1_000_003
+from components.training_core.validation import BUCKETS, numeric_weights, string_key
 
 
 def validation_mask(inputs: tf.Tensor, fraction: float, seed: int) -> tf.Tensor:
@@ -24,14 +21,13 @@ def validation_mask(inputs: tf.Tensor, fraction: float, seed: int) -> tf.Tensor:
     """
     inputs = tf.convert_to_tensor(inputs)
     if inputs.dtype == tf.string:
-        buckets = tf.strings.to_hash_bucket_strong(tf.reshape(inputs, [-1]), _PRIME, key=[seed, _PRIME])
+        buckets = tf.strings.to_hash_bucket_strong(tf.reshape(inputs, [-1]), BUCKETS, key=list(string_key(seed)))
     else:
         flat = tf.reshape(tf.cast(inputs, tf.float32), [tf.shape(inputs)[0], -1])
-        size = int(np.prod(inputs.shape[1:]))
-        weights = np.random.RandomState(seed).randint(1, 2**31 - 1, size=size).astype(np.int64)
+        weights = numeric_weights(seed, int(np.prod(inputs.shape[1:])))
         bits = tf.cast(tf.bitcast(flat, tf.int32), tf.int64)
-        buckets = tf.math.floormod(tf.reduce_sum(bits * weights, axis=1), _PRIME)
-    return tf.cast(buckets, tf.float64) < fraction * _PRIME
+        buckets = tf.math.floormod(tf.reduce_sum(bits * weights, axis=1), BUCKETS)
+    return tf.cast(buckets, tf.float64) < fraction * BUCKETS
 
 
 def split_validation(batches: tf.data.Dataset, fraction: float, seed: int) -> tuple[tf.data.Dataset, tf.data.Dataset]:

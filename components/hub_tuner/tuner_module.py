@@ -18,9 +18,10 @@ from tfx import v1 as tfx
 
 from components.hub_trainer import model as model_lib
 from components.hub_trainer.trainer_module import transformed_dataset
-from components.hub_trainer.training import EARLY_STOPPING_METRIC, TrainingPlan, train_classifier
+from components.hub_trainer.training import EARLY_STOPPING_METRIC, train_classifier
 from components.label_prep.label_map import load_label_map
 from components.trainer_settings import TrainerSettings, tuner_settings_from
+from components.training_core.plan import TrainingPlan
 from components.tuning import space as tuning_space
 from components.tuning.hyperparameters import apply_hyperparameters
 from components.tuning.space import TuningConfig

@@ -2,7 +2,7 @@
 
 Reads the gzipped tf.Example TFRecords that Transform writes (the same files the TF
 trainer reads), parses them with the transform graph's feature spec, and yields
-(model input, label id) pairs; records whose label has no id (-1) are left out.
+(model input, label id) pairs; records whose label has no id are left out (`labelled`).
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from components.hub_trainer.features import LABEL_ID, MODEL_INPUT
+from components.training_core.features import LABEL_ID, MODEL_INPUT, labelled
+from components.training_core.validation import validation_mask
 
 
 def split_files(examples_uri: str, split: str) -> list[str]:
@@ -54,7 +55,7 @@ class TransformedExamples(IterableDataset):
             labels = batch[LABEL_ID].numpy().reshape(-1)
             inputs = batch[MODEL_INPUT].numpy()
             for value, label in zip(inputs, labels):
-                if label >= 0:
+                if labelled(label):
                     yield (value.decode("utf-8") if isinstance(value, bytes) else value.astype(np.float32)), int(label)
 
 
@@ -80,11 +81,9 @@ def take(inputs: Any, index: torch.Tensor) -> Any:
 
 
 def carve_validation(data: tuple[Any, torch.Tensor], fraction: float, seed: int) -> tuple[tuple[Any, torch.Tensor], tuple[Any, torch.Tensor]]:
-    """(train, validation) split of in-memory examples: the TF trainer's subset (`validation_mask`, by content)."""
-    from components.hub_trainer.validation import validation_mask
-
+    """(train, validation) split of in-memory examples: the core's subset (`validation_mask`, by content), as the TF trainer's."""
     inputs, labels = data
-    mask = torch.from_numpy(validation_mask(inputs if isinstance(inputs, list) else inputs.numpy(), fraction, seed).numpy())
+    mask = torch.from_numpy(validation_mask(inputs if isinstance(inputs, list) else inputs.numpy(), fraction, seed))
 
     def part(keep: torch.Tensor) -> tuple[Any, torch.Tensor]:
         chosen = keep.nonzero().flatten()

@@ -1,9 +1,7 @@
 """Executor of TorchTrainer: transformed TFRecords -> trained classifier -> TorchScript/ONNX/state dict."""
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 from typing import Any, Optional
 
@@ -16,6 +14,7 @@ from tfx.utils import io_utils, path_utils
 from components.branches import FRAMEWORK_PROPERTY, PYTORCH
 from components.label_prep.label_map import load_label_map
 from components.trainer_settings import trainer_settings_from
+from components.training_core.checkpoints import checkpoint_dir
 from components.tuning.hyperparameters import apply_hyperparameters
 
 
@@ -40,8 +39,8 @@ def tuned_hyperparameters(input_dict: dict[str, list[types.Artifact]]) -> Option
 
 def _checkpoint_dir(model_run_uri: str, input_dict: dict[str, list[types.Artifact]], custom_config: str) -> str:
     """Stable per (inputs, settings): a re-run after an interruption resumes where the last one stopped."""
-    key = json.dumps({name: sorted(a.id for a in artifacts) for name, artifacts in sorted(input_dict.items())}) + custom_config
-    return os.path.join(os.path.dirname(os.path.dirname(model_run_uri)), "checkpoints", hashlib.sha256(key.encode()).hexdigest()[:16])
+    inputs = {name: sorted(artifact.id for artifact in artifacts) for name, artifacts in input_dict.items()}
+    return checkpoint_dir(model_run_uri, {"inputs": inputs, "settings": custom_config})
 
 
 class Executor(base_executor.BaseExecutor):

@@ -9,15 +9,14 @@ Images arrive as the transformed NHWC floats the TF trainer sees and are permute
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import torch
 from torch import nn
 
-from components.hub_trainer.blocks import DEFAULT_BLOCK_PATTERN, STEM, Block
 from components.trainer_settings import TrainerSettings
+from components.training_core.blocks import DEFAULT_BLOCK_PATTERN, Block, named_blocks
 
 IMAGE_TASK = "image_classification"
 
@@ -135,16 +134,10 @@ class Classifier(nn.Module):
 def parameter_blocks(backbone: nn.Module, pattern: str = DEFAULT_BLOCK_PATTERN) -> list[Block]:
     """Backbone parameters grouped by block number found in their names, bottom to top.
 
-    Same rule as the TF trainer's `backbone_blocks`; dots count as underscores, so
+    The core's `named_blocks`, as the TF trainer groups; dots count as underscores, so
     `encoder.layer.3.attention` is block 3 and `block2_conv.weight` block 2.
     """
-    numbered: dict[int, list[nn.Parameter]] = {}
-    stem: list[nn.Parameter] = []
-    for name, parameter in backbone.named_parameters():
-        match = re.search(pattern, name.replace(".", "_"))
-        (numbered.setdefault(int(match.group(1)), []) if match else stem).append(parameter)
-    blocks = [Block(STEM, tuple(stem))] if stem else []
-    return blocks + [Block(f"block{number}", tuple(numbered[number])) for number in sorted(numbered)]
+    return named_blocks(((name.replace(".", "_"), parameter) for name, parameter in backbone.named_parameters()), pattern)
 
 
 def build_classifier(settings: TrainerSettings, num_classes: int, example: Any, backbone: Optional[nn.Module] = None) -> Classifier:

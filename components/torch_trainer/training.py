@@ -1,7 +1,7 @@
-"""Training the PyTorch classifier: the TF trainer's modes and phases, per-group learning rates, resumable.
+"""Training the PyTorch classifier: the core's modes and phases, per-group learning rates, resumable.
 
-Same meaning as `components/hub_trainer/training.py` (its `phases` and
-`training_groups` are reused): `feature_extraction` trains the head on backbone
+The plan, phases, training groups, schedule and divergence guard are the neutral core's
+(components/training_core/), shared with the TF trainer: `feature_extraction` trains the head on backbone
 embeddings computed once; `fine_tune` trains everything, the backbone at
 `learning_rate * backbone_learning_rate_scale`; `incremental` trains the head,
 then the top `unfreeze_blocks` blocks with layer-wise decay. Parameters outside
@@ -10,7 +10,7 @@ the backbone in eval mode (pretrained BatchNorm statistics, no dropout) even whi
 its weights train; `training` puts it in train mode whenever it trains. The learning-rate
 schedule (`learning_rate_factor`, per step) and early stopping (best validation
 accuracy, `early_stopping_patience` epochs, best weights restored) are the TF
-trainer's too, and so is the divergence guard (`divergence.py`). With several processes each phase trains through its own
+trainer's too, and so is the divergence guard. With several processes each phase trains through its own
 DistributedDataParallel wrapper (`Accelerator.wrap`); epoch metrics are summed
 over the ranks, so every rank records, checkpoints and stops alike.
 """
@@ -25,13 +25,13 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import torch
 from torch import nn
 
-from components.hub_trainer.finetune import training_groups
-from components.hub_trainer.progress import ProgressLine
-from components.hub_trainer.schedule import learning_rate_factor
-from components.hub_trainer.training import Phase, TrainingPlan, guard_for, phases
 from components.torch_trainer.accelerate import Accelerator
 from components.torch_trainer.data import take
 from components.torch_trainer.model import Classifier, parameter_blocks
+from components.training_core.groups import training_groups
+from components.training_core.plan import Phase, TrainingPlan, guard_for, phases
+from components.training_core.progress import ProgressLine
+from components.training_core.schedule import learning_rate_factor
 
 CHECKPOINT_FILE = "checkpoint.pt"
 INFERENCE_BATCH = 1024  # embedding and validation passes: no gradients, so larger batches

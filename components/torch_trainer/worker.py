@@ -60,13 +60,13 @@ def weights_digest(model: torch.nn.Module) -> str:
 
 def train_worker(job: TrainingJob) -> WorkerResult:
     """Trains on this process's shard (rank and world size from the environment); rank 0 checkpoints and exports."""
-    from components.hub_trainer.training import TrainingPlan
     from components.torch_trainer.accelerate import Accelerator
     from components.torch_trainer.data import repeat_to, training_splits
     from components.torch_trainer.export import export_model
     from components.torch_trainer.model import build_classifier
     from components.torch_trainer.training import train_classifier
     from components.torch_trainer.warm_start import warm_start
+    from components.training_core.plan import TrainingPlan
 
     settings = job.settings
     accelerator = Accelerator.detect(mixed_precision=settings.mixed_precision)

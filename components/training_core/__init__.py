@@ -1,0 +1,1 @@
+"""The framework-neutral training core both trainers adapt: it imports neither TensorFlow nor PyTorch."""
