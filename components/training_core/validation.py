@@ -14,6 +14,7 @@ import numpy as np
 
 BUCKETS = 1_000_003  # a prime: examples hash into this many buckets; the first `fraction` of them validate
 _MASK64 = (1 << 64) - 1
+_ROWS = 64  # numeric inputs hashed per chunk of rows
 
 
 def string_key(seed: int) -> tuple[int, int]:
@@ -30,18 +31,19 @@ def _rotate(value: int, bits: int) -> int:
     return ((value << bits) | (value >> (64 - bits))) & _MASK64
 
 
-def _sip_rounds(v: list[int], rounds: int) -> None:
+def _sip_rounds(v0: int, v1: int, v2: int, v3: int, rounds: int) -> tuple[int, int, int, int]:
     for _ in range(rounds):
-        v[0] = (v[0] + v[1]) & _MASK64
-        v[1] = _rotate(v[1], 13) ^ v[0]
-        v[0] = _rotate(v[0], 32)
-        v[2] = (v[2] + v[3]) & _MASK64
-        v[3] = _rotate(v[3], 16) ^ v[2]
-        v[0] = (v[0] + v[3]) & _MASK64
-        v[3] = _rotate(v[3], 21) ^ v[0]
-        v[2] = (v[2] + v[1]) & _MASK64
-        v[1] = _rotate(v[1], 17) ^ v[2]
-        v[2] = _rotate(v[2], 32)
+        v0 = (v0 + v1) & _MASK64
+        v1 = _rotate(v1, 13) ^ v0
+        v0 = _rotate(v0, 32)
+        v2 = (v2 + v3) & _MASK64
+        v3 = _rotate(v3, 16) ^ v2
+        v0 = (v0 + v3) & _MASK64
+        v3 = _rotate(v3, 21) ^ v0
+        v2 = (v2 + v1) & _MASK64
+        v1 = _rotate(v1, 17) ^ v2
+        v2 = _rotate(v2, 32)
+    return v0, v1, v2, v3
 
 
 def siphash24(key: tuple[int, int], data: bytes) -> int:
@@ -51,20 +53,15 @@ def siphash24(key: tuple[int, int], data: bytes) -> int:
     function that `tf.strings.to_hash_bucket_strong` buckets; reference: Aumasson and Bernstein, 2012.
     """
     k0, k1 = key[0] & _MASK64, key[1] & _MASK64
-    v = [k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D, k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573]
+    v0, v1, v2, v3 = k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D, k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573
     whole = len(data) - len(data) % 8
-    for start in range(0, whole, 8):
-        word = int.from_bytes(data[start : start + 8], "little")
-        v[3] ^= word
-        _sip_rounds(v, 2)
-        v[0] ^= word
-    last = ((len(data) & 0xFF) << 56) | int.from_bytes(data[whole:], "little")
-    v[3] ^= last
-    _sip_rounds(v, 2)
-    v[0] ^= last
-    v[2] ^= 0xFF
-    _sip_rounds(v, 4)
-    return v[0] ^ v[1] ^ v[2] ^ v[3]
+    words = [int.from_bytes(data[start : start + 8], "little") for start in range(0, whole, 8)]
+    words.append(((len(data) & 0xFF) << 56) | int.from_bytes(data[whole:], "little"))
+    for word in words:
+        v0, v1, v2, v3 = _sip_rounds(v0, v1, v2, v3 ^ word, 2)
+        v0 ^= word
+    v0, v1, v2, v3 = _sip_rounds(v0, v1, v2 ^ 0xFF, v3, 4)
+    return v0 ^ v1 ^ v2 ^ v3
 
 
 def _buckets(inputs: Any, seed: int) -> np.ndarray:
@@ -73,9 +70,11 @@ def _buckets(inputs: Any, seed: int) -> np.ndarray:
         texts = [text.encode() if isinstance(text, str) else bytes(text) for text in np.asarray(inputs, dtype=object).reshape(-1)]
         return np.array([siphash24(key, text) % BUCKETS for text in texts], dtype=np.float64)
     values = np.asarray(inputs, dtype=np.float32)
-    flat = np.ascontiguousarray(values.reshape(len(values), -1)).view(np.int32).astype(np.int64)
-    with np.errstate(over="ignore"):  # int64 sums wrap, as TensorFlow's do
-        return np.mod((flat * numeric_weights(seed, flat.shape[1])).sum(axis=1), BUCKETS).astype(np.float64)
+    bits = np.ascontiguousarray(values.reshape(len(values), int(np.prod(values.shape[1:])))).view(np.int32)
+    weights = numeric_weights(seed, bits.shape[1])
+    # int64 products and sums wrap, as TensorFlow's do; rows in chunks keep the int64 copy small
+    sums = [bits[start : start + _ROWS].astype(np.int64) @ weights for start in range(0, len(bits), _ROWS)]
+    return np.mod(np.concatenate(sums) if sums else np.zeros(0, np.int64), BUCKETS).astype(np.float64)
 
 
 def validation_mask(inputs: Sequence[str] | np.ndarray, fraction: float, seed: int) -> np.ndarray:
