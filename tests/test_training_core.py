@@ -94,7 +94,7 @@ def test_the_numpy_validation_subset_is_the_tensorflow_one(seed: int) -> None:
     from components.hub_trainer.validation import validation_mask as tf_validation_mask
 
     rng = np.random.RandomState(seed)
-    texts = ["", "a", "seven!!", "eight!!!", "nine!!!!!", "ümlaut ✓ 😀"]
+    texts = ["", "a", "seven!!", "eight!!!", "nine!!!!!", "ümlaut ✓ 😀", "trailing nul\x00"]
     texts += ["".join(chr(code) for code in rng.randint(32, 3000, size=rng.randint(0, 40))) for _ in range(400)]
     images = rng.uniform(-2, 2, size=(400, 6, 5, 3)).astype(np.float32)
     for inputs in (texts, images, images[:, 0, 0, 0]):

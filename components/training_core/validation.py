@@ -65,11 +65,13 @@ def siphash24(key: tuple[int, int], data: bytes) -> int:
 
 
 def _buckets(inputs: Any, seed: int) -> np.ndarray:
-    if isinstance(inputs, (list, tuple)) or np.asarray(inputs).dtype.kind in "OSU":
+    strings = isinstance(inputs, (list, tuple)) and bool(inputs) and isinstance(inputs[0], (str, bytes))
+    values = inputs if strings else np.asarray(inputs)
+    if strings or values.dtype.kind in "OSU":  # a list keeps every character (NumPy strings drop trailing NULs)
         key = string_key(seed)
-        texts = [text.encode() if isinstance(text, str) else bytes(text) for text in np.asarray(inputs, dtype=object).reshape(-1)]
-        return np.array([siphash24(key, text) % BUCKETS for text in texts], dtype=np.float64)
-    values = np.asarray(inputs, dtype=np.float32)
+        texts = values if strings else values.reshape(-1).tolist()
+        return np.array([siphash24(key, text.encode() if isinstance(text, str) else bytes(text)) % BUCKETS for text in texts], dtype=np.float64)
+    values = values.astype(np.float32)
     bits = np.ascontiguousarray(values.reshape(len(values), int(np.prod(values.shape[1:])))).view(np.int32)
     weights = numeric_weights(seed, bits.shape[1])
     # int64 products and sums wrap, as TensorFlow's do; rows in chunks keep the int64 copy small
