@@ -120,6 +120,14 @@ def test_early_stopping_without_a_validation_subset_is_refused(digits_example: E
         train_classifier(_model(digits_example), few_shot, plan_of(early_stopping_patience=2), verbose=0)
 
 
+@pytest.mark.parametrize("mode", ["feature_extraction", "fine_tune"])
+def test_an_empty_validation_subset_is_one_clear_error(digits_example: ExampleLayout, few_shot: tuple, mode: str) -> None:
+    x, y = few_shot
+    plan = plan_of(mode=mode, epochs=2, validation_fraction=1e-6, early_stopping_patience=1)  # 3 examples: none validates
+    with pytest.raises(ValueError, match=r"^the validation subset is empty: (none of 3 train examples|no train example) fell in training\.validation_fraction 1e-06"):
+        train_classifier(_model(digits_example, mode), (x[:3], y[:3]), plan, verbose=0)
+
+
 def test_warmup_then_cosine_decay() -> None:
     factors = [learning_rate_factor(position, 0.5, 10, 2.0, "cosine") for position in np.arange(0, 10, 0.5)]
     assert factors[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])

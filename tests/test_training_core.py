@@ -131,3 +131,17 @@ def test_warm_start_never_shrinks_a_head_or_expands_along_another_axis() -> None
     targets = {"head": np.zeros((2, 4)), "wide": np.zeros((3, 4))}
     report = copy_matching(targets.items(), sources, ("head", "wide"), 0, _copy, _copy)
     assert report.skipped == ["head", "wide"] and not targets["head"].any() and not targets["wide"].any()
+
+
+def test_a_carve_that_empties_either_part_is_refused_in_one_line() -> None:
+    import torch
+
+    from components.torch_trainer.data import carve_validation
+
+    data = (torch.arange(12, dtype=torch.float32).reshape(3, 4), torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"^the validation subset is empty: none of 3 train examples fell in training\.validation_fraction 1e-06; raise it"):
+        carve_validation(data, 1e-6, seed=0)
+    with pytest.raises(ValueError, match=r"^no training examples left: all 3 train examples fell in the validation subset"):
+        carve_validation(data, 0.999999, seed=0)
+    train, validation = carve_validation(data, 0.5, seed=1)
+    assert len(train[1]) + len(validation[1]) == 3

@@ -14,6 +14,7 @@ from components.hub_trainer.features import model_input
 from components.hub_trainer.model import BACKBONE_LAYER
 from components.hub_trainer.validation import validation_mask
 from components.training_core.progress import ProgressLine
+from components.training_core.validation import check_split
 
 
 EMBEDDING_BATCH_SIZE = 256
@@ -65,6 +66,8 @@ def embed(
     if not embeddings:
         raise ValueError("no labelled training examples to embed")
     all_embeddings, all_labels, mask = np.concatenate(embeddings), np.concatenate(labels), np.concatenate(in_validation)
+    if validation_fraction > 0:
+        check_split(int((~mask).sum()), int(mask.sum()), validation_fraction)
     train = (all_embeddings[~mask], all_labels[~mask])
     validation = (all_embeddings[mask], all_labels[mask]) if validation_fraction > 0 else None
     return train, validation

@@ -30,7 +30,7 @@ from components.hub_trainer.guard_callback import DivergenceCallback
 from components.hub_trainer.keras_progress import EpochProgress
 from components.hub_trainer.model import BACKBONE_LAYER, compile_classifier
 from components.hub_trainer.schedule import LearningRateSchedule
-from components.hub_trainer.validation import split_validation
+from components.hub_trainer.validation import RequireValidationSubset, split_validation
 from components.training_core.blocks import backbone_blocks
 from components.training_core.features import MODEL_INPUT
 from components.training_core.groups import training_groups
@@ -211,6 +211,7 @@ def train_classifier(
         return _train_head_on_embeddings(model, train, replace(plan, batch_size=batch_size), validation, class_weight, callbacks, verbose, checkpoint_dir)
     if plan.validation_fraction > 0:
         train, validation = split_validation(train, plan.validation_fraction, plan.seed)
+        callbacks = [RequireValidationSubset(plan.validation_fraction), *callbacks]
     backbone = model.get_layer(BACKBONE_LAYER)
     backbone_refs = {variable.ref() for variable in backbone.weights}
     head = [variable for variable in model.trainable_weights if variable.ref() not in backbone_refs]

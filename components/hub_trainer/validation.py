@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.hub_trainer.features import model_input
-from components.training_core.validation import BUCKETS, numeric_weights, string_key
+from components.training_core.validation import BUCKETS, empty_validation_error, numeric_weights, string_key
 
 
 def validation_mask(inputs: tf.Tensor, fraction: float, seed: int) -> tf.Tensor:
@@ -42,3 +42,15 @@ def split_validation(batches: tf.data.Dataset, fraction: float, seed: int) -> tu
         return batches.map(select).filter(lambda features, labels: tf.shape(labels)[0] > 0)
 
     return part(False), part(True)
+
+
+class RequireValidationSubset(tf.keras.callbacks.Callback):
+    """Fails the first epoch in one line when the carved validation subset held no example (a streamed split is not counted up front)."""
+
+    def __init__(self, fraction: float) -> None:
+        super().__init__()
+        self._fraction = fraction
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        if not any(name.startswith("val_") for name in logs or {}):
+            raise empty_validation_error(self._fraction)

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from components.training_core.features import LABEL_ID, MODEL_INPUT, labelled
-from components.training_core.validation import validation_mask
+from components.training_core.validation import check_split, validation_mask
 
 
 def split_files(examples_uri: str, split: str) -> list[str]:
@@ -81,9 +81,13 @@ def take(inputs: Any, index: torch.Tensor) -> Any:
 
 
 def carve_validation(data: tuple[Any, torch.Tensor], fraction: float, seed: int) -> tuple[tuple[Any, torch.Tensor], tuple[Any, torch.Tensor]]:
-    """(train, validation) split of in-memory examples: the core's subset (`validation_mask`, by content), as the TF trainer's."""
+    """(train, validation) split of in-memory examples: the core's subset (`validation_mask`, by content), as the TF trainer's.
+
+    ValueError (one line) when either part is empty.
+    """
     inputs, labels = data
     mask = torch.from_numpy(validation_mask(inputs if isinstance(inputs, list) else inputs.numpy(), fraction, seed))
+    check_split(int((~mask).sum()), int(mask.sum()), fraction)
 
     def part(keep: torch.Tensor) -> tuple[Any, torch.Tensor]:
         chosen = keep.nonzero().flatten()

@@ -8,7 +8,7 @@ same rule as graph ops (components/hub_trainer/validation.py), and a test holds 
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -86,3 +86,18 @@ def validation_mask(inputs: Sequence[str] | np.ndarray, fraction: float, seed: i
     their float32 bit patterns (exact on every device).
     """
     return _buckets(inputs, seed) < fraction * BUCKETS
+
+
+def empty_validation_error(fraction: float, total: Optional[int] = None) -> ValueError:
+    """The one-line error for a validation subset that holds no example (`total`: the train examples, when counted)."""
+    among = f"none of {total} train examples" if total is not None else "no train example"
+    return ValueError(f"the validation subset is empty: {among} fell in training.validation_fraction {fraction}; raise it or add training data")
+
+
+def check_split(train_count: int, validation_count: int, fraction: float) -> None:
+    """Refuses a carve that left the validation subset or the training data empty, in one line naming the numbers."""
+    total = train_count + validation_count
+    if validation_count == 0:
+        raise empty_validation_error(fraction, total)
+    if train_count == 0:
+        raise ValueError(f"no training examples left: all {total} train examples fell in the validation subset; lower training.validation_fraction")
