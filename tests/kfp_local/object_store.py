@@ -9,9 +9,9 @@ Stand-ins: `minio://` and `s3://` buckets live in an S3-API server (moto in serv
 loopback, where the cluster has MinIO or S3); `gs://` buckets in a GCS JSON-API server
 (gcp-storage-emulator on loopback), which the launcher reaches with the google-cloud-storage
 client where the real one uses gocloud's `gcsblob` (object_store.go OpenBucket, 2.5.0).
-Substitution: the launcher mirrors artifacts under the
-absolute paths `/minio`, `/s3`, `/gcs` of the pod; here each pod gets its own directory
-(`pod_root`) and those paths live under it.
+Substitution: the launcher mirrors artifacts under the absolute paths `/minio`, `/s3`,
+`/gcs` of the pod; here each pod gets its own directory (`pod_root`) and those paths live
+under it.
 """
 from __future__ import annotations
 
