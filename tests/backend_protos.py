@@ -18,14 +18,19 @@ from google.rpc import status_pb2
 from grpc_tools import protoc
 
 PROTO_DIR = Path(__file__).resolve().parent / "kfp_backend" / "protos"
+# Backend version -> the protos/ directory its driver is built with. 2.4.1's go.mod pins the same
+# kubernetes_platform module as 2.4.0 (d911c8b73b49, no `replace`); its tree's copy is byte-identical too.
+BACKEND_PROTO = {"2.4.0": "2.4.0", "2.4.1": "2.4.0", "2.5.0": "2.5.0"}
 _WELL_KNOWN = Path(grpc_tools.__file__).parent / "_proto"  # google/protobuf/*.proto shipped with protoc
 _GOOGLEAPIS = Path(status_pb2.__file__).parents[2]  # google/rpc/status.proto (googleapis-common-protos)
 
 
 @functools.cache
 def executor_config_class(version: str) -> type[message.Message]:
-    """`kfp_kubernetes.KubernetesExecutorConfig` as the KFP backend `version` defines it."""
-    source = PROTO_DIR / version
+    """`kfp_kubernetes.KubernetesExecutorConfig` as the KFP backend `version` (a BACKEND_PROTO key) defines it."""
+    if version not in BACKEND_PROTO:
+        raise ValueError(f"KFP backend {version!r}: no protos here (use one of {sorted(BACKEND_PROTO)})")
+    source = PROTO_DIR / BACKEND_PROTO[version]
     with tempfile.TemporaryDirectory() as scratch:
         descriptor_set = Path(scratch) / "protos.pb"
         arguments = ["protoc", f"-I{source}", f"-I{_WELL_KNOWN}", f"-I{_GOOGLEAPIS}", "--include_imports", f"--descriptor_set_out={descriptor_set}"]

@@ -88,9 +88,11 @@ def test_cache_key_ignores_output_uris_and_follows_inputs() -> None:
 
 
 def test_kfp_2_4_0_driver_rejects_fields_it_does_not_know() -> None:
-    """cmd/driver/main.go: 2.4.0 parses the Kubernetes executor config strictly, 2.5.0 allows unknown fields."""
+    """cmd/driver/main.go: 2.4.0 parses the Kubernetes executor config strictly, 2.4.1 and 2.5.0 allow unknown fields
+    (2.4.1 with 2.4.0's proto: a 2.5.0-shaped mount parses there, its claim dropped)."""
     config = {"pvcMount": [{"pvcNameParameter": {"runtimeValue": {"constant": "claim"}}, "mountPath": "/data"}]}
     check_kubernetes_config(config, "2.5.0")
+    check_kubernetes_config(config, "2.4.1")
     with pytest.raises(DriverError, match="no field named \"pvcNameParameter\""):
         check_kubernetes_config(config, "2.4.0")
     check_kubernetes_config({"pvcMount": [{"constant": "claim", "mountPath": "/data"}]}, "2.4.0")

@@ -1,10 +1,13 @@
 """The compiled retrain pipeline run end to end through the local KFP executor (tests/kfp_local).
 
 Every step is the compiled container command in its own process, driven and launched
-as kubeflow/pipelines' driver and launcher do (2.5.0), artifacts on MinIO's default
-root (`minio://mlpipeline/v2/artifacts`, an S3-API server on loopback) and lineage in
-ML Metadata over gRPC. Two namespaces run pipelines of the same name, as two teams
-on one cluster would.
+as kubeflow/pipelines' driver and launcher do (2.5.0), and lineage is in ML Metadata over
+gRPC. Three namespaces run pipelines of the same name, as three teams on one cluster would:
+- team-a: the built-in example (`trainer: tf`) on MinIO's default root
+  (`minio://mlpipeline/v2/artifacts`, an S3-API server on loopback);
+- team-b: spans of new data on a `gs://` root (a GCS API server on loopback): a first run,
+  then a scheduled one whose resolver steps read the first run's model from GCS;
+- team-c: the built-in example with `trainer: both` on the `gs://` root.
 """
 from __future__ import annotations
 
@@ -28,6 +31,8 @@ from pipelines.kubeflow.upload import pipeline_package
 
 pytestmark = pytest.mark.e2e
 NAMES = {5: "five", 6: "six", 7: "seven"}
+GS_BUCKET = "retrain-artifacts"
+GS_ROOT = f"gs://{GS_BUCKET}/v2"
 
 
 @dataclass
@@ -50,6 +55,7 @@ class Compiled:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with local_cluster(tmp_path_factory.mktemp("kfp-e2e")) as running:
+        running.stores.create_gcs_bucket(GS_BUCKET)  # a gs:// root's bucket is the user's to create
         yield running
 
 
@@ -75,6 +81,19 @@ def builtin_team_a(cluster: Cluster, digits_example: ExampleLayout, tmp_path_fac
     return compiled, compiled.run(cluster, "team-a")
 
 
+@pytest.fixture(scope="module")
+def builtin_both_team_c(cluster: Cluster, digits_example: ExampleLayout, tmp_path_factory: pytest.TempPathFactory) -> tuple[Compiled, RunResult]:
+    """The built-in example with `trainer: both` on the gs:// root, in namespace team-c (a short training; any accuracy passes)."""
+    config = {
+        "trainer": "both",
+        "training": {"epochs": 5},
+        "evaluation": {"min_accuracy": 0.0, "max_accuracy_drop": 1.0},
+        "kubeflow": {"data_root": str(digits_example.root.parent), "pipeline_root": GS_ROOT},
+    }
+    compiled = _compile(cluster, tmp_path_factory.mktemp("team-c"), config)
+    return compiled, compiled.run(cluster, "team-c")
+
+
 def _drop_span(root: Path, span: int, per_class: dict[int, int]) -> None:
     write_digit_records(root / f"span-{span}" / "train" / "part.tfrecord", per_class, NAMES, offset=10 * span)
     write_digit_records(root / f"span-{span}" / "eval" / "part.tfrecord", {d: 6 for d in per_class}, NAMES, offset=100 + 6 * span)
@@ -82,7 +101,7 @@ def _drop_span(root: Path, span: int, per_class: dict[int, int]) -> None:
 
 @pytest.fixture(scope="module")
 def spans_team_b(cluster: Cluster, digits_example: ExampleLayout, builtin_team_a, tmp_path_factory: pytest.TempPathFactory) -> Compiled:
-    """A pipeline of the same name on spans of new data, in namespace team-b (after team-a's run)."""
+    """A pipeline of the same name on spans of new data and the gs:// root, in namespace team-b (after team-a's run)."""
     workdir = tmp_path_factory.mktemp("team-b")
     _drop_span(workdir / "data", 0, {5: 6, 6: 6, 7: 6})
     config = {
@@ -92,6 +111,7 @@ def spans_team_b(cluster: Cluster, digits_example: ExampleLayout, builtin_team_a
         "training": {"epochs": 3},
         "evaluation": {"min_accuracy": 0.0, "max_accuracy_drop": 1.0},
         "push": {"model_name": "digits-b"},
+        "kubeflow": {"pipeline_root": GS_ROOT},
     }
     return _compile(cluster, workdir, config)
 
@@ -154,9 +174,27 @@ def test_scheduled_run_ingests_the_new_span_and_builds_on_the_last_model(
     assert fingerprints[0] != fingerprints[1]  # span 1's files, not the first run's span 0 served from cache
     first_model = team_b_first.tasks["Trainer"].outputs["model"]
     assert _custom(cluster, team_b_scheduled, "previous_label_map_resolver", "model")["resolved_from"] == first_model
-    run_root = f"{DEFAULT_PIPELINE_ROOT}/retrain-digits/{team_b_scheduled.run_id}/"
+    assert first_model.startswith(f"{GS_ROOT}/retrain-digits/{team_b_first.run_id}/Trainer/")
+    run_root = f"{GS_ROOT}/retrain-digits/{team_b_scheduled.run_id}/"
     for task, key in (("Trainer", "base_model"), ("Evaluator", "baseline_model")):
         used = _input(cluster, team_b_scheduled, task, key)  # the resolver's copy, uploaded under this run's root
         assert used.uri.startswith(run_root) and used.metadata["resolved_from"] == first_model, task
-        assert any(k.endswith("saved_model.pb") for k in cluster.stores.objects(used.uri)), task
+        assert any(k.endswith("saved_model.pb") for k in cluster.stores.objects(used.uri)), task  # on GCS
     assert sorted(path.name for path in (spans_team_b.serving / "digits-b").iterdir()) == ["1", "2"]
+
+
+def test_builtin_example_with_both_trainers_pushes_both_models_on_a_gs_root(cluster: Cluster, builtin_both_team_c) -> None:
+    compiled, result = builtin_both_team_c
+    assert {"Trainer", "Evaluator", "VersionedPusher", "TorchTrainer", "TorchEvaluator", "TorchPusher"} <= set(result.tasks)
+    for trainer, evaluator in (("Trainer", "Evaluator"), ("TorchTrainer", "TorchEvaluator")):
+        assert _custom(cluster, result, evaluator, "blessing")["blessed"] == 1, evaluator
+        model_uri = result.tasks[trainer].outputs["model"]
+        assert model_uri.startswith(f"{GS_ROOT}/retrain-digits/{result.run_id}/{trainer}/"), trainer
+        assert cluster.stores.objects(model_uri), trainer  # uploaded to GCS
+    assert any(key.endswith("saved_model.pb") for key in cluster.stores.objects(result.tasks["Trainer"].outputs["model"]))
+    for task in ("baseline_model_resolver", "torch_baseline_model_resolver"):  # team-a's and team-b's models are in other namespaces
+        assert _custom(cluster, result, task, "model").get("resolved_from", "") == "", task
+    assert (compiled.serving / "digits" / "1" / "saved_model.pb").is_file()
+    pushed_torch = compiled.serving / "digits-torch" / "1"
+    assert sorted(path.name for path in (compiled.serving / "digits-torch").iterdir()) == ["1"]
+    assert (pushed_torch / "model.pt").is_file() and json.loads((pushed_torch / "labels.json").read_text()) == ["5", "6", "7", "8", "9"]

@@ -144,7 +144,7 @@ def test_a_resolver_step_on_minio_matches_mirror_inputs_to_mlmd_uris_within_its_
     """
     history = record_history(tmp_path / "mlmd", kfp=True, namespace="team-a", other_namespace="team-b")
     server, endpoint = start_s3_server()  # MinIO's S3 API, holding the history's artifacts
-    bucket = ObjectStores(endpoint, tmp_path / "gcs").open_bucket(parse_bucket_config_for_artifact_uri("minio://mlpipeline/x"))
+    bucket = ObjectStores(endpoint).open_bucket(parse_bucket_config_for_artifact_uri("minio://mlpipeline/x"))
     session = json.dumps(store_session_info(DEFAULT_PIPELINE_ROOT, endpoint.split("://", 1)[1]))
     for artifact in history.store.get_artifacts():
         upload_blob(bucket, artifact.uri, artifact.uri.lstrip("/"))

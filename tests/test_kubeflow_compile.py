@@ -25,7 +25,7 @@ from components.kfp_resolvers.component import sqlite_connection
 from components.kfp_resolvers.entrypoint import COMMAND as STEP_COMMAND
 from components.kfp_resolvers.entrypoint import run_step
 from components.torch_trainer.component import TorchTrainer
-from backend_protos import parse_executor_config
+from backend_protos import BACKEND_PROTO, parse_executor_config
 from mlmd_history import PIPELINE, History, record_history
 from pipelines.cli import EXIT_OK, EXIT_USAGE, main
 from pipelines.config import ConfigError, RetrainConfig, config_from_dict
@@ -49,7 +49,6 @@ class Compiled:
 
 SHM = {"volumeName": "dshm", "mountPath": "/dev/shm", "medium": "Memory", "sizeLimit": "2Gi"}
 SERVING_VOLUME = {"pvcNameParameter": {"runtimeValue": {"constant": "retrain-serving"}}, "mountPath": "/serving"}
-BACKEND_PROTO = {"2.4.0": "2.4.0", "2.4.1": "2.4.0", "2.5.0": "2.5.0"}  # 2.4.1's go.mod pins 2.4.0's kubernetes_platform
 
 
 def _parsed(pipeline_doc: dict[str, Any], platform_doc: dict[str, Any], kfp_version: str = KubeflowSettings().kfp_version) -> Compiled:
@@ -60,7 +59,7 @@ def _parsed(pipeline_doc: dict[str, Any], platform_doc: dict[str, Any], kfp_vers
     assert set(platform.platforms["kubernetes"].deployment_spec.executors) == set(executors)
     for config in executors.values():
         json_format.ParseDict(config, k8s.KubernetesExecutorConfig())
-        parse_executor_config(config, BACKEND_PROTO[kfp_version])
+        parse_executor_config(config, kfp_version)
     deployment = json_format.ParseDict(pipeline_doc["deploymentSpec"], pipeline_spec_pb2.PipelineDeploymentConfig())
     return Compiled(spec, deployment, executors, pipeline_doc)
 
@@ -425,7 +424,7 @@ def test_platform_config_parses_with_the_proto_of_each_supported_backend(kfp_ver
     config = parsed.kubernetes["TorchTrainer_executor"]
     volumes = [mount["mountPath"] for mount in config["pvcMount"]]
     assert volumes == ["/serving", "/data"] and config["secretAsEnv"] and config["imagePullSecret"]
-    message = parse_executor_config(config, BACKEND_PROTO[kfp_version])
+    message = parse_executor_config(config, kfp_version)
     assert [mount.mount_path for mount in message.pvc_mount] == volumes  # nothing dropped as unknown
     if BACKEND_PROTO[kfp_version] == "2.4.0":
         assert [mount.constant for mount in message.pvc_mount] == ["retrain-serving", "datasets"]

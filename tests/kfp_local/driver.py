@@ -2,7 +2,7 @@
 
 A port of kubeflow/pipelines `backend/src/v2/driver/driver.go` (RootDAG, Container,
 resolveInputs, resolveInputParameter, resolveUpstreamArtifacts, provisionOutputs,
-reuseCachedOutputs) at tag 2.5.0; where 2.4.0 differs (no `executor-logs` output, the
+reuseCachedOutputs) at tag 2.5.0; where 2.4.x differs (no `executor-logs` output; at 2.4.0 the
 Kubernetes executor config parsed strictly by `cmd/driver/main.go`) `kfp_version` selects it.
 Input artifacts come from the producer's OUTPUT events in ML Metadata and reach the step
 with an EMPTY `type.instanceSchema` (`metadata/client.go` ToRuntimeArtifact, both tags).
@@ -33,8 +33,8 @@ from kfp_local.object_store import parse_bucket_config
 
 DEFAULT_PIPELINE_ROOT = "minio://mlpipeline/v2/artifacts"  # config/env.go defaultPipelineRoot (2.4.0, 2.5.0)
 OUTPUT_METADATA_FILE = "/tmp/kfp_outputs/output_metadata.json"  # component.OutputMetadataFilepath
-EXECUTOR_LOGS = "executor-logs"  # driver.go provisionOutputs (2.5.0; absent in 2.4.0)
-KFP_VERSIONS = ("2.4.0", "2.5.0")
+EXECUTOR_LOGS = "executor-logs"  # driver.go provisionOutputs (2.5.0; absent in 2.4.0 and 2.4.1)
+KFP_VERSIONS = ("2.4.0", "2.4.1", "2.5.0")
 _ParameterType = kfp_pb2.ParameterType
 
 
@@ -58,8 +58,8 @@ class StepOptions:
 
     @property
     def publish_logs(self) -> bool:
-        """The driver's `--publish_logs` flag defaults to "true" (cmd/driver/main.go, 2.5.0); 2.4.0 has none."""
-        return self.kfp_version != "2.4.0"
+        """The driver's `--publish_logs` flag defaults to "true" (cmd/driver/main.go, 2.5.0); 2.4.0 and 2.4.1 have none."""
+        return self.kfp_version not in ("2.4.0", "2.4.1")
 
 
 @dataclass
@@ -74,7 +74,7 @@ class DriverResult:
 
 
 def check_kubernetes_config(config: dict[str, Any], kfp_version: str) -> None:
-    """cmd/driver/main.go: 2.4.0 parses the executor config with jsonpb, rejecting unknown fields; 2.5.0 with
+    """cmd/driver/main.go: 2.4.0 parses the executor config with jsonpb, rejecting unknown fields; 2.4.1 and 2.5.0 with
     util.UnmarshalString (`AllowUnknownFields: true`, common/util/json.go). Each with its tag's proto (tests/backend_protos.py)."""
     from backend_protos import executor_config_class
 

@@ -3,7 +3,7 @@
 A port of kubeflow/pipelines `backend/src/v2/component/launcher_v2.go` (Execute,
 executeV2, addDefaultParams, getPlaceholders, downloadArtifacts, execute, getLogWriter,
 getExecutorOutputFile, collectOutputParameters, uploadOutputArtifacts, getArtifactSchema)
-at tag 2.5.0 (2.4.0: no executor-logs output).
+at tag 2.5.0 (2.4.0 and 2.4.1: no executor-logs output).
 
 Substitutions (a process here, a pod there), each explicit:
 - the pod's filesystem: the launcher's absolute paths (`/minio`, `/s3`, `/gcs` mirrors,

@@ -6,19 +6,20 @@ ParseBucketConfigForArtifactURI, KeyFromURI, PrefixedBucket), `objectstore/objec
 (identical at 2.4.0 for these functions).
 
 Stand-ins: `minio://` and `s3://` buckets live in an S3-API server (moto in server mode on
-loopback, where the cluster has MinIO or S3); a `gs://` bucket is a local directory (no GCS
-emulator is available offline). Substitution: the launcher mirrors artifacts under the
-absolute paths `/minio`, `/s3`, `/gcs` of the pod; here each pod gets its own directory
-(`pod_root`) and those paths live under it.
+loopback, where the cluster has MinIO or S3); `gs://` buckets in a GCS JSON-API server
+(gcp-storage-emulator on loopback), which the launcher reaches with the google-cloud-storage
+client where the real one uses gocloud's `gcsblob` (object_store.go OpenBucket, 2.5.0).
+Substitution: the launcher mirrors artifacts under the absolute paths `/minio`, `/s3`,
+`/gcs` of the pod; here each pod gets its own directory (`pod_root`) and those paths live
+under it.
 """
 from __future__ import annotations
 
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Any, Iterator, Protocol
 
 # launcher_v2.go LocalPathForURI (2.5.0): URI scheme -> mirror directory at the pod's root.
 MIRRORS: tuple[tuple[str, str], ...] = (("gs://", "gcs"), ("minio://", "minio"), ("s3://", "s3"))
@@ -117,25 +118,28 @@ class S3Bucket:
         self._client.download_file(self._name, self._prefix + key, local_file)  # type: ignore[attr-defined]
 
 
-class DirectoryBucket:
-    """A local directory standing in for a GCS bucket (objects are files under it; `root` includes the prefix)."""
+class GCSBucket:
+    """A GCS bucket seen through a key prefix, as object_store.go OpenBucket returns it for `gs://`
+    (`blob.OpenBucket("gs://B?prefix=P")`, gcsblob). `client` is a google-cloud-storage Client.
 
-    def __init__(self, root: Path) -> None:
-        self._root = root
+    Nothing creates the bucket: as on GCS, writing to or listing a missing bucket fails (404).
+    """
+
+    def __init__(self, client: object, name: str, prefix: str = "") -> None:
+        self._client, self._name, self._prefix = client, name, prefix
+
+    def _blob(self, key: str) -> Any:
+        return self._client.bucket(self._name).blob(self._prefix + key)  # type: ignore[attr-defined]
 
     def write(self, key: str, local_file: str) -> None:
-        target = self._root / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(local_file, target)
+        self._blob(key).upload_from_filename(local_file)
 
     def keys(self, prefix: str) -> Iterator[str]:
-        for path in sorted(self._root.rglob("*")):
-            key = path.relative_to(self._root).as_posix()
-            if path.is_file() and key.startswith(prefix):
-                yield key
+        for blob in self._client.list_blobs(self._name, prefix=self._prefix + prefix):  # type: ignore[attr-defined]
+            yield blob.name[len(self._prefix):]
 
     def read(self, key: str, local_file: str) -> None:
-        shutil.copyfile(self._root / key, local_file)
+        self._blob(key).download_to_filename(local_file)
 
 
 def upload_blob(bucket: Bucket, local_path: str, blob_path: str) -> None:

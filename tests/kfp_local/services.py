@@ -1,4 +1,4 @@
-"""The cluster's services on loopback: ML Metadata over gRPC, and an S3-API server standing in for MinIO.
+"""The cluster's services on loopback: ML Metadata over gRPC, an S3-API server for MinIO, a GCS API server.
 
 - ML Metadata: the real MLMD library (`ml_metadata.MetadataStore` on a SQLite file)
   behind a gRPC servicer of `ml_metadata.MetadataStoreService`, the service that the
@@ -6,8 +6,12 @@
   (`backend/src/v2/metadata/client.go`, 2.5.0) and the resolver steps
   (components/kfp_resolvers, `MetadataStoreClientConfig(host, port)`) talk to. Every RPC
   is handed to the MLMD library's own implementation of that RPC.
-- Object store: moto in server mode (a real HTTP S3 API) on loopback, holding the
-  `minio://` / `s3://` buckets; a `gs://` bucket is a local directory (see object_store.py).
+- Object stores: moto in server mode (a real HTTP S3 API) on loopback, holding the
+  `minio://` / `s3://` buckets; gcp-storage-emulator (a GCS JSON API over HTTP) on loopback,
+  holding the `gs://` buckets. Both accept any credentials (the cluster's MinIO checks the
+  `mlpipeline-minio-artifact` keys, GCS the pod's identity); the GCS emulator also takes
+  bucket names GCS rejects. What they do check and the clients depend on: a missing bucket
+  or object is a 404 (NoSuchBucket/NoSuchKey on S3), listing is by plain key prefix.
 """
 from __future__ import annotations
 
@@ -22,10 +26,11 @@ from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2, metadata_store_service_pb2, metadata_store_service_pb2_grpc
 
-from kfp_local.object_store import Bucket, BucketConfig, DirectoryBucket, S3Bucket, parse_bucket_config_for_artifact_uri
+from kfp_local.object_store import Bucket, BucketConfig, GCSBucket, S3Bucket, parse_bucket_config_for_artifact_uri
 
 MINIO_ACCESS_KEY = "minio"  # the mlpipeline-minio-artifact Secret's values in KFP's manifests
 MINIO_SECRET_KEY = "minio123"
+GCS_PROJECT = "retrain-local"  # the project a GCS client names (the emulator checks none)
 _SERVICE = metadata_store_service_pb2.DESCRIPTOR.services_by_name["MetadataStoreService"]
 
 
@@ -100,10 +105,10 @@ def serve_metadata(sqlite_path: Path) -> MetadataService:
 
 @dataclass
 class ObjectStores:
-    """The buckets the launcher can open: S3-API ones at `s3_endpoint`, `gs://` ones under `gcs_root`."""
+    """The buckets the launcher can open: S3-API ones at `s3_endpoint`, `gs://` ones at the GCS API `gcs_endpoint`."""
 
     s3_endpoint: str
-    gcs_root: Path
+    gcs_endpoint: str = ""  # "": this cluster has no GCS server (opening a gs:// bucket fails)
 
     def s3_client(self) -> Any:
         import boto3
@@ -116,12 +121,25 @@ class ObjectStores:
             region_name="us-east-1",
         )
 
+    def gcs_client(self) -> Any:
+        """A google-cloud-storage client of the GCS server (the launcher's pod identity: anonymous here)."""
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        if not self.gcs_endpoint:
+            raise ValueError("this local cluster serves no GCS API: start it with start_gcs_server()")
+        options = {"api_endpoint": self.gcs_endpoint}
+        return storage.Client(project=GCS_PROJECT, credentials=AnonymousCredentials(), client_options=options, use_auth_w_custom_endpoint=False)
+
+    def create_gcs_bucket(self, name: str) -> None:
+        """`gcloud storage buckets create gs://NAME`: a gs:// root's bucket exists before any run (the launcher creates none)."""
+        self.gcs_client().create_bucket(name)
+
     def open_bucket(self, config: BucketConfig) -> Bucket:
-        """objectstore.OpenBucket: the bucket of `config` (created if new: MinIO's `mlpipeline` exists at install)."""
+        """objectstore.OpenBucket: the bucket of `config` (MinIO's are created if new, as `mlpipeline` exists at install;
+        a missing GCS bucket stays missing, so writes to it fail with 404 as on GCS)."""
         if config.scheme == "gs://":
-            root = self.gcs_root / config.bucket_name / config.prefix
-            root.mkdir(parents=True, exist_ok=True)
-            return DirectoryBucket(root)
+            return GCSBucket(self.gcs_client(), config.bucket_name, config.prefix)
         client = self.s3_client()
         existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
         if config.bucket_name not in existing:
@@ -144,3 +162,16 @@ def start_s3_server() -> tuple[Any, str]:
     host, port = server.get_host_and_port()
     return server, f"http://{host}:{port}"
 
+
+def start_gcs_server() -> tuple[Any, str]:
+    """gcp-storage-emulator's GCS JSON-API server on loopback, in memory (a free port): (server, endpoint URL).
+
+    `server.stop()` ends it. Clients reach it with `STORAGE_EMULATOR_HOST=<endpoint>`
+    (google-cloud-storage then sends no credentials) or `client_options.api_endpoint`.
+    """
+    from gcp_storage_emulator.server import create_server
+
+    server = create_server("127.0.0.1", 0, in_memory=True)
+    server.start()
+    host, port = server._api._httpd.server_address[:2]  # noqa: SLF001  (port 0: the emulator keeps the bound port there)
+    return server, f"http://{host}:{port}"
