@@ -21,7 +21,7 @@ from tfx import v1 as tfx
 from tfx.dsl.components.base.base_component import BaseComponent
 from tfx.dsl.components.base.base_node import BaseNode
 
-from components.baseline_resolver.strategy import (
+from components.resolvers.baseline import (
     BLESSING_KEY,
     CANDIDATE_KEY,
     MODEL_KEY,
@@ -32,16 +32,16 @@ from components.data_gate.component import AnomaliesGate
 from components.hub_trainer.export import TRANSFORM_SIGNATURE
 from components.training_core.features import LABEL_ID
 from components.image_example_gen.component import ImageFolderExampleGen
-from components.kfp_resolvers import consumers as kubeflow_consumers
+from components.kubeflow import consumers as kubeflow_consumers
 from components.label_prep.artifact import LabelMap
 from components.label_prep.component import LabelPrep
-from components.label_prep.resolver import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
+from components.resolvers.label_map import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
 from components.label_transform.component import LabelMappedTransform
 from components.span_ranges import rolling_window
 from components.evaluator_progress.component import Evaluator
 from components.torch_evaluator.component import TorchEvaluator
 from components.trainer_settings import trainer_custom_config, transform_custom_config, tuner_custom_config
-from components.torch_evaluator.resolver import LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
+from components.resolvers.framework import LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
 from components.torch_trainer.component import TorchTrainer
 from components.torch_tuner.component import TorchTuner
 from components.versioned_pusher.component import VersionedPusher
@@ -334,7 +334,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
     ids and outputs, and for `kfp` ExampleGen resolves its span in its own step
     (pipelines/kubeflow/steps.py); their consumers (LabelPrep, the trainers and
     evaluators) are the Kubeflow variants that accept an empty resolver output
-    (components/kfp_resolvers/consumers.py); everything else is the same definition.
+    (components/kubeflow/consumers.py); everything else is the same definition.
     """
     example_gen = example_gen_for(config)
     span_probe: list[BaseNode] = []

@@ -7,7 +7,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.components.evaluator import constants
 from tfx.types import standard_artifacts
 
-from components.baseline_resolver.strategy import (
+from components.resolvers.baseline import (
     BLESSING_KEY,
     CANDIDATE_KEY,
     MODEL_KEY,

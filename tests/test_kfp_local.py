@@ -127,7 +127,7 @@ def test_mlmd_service_serves_the_python_grpc_client(cluster: Cluster) -> None:
 
 def test_step_leaves_the_launchers_log_output_to_the_launcher(compiled: dict[str, Any]) -> None:
     """KFP 2.5.0's driver adds `executor-logs` (system.Artifact) to every step; TFX must not see it."""
-    from components.kfp_resolvers.step_input import prepare_step
+    from components.kubeflow.step_input import prepare_step
 
     outputs_spec = compiled["pipeline_spec"]["components"]["StatisticsGen"]["outputDefinitions"]
     outputs = provision_outputs("minio://mlpipeline/v2/artifacts/p/r", "StatisticsGen", json_format.ParseDict(outputs_spec, kfp_pb2.ComponentOutputsSpec()), "salt", True)

@@ -17,10 +17,10 @@ from kfp.pipeline_spec import pipeline_spec_pb2 as kfp_pb2
 from mlmd_history import PIPELINE, record_history
 from tfx.types import standard_artifacts
 
-from components.kfp_resolvers import executor, lineage, object_store
-from components.kfp_resolvers.component import sqlite_connection
-from components.kfp_resolvers.mirror import MIRROR_PREFIX_ENV, mirror_path
-from components.kfp_resolvers.object_store import MINIO_SECRET, ObjectStoreError, secret_env
+from components.resolvers.kfp import executor, lineage, object_store
+from components.resolvers.kfp.component import sqlite_connection
+from components.kubeflow.mirror import MIRROR_PREFIX_ENV, mirror_path
+from components.resolvers.kfp.object_store import MINIO_SECRET, ObjectStoreError, secret_env
 from kfp_local.cluster import installed_secrets
 from kfp_local.driver import DEFAULT_PIPELINE_ROOT, KFP_VERSIONS, DriverError, StepOptions, check_kubernetes_config, store_session_info
 from kfp_local.launcher import Pod, PodNotStarted, step_environment

@@ -22,27 +22,27 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.input_resolution.strategies.span_range_strategy import SpanRangeStrategy
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.baseline_resolver.strategy import BLESSING_KEY, CANDIDATE_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy, pushed_model_ids
-from components.kfp_resolvers import lineage
-from components.kfp_resolvers.component import sqlite_connection
+from components.resolvers.baseline import BLESSING_KEY, CANDIDATE_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy, pushed_model_ids
+from components.resolvers.kfp import lineage
+from components.resolvers.kfp.component import sqlite_connection
 from components.span_ranges import rolling_window
-from components.kfp_resolvers.example_gen import SpanResolvingExampleGen, resolve_span
-from components.kfp_resolvers.executor import (
+from components.kubeflow.example_gen import SpanResolvingExampleGen, resolve_span
+from components.resolvers.kfp.executor import (
     BaselineModelExecutor,
     LabelMapLineageExecutor,
     SpanWindowExecutor,
     is_resolved,
 )
-from components.kfp_resolvers.namespace import NAMESPACE_ENV
-from components.kfp_resolvers.optional_inputs import drop_unresolved
-from components.kfp_resolvers.runtime_epochs import apply_requested_epochs
+from components.resolvers.kfp.namespace import NAMESPACE_ENV
+from components.kubeflow.optional_inputs import drop_unresolved
+from components.kubeflow.runtime_epochs import apply_requested_epochs
 from components.trainer_settings import trainer_custom_config
 from pipelines.config import config_from_dict
 from pipelines.trainer_settings import trainer_settings_for
 from components.label_prep.artifact import LabelMap
-from components.label_prep.resolver import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
+from components.resolvers.label_map import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
 from components.branches import FRAMEWORK_PROPERTY, PYTORCH, TENSORFLOW
-from components.torch_evaluator.resolver import LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
+from components.resolvers.framework import LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
 
 
 @pytest.fixture(scope="module")

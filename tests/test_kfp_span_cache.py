@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from kfp_driver import cache_key, driver_executor_input, step_args
 
-from components.kfp_resolvers.entrypoint import run_step
-from components.kfp_resolvers.example_gen import DATA_VERSION_KEY, span_of_data_version
-from components.kfp_resolvers.mirror import MIRROR_PREFIX_ENV
+from components.kubeflow.entrypoint import run_step
+from components.kubeflow.example_gen import DATA_VERSION_KEY, span_of_data_version
+from components.kubeflow.mirror import MIRROR_PREFIX_ENV
 from pipelines.config import config_from_dict
 from pipelines.kubeflow.compile import compile_pipeline_spec
 from pipelines.kubeflow.steps import SPAN_PROBE_ID

@@ -26,13 +26,13 @@ from kfp_local.services import ObjectStores, start_s3_server
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
 from tfx.utils import import_utils
 
-from components.kfp_resolvers.component import sqlite_connection
-from components.kfp_resolvers.entrypoint import register_artifact_types, run_step
-from components.kfp_resolvers.example_gen import DATA_VERSION_KEY
-from components.kfp_resolvers.mirror import MIRROR_PREFIX_ENV, mirror_path, uri_of
-from components.kfp_resolvers.namespace import NAMESPACE_ENV
-from components.kfp_resolvers.object_store import MINIO_SECRET, secret_env
-from components.kfp_resolvers.step_input import prepare_step, restore_output_uris
+from components.resolvers.kfp.component import sqlite_connection
+from components.kubeflow.entrypoint import register_artifact_types, run_step
+from components.kubeflow.example_gen import DATA_VERSION_KEY
+from components.kubeflow.mirror import MIRROR_PREFIX_ENV, mirror_path, uri_of
+from components.resolvers.kfp.namespace import NAMESPACE_ENV
+from components.resolvers.kfp.object_store import MINIO_SECRET, secret_env
+from components.kubeflow.step_input import prepare_step, restore_output_uris
 from pipelines.config import config_from_dict
 from pipelines.kubeflow.compile import compile_pipeline_spec
 from pipelines.kubeflow.steps import SPAN_PROBE_ID

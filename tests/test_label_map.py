@@ -20,7 +20,7 @@ from components.label_prep.label_map import (
     load_label_map,
     save_label_map,
 )
-from components.label_prep.resolver import label_map_of_model, seed_label_map
+from components.resolvers.label_map import label_map_of_model, seed_label_map
 from components.label_prep.settings import LabelSettings
 
 

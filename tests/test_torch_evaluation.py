@@ -8,11 +8,11 @@ import pytest
 from tfx.types import standard_artifacts
 
 import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from components.baseline_resolver.strategy import latest_blessed_other_than
+from components.resolvers.baseline import latest_blessed_other_than
 from components.branches import FRAMEWORK_PROPERTY, PYTORCH
 from components.torch_evaluator.gate import evaluate_predictions
 from components.torch_evaluator.predictions import prediction_keys, write_predictions
-from components.torch_evaluator.resolver import _only, framework_of
+from components.resolvers.framework import _only, framework_of
 from components.versioned_pusher.evaluation import gate_accuracies
 from pipelines.config import RetrainConfig
 from pipelines.pipeline import eval_config_for

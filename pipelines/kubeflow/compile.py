@@ -27,7 +27,7 @@ from typing import Any, Optional, cast
 
 import yaml
 
-from components.kfp_resolvers.entrypoint import COMMAND as STEP_COMMAND
+from components.kubeflow.entrypoint import COMMAND as STEP_COMMAND
 from pipelines.config import ConfigError, RetrainConfig
 from pipelines.kubeflow import platform
 from pipelines.kubeflow.steps import RESOLVER_STEP_IDS, RUNTIME_PARAMETER_DEFAULTS, UNCACHED_STEP_IDS, link_output_parameters

@@ -23,7 +23,7 @@ the deprecated forms (backend/src/v2/driver/driver.go); 2.5.0 configs use the ne
 No KubernetesExecutorConfig field at these tags carries a securityContext.
 
 Resolver steps copy what they resolve out of the object store
-(components/kfp_resolvers/object_store.py), so they need the access the launcher
+(components/resolvers/kfp/object_store.py), so they need the access the launcher
 has. On a `minio://` root that is the Secret `mlpipeline-minio-artifact` (the
 launcher reads it through the Kubernetes API; a step gets its keys by
 `secretAsEnv`, which the 2.4.x driver takes as `secretName` and 2.5.0 as
@@ -38,7 +38,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.dsl.components.base.base_component import BaseComponent
 
 from components.branches import BRANCHES, ORIGINAL
-from components.kfp_resolvers.object_store import MINIO_SECRET, MINIO_SECRET_KEYS, secret_env
+from components.resolvers.kfp.object_store import MINIO_SECRET, MINIO_SECRET_KEYS, secret_env
 from pipelines.config import ConfigError
 from pipelines.kubeflow.settings import KubeflowSettings, StepResources, quantity_in_gb
 

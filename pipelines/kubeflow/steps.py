@@ -3,15 +3,15 @@
 TFX's Kubeflow V2 compiler only compiles two stock resolver strategies, and
 open-source KFP runs neither resolver executors nor ExampleGen's preCacheCheck
 driver. So for a Kubeflow target each resolver node becomes a container step with
-the same id and output keys (components/kfp_resolvers), and for `kfp` ExampleGen
+the same id and output keys (components/resolvers/kfp), and for `kfp` ExampleGen
 resolves its span in its own step. A resolver step given a `framework` only
 considers models of that framework (every model resolver unless `trainer: tf`,
 as locally). On `kfp` an uncached span probe feeds ExampleGen the data version it
-ingests, so ExampleGen's cache key follows the data (components/kfp_resolvers/span_probe.py).
+ingests, so ExampleGen's cache key follows the data (components/kubeflow/span_probe.py).
 Runtime parameters (RUNTIME_PARAMETER_DEFAULTS):
 `span` pins the span ExampleGen ingests (kfp; -1: the newest), `epochs` overrides
 `training.epochs` in every trainer (0: keep it). The components that consume
-resolver steps are their Kubeflow variants (components/kfp_resolvers/consumers.py),
+resolver steps are their Kubeflow variants (components/kubeflow/consumers.py),
 which take an empty resolver output as no input; the trainers among them take `epochs`.
 """
 from __future__ import annotations
@@ -23,15 +23,15 @@ from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base.base_component import BaseComponent
 from tfx.types import standard_component_specs
 
-from components.kfp_resolvers.component import (
+from components.resolvers.kfp.component import (
     BaselineModelResolver,
     LabelMapLineageResolver,
     SpanWindowResolver,
     grpc_connection,
 )
-from components.kfp_resolvers.example_gen import NEWEST_SPAN, SpanResolvingExampleGen
-from components.kfp_resolvers.span_probe import DATA_VERSION_KEY, SpanProbe
-from components.kfp_resolvers.runtime_epochs import KEEP_CONFIGURED_EPOCHS
+from components.kubeflow.example_gen import NEWEST_SPAN, SpanResolvingExampleGen
+from components.kubeflow.span_probe import DATA_VERSION_KEY, SpanProbe
+from components.kubeflow.runtime_epochs import KEEP_CONFIGURED_EPOCHS
 from components.branches import BRANCHES
 from pipelines.config import RetrainConfig
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 from kfp_local.run import Cluster
-from components.kfp_resolvers.object_store import MINIO_SECRET
+from components.resolvers.kfp.object_store import MINIO_SECRET
 from kfp_local.services import MINIO_ACCESS_KEY, MINIO_SECRET_KEY, ObjectStores, serve_metadata, start_gcs_server, start_s3_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -18,7 +18,7 @@ def image_environment(home: Path, gcs_endpoint: str) -> dict[str, str]:
     """The pipeline image's environment (Dockerfile ENV), with this repository and this venv as the image's.
 
     `STORAGE_EMULATOR_HOST` points the steps' google-cloud-storage clients (the resolver
-    steps' gs:// reader, components/kfp_resolvers/object_store.py) at the local GCS server,
+    steps' gs:// reader, components/resolvers/kfp/object_store.py) at the local GCS server,
     where a cluster's pods get the application default credentials of their Kubernetes
     service account (Workload Identity) or `GOOGLE_APPLICATION_CREDENTIALS`.
     """

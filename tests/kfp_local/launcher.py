@@ -9,10 +9,10 @@ Substitutions (a process here, a pod there), each explicit:
 - the pod's filesystem: the launcher's absolute paths (`/minio`, `/s3`, `/gcs` mirrors,
   `/tmp/kfp_outputs/output_metadata.json`, `/tmp/kfp/outputs/<name>`) live under a fresh
   directory per step (`pod_root`), as every pod starts with empty emptyDirs and /tmp;
-  the step gets `pod_root` in `RETRAIN_KFP_MIRROR_PREFIX` (components/kfp_resolvers/mirror.py);
+  the step gets `pod_root` in `RETRAIN_KFP_MIRROR_PREFIX` (components/kubeflow/mirror.py);
 - the pod's namespace: the driver and launcher read it from the service-account mount
   (`config/env.go` InPodNamespace); the step gets it in `RETRAIN_KFP_NAMESPACE`
-  (components/kfp_resolvers/namespace.py), which reads the same mount in a pod;
+  (components/resolvers/kfp/namespace.py), which reads the same mount in a pod;
 - the container image: the step's command runs in a subprocess with `step_env` (this
   repository on PYTHONPATH, the test venv's `python` first on PATH), command and args
   exactly as compiled, placeholders substituted as the launcher does;
@@ -35,8 +35,8 @@ from google.protobuf import json_format, struct_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2 as kfp_pb2
 from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
 
-from components.kfp_resolvers.mirror import MIRROR_PREFIX_ENV
-from components.kfp_resolvers.namespace import NAMESPACE_ENV
+from components.kubeflow.mirror import MIRROR_PREFIX_ENV
+from components.resolvers.kfp.namespace import NAMESPACE_ENV
 from kfp_local.cache import CachedTask, TaskCache
 from kfp_local.driver import EXECUTOR_LOGS, DriverResult, StepOptions
 from kfp_local.metadata import MetadataClient, OutputArtifact, executor_input_json, pb_value_to_text

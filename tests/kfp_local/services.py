@@ -4,7 +4,7 @@
   behind a gRPC servicer of `ml_metadata.MetadataStoreService`, the service that the
   cluster's `metadata-grpc-service` serves and that both the KFP driver/launcher
   (`backend/src/v2/metadata/client.go`, 2.5.0) and the resolver steps
-  (components/kfp_resolvers, `MetadataStoreClientConfig(host, port)`) talk to. Every RPC
+  (components/resolvers/kfp, `MetadataStoreClientConfig(host, port)`) talk to. Every RPC
   is handed to the MLMD library's own implementation of that RPC.
 - Object stores: moto in server mode (a real HTTP S3 API) on loopback, holding the
   `minio://` / `s3://` buckets; gcp-storage-emulator (a GCS JSON API over HTTP) on loopback,

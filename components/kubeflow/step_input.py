@@ -12,7 +12,7 @@ Two repairs (and the launcher's own outputs left to it), each against the backen
   component's input definitions, with each input's artifact type. An input whose
   type names no schema title gets the declared one.
 - Paths. The launcher mirrors object-store artifacts on local disk
-  (components/kfp_resolvers/mirror.py): inputs are downloaded there before the
+  (components/kubeflow/mirror.py): inputs are downloaded there before the
   command runs, outputs uploaded from there after. TFX executors get the mirror
   paths as `uri` (tf.io.gfile and Beam know neither `minio://` nor, without extras,
   `s3://`); the URIs reported in the ExecutorOutput are mapped back, since the
@@ -28,7 +28,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from components.kfp_resolvers.mirror import mirror_path
+from components.kubeflow.mirror import mirror_path
 
 # Outputs the launcher writes itself: on KFP 2.5.0 (PUBLISH_LOGS "true" in the API server's manifest) the driver adds
 # `executor-logs` (type `system.Artifact`, which TFX cannot import) to every step and the launcher writes the pod's log

@@ -14,8 +14,8 @@ from tfx import types
 from tfx.components.trainer import executor as trainer_executor
 
 from components.evaluator_progress import executor as evaluator_executor
-from components.kfp_resolvers.executor import is_resolved
-from components.kfp_resolvers.runtime_epochs import apply_requested_epochs
+from components.resolvers.kfp.executor import is_resolved
+from components.kubeflow.runtime_epochs import apply_requested_epochs
 from components.label_prep import executor as label_prep_executor
 from components.torch_evaluator import executor as torch_evaluator_executor
 from components.torch_trainer import executor as torch_trainer_executor

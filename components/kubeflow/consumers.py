@@ -18,8 +18,8 @@ from tfx.types import standard_artifacts
 from tfx.utils import json_utils
 
 from components.evaluator_progress import component as evaluator_progress
-from components.kfp_resolvers import optional_inputs
-from components.kfp_resolvers.runtime_epochs import EpochsTorchTrainerSpec, EpochsTrainerSpec
+from components.kubeflow import optional_inputs
+from components.kubeflow.runtime_epochs import EpochsTorchTrainerSpec, EpochsTrainerSpec
 from components.label_prep import component as label_prep
 from components.torch_evaluator import component as torch_evaluator
 from components.torch_trainer import component as torch_trainer

@@ -13,9 +13,9 @@ from typing import Optional
 import ml_metadata as mlmd
 from tfx import types
 
-from components.baseline_resolver.strategy import MODEL_KEY, LatestBlessedOtherModelStrategy
+from components.resolvers.baseline import MODEL_KEY, LatestBlessedOtherModelStrategy
 from components.branches import FRAMEWORK_PROPERTY, ORIGINAL
-from components.label_prep.resolver import LatestBlessedLabelMapStrategy
+from components.resolvers.label_map import LatestBlessedLabelMapStrategy
 
 
 def framework_of(model: types.Artifact) -> str:

@@ -28,9 +28,9 @@ from tfx.dsl.components.base import base_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
-from components.kfp_resolvers import lineage, object_store
-from components.kfp_resolvers.mirror import uri_of
-from components.kfp_resolvers.namespace import step_namespace
+from components.resolvers.kfp import lineage, object_store
+from components.kubeflow.mirror import uri_of
+from components.resolvers.kfp.namespace import step_namespace
 
 
 
