@@ -67,10 +67,10 @@ RUN pip install --no-deps --no-build-isolation .
 
 # The built-in example's data and backbone where compiled pipelines look for them
 # (`kubeflow.data_root`, default /opt/retrain/examples).
-RUN python -c "from pathlib import Path; from components.digits_example.prepare import prepare_digits_example; prepare_digits_example(Path('/opt/retrain/examples/digits'), 'image', 'label')"
-RUN python -c "from pathlib import Path; from components.emoji_example.prepare import prepare_emoji_example; prepare_emoji_example(Path('/opt/retrain/examples/emoji'))"
+RUN python -c "from pathlib import Path; from retrain.components.digits_example.prepare import prepare_digits_example; prepare_digits_example(Path('/opt/retrain/examples/digits'), 'image', 'label')"
+RUN python -c "from pathlib import Path; from retrain.components.emoji_example.prepare import prepare_emoji_example; prepare_emoji_example(Path('/opt/retrain/examples/emoji'))"
 # The named backbones (`backbone.name`), converted into the cache that compiled pipelines point at (kubeflow.data_root).
-RUN RETRAIN_CACHE=/opt/retrain/examples python -c "from components.backbones.cache import resolve_backbone; from components.backbones.registry import backbone_names; [resolve_backbone(name) for name in backbone_names()]"
+RUN RETRAIN_CACHE=/opt/retrain/examples python -c "from retrain.components.backbones.cache import resolve_backbone; from retrain.components.backbones.registry import backbone_names; [resolve_backbone(name) for name in backbone_names()]"
 
 # Non-root: uid/gid 1000 (numeric, so `runAsNonRoot` can verify it), as the CronJob's
 # securityContext expects; no setuid/setgid binaries, so nothing in the image can gain

@@ -8,7 +8,10 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["pipelines", "pipelines.*", "components", "components.*"]),
+    # One namespace, `retrain`, whose two halves are the top-level folders: `retrain.pipelines` is
+    # pipelines/, `retrain.components` is components/ (no top-level `pipelines` or `components` is installed).
+    packages=[f"retrain.{package}" for package in find_packages(include=["pipelines", "pipelines.*", "components", "components.*"])],
+    package_dir={"retrain.pipelines": "pipelines", "retrain.components": "components"},
     # The exact, tested set is requirements.lock (installed by `make install`);
     # these ranges document what the code needs. tfx 1.16 declares Python <3.11
     # although it runs on 3.11, so the Makefile installs it with --ignore-requires-python.
@@ -32,5 +35,5 @@ setup(
         "setuptools<80",
     ],
     extras_require={"test": ["pytest>=8"]},
-    entry_points={"console_scripts": ["retrain=pipelines.cli:main"]},
+    entry_points={"console_scripts": ["retrain=retrain.pipelines.cli:main"]},
 )

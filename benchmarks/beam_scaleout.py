@@ -29,9 +29,9 @@ def _seconds_per_node(output: Path, images: Path, beam_args: list[str]) -> dict[
     import ml_metadata as mlmd
     from tfx import v1 as tfx
 
-    from pipelines.config import config_from_dict
-    from pipelines.paths import resolve_run_paths
-    from pipelines.pipeline import create_pipeline, nodes_without, pipeline_of
+    from retrain.pipelines.config import config_from_dict
+    from retrain.pipelines.paths import resolve_run_paths
+    from retrain.pipelines.pipeline import create_pipeline, nodes_without, pipeline_of
 
     config = config_from_dict(
         {
@@ -54,7 +54,7 @@ def _seconds_per_node(output: Path, images: Path, beam_args: list[str]) -> dict[
 
 def beam_multiprocess_speedup(quick: bool) -> Result:
     """In-memory over multi-process seconds of the timed Beam steps on 300 (quick) or 2,000 images."""
-    import pipelines  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads)
+    import retrain.pipelines  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads)
 
     count = 300 if quick else 2000
     with tempfile.TemporaryDirectory() as tmp:

@@ -37,8 +37,8 @@ def _sqlite_read(metadata_path: Path) -> float:
 
 def _latest_run_query(metadata_path: Path) -> float:
     """Seconds to find the latest run and read its records and summary, in this process (the store already open)."""
-    from pipelines.report.runs import find_run, load_run, open_existing_store
-    from pipelines.run_summary import summarize_steps
+    from retrain.pipelines.report.runs import find_run, load_run, open_existing_store
+    from retrain.pipelines.run_summary import summarize_steps
 
     store = open_existing_store(metadata_path)
     start = time.perf_counter()

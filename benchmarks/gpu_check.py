@@ -92,7 +92,7 @@ def training_rates(lines: list[str], batch_size: int) -> tuple[float, float]:
 
 def run_example(name: str, workdir: Path, epochs: Optional[int], sampler: UtilisationSampler) -> None:
     """`retrain run` of one example with mixed precision and both trainers; prints its throughput and utilisation."""
-    from pipelines.config import config_from_dict
+    from retrain.pipelines.config import config_from_dict
 
     raw = yaml.safe_load(Path(EXAMPLES[name]).read_text())
     raw["trainer"] = "both"
@@ -104,7 +104,7 @@ def run_example(name: str, workdir: Path, epochs: Optional[int], sampler: Utilis
     config.write_text(yaml.safe_dump(raw))
     start = time.monotonic()
     run = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "run", "--config", str(config), "--output", str(workdir / name)],
+        [sys.executable, "-m", "retrain.pipelines.cli", "run", "--config", str(config), "--output", str(workdir / name)],
         capture_output=True,
         text=True,
     )
@@ -144,9 +144,9 @@ def backbone_throughput(name: str, batch_size: int, repeats: int = 20) -> None:
     """A named backbone's bf16 forward FLOP/s on GPU 0, printed with its fraction of the device's peak."""
     import torch
 
-    from components.backbones.cache import resolve_backbone
-    from components.backbones.registry import backbone_spec
-    from components.torch_trainer.model import TextEncoder, load_backbone
+    from retrain.components.backbones.cache import resolve_backbone
+    from retrain.components.backbones.registry import backbone_spec
+    from retrain.components.torch_trainer.model import TextEncoder, load_backbone
 
     spec = backbone_spec(name)
     device = torch.device("cuda:0")

@@ -8,7 +8,7 @@ initialisation of the same architecture: ratio of eval accuracies (goal >= 1.3).
 weights (the named backbone's Hub module and TorchScript copy), `feature_extraction`,
 same head, epochs and batch size, one run per seed in SEEDS: |mean TF - mean PyTorch|
 eval accuracy in points (goal <= 1). Images are decoded by the pipeline's own decoder
-(`components.hub_trainer.features.decode_images`, what Transform runs).
+(`retrain.components.hub_trainer.features.decode_images`, what Transform runs).
 """
 from __future__ import annotations
 
@@ -47,11 +47,11 @@ def _size(quick: bool) -> Size:
 @functools.lru_cache(maxsize=2)
 def emoji_arrays(quick: bool) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], list[str]]:
     """((train images, ids), (eval images, ids), class names) of the emoji example, decoded as Transform decodes."""
-    import pipelines  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads)
+    import retrain.pipelines  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads)
     import tensorflow as tf
 
-    from components.emoji_example.data import emoji_images
-    from components.hub_trainer.features import decode_images
+    from retrain.components.emoji_example.data import emoji_images
+    from retrain.components.hub_trainer.features import decode_images
 
     size = _size(quick)
     images = emoji_images(size.per_class)
@@ -69,8 +69,8 @@ def emoji_arrays(quick: bool) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.n
 def _torch_accuracy(backbone, train, evaluation, num_classes: int, mode: str, epochs: int, seed: int, backbone_train_mode: str = "inference") -> float:
     import torch
 
-    from components.torch_trainer.model import build_classifier
-    from components.torch_trainer.training import train_classifier
+    from retrain.components.torch_trainer.model import build_classifier
+    from retrain.components.torch_trainer.training import train_classifier
 
     x, y = torch.from_numpy(train[0]), torch.from_numpy(train[1])
     settings = benchmark_settings(seed=seed, dropout=0.1)
@@ -86,8 +86,8 @@ def _torch_accuracy(backbone, train, evaluation, num_classes: int, mode: str, ep
 def _tf_accuracy(handle: str, train, evaluation, num_classes: int, epochs: int, seed: int) -> float:
     import tensorflow as tf
 
-    from components.hub_trainer.model import build_classifier
-    from components.hub_trainer.training import train_classifier
+    from retrain.components.hub_trainer.model import build_classifier
+    from retrain.components.hub_trainer.training import train_classifier
 
     side = train[0].shape[1]
     model = build_classifier(handle, (side, side, 3), tf.float32, num_classes, dropout=0.1, seed=seed)
@@ -98,7 +98,7 @@ def _tf_accuracy(handle: str, train, evaluation, num_classes: int, epochs: int, 
 
 
 def _resolved():
-    from components.backbones.cache import resolve_backbone
+    from retrain.components.backbones.cache import resolve_backbone
 
     return resolve_backbone("efficientnet-lite0", progress=lambda line: print(line, file=sys.stderr))
 
@@ -107,7 +107,7 @@ def efficientnet_transfer_gain(quick: bool) -> Result:
     """Eval accuracy from the ImageNet weights / from random initialisation, `fine_tune`, same recipe (goal >= 1.3)."""
     import torch
 
-    from components.backbones.efficientnet_lite import EfficientNetLite0
+    from retrain.components.backbones.efficientnet_lite import EfficientNetLite0
 
     train, evaluation, classes = emoji_arrays(quick)
     size = _size(quick)

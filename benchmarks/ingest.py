@@ -45,8 +45,8 @@ def _time_image_example_gen(
     import apache_beam as beam
     from tfx.types import standard_artifacts
 
-    from components.image_example_gen.component import ImageFolderExampleGen
-    from components.image_example_gen.executor import ACCEPTED_COUNT_PROPERTY, Executor
+    from retrain.components.image_example_gen.component import ImageFolderExampleGen
+    from retrain.components.image_example_gen.executor import ACCEPTED_COUNT_PROPERTY, Executor
 
     examples = standard_artifacts.Examples()
     examples.uri = str(output_dir)
@@ -62,8 +62,8 @@ def _time_plain_loop(input_base: Path, output_dir: Path) -> tuple[float, int]:
 
     import tensorflow as tf
 
-    from components.image_example_gen.records import classify, folder_item
-    from components.image_example_gen.settings import IngestSettings
+    from retrain.components.image_example_gen.records import classify, folder_item
+    from retrain.components.image_example_gen.settings import IngestSettings
 
     settings = IngestSettings()
     start = time.perf_counter()
@@ -92,7 +92,7 @@ def image_ingest_speedup(quick: bool) -> Result:
     compresses on one thread per core (`data.read_threads: 0`). For comparison stderr also
     shows the same worker with one read thread, and two worker processes.
     """
-    import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+    import retrain.components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
     count = 300 if quick else 2000
     with tempfile.TemporaryDirectory() as workdir:

@@ -18,9 +18,9 @@ from pathlib import Path
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from pipelines.report.runs import PIPELINE_CONTEXT, RUN_CONTEXT
-from pipelines.run_states import FINISHED, STATE_PROPERTY
-from pipelines.run_summary import open_store
+from retrain.pipelines.report.runs import PIPELINE_CONTEXT, RUN_CONTEXT
+from retrain.pipelines.run_states import FINISHED, STATE_PROPERTY
+from retrain.pipelines.run_summary import open_store
 
 PIPELINE = "retrain-bench"
 ACCURACY_METRIC = "sparse_categorical_accuracy"
@@ -37,10 +37,10 @@ _NODES = (
         {"statistics": "statistics", "schema": "schema"},
         {"anomalies": "ExampleAnomalies"},
     ),
-    ("LabelPrep", "components.label_prep.component.LabelPrep", {"examples": "examples"}, {"label_map": "retrain.LabelMap"}),
+    ("LabelPrep", "retrain.components.label_prep.component.LabelPrep", {"examples": "examples"}, {"label_map": "retrain.LabelMap"}),
     (
         "LabelMappedTransform",
-        "components.label_transform.component.LabelMappedTransform",
+        "retrain.components.label_transform.component.LabelMappedTransform",
         {"examples": "examples", "label_map": "label_map"},
         {"transform_graph": "TransformGraph"},
     ),
@@ -53,7 +53,7 @@ _NODES = (
     ),
     (
         "VersionedPusher",
-        "components.versioned_pusher.component.VersionedPusher",
+        "retrain.components.versioned_pusher.component.VersionedPusher",
         {"model": "model", "model_evaluation": "evaluation", "model_blessing": "blessing"},
         {"pushed_model": "PushedModel"},
     ),
@@ -93,7 +93,7 @@ def _write_evaluation(directory: Path, accuracy: float) -> None:
 
 
 def _write_label_map(directory: Path) -> None:
-    from components.label_prep.label_map import LabelMap, save_label_map
+    from retrain.components.label_prep.label_map import LabelMap, save_label_map
 
     directory.mkdir(parents=True)
     save_label_map(LabelMap(labels=["cat", "dog"], counts={"train": {"cat": 10, "dog": 10}}, class_weights=[1.0, 1.0]), str(directory))

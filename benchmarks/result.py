@@ -35,7 +35,7 @@ class Result:
 
 def timed_cli(*args: str, cwd: Path) -> float:
     start = time.perf_counter()
-    completed = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, capture_output=True, text=True)
+    completed = subprocess.run([sys.executable, "-m", "retrain.pipelines.cli", *args], cwd=cwd, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if completed.returncode != 0:
         raise RuntimeError(f"retrain {' '.join(args)} failed: {completed.stderr.strip().splitlines()[-1:]}")

@@ -91,7 +91,7 @@ def _config(kind: str, data: Path) -> dict[str, Any]:
 def _run_pipeline(config: dict[str, Any], workdir: Path) -> tuple[float, dict[str, float]]:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--config", "config.yaml", "--output", "out"], cwd=workdir, capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-m", "retrain.pipelines.cli", "run", "--config", "config.yaml", "--output", "out"], cwd=workdir, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if run.returncode != 0:
         raise RuntimeError(f"retrain run failed: {run.stderr.strip().splitlines()[-1:]}")
@@ -99,9 +99,9 @@ def _run_pipeline(config: dict[str, Any], workdir: Path) -> tuple[float, dict[st
 
 
 def _run_plain(kind: str, data: Path, workdir: Path) -> tuple[float, str]:
-    from pipelines.config import config_from_dict
-    from components.backbones.cache import resolve_backbone
-    from components.backbones.registry import backbone_spec
+    from retrain.pipelines.config import config_from_dict
+    from retrain.components.backbones.cache import resolve_backbone
+    from retrain.components.backbones.registry import backbone_spec
 
     config = config_from_dict(_config(kind, data))
     name = str(config.backbone.name)

@@ -47,14 +47,14 @@ def _budget(quick: bool) -> dict[str, int]:
 @functools.lru_cache(maxsize=2)
 def measure(quick: bool) -> dict[str, StrategyRun]:
     """Each strategy's StrategyRun on the same data, backbone and budget."""
-    import pipelines  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads)
+    import retrain.pipelines  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads)
     import torch
 
-    from components.digits_example import data as digits
-    from components.digits_example.prepare import write_pretrained_backbone
-    from components.torch_trainer.data import carve_validation
-    from components.torch_tuner.search import run_trials
-    from components.tuning.space import TuningConfig, best_trial
+    from retrain.components.digits_example import data as digits
+    from retrain.components.digits_example.prepare import write_pretrained_backbone
+    from retrain.components.torch_trainer.data import carve_validation
+    from retrain.components.torch_tuner.search import run_trials
+    from retrain.components.tuning.space import TuningConfig, best_trial
 
     target = digits.select_digits(digits.load_digits_images(), digits.TARGET_DIGITS)
     train_images, _ = digits.few_shot_split(target, 12 if quick else TRAIN_PER_CLASS, seed=0)

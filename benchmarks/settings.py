@@ -3,22 +3,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from components.trainer_settings import TrainerSettings
+from retrain.components.trainer_settings import TrainerSettings
 
 if TYPE_CHECKING:
-    from components.training_core.plan import TrainingPlan
+    from retrain.components.training_core.plan import TrainingPlan
 
 
 def benchmark_settings(**fields: Any) -> TrainerSettings:
     """TrainerSettings of the default RetrainConfig with `fields` in their place (validated)."""
-    from pipelines.config import RetrainConfig
-    from pipelines.trainer_settings import trainer_settings_for
+    from retrain.pipelines.config import RetrainConfig
+    from retrain.pipelines.trainer_settings import trainer_settings_for
 
     return trainer_settings_for(RetrainConfig()).updated(**fields)
 
 
 def benchmark_plan(**fields: Any) -> TrainingPlan:
     """The TrainingPlan of `benchmark_settings(**fields)`, without label smoothing."""
-    from components.training_core.plan import TrainingPlan
+    from retrain.components.training_core.plan import TrainingPlan
 
     return TrainingPlan.from_settings(benchmark_settings(**fields), label_smoothing=0.0)

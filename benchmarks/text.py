@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import retrain.pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from benchmarks.result import Result
 
 MAX_SEQ_LENGTH = 64
@@ -26,7 +26,7 @@ FINETUNE_GOAL = 1.0
 
 def _sentences(count: int) -> list[str]:
     """Support messages of the text example, repeated with varied lengths (about 10-40 word pieces)."""
-    from components.text_example import data as text_data
+    from retrain.components.text_example import data as text_data
 
     base = list(text_data.train_messages().texts + text_data.eval_messages().texts)
     rng = np.random.default_rng(0)
@@ -51,8 +51,8 @@ def _batches(items: Sequence, size: int) -> list:
 
 
 def _convert(directory: Path) -> Path:
-    from components.hub_text.export import export_hub_text_module
-    from components.text_example.prepare import minilm_checkpoint_dir
+    from retrain.components.hub_text.export import export_hub_text_module
+    from retrain.components.text_example.prepare import minilm_checkpoint_dir
 
     return export_hub_text_module(minilm_checkpoint_dir(), directory / "minilm", MAX_SEQ_LENGTH)
 
@@ -86,7 +86,7 @@ def _ratio_result(name: str, unit: str, rates: dict[str, float], detail: str, go
 def _torch_encoder():
     from transformers import AutoModel, AutoTokenizer
 
-    from components.text_example.prepare import minilm_checkpoint_dir
+    from retrain.components.text_example.prepare import minilm_checkpoint_dir
 
     checkpoint = str(minilm_checkpoint_dir())
     return AutoTokenizer.from_pretrained(checkpoint, local_files_only=True), AutoModel.from_pretrained(checkpoint, local_files_only=True)
@@ -132,10 +132,10 @@ def tf_torch_text_finetune_ratio(quick: bool) -> Result:
     import tensorflow_text  # noqa: F401
     import torch
 
-    from components.hub_trainer.model import BACKBONE_LAYER, build_classifier, compile_classifier
-    from components.training_core.blocks import backbone_blocks
-    from components.training_core.groups import training_groups
-    from components.training_core.plan import ALL_BLOCKS
+    from retrain.components.hub_trainer.model import BACKBONE_LAYER, build_classifier, compile_classifier
+    from retrain.components.training_core.blocks import backbone_blocks
+    from retrain.components.training_core.groups import training_groups
+    from retrain.components.training_core.plan import ALL_BLOCKS
 
     texts = _sentences(64 if quick else 256)
     labels = np.arange(len(texts)) % 4

@@ -52,10 +52,10 @@ def _plan(quick: bool, seed: int = SEEDS[0]):
 
 
 def _data(prepared) -> tuple:
-    import pipelines  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads)
+    import retrain.pipelines  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads)
     import tensorflow as tf
 
-    from components.digits_example import data as digits
+    from retrain.components.digits_example import data as digits
 
     def read(split: str) -> tuple[np.ndarray, np.ndarray]:
         files = sorted(str(path) for path in (prepared.data_dir / split).glob("*.tfrecord"))
@@ -72,8 +72,8 @@ def _data(prepared) -> tuple:
 def _tf_run(backbone_dir: str, train: tuple, evaluation: tuple, plan) -> TrainerRun:
     import tensorflow as tf
 
-    from components.hub_trainer.model import build_classifier
-    from components.hub_trainer.training import train_classifier
+    from retrain.components.hub_trainer.model import build_classifier
+    from retrain.components.hub_trainer.training import train_classifier
 
     model = build_classifier(backbone_dir, (8, 8, 1), tf.float32, 5, trainable_backbone=True, seed=plan.seed, dropout=0.1)
     start = time.perf_counter()
@@ -86,8 +86,8 @@ def _tf_run(backbone_dir: str, train: tuple, evaluation: tuple, plan) -> Trainer
 def _torch_run(checkpoint: str, train: tuple, evaluation: tuple, plan) -> TrainerRun:
     import torch
 
-    from components.torch_trainer.model import build_classifier
-    from components.torch_trainer.training import train_classifier
+    from retrain.components.torch_trainer.model import build_classifier
+    from retrain.components.torch_trainer.training import train_classifier
 
     settings = benchmark_settings(torch_checkpoint=checkpoint, seed=plan.seed, dropout=0.1)
     x, y = torch.from_numpy(train[0]), torch.from_numpy(train[1])
@@ -115,7 +115,7 @@ def _run_in_fresh_process(framework: str, arrays: Path, backbone: str, quick: bo
 
 def _child(framework: str, arrays: str, backbone: str, quick: str) -> None:
     """Entry point of one fresh process: loads the arrays, trains once per seed, prints the TrainerRun as JSON."""
-    import pipelines  # noqa: F401
+    import retrain.pipelines  # noqa: F401
 
     with np.load(arrays) as data:
         train, evaluation = (data["train_x"], data["train_y"]), (data["eval_x"], data["eval_y"])
@@ -131,8 +131,8 @@ def _each(run: TrainerRun) -> str:
 @functools.lru_cache(maxsize=2)
 def measure(quick: bool) -> tuple[TrainerRun, TrainerRun]:
     """(TF run, PyTorch run) on the same backbone weights, data, mode, epochs and batch size."""
-    import pipelines  # noqa: F401
-    from components.digits_example.prepare import prepare_digits_example
+    import retrain.pipelines  # noqa: F401
+    from retrain.components.digits_example.prepare import prepare_digits_example
 
     with tempfile.TemporaryDirectory() as workdir:
         prepared = prepare_digits_example(Path(workdir) / "digits", "image", "label")

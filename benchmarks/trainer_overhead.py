@@ -45,7 +45,7 @@ def _epochs(case: str, quick: bool) -> int:
 
 def _backbone(case: str) -> tuple[str, str]:
     """(TF Hub handle, PyTorch checkpoint) of the case's named backbone (converted once into the shared cache)."""
-    from components.backbones.cache import resolve_backbone
+    from retrain.components.backbones.cache import resolve_backbone
 
     resolved = resolve_backbone("minilm-l6" if case == "text" else "efficientnet-lite0", progress=lambda line: print(line, file=sys.stderr))
     return str(resolved.handle), str(resolved.torch_checkpoint)
@@ -69,7 +69,7 @@ def _tf_model(case: str, handle: str, x: np.ndarray, num_classes: int):
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (registers the WordPiece ops of the converted text module, as the CLI does)
 
-    from components.hub_trainer.model import build_classifier
+    from retrain.components.hub_trainer.model import build_classifier
 
     shape, dtype = ((), tf.string) if case == "text" else (x.shape[1:], tf.float32)
     return build_classifier(handle, shape, dtype, num_classes, dropout=0.1, trainable_backbone=True, seed=0)
@@ -78,7 +78,7 @@ def _tf_model(case: str, handle: str, x: np.ndarray, num_classes: int):
 def _tf_trainer(case: str, handle: str, x: np.ndarray, y: np.ndarray, epochs: int, workdir: str) -> Callable[[], Any]:
     import tensorflow as tf
 
-    from components.hub_trainer.training import train_classifier
+    from retrain.components.hub_trainer.training import train_classifier
 
     num_classes = int(y.max()) + 1
     model = _tf_model(case, handle, x, num_classes)
@@ -91,7 +91,7 @@ def _tf_trainer(case: str, handle: str, x: np.ndarray, y: np.ndarray, epochs: in
 def _plain_keras(case: str, handle: str, x: np.ndarray, y: np.ndarray, epochs: int, workdir: str) -> Callable[[], Any]:
     import tensorflow as tf
 
-    from components.hub_trainer.autograph import skip_tf_keras_conversion
+    from retrain.components.hub_trainer.autograph import skip_tf_keras_conversion
 
     skip_tf_keras_conversion()  # a process-wide AutoGraph rule, not trainer machinery: the baseline gets it too
     num_classes = int(y.max()) + 1
@@ -106,7 +106,7 @@ def _plain_keras(case: str, handle: str, x: np.ndarray, y: np.ndarray, epochs: i
 
 
 def _torch_model(case: str, handle: str, checkpoint: str, x: Any, num_classes: int):
-    from components.torch_trainer.model import build_classifier
+    from retrain.components.torch_trainer.model import build_classifier
 
     task = "text_classification" if case == "text" else "image_classification"
     settings = benchmark_settings(task_type=task, torch_checkpoint=checkpoint, tf_backbone_handle=handle, seed=0, dropout=0.1)
@@ -122,8 +122,8 @@ def _torch_inputs(case: str, x: np.ndarray) -> Any:
 def _torch_trainer(case: str, handle: str, checkpoint: str, x: np.ndarray, y: np.ndarray, epochs: int, workdir: str) -> Callable[[], Any]:
     import torch
 
-    from components.torch_trainer.training import train_classifier
-    from components.torch_trainer.worker import EpochLogger
+    from retrain.components.torch_trainer.training import train_classifier
+    from retrain.components.torch_trainer.worker import EpochLogger
 
     inputs, labels = _torch_inputs(case, x), torch.from_numpy(y)
     settings, model = _torch_model(case, handle, checkpoint, inputs, int(y.max()) + 1)
@@ -135,7 +135,7 @@ def _torch_trainer(case: str, handle: str, checkpoint: str, x: np.ndarray, y: np
 def _plain_torch(case: str, handle: str, checkpoint: str, x: np.ndarray, y: np.ndarray, epochs: int, workdir: str) -> Callable[[], Any]:
     import torch
 
-    from components.torch_trainer.data import take
+    from retrain.components.torch_trainer.data import take
 
     inputs, labels = _torch_inputs(case, x), torch.from_numpy(y)
     _, model = _torch_model(case, handle, checkpoint, inputs, int(y.max()) + 1)
@@ -171,7 +171,7 @@ SIDES: dict[str, Callable[..., Callable[[], Any]]] = {
 
 def _child(side: str, case: str, arrays: str, handle: str, checkpoint: str, quick: str) -> None:
     """One fresh process: builds the side's model untimed, times its training, prints {"examples_per_second": ...}."""
-    import pipelines  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads)
+    import retrain.pipelines  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads)
 
     with np.load(arrays) as data:
         x, y = data["x"], data["y"]

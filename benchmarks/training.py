@@ -22,16 +22,16 @@ _BATCH_SIZE = 16
 
 def _backbone(workdir: Path) -> tuple[str, Any]:
     """The built-in example's pretrained Hub-format backbone (built offline), and the target digits."""
-    import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-    from components.digits_example import data as digits
-    from components.digits_example.prepare import prepare_digits_example
+    import retrain.pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+    from retrain.components.digits_example import data as digits
+    from retrain.components.digits_example.prepare import prepare_digits_example
 
     layout = prepare_digits_example(workdir / "digits", "image", "label")
     return str(layout.backbone_dir), digits.select_digits(digits.load_digits_images(), digits.TARGET_DIGITS)
 
 
 def _classifier(backbone: str, trainable: bool = False) -> Any:
-    from components.hub_trainer.model import build_classifier, input_signature
+    from retrain.components.hub_trainer.model import build_classifier, input_signature
 
     shape, dtype = input_signature("image_classification", (8, 8), 1)
     return build_classifier(backbone, shape, dtype, 5, dropout=0.1, trainable_backbone=trainable, seed=0)
@@ -70,9 +70,9 @@ def cached_feature_extraction_speedup(quick: bool) -> Result:
     """
     import tensorflow as tf
 
-    from components.hub_trainer.model import build_classifier, compile_classifier
-    from components.hub_trainer.training import train_classifier
-    from components.training_core.plan import TrainingPlan
+    from retrain.components.hub_trainer.model import build_classifier, compile_classifier
+    from retrain.components.hub_trainer.training import train_classifier
+    from retrain.components.training_core.plan import TrainingPlan
 
     image_size = 96
     with tempfile.TemporaryDirectory() as workdir:
@@ -122,9 +122,9 @@ def input_pipeline_efficiency(quick: bool) -> Result:
     from tfx import v1 as tfx
     from tfx_bsl.public import tfxio
 
-    from components.hub_trainer.model import compile_classifier
-    from components.hub_trainer.trainer_module import transformed_dataset
-    from components.training_core.features import MODEL_INPUT
+    from retrain.components.hub_trainer.model import compile_classifier
+    from retrain.components.hub_trainer.trainer_module import transformed_dataset
+    from retrain.components.training_core.features import MODEL_INPUT
 
     def tfxio_factory(files: list[str], options: Any, schema: Any) -> tf.data.Dataset:
         return tfxio.TFExampleRecord(file_pattern=files, schema=schema).TensorFlowDataset(options)
@@ -167,11 +167,11 @@ def warm_start_time_ratio(quick: bool) -> Result:
     """
     import tensorflow as tf
 
-    from components.digits_example import data as digits
-    from components.hub_trainer.training import train_classifier
-    from components.hub_trainer.warm_start import warm_start
-    from components.training_core.plan import TrainingPlan
-    from pipelines.config import RetrainConfig
+    from retrain.components.digits_example import data as digits
+    from retrain.components.hub_trainer.training import train_classifier
+    from retrain.components.hub_trainer.warm_start import warm_start
+    from retrain.components.training_core.plan import TrainingPlan
+    from retrain.pipelines.config import RetrainConfig
 
     config = RetrainConfig()
     defaults = config.training

@@ -37,6 +37,7 @@ class Branch:
     baseline_resolver_id: str  # the evaluation baseline: the latest other blessed model of this framework
     warm_start_resolver_id: Optional[str]  # its own warm-start resolver when another branch's model seeds the label map
     trainer_type: str  # the trainer's ML Metadata execution type (its component class path)
+    earlier_trainer_types: tuple[str, ...]  # the same in runs recorded before a move (before the `retrain` namespace)
     step_classes: tuple[str, ...]  # component class names of its tuner, trainer and evaluator (Kubernetes placement)
     trainer_class: str  # the class name that marks a trainer step (GPU placement)
     tuner_class: str  # the class name of its tuner (GPU placement: it trains `max_trials` models)
@@ -68,6 +69,7 @@ BRANCHES: tuple[Branch, ...] = (
         baseline_resolver_id="baseline_model_resolver",
         warm_start_resolver_id=None,  # first in BRANCHES: its warm start is always the label map's model
         trainer_type="tfx.components.trainer.component.Trainer",
+        earlier_trainer_types=(),
         step_classes=("Tuner", "Trainer", "Evaluator"),
         trainer_class="Trainer",
         tuner_class="Tuner",
@@ -91,7 +93,8 @@ BRANCHES: tuple[Branch, ...] = (
         pusher_id="TorchPusher",
         baseline_resolver_id="torch_baseline_model_resolver",
         warm_start_resolver_id="torch_warm_start_resolver",
-        trainer_type="components.torch_trainer.component.TorchTrainer",
+        trainer_type="retrain.components.torch_trainer.component.TorchTrainer",
+        earlier_trainer_types=("components.torch_trainer.component.TorchTrainer",),
         step_classes=("TorchTuner", "TorchTrainer", "TorchEvaluator"),
         trainer_class="TorchTrainer",
         tuner_class="TorchTuner",

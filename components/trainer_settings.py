@@ -12,7 +12,7 @@ from typing import Any, Literal, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from components.tuning.space import TUNING_KEY, TuningConfig
+from retrain.components.tuning.space import TUNING_KEY, TuningConfig
 
 SETTINGS_KEY = "settings"  # custom_config key: the TrainerSettings (Trainer, Tuner, TorchTrainer) or InputSettings (Transform)
 CODE_VERSION_KEY = "code_version"  # custom_config key: the components' fingerprint, so a code change invalidates the cache

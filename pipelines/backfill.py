@@ -17,13 +17,13 @@ from tfx import v1 as tfx
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.proto import example_gen_pb2
 
-from components.compat.tfx_private import span_glob_and_regex, span_of_path
-from components.span_ranges import static_span
-from pipelines.config import RetrainConfig
-from pipelines.paths import RunPaths
-from pipelines.pipeline import example_gen_for, pipeline_of
-from pipelines.report.spans import format_spans
-from pipelines.run_summary import open_store
+from retrain.components.compat.tfx_private import span_glob_and_regex, span_of_path
+from retrain.components.span_ranges import static_span
+from retrain.pipelines.config import RetrainConfig
+from retrain.pipelines.paths import RunPaths
+from retrain.pipelines.pipeline import example_gen_for, pipeline_of
+from retrain.pipelines.report.spans import format_spans
+from retrain.pipelines.run_summary import open_store
 
 SPAN_PROPERTY = "span"
 

@@ -5,13 +5,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from components.backbones.cache import ResolvedBackbone, backbone_paths, resolve_backbone
-from components.digits_example.prepare import ExampleLayout, is_prepared, prepare_digits_example
-from components.emoji_example.prepare import EmojiExampleLayout, is_emoji_example_prepared, prepare_emoji_example
-from components.text_example.prepare import TextExampleLayout, minilm_checkpoint_dir, prepare_text_example
-from components.text_example.prepare import is_prepared as is_text_example_prepared
-from pipelines.config import RetrainConfig
-from pipelines.paths import RunPaths
+from retrain.components.backbones.cache import ResolvedBackbone, backbone_paths, resolve_backbone
+from retrain.components.digits_example.prepare import ExampleLayout, is_prepared, prepare_digits_example
+from retrain.components.emoji_example.prepare import EmojiExampleLayout, is_emoji_example_prepared, prepare_emoji_example
+from retrain.components.text_example.prepare import TextExampleLayout, minilm_checkpoint_dir, prepare_text_example
+from retrain.components.text_example.prepare import is_prepared as is_text_example_prepared
+from retrain.pipelines.config import RetrainConfig
+from retrain.pipelines.paths import RunPaths
 
 _DESCRIPTIONS = {
     "digits": "target data: digits 5-9; backbone pretrained on digits 0-4, exported as a TF Hub module",

@@ -10,14 +10,14 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
-import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from pipelines.config_error import ConfigError
-from pipelines.paths import DEFAULT_OUTPUT_DIR, default_metadata_path, resolve_run_paths
-from pipelines.progress import error_line, failure_line, install_progress
-from pipelines.run_lock import RunLocked
+import retrain.pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from retrain.pipelines.config_error import ConfigError
+from retrain.pipelines.paths import DEFAULT_OUTPUT_DIR, default_metadata_path, resolve_run_paths
+from retrain.pipelines.progress import error_line, failure_line, install_progress
+from retrain.pipelines.run_lock import RunLocked
 
 if TYPE_CHECKING:
-    from pipelines.config import RetrainConfig
+    from retrain.pipelines.config import RetrainConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 
@@ -85,8 +85,8 @@ def _store_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_config(path: Optional[Path]) -> RetrainConfig:
-    """pipelines.config.load_config, imported on first use: `--help` and `history` without --config never build the config models."""
-    from pipelines.config import load_config
+    """retrain.pipelines.config.load_config, imported on first use: `--help` and `history` without --config never build the config models."""
+    from retrain.pipelines.config import load_config
 
     return load_config(path)
 
@@ -106,14 +106,14 @@ def _quiet() -> None:
 def _run(args: argparse.Namespace) -> int:
     if not args.verbose:
         _quiet()
-    from pipelines.csv_staging import stage_as_utf8
-    from pipelines.preflight import check_writable_locations
+    from retrain.pipelines.csv_staging import stage_as_utf8
+    from retrain.pipelines.preflight import check_writable_locations
 
     config = _load_config(args.config)
     check_writable_locations(config, resolve_run_paths(config, args.output))
     config = stage_as_utf8(config, args.output.resolve())
-    from pipelines.run_summary import format_summary  # TFX loads only after the checks above passed
-    from pipelines.runner import run_locally
+    from retrain.pipelines.run_summary import format_summary  # TFX loads only after the checks above passed
+    from retrain.pipelines.runner import run_locally
 
     if config.task.type == "text_classification":
         import tensorflow_text  # noqa: F401  (registers the WordPiece ops that converted text Hub modules use)
@@ -128,7 +128,7 @@ def _run(args: argparse.Namespace) -> int:
             traceback.print_exc()
         return _fail(failure_line(error, progress.running), EXIT_FAILED)
     print(format_summary(summary), flush=True)
-    from pipelines.report.build import REPORT_FILE, write_report
+    from retrain.pipelines.report.build import REPORT_FILE, write_report
 
     try:
         report = write_report(paths.metadata_path, paths.output_dir / REPORT_FILE, pipeline_name=config.pipeline_name)
@@ -151,14 +151,14 @@ def _store(args: argparse.Namespace) -> tuple[Path, Optional[str]]:
 
 def _report(args: argparse.Namespace) -> int:
     _quiet()
-    from pipelines.report.runs import RunNotFound, find_run, open_existing_store
+    from retrain.pipelines.report.runs import RunNotFound, find_run, open_existing_store
 
     metadata_path, pipeline_name = _store(args)
     try:
         find_run(open_existing_store(metadata_path), args.run, pipeline_name)  # no such run: said before TensorFlow loads
     except RunNotFound as error:
         return _fail(str(error), EXIT_USAGE)
-    from pipelines.report.build import REPORT_FILE, write_report
+    from retrain.pipelines.report.build import REPORT_FILE, write_report
 
     report = write_report(metadata_path, args.html or args.output / REPORT_FILE, args.run, pipeline_name)
     print(f"report: {report}")
@@ -167,8 +167,8 @@ def _report(args: argparse.Namespace) -> int:
 
 def _history(args: argparse.Namespace) -> int:
     _quiet()
-    from pipelines.history import format_history, load_history
-    from pipelines.report.runs import RunNotFound
+    from retrain.pipelines.history import format_history, load_history
+    from retrain.pipelines.report.runs import RunNotFound
 
     metadata_path, pipeline_name = _store(args)
     try:
@@ -181,15 +181,15 @@ def _history(args: argparse.Namespace) -> int:
 def _kubeflow_server(args: argparse.Namespace) -> int:
     _quiet()
     config = _load_config(args.config)
-    from pipelines.kubeflow.client import KfpError
+    from retrain.pipelines.kubeflow.client import KfpError
 
     try:
         if args.command == "submit":
-            from pipelines.kubeflow.submit import submit_command
+            from retrain.pipelines.kubeflow.submit import submit_command
 
             run_parameters = {"span": args.span, "epochs": args.epochs}
             return submit_command(config, args.host, args.namespace, args.experiment, args.wait, run_parameters)
-        from pipelines.kubeflow.schedule import schedule_command
+        from retrain.pipelines.kubeflow.schedule import schedule_command
 
         return schedule_command(config, args.host, args.namespace, args.experiment, args.cron, args.every, args.delete)
     except KfpError as error:
@@ -199,8 +199,8 @@ def _kubeflow_server(args: argparse.Namespace) -> int:
 def _compile(args: argparse.Namespace) -> int:
     _quiet()
     config = _load_config(args.config)
-    from pipelines.csv_staging import require_utf8_for_kubeflow
-    from pipelines.kubeflow.compile import check_output, compile_pipeline_spec, write_compiled
+    from retrain.pipelines.csv_staging import require_utf8_for_kubeflow
+    from retrain.pipelines.kubeflow.compile import check_output, compile_pipeline_spec, write_compiled
 
     require_utf8_for_kubeflow(config)
     check_output(args.output, args.target)
@@ -211,9 +211,9 @@ def _compile(args: argparse.Namespace) -> int:
 
 def _export_hub_text(args: argparse.Namespace) -> int:
     _quiet()
-    from components.backbones.cache import print_progress
-    from components.hub_text.checkpoint import ConversionError
-    from components.hub_text.export import export_hub_text_module
+    from retrain.components.backbones.cache import print_progress
+    from retrain.components.hub_text.checkpoint import ConversionError
+    from retrain.components.hub_text.export import export_hub_text_module
 
     try:
         module = export_hub_text_module(args.checkpoint_dir, args.output_dir, args.max_seq_length, progress=print_progress)
@@ -228,7 +228,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "config":
-            from pipelines.config import config_to_yaml
+            from retrain.pipelines.config import config_to_yaml
 
             print(config_to_yaml(_load_config(args.config)), end="")
             return EXIT_OK

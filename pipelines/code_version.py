@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import components
+from retrain import components
 
 _PACKAGE_ROOT = Path(components.__file__).resolve().parent
 

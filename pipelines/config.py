@@ -15,17 +15,17 @@ import yaml
 from PIL import ImageColor
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from components.backbones.registry import backbone_names, backbone_spec
-from components.branches import BRANCHES, ORIGINAL, TrainerChoice, branches_for
-from components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS
-from components.label_prep.settings import LabelSettings
-from components.trainer_settings import AugmentationConfig
-from components.training_core.blocks import DEFAULT_BLOCK_PATTERN
-from components.tuning.space import TuningConfig
-from pipelines.config_error import ConfigError
-from pipelines.kubeflow.settings import KubeflowSettings
-from pipelines.data_format import infer_format, one_file_as_directory
-from pipelines.recipes import EffectiveRates, effective_rates
+from retrain.components.backbones.registry import backbone_names, backbone_spec
+from retrain.components.branches import BRANCHES, ORIGINAL, TrainerChoice, branches_for
+from retrain.components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS
+from retrain.components.label_prep.settings import LabelSettings
+from retrain.components.trainer_settings import AugmentationConfig
+from retrain.components.training_core.blocks import DEFAULT_BLOCK_PATTERN
+from retrain.components.tuning.space import TuningConfig
+from retrain.pipelines.config_error import ConfigError
+from retrain.pipelines.kubeflow.settings import KubeflowSettings
+from retrain.pipelines.data_format import infer_format, one_file_as_directory
+from retrain.pipelines.recipes import EffectiveRates, effective_rates
 
 _DEFAULT_PATTERNS = {"tfrecord": "*", "csv": "*", "image_folders": "*/*", "image_manifest": "*.csv"}
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -17,8 +17,8 @@ import os
 import shutil
 from pathlib import Path
 
-from pipelines.config import ConfigError, RetrainConfig
-from pipelines.preflight import check_data, decoded_lines, matching_files
+from retrain.pipelines.config import ConfigError, RetrainConfig
+from retrain.pipelines.preflight import check_data, decoded_lines, matching_files
 
 STAGED_DATA_DIR = "staged-data"
 

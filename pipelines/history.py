@@ -6,11 +6,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Optional
 
-from pipelines.report.spans import format_spans, span_of, used_examples
-from pipelines.report.runs import list_runs, load_runs, open_existing_store
-from pipelines.run_lock import run_in_progress
-from pipelines.run_states import run_outcome
-from pipelines.run_summary import ModelVerdict, shown_verdicts, summarize_steps
+from retrain.pipelines.report.spans import format_spans, span_of, used_examples
+from retrain.pipelines.report.runs import list_runs, load_runs, open_existing_store
+from retrain.pipelines.run_lock import run_in_progress
+from retrain.pipelines.run_states import run_outcome
+from retrain.pipelines.run_summary import ModelVerdict, shown_verdicts, summarize_steps
 
 DASH = "-"
 

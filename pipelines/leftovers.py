@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipelines.run_summary import node_of, open_store
+from retrain.pipelines.run_summary import node_of, open_store
 
 UNFINISHED = (metadata_store_pb2.Execution.NEW, metadata_store_pb2.Execution.RUNNING)
 SYSTEM_DIR = ".system"  # TFX's own working directories

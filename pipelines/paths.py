@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # `retrain history` without --config resolves its store without loading the config models
-    from pipelines.config import RetrainConfig
+    from retrain.pipelines.config import RetrainConfig
 
 DEFAULT_OUTPUT_DIR = Path("retrain-output")
 METADATA_FILE = "metadata.sqlite"

@@ -21,39 +21,39 @@ from tfx import v1 as tfx
 from tfx.dsl.components.base.base_component import BaseComponent
 from tfx.dsl.components.base.base_node import BaseNode
 
-from components.resolvers.baseline import (
+from retrain.components.resolvers.baseline import (
     BLESSING_KEY,
     CANDIDATE_KEY,
     MODEL_KEY,
     LatestBlessedOtherModelStrategy,
 )
-from components.branches import PYTORCH, TENSORFLOW, Branch, branches_for, model_filter
-from components.data_gate.component import AnomaliesGate
-from components.hub_trainer.export import TRANSFORM_SIGNATURE
-from components.training_core.features import LABEL_ID
-from components.image_example_gen.component import ImageFolderExampleGen
-from components.kubeflow import consumers as kubeflow_consumers
-from components.label_prep.artifact import LabelMap
-from components.label_prep.component import LabelPrep
-from components.resolvers.label_map import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
-from components.label_transform.component import LabelMappedTransform
-from components.span_ranges import rolling_window
-from components.evaluator_progress.component import Evaluator
-from components.torch_evaluator.component import TorchEvaluator
-from components.trainer_settings import trainer_custom_config, transform_custom_config, tuner_custom_config
-from components.resolvers.framework import LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
-from components.torch_trainer.component import TorchTrainer
-from components.torch_tuner.component import TorchTuner
-from components.versioned_pusher.component import VersionedPusher
-from pipelines.code_version import components_fingerprint
-from pipelines.config import RetrainConfig
-from pipelines.kubeflow import steps as kubeflow_steps
-from pipelines.paths import RunPaths
-from pipelines.trainer_settings import trainer_settings_for
+from retrain.components.branches import PYTORCH, TENSORFLOW, Branch, branches_for, model_filter
+from retrain.components.data_gate.component import AnomaliesGate
+from retrain.components.hub_trainer.export import TRANSFORM_SIGNATURE
+from retrain.components.training_core.features import LABEL_ID
+from retrain.components.image_example_gen.component import ImageFolderExampleGen
+from retrain.components.kubeflow import consumers as kubeflow_consumers
+from retrain.components.label_prep.artifact import LabelMap
+from retrain.components.label_prep.component import LabelPrep
+from retrain.components.resolvers.label_map import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
+from retrain.components.label_transform.component import LabelMappedTransform
+from retrain.components.span_ranges import rolling_window
+from retrain.components.evaluator_progress.component import Evaluator
+from retrain.components.torch_evaluator.component import TorchEvaluator
+from retrain.components.trainer_settings import trainer_custom_config, transform_custom_config, tuner_custom_config
+from retrain.components.resolvers.framework import LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
+from retrain.components.torch_trainer.component import TorchTrainer
+from retrain.components.torch_tuner.component import TorchTuner
+from retrain.components.versioned_pusher.component import VersionedPusher
+from retrain.pipelines.code_version import components_fingerprint
+from retrain.pipelines.config import RetrainConfig
+from retrain.pipelines.kubeflow import steps as kubeflow_steps
+from retrain.pipelines.paths import RunPaths
+from retrain.pipelines.trainer_settings import trainer_settings_for
 
-TRANSFORM_FN = "components.hub_trainer.transform_module.preprocessing_fn"
-TRAINER_FN = "components.hub_trainer.trainer_module.run_fn"
-TUNER_FN = "components.hub_tuner.tuner_module.tuner_fn"
+TRANSFORM_FN = "retrain.components.hub_trainer.transform_module.preprocessing_fn"
+TRAINER_FN = "retrain.components.hub_trainer.trainer_module.run_fn"
+TUNER_FN = "retrain.components.hub_tuner.tuner_module.tuner_fn"
 _HASH_BUCKETS = 100
 Target = Literal["local", "kfp", "vertex"]  # local: Beam/Local runner; kfp, vertex: KubeflowV2DagRunner (pipelines/kubeflow)
 

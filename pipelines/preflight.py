@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from pipelines.config import ConfigError, RetrainConfig
-from pipelines.paths import RunPaths
+from retrain.pipelines.config import ConfigError, RetrainConfig
+from retrain.pipelines.paths import RunPaths
 
 
 class InputError(ConfigError):

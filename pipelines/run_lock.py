@@ -10,7 +10,7 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
-from components.versioned_pusher.locking import LockHeld, exclusive_lock, is_locked
+from retrain.components.versioned_pusher.locking import LockHeld, exclusive_lock, is_locked
 
 LOCK_SUFFIX = ".lock"
 WAIT_SECONDS = 2.0  # rides out `retrain history` probing the lock; a real run holds it far longer

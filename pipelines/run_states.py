@@ -14,8 +14,8 @@ from typing import Mapping, Optional, Protocol
 
 from ml_metadata.proto import metadata_store_pb2
 
-from components.branches import BRANCHES
-from pipelines.run_summary import executions_since, open_store
+from retrain.components.branches import BRANCHES
+from retrain.pipelines.run_summary import executions_since, open_store
 
 STATE_PROPERTY = "retrain_run_state"
 FINISHED, FAILED, INTERRUPTED = "finished", "failed", "interrupted"

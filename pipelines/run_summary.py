@@ -14,11 +14,11 @@ import ml_metadata as mlmd
 from ml_metadata.metadata_store import ListOptions, OrderByField
 from ml_metadata.proto import metadata_store_pb2
 
-from components.branches import BRANCHES, BY_FRAMEWORK, ORIGINAL, Branch, branch_of_node
-from components.image_example_gen.properties import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
-from components.label_prep.type_name import LABEL_MAP_TYPE_NAME
-from components.versioned_pusher.evaluation import ACCURACY_METRIC, gate_accuracies
-from components.versioned_pusher.properties import PUSH_OUTCOME_KEY
+from retrain.components.branches import BRANCHES, BY_FRAMEWORK, ORIGINAL, Branch, branch_of_node
+from retrain.components.image_example_gen.properties import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
+from retrain.components.label_prep.type_name import LABEL_MAP_TYPE_NAME
+from retrain.components.versioned_pusher.evaluation import ACCURACY_METRIC, gate_accuracies
+from retrain.components.versioned_pusher.properties import PUSH_OUTCOME_KEY
 
 if TYPE_CHECKING:
     from tensorflow_model_analysis.proto import validation_result_pb2
@@ -138,7 +138,7 @@ def _read_run_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, su
         summary.rejected_records = properties[REJECTED_COUNT_PROPERTY].int_value
         summary.rejected_records_dir = os.path.join(artifact.uri, REJECTED_DIR)
     elif type_name == LABEL_MAP_TYPE_NAME and not brief:
-        from components.label_prep.label_map import load_label_map
+        from retrain.components.label_prep.label_map import load_label_map
 
         label_map = load_label_map(artifact.uri)
         summary.classes, summary.new_classes, summary.label_problems = label_map.labels, label_map.new_labels, label_map.problems

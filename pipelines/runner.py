@@ -6,16 +6,16 @@ from typing import Any, Literal, Optional
 
 from tfx import v1 as tfx
 
-from pipelines.backfill import backfill_spans
-from pipelines.builtin_example import materialize_builtin_example
-from pipelines.config import RetrainConfig
-from pipelines.paths import RunPaths, resolve_run_paths
-from pipelines.pipeline import create_pipeline
-from pipelines.leftovers import remove_interrupted_outputs
-from pipelines.preflight import check_backbone, run_preflight
-from pipelines.run_lock import hold_run_lock
-from pipelines.run_states import FAILED, FINISHED, INTERRUPTED, mark_runs
-from pipelines.run_summary import RunSummary, last_execution_id, summarize_run
+from retrain.pipelines.backfill import backfill_spans
+from retrain.pipelines.builtin_example import materialize_builtin_example
+from retrain.pipelines.config import RetrainConfig
+from retrain.pipelines.paths import RunPaths, resolve_run_paths
+from retrain.pipelines.pipeline import create_pipeline
+from retrain.pipelines.leftovers import remove_interrupted_outputs
+from retrain.pipelines.preflight import check_backbone, run_preflight
+from retrain.pipelines.run_lock import hold_run_lock
+from retrain.pipelines.run_states import FAILED, FINISHED, INTERRUPTED, mark_runs
+from retrain.pipelines.run_summary import RunSummary, last_execution_id, summarize_run
 
 RunnerName = Literal["beam", "local"]
 

@@ -1,8 +1,8 @@
 """`trainer_settings_for(config)`: the one place a RetrainConfig becomes the settings Transform, Tuner and both trainers receive."""
 from __future__ import annotations
 
-from components.trainer_settings import TrainerSettings
-from pipelines.config import RetrainConfig
+from retrain.components.trainer_settings import TrainerSettings
+from retrain.pipelines.config import RetrainConfig
 
 
 def trainer_settings_for(config: RetrainConfig) -> TrainerSettings:

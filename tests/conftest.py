@@ -10,9 +10,9 @@ from typing import Callable
 
 import pytest
 
-import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from components.digits_example.prepare import ExampleLayout, prepare_digits_example
-from components.text_example.prepare import TextExampleLayout, prepare_text_example
+import retrain.pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from retrain.components.digits_example.prepare import ExampleLayout, prepare_digits_example
+from retrain.components.text_example.prepare import TextExampleLayout, prepare_text_example
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +32,7 @@ def text_example(tmp_path_factory: pytest.TempPathFactory) -> TextExampleLayout:
 def _run_cli(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "retrain.pipelines.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
 
 

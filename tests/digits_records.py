@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from components.digits_example import data as digits
+from retrain.components.digits_example import data as digits
 
 
 def write_digit_records(path: Path, per_class: dict[int, int], names: dict[int, str], offset: int = 0) -> None:

@@ -17,14 +17,14 @@ from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, sche
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from components.digits_example import data as digits
-from components.digits_example.prepare import ExampleLayout
-from components.hub_trainer.transform_module import preprocessing_fn
-from components.label_prep.label_map import LabelMap, save_label_map
-from pipelines.config import config_from_dict
-from components.trainer_settings import trainer_custom_config
-from pipelines.code_version import components_fingerprint
-from pipelines.trainer_settings import trainer_settings_for
+from retrain.components.digits_example import data as digits
+from retrain.components.digits_example.prepare import ExampleLayout
+from retrain.components.hub_trainer.transform_module import preprocessing_fn
+from retrain.components.label_prep.label_map import LabelMap, save_label_map
+from retrain.pipelines.config import config_from_dict
+from retrain.components.trainer_settings import trainer_custom_config
+from retrain.pipelines.code_version import components_fingerprint
+from retrain.pipelines.trainer_settings import trainer_settings_for
 from settings_data import transform_config
 
 CLASS_NAMES = ["5", "6", "7", "8", "9"]

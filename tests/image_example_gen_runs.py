@@ -9,10 +9,10 @@ import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from components.image_example_gen import executor as image_executor
-from components.image_example_gen.component import ImageFolderExampleGen
-from components.image_example_gen.records import Rejection
-from components.image_example_gen.report import SplitCounts
+from retrain.components.image_example_gen import executor as image_executor
+from retrain.components.image_example_gen.component import ImageFolderExampleGen
+from retrain.components.image_example_gen.records import Rejection
+from retrain.components.image_example_gen.report import SplitCounts
 
 
 def run(root: Path, example_gen: ImageFolderExampleGen, *downstream: tfx.types.BaseComponent) -> None:

@@ -21,7 +21,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.components.evaluator import constants as evaluator_constants
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.label_prep.artifact import LabelMap
+from retrain.components.label_prep.artifact import LabelMap
 
 PIPELINE = "retrain-test"
 _LOCAL_CLASSES = {

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.trainer_settings import LABEL_VOCABULARY_KEY, AugmentationConfig, TrainerSettings, transform_custom_config
-from components.training_core.blocks import DEFAULT_BLOCK_PATTERN
-from components.training_core.plan import Augmentation, TrainingPlan
+from retrain.components.trainer_settings import LABEL_VOCABULARY_KEY, AugmentationConfig, TrainerSettings, transform_custom_config
+from retrain.components.training_core.blocks import DEFAULT_BLOCK_PATTERN
+from retrain.components.training_core.plan import Augmentation, TrainingPlan
 
 _PLAN = {
     "mode": "feature_extraction",

@@ -10,17 +10,17 @@ import torch
 from PIL import Image
 from sklearn.datasets import load_sample_images
 
-from components.backbones import cache as cache_lib
-from components.backbones import registry
-from components.backbones.efficientnet_lite import (
+from retrain.components.backbones import cache as cache_lib
+from retrain.components.backbones import registry
+from retrain.components.backbones.efficientnet_lite import (
     load_package_state_dict,
     package_state_dict_to_model,
     pretrained_efficientnet_lite0,
     EfficientNetLite0,
 )
-from components.torch_trainer.model import parameter_blocks
-from components.training_core.blocks import backbone_blocks
-from pipelines.config import ConfigError, config_from_dict
+from retrain.components.torch_trainer.model import parameter_blocks
+from retrain.components.training_core.blocks import backbone_blocks
+from retrain.pipelines.config import ConfigError, config_from_dict
 
 IMAGENET_DAISY, IMAGENET_BELL_COTE = 985, 442
 
@@ -148,7 +148,7 @@ def test_the_pytorch_model_holds_every_package_weight_and_classifies_photos_plau
 
 
 def test_keras_port_matches_pytorch_on_real_photos_and_groups_blocks_alike() -> None:
-    from components.backbones.efficientnet_lite_tf import build_efficientnet_lite0_keras, copy_torch_weights
+    from retrain.components.backbones.efficientnet_lite_tf import build_efficientnet_lite0_keras, copy_torch_weights
 
     model = pretrained_efficientnet_lite0()
     keras_model = build_efficientnet_lite0_keras()
@@ -174,8 +174,8 @@ def test_named_efficientnet_resolves_to_a_hub_module_and_torchscript_that_agree(
     """The real conversion into a cache: what both trainers load embeds real photos alike and groups blocks alike."""
     import tensorflow_hub as hub
 
-    from pipelines.builtin_example import resolve_named_backbone
-    from pipelines.trainer_settings import trainer_settings_for
+    from retrain.pipelines.builtin_example import resolve_named_backbone
+    from retrain.pipelines.trainer_settings import trainer_settings_for
 
     config = resolve_named_backbone(config_from_dict(_images_config({"name": "efficientnet-lite0", "image_size": [96, 96]})), tmp_path)
     settings = trainer_settings_for(config)
@@ -189,7 +189,7 @@ def test_named_efficientnet_resolves_to_a_hub_module_and_torchscript_that_agree(
 
 
 def test_a_compiled_pipeline_points_at_the_images_backbone_cache() -> None:
-    from pipelines.kubeflow.compile import config_for_cluster
+    from retrain.pipelines.kubeflow.compile import config_for_cluster
 
     config = config_from_dict({**_images_config({"name": "efficientnet-lite0"}), "kubeflow": {"data_root": "/opt/retrain/examples"}})
     backbone = config_for_cluster(config).backbone

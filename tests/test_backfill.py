@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.backfill import spans_on_disk, spans_to_backfill
+from retrain.pipelines.backfill import spans_on_disk, spans_to_backfill
 
 
 def _touch(path: Path) -> None:

@@ -7,7 +7,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.components.evaluator import constants
 from tfx.types import standard_artifacts
 
-from components.resolvers.baseline import (
+from retrain.components.resolvers.baseline import (
     BLESSING_KEY,
     CANDIDATE_KEY,
     MODEL_KEY,
@@ -15,7 +15,7 @@ from components.resolvers.baseline import (
     latest_blessed_other_than,
     pushed_model_ids,
 )
-from pipelines.run_summary import open_store
+from retrain.pipelines.run_summary import open_store
 
 
 def _model(artifact_id: int) -> standard_artifacts.Model:

@@ -25,13 +25,13 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx import v1 as tfx
 from tfx.dsl.components.base.base_node import BaseNode
 
-from components.branches import ORIGINAL
-from components.digits_example import data as digits
-from components.digits_example.prepare import ExampleLayout
-from components.evaluator_progress.component import Evaluator
-from pipelines.config import RetrainConfig, config_from_dict
-from pipelines.paths import resolve_run_paths
-from pipelines.pipeline import create_pipeline, eval_config_for, example_gen_for, nodes_without, pipeline_of
+from retrain.components.branches import ORIGINAL
+from retrain.components.digits_example import data as digits
+from retrain.components.digits_example.prepare import ExampleLayout
+from retrain.components.evaluator_progress.component import Evaluator
+from retrain.pipelines.config import RetrainConfig, config_from_dict
+from retrain.pipelines.paths import resolve_run_paths
+from retrain.pipelines.pipeline import create_pipeline, eval_config_for, example_gen_for, nodes_without, pipeline_of
 
 pytestmark = pytest.mark.e2e
 IN_MEMORY = ("--direct_running_mode=in_memory", "--direct_num_workers=1")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from ml_metadata.proto import metadata_store_pb2
 
-from components.branches import ALL_BRANCHES, BRANCHES, ORIGINAL, PYTORCH, TENSORFLOW, TRAINER_CHOICES, branches_for
-from pipelines.config import RetrainConfig, config_from_dict
-from pipelines.run_summary import ModelVerdict, format_summary, shown_verdicts, summarize_steps
+from retrain.components.branches import ALL_BRANCHES, BRANCHES, ORIGINAL, PYTORCH, TENSORFLOW, TRAINER_CHOICES, branches_for
+from retrain.pipelines.config import RetrainConfig, config_from_dict
+from retrain.pipelines.run_summary import ModelVerdict, format_summary, shown_verdicts, summarize_steps
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = ROOT / "components" / "branches.py"
@@ -78,8 +78,8 @@ def test_the_registry_is_consistent() -> None:
 
 
 def test_the_registry_names_the_nodes_the_pipeline_builds(tmp_path: Path) -> None:
-    from pipelines.paths import resolve_run_paths
-    from pipelines.pipeline import create_pipeline
+    from retrain.pipelines.paths import resolve_run_paths
+    from retrain.pipelines.pipeline import create_pipeline
 
     backbone = {"handle": str(tmp_path / "backbone"), "torch_checkpoint": str(tmp_path / "backbone.pt")}
     raw = {"data": {"path": str(tmp_path)}, "backbone": backbone, "training": {"validation_fraction": 0.2}, "tuning": {"enabled": True}}

@@ -10,9 +10,9 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from components.digits_example.prepare import ExampleLayout
-from pipelines.cli import main
-from pipelines.progress import ComponentProgressHandler, error_line, failure_line
+from retrain.components.digits_example.prepare import ExampleLayout
+from retrain.pipelines.cli import main
+from retrain.pipelines.progress import ComponentProgressHandler, error_line, failure_line
 
 
 def _write_config(tmp_path: Path, **sections: dict) -> Path:

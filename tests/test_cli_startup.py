@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from benchmarks.recorded_runs import MIN_ACCURACY, record_runs, recorded_run
-from components.branches import TENSORFLOW
-from components.versioned_pusher.metrics_records import CorruptRecord, load_local_metrics
-from pipelines.config import load_config
-from pipelines.paths import default_metadata_path, resolve_run_paths
-from pipelines.run_summary import last_execution_id, node_of, open_store, summarize_run
+from retrain.components.branches import TENSORFLOW
+from retrain.components.versioned_pusher.metrics_records import CorruptRecord, load_local_metrics
+from retrain.pipelines.config import load_config
+from retrain.pipelines.paths import default_metadata_path, resolve_run_paths
+from retrain.pipelines.run_summary import last_execution_id, node_of, open_store, summarize_run
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNS = 3
@@ -23,7 +23,7 @@ HEAVY = ("tensorflow", "tfx", "apache_beam")  # `tensorflow` also matches tensor
 # Runs the CLI in a fresh interpreter and prints its exit status and the heavy modules it imported, as JSON.
 _PROBE = """
 import json, sys
-from pipelines.cli import main
+from retrain.pipelines.cli import main
 try:
     status = main(sys.argv[1:])
 except SystemExit as done:

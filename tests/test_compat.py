@@ -1,4 +1,4 @@
-"""Contracts of the private TFX / TensorFlow / TFMA symbols behind components.compat, one test each.
+"""Contracts of the private TFX / TensorFlow / TFMA symbols behind retrain.components.compat, one test each.
 
 A failure here after an upgrade names the symbol whose shape or behaviour changed;
 adapt its function in components/compat/ (its docstring names the upstream file).
@@ -22,10 +22,10 @@ from tensorflow_model_analysis.writers import eval_config_writer
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
-from components.compat.tf_private import skip_autograph_conversion
-from components.compat.tfma_files import metrics_for_slice_pb2
-from components.compat.tfma_private import serialize_eval_run
-from components.compat.tfx_private import (
+from retrain.components.compat.tf_private import skip_autograph_conversion
+from retrain.components.compat.tfma_files import metrics_for_slice_pb2
+from retrain.components.compat.tfma_private import serialize_eval_run
+from retrain.components.compat.tfx_private import (
     example_gen_partition,
     parse_kubeflow_v2_executor_flags,
     span_glob_and_regex,
@@ -34,7 +34,8 @@ from components.compat.tfx_private import (
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PROJECT_PACKAGES = ("pipelines", "components", "benchmarks", "tests", "tools")
+PROJECT_PACKAGES = ("pipelines", "components", "benchmarks", "tests", "tools")  # folders
+PROJECT_MODULES = ("retrain", "benchmarks", "tools")  # top-level names of the project's own imports
 SEAM = (REPO_ROOT / "components" / "compat", Path(__file__).resolve())
 
 
@@ -50,7 +51,7 @@ def _private_third_party_imports(path: Path) -> list[str]:
         else:
             continue
         for module in modules:
-            if module.split(".")[0] in PROJECT_PACKAGES:
+            if module.split(".")[0] in PROJECT_MODULES:
                 continue
             private = [name for name in names if name.startswith("_") and not name.startswith("__")]
             if module == "tensorflow.python" or module.startswith("tensorflow.python.") or private:
@@ -114,7 +115,7 @@ def test_kubeflow_v2_executor_flag_parser_keeps_unknown_flags_for_beam() -> None
 
 def test_metrics_proto_loads_without_tfma_and_matches_tfmas_own() -> None:
     probe = (
-        "import sys; from components.compat.tfma_files import metrics_for_slice_pb2 as load; m = load().MetricsForSlice; "
+        "import sys; from retrain.components.compat.tfma_files import metrics_for_slice_pb2 as load; m = load().MetricsForSlice; "
         "print(m.DESCRIPTOR.full_name, sorted(f.name for f in m.DESCRIPTOR.fields)); "
         "print(sorted(n for n in sys.modules if n.split('.')[0] in ('tensorflow', 'tensorflow_model_analysis')))"
     )

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import ConfigError, RetrainConfig, config_from_dict, config_to_yaml, load_config
+from retrain.pipelines.config import ConfigError, RetrainConfig, config_from_dict, config_to_yaml, load_config
 
 
 def test_defaults_describe_the_builtin_example() -> None:

@@ -9,10 +9,10 @@ import tensorflow as tf
 import yaml
 from tfx import v1 as tfx
 
-from pipelines.cli import main
-from pipelines.config import ConfigError, config_from_dict
-from pipelines.csv_staging import STAGED_DATA_DIR, require_utf8_for_kubeflow, stage_as_utf8
-from pipelines.preflight import InputError
+from retrain.pipelines.cli import main
+from retrain.pipelines.config import ConfigError, config_from_dict
+from retrain.pipelines.csv_staging import STAGED_DATA_DIR, require_utf8_for_kubeflow, stage_as_utf8
+from retrain.pipelines.preflight import InputError
 
 ROWS = [("café crème", "drinks"), ("naïve façade", "words"), ("Ångström ß", "words"), ("plain", "drinks")]
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import ConfigError, RetrainConfig, config_from_dict
+from retrain.pipelines.config import ConfigError, RetrainConfig, config_from_dict
 
 TEXT = {"type": "text_classification"}
 

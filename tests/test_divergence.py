@@ -9,14 +9,14 @@ import pytest
 import tensorflow as tf
 import torch
 
-from components.digits_example import data as digits
-from components.digits_example.prepare import ExampleLayout
-from components.hub_trainer.model import build_classifier, input_signature
-from components.hub_trainer.training import train_classifier
-from components.training_core.divergence import DivergenceGuard, TrainingDiverged
+from retrain.components.digits_example import data as digits
+from retrain.components.digits_example.prepare import ExampleLayout
+from retrain.components.hub_trainer.model import build_classifier, input_signature
+from retrain.components.hub_trainer.training import train_classifier
+from retrain.components.training_core.divergence import DivergenceGuard, TrainingDiverged
 from settings_data import plan as plan_of
-from components.torch_trainer.model import Classifier
-from components.torch_trainer.training import train_classifier as train_torch
+from retrain.components.torch_trainer.model import Classifier
+from retrain.components.torch_trainer.training import train_classifier as train_torch
 
 PLAN = plan_of(mode="fine_tune", epochs=4, batch_size=16, learning_rate=1e-2, backbone_learning_rate_scale=0.1, seed=3)
 EXPLODING = replace(PLAN, learning_rate=30.0, backbone_learning_rate_scale=1.0)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.digits_example import data as digits
-from pipelines.config import RetrainConfig
-from pipelines.run_summary import open_store
+from retrain.components.digits_example import data as digits
+from retrain.pipelines.config import RetrainConfig
+from retrain.pipelines.run_summary import open_store
 
 pytestmark = pytest.mark.e2e
 MIN_ACCURACY = RetrainConfig().evaluation.min_accuracy
@@ -138,10 +138,10 @@ def test_evaluator_reports_examples_rate_and_eta(workdir: Path, first_run, tmp_p
     from google.protobuf import json_format
     from tfx.types import standard_artifacts
 
-    from components.evaluator_progress.component import EXTRACTORS_MODULE
-    from components.evaluator_progress.executor import Executor, count_records
-    from components.training_core import progress
-    from pipelines.pipeline import eval_config_for
+    from retrain.components.evaluator_progress.component import EXTRACTORS_MODULE
+    from retrain.components.evaluator_progress.executor import Executor, count_records
+    from retrain.components.training_core import progress
+    from retrain.pipelines.pipeline import eval_config_for
 
     assert first_run.returncode == 0
     inputs = _evaluator_inputs(workdir)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from components.versioned_pusher.locking import exclusive_lock
-from components.versioned_pusher.versioning import STAGING_PREFIX, destination_lock_path, pushed_versions
-from pipelines.leftovers import interrupted_executions
-from pipelines.run_lock import run_in_progress
+from retrain.components.versioned_pusher.locking import exclusive_lock
+from retrain.components.versioned_pusher.versioning import STAGING_PREFIX, destination_lock_path, pushed_versions
+from retrain.pipelines.leftovers import interrupted_executions
+from retrain.pipelines.run_lock import run_in_progress
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +40,7 @@ def test_second_run_refuses_a_run_killed_at_the_push_is_interrupted_and_the_next
     metadata = output / "metadata.sqlite"
     with exclusive_lock(destination_lock_path(str(serving))):  # the first run's pusher waits here, so it is killed exactly at the push
         first = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.cli", "run", "--config", "config.yaml", "--output", str(output)],
+            [sys.executable, "-m", "retrain.pipelines.cli", "run", "--config", "config.yaml", "--output", str(output)],
             cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )

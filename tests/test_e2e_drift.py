@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-from components.data_gate.anomalies import describe_anomalies
-from components.digits_example.prepare import ExampleLayout
+from retrain.components.data_gate.anomalies import describe_anomalies
+from retrain.components.digits_example.prepare import ExampleLayout
 
 PINNED_SCHEMA = """
 feature { name: "image" type: BYTES presence { min_fraction: 1.0 min_count: 1 } shape { dim { size: 1 } } }

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from components.digits_example import data as digits
-from components.digits_example.prepare import ExampleLayout
+from retrain.components.digits_example import data as digits
+from retrain.components.digits_example.prepare import ExampleLayout
 
 pytestmark = pytest.mark.e2e
 NAMES = {5: "five", 6: "six", 7: "seven"}

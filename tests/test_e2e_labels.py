@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from components.digits_example import data as digits
-from components.digits_example.prepare import ExampleLayout
-from components.label_prep.label_map import load_label_map
+from retrain.components.digits_example import data as digits
+from retrain.components.digits_example.prepare import ExampleLayout
+from retrain.components.label_prep.label_map import load_label_map
 from digits_records import write_digit_records
-from pipelines.run_summary import open_store
+from retrain.pipelines.run_summary import open_store
 
 pytestmark = pytest.mark.e2e
 NAMES = {5: "five", 6: "six", 7: "seven", 8: "eight"}

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from components.digits_example.prepare import ExampleLayout
-from components.label_prep.label_map import load_label_map
+from retrain.components.digits_example.prepare import ExampleLayout
+from retrain.components.label_prep.label_map import load_label_map
 from digits_records import write_digit_records
-from pipelines.run_summary import open_store
+from retrain.pipelines.run_summary import open_store
 
 pytestmark = pytest.mark.e2e
 NAMES = {5: "five", 6: "six", 7: "seven"}

@@ -14,8 +14,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the ops of the module's tokenizer before loading the pushed model)
 
-from components.text_example import data as text_data
-from components.text_example.prepare import TextExampleLayout
+from retrain.components.text_example import data as text_data
+from retrain.components.text_example.prepare import TextExampleLayout
 
 pytestmark = pytest.mark.e2e
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from components.emoji_example.data import CATEGORIES, emoji_images
-from components.emoji_example.prepare import prepare_emoji_example
-from pipelines.builtin_example import example_files, point_at_example
-from pipelines.config import load_config
+from retrain.components.emoji_example.data import CATEGORIES, emoji_images
+from retrain.components.emoji_example.prepare import prepare_emoji_example
+from retrain.pipelines.builtin_example import example_files, point_at_example
+from retrain.pipelines.config import load_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

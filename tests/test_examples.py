@@ -7,8 +7,8 @@ from typing import Any, get_args, get_origin
 import pytest
 import yaml
 
-from components.example_data.prepared_dir import PreparedExampleDir, is_prepared, prepare_in_staging
-from pipelines.config import RetrainConfig, load_config
+from retrain.components.example_data.prepared_dir import PreparedExampleDir, is_prepared, prepare_in_staging
+from retrain.pipelines.config import RetrainConfig, load_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

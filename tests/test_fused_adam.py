@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from components.hub_trainer.fused_adam import FusedAdam
-from components.hub_trainer.model import compile_classifier
+import retrain.pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from retrain.components.hub_trainer.fused_adam import FusedAdam
+from retrain.components.hub_trainer.model import compile_classifier
 
 
 def _trained(optimizer: tf.keras.optimizers.Optimizer) -> list[np.ndarray]:

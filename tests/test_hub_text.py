@@ -11,12 +11,12 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tensorflow_text  # noqa: F401  (registers the ops the module's tokenizer uses)
 
-from components.hub_text.checkpoint import ConversionError, PoolingSpec, read_checkpoint
-from components.hub_text.encoder import Pooling
-from components.hub_text.export import METADATA_FILE
-from components.text_example.prepare import MAX_SEQ_LENGTH, TextExampleLayout, minilm_checkpoint_dir
-from components.training_core.blocks import DEFAULT_BLOCK_PATTERN, backbone_blocks
-from pipelines.cli import main
+from retrain.components.hub_text.checkpoint import ConversionError, PoolingSpec, read_checkpoint
+from retrain.components.hub_text.encoder import Pooling
+from retrain.components.hub_text.export import METADATA_FILE
+from retrain.components.text_example.prepare import MAX_SEQ_LENGTH, TextExampleLayout, minilm_checkpoint_dir
+from retrain.components.training_core.blocks import DEFAULT_BLOCK_PATTERN, backbone_blocks
+from retrain.pipelines.cli import main
 
 SENTENCES = [
     "The package arrived two days late.",
@@ -85,8 +85,8 @@ def test_pooled_embeddings_and_token_ids_match_hugging_face(text_example: TextEx
 def test_pytorch_trainer_text_backbone_starts_from_the_same_embeddings(text_example: TextExampleLayout) -> None:
     import torch
 
-    from components.text_example.prepare import minilm_checkpoint_dir
-    from components.torch_trainer.model import TextEncoder
+    from retrain.components.text_example.prepare import minilm_checkpoint_dir
+    from retrain.components.torch_trainer.model import TextEncoder
 
     encoder = TextEncoder(str(minilm_checkpoint_dir()), max_length=MAX_SEQ_LENGTH).eval()
     with torch.no_grad():

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from components.text_example import data as text_data
-from components.text_example.prepare import TextExampleLayout, minilm_checkpoint_dir
-from pipelines.builtin_example import materialize_builtin_example
-from pipelines.config import ConfigError, config_from_dict, load_config
-from pipelines.paths import resolve_run_paths
+from retrain.components.text_example import data as text_data
+from retrain.components.text_example.prepare import TextExampleLayout, minilm_checkpoint_dir
+from retrain.pipelines.builtin_example import materialize_builtin_example
+from retrain.pipelines.config import ConfigError, config_from_dict, load_config
+from retrain.pipelines.paths import resolve_run_paths
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "text.yaml"
 

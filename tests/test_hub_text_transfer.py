@@ -13,13 +13,13 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the ops of the module's tokenizer)
 
-from components.hub_text.export import export_hub_text_module
-from components.hub_trainer.model import build_classifier
-from components.hub_trainer.training import train_classifier
-from components.training_core.plan import TrainingPlan
+from retrain.components.hub_text.export import export_hub_text_module
+from retrain.components.hub_trainer.model import build_classifier
+from retrain.components.hub_trainer.training import train_classifier
+from retrain.components.training_core.plan import TrainingPlan
 from settings_data import plan as plan_of
-from components.text_example import data as text_data
-from components.text_example.prepare import MAX_SEQ_LENGTH, TextExampleLayout, minilm_checkpoint_dir
+from retrain.components.text_example import data as text_data
+from retrain.components.text_example.prepare import MAX_SEQ_LENGTH, TextExampleLayout, minilm_checkpoint_dir
 
 PLAN = plan_of(mode="fine_tune", epochs=4, learning_rate=1e-3, backbone_learning_rate_scale=0.1)
 SCRATCH_PLAN = replace(PLAN, divergence_guard=False)  # a random encoder may well predict one class: that is what is measured

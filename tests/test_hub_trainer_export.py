@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.digits_example import data as digits
-from components.digits_example.prepare import ExampleLayout
-from components.hub_trainer.export import RAW_SIGNATURE, TRANSFORM_SIGNATURE
-from components.tuning.hyperparameters import apply_hyperparameters
-from components.hub_trainer.trainer_module import checkpoint_dir_for, run_fn
-from components.hub_trainer.warm_start import saved_variables
+from retrain.components.digits_example import data as digits
+from retrain.components.digits_example.prepare import ExampleLayout
+from retrain.components.hub_trainer.export import RAW_SIGNATURE, TRANSFORM_SIGNATURE
+from retrain.components.tuning.hyperparameters import apply_hyperparameters
+from retrain.components.hub_trainer.trainer_module import checkpoint_dir_for, run_fn
+from retrain.components.hub_trainer.warm_start import saved_variables
 from hub_trainer_data import CLASS_NAMES, TransformedDigits, fn_args, trainer_settings, transformed_digits
 from settings_data import settings as typed_settings
 

@@ -7,18 +7,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.digits_example import data as digits
-from components.digits_example.prepare import ExampleLayout
-from components.hub_trainer import devices
-from components.hub_trainer.augmentation import augment_images
-from components.hub_trainer.checkpoints import completed_epochs
-from components.hub_trainer.embeddings import embed, head_model
-from components.hub_trainer.model import BACKBONE_LAYER, build_classifier, input_signature
-from components.hub_trainer.training import train_classifier
-from components.training_core.schedule import learning_rate_factor
+from retrain.components.digits_example import data as digits
+from retrain.components.digits_example.prepare import ExampleLayout
+from retrain.components.hub_trainer import devices
+from retrain.components.hub_trainer.augmentation import augment_images
+from retrain.components.hub_trainer.checkpoints import completed_epochs
+from retrain.components.hub_trainer.embeddings import embed, head_model
+from retrain.components.hub_trainer.model import BACKBONE_LAYER, build_classifier, input_signature
+from retrain.components.hub_trainer.training import train_classifier
+from retrain.components.training_core.schedule import learning_rate_factor
 from settings_data import plan as plan_of
-from components.hub_trainer.validation import split_validation, validation_mask
-from components.training_core.plan import Augmentation
+from retrain.components.hub_trainer.validation import split_validation, validation_mask
+from retrain.components.training_core.plan import Augmentation
 
 
 @pytest.fixture(scope="module")

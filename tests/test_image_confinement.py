@@ -7,17 +7,17 @@ import struct
 import zlib
 from pathlib import Path
 
-import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import retrain.components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import numpy as np
 import pytest
 from PIL import Image
 from tfx.dsl.io import filesystem
 from tfx.utils import io_utils
 
-from components.image_example_gen.component import ImageFolderExampleGen
-from components.image_example_gen.confinement import OUTSIDE_REASON, Confinement
-from components.image_example_gen.driver import link_safe_fingerprint
-from components.image_example_gen.records import InvalidImage, Rejection, checked_image
+from retrain.components.image_example_gen.component import ImageFolderExampleGen
+from retrain.components.image_example_gen.confinement import OUTSIDE_REASON, Confinement
+from retrain.components.image_example_gen.driver import link_safe_fingerprint
+from retrain.components.image_example_gen.records import InvalidImage, Rejection, checked_image
 from image_example_gen_runs import examples_artifacts, property_of, rejections, run, split_contents
 
 
@@ -90,9 +90,9 @@ def test_fingerprint_matches_tfx_and_survives_dangling_links(tmp_path: Path) -> 
 
 
 def test_a_manifest_outside_or_dangling_is_refused_in_one_line(tmp_path: Path) -> None:
-    from components.image_example_gen.executor import _matched_files
-    from components.image_example_gen.records import ManifestError
-    from components.image_example_gen.settings import IngestSettings
+    from retrain.components.image_example_gen.executor import _matched_files
+    from retrain.components.image_example_gen.records import ManifestError
+    from retrain.components.image_example_gen.settings import IngestSettings
 
     manifests = IngestSettings(layout="manifest")
     _write(tmp_path / "outside.csv", b"path,label\n/etc/hostname,a\n")
@@ -179,9 +179,9 @@ def test_unreadable_files_are_counted_rejections(tmp_path: Path) -> None:
 def test_the_config_reaches_ingestion_and_transform(tmp_path: Path) -> None:
     import json
 
-    from pipelines.config import config_from_dict
-    from pipelines.paths import resolve_run_paths
-    from pipelines.pipeline import create_pipeline
+    from retrain.pipelines.config import config_from_dict
+    from retrain.pipelines.paths import resolve_run_paths
+    from retrain.pipelines.pipeline import create_pipeline
 
     (tmp_path / "backbone").mkdir()
     config = config_from_dict(

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import io
 
-import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import retrain.components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from components.hub_trainer import features
-from components.image_example_gen.records import checked_image
+from retrain.components.hub_trainer import features
+from retrain.components.image_example_gen.records import checked_image
 
 ORIENTATION = 0x0112
 

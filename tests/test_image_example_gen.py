@@ -5,7 +5,7 @@ import hashlib
 import io
 from pathlib import Path
 
-import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import retrain.components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,9 +13,9 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from tfx import v1 as tfx
 
-from components.image_example_gen.component import ImageFolderExampleGen
-from components.image_example_gen.gzip_records import gzip_member, tfrecord_frame
-from components.image_example_gen.records import (
+from retrain.components.image_example_gen.component import ImageFolderExampleGen
+from retrain.components.image_example_gen.gzip_records import gzip_member, tfrecord_frame
+from retrain.components.image_example_gen.records import (
     ImageItem,
     InvalidImage,
     ManifestError,
@@ -25,8 +25,8 @@ from components.image_example_gen.records import (
     checked_image,
     parse_manifest,
 )
-from components.image_example_gen.report import SplitCounts, TooManyRejections, check_rejections
-from components.image_example_gen.settings import IngestSettings
+from retrain.components.image_example_gen.report import SplitCounts, TooManyRejections, check_rejections
+from retrain.components.image_example_gen.settings import IngestSettings
 from image_example_gen_runs import artifacts, examples_artifacts, property_of, read_split, rejections, run, split_contents, split_counts
 
 FORMATS = ("PNG", "JPEG", "GIF", "BMP")

@@ -13,7 +13,7 @@ import io
 import tempfile
 from pathlib import Path
 
-import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import retrain.components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -21,13 +21,13 @@ import tensorflow_transform.beam as tft_beam
 from PIL import Image, ImageOps
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from components.hub_trainer.features import WHITE
-from components.hub_trainer.trainer_module import transformed_dataset
-from components.hub_trainer.transform_module import preprocessing_fn
-from components.image_example_gen.records import ImageItem, classify
-from components.image_example_gen.settings import IngestSettings
-from components.torch_trainer.data import TransformedExamples
-from components.training_core.features import MODEL_INPUT
+from retrain.components.hub_trainer.features import WHITE
+from retrain.components.hub_trainer.trainer_module import transformed_dataset
+from retrain.components.hub_trainer.transform_module import preprocessing_fn
+from retrain.components.image_example_gen.records import ImageItem, classify
+from retrain.components.image_example_gen.settings import IngestSettings
+from retrain.components.torch_trainer.data import TransformedExamples
+from retrain.components.training_core.features import MODEL_INPUT
 from hub_trainer_data import data_accessor
 from settings_data import transform_config
 

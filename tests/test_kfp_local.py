@@ -23,8 +23,8 @@ from kfp_local.launcher import StepFailed
 from kfp_local.metadata import CONTAINER_EXECUTION_TYPE, MetadataClient, generate_output_uri
 from kfp_local.object_store import UnsupportedURI, local_path_for_uri, parse_bucket_config, upload_blob
 from kfp_local.run import Cluster, RunContext, run_task, start_run
-from pipelines.config import config_from_dict
-from pipelines.kubeflow.compile import compile_pipeline_spec
+from retrain.pipelines.config import config_from_dict
+from retrain.pipelines.kubeflow.compile import compile_pipeline_spec
 
 NAMES = {5: "five", 6: "six"}
 
@@ -127,7 +127,7 @@ def test_mlmd_service_serves_the_python_grpc_client(cluster: Cluster) -> None:
 
 def test_step_leaves_the_launchers_log_output_to_the_launcher(compiled: dict[str, Any]) -> None:
     """KFP 2.5.0's driver adds `executor-logs` (system.Artifact) to every step; TFX must not see it."""
-    from components.kubeflow.step_input import prepare_step
+    from retrain.components.kubeflow.step_input import prepare_step
 
     outputs_spec = compiled["pipeline_spec"]["components"]["StatisticsGen"]["outputDefinitions"]
     outputs = provision_outputs("minio://mlpipeline/v2/artifacts/p/r", "StatisticsGen", json_format.ParseDict(outputs_spec, kfp_pb2.ComponentOutputsSpec()), "salt", True)

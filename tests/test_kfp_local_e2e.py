@@ -20,14 +20,14 @@ import pytest
 import yaml
 from kfp.pipeline_spec import pipeline_spec_pb2 as kfp_pb2
 
-from components.digits_example.prepare import ExampleLayout
+from retrain.components.digits_example.prepare import ExampleLayout
 from digits_records import write_digit_records
 from kfp_local.cluster import local_cluster
 from kfp_local.driver import DEFAULT_PIPELINE_ROOT
 from kfp_local.metadata import MetadataClient
 from kfp_local.run import Cluster, RunResult, run_pipeline
-from pipelines.cli import EXIT_OK, main
-from pipelines.kubeflow.upload import pipeline_package
+from retrain.pipelines.cli import EXIT_OK, main
+from retrain.pipelines.kubeflow.upload import pipeline_package
 
 pytestmark = pytest.mark.e2e
 NAMES = {5: "five", 6: "six", 7: "seven"}

@@ -17,17 +17,17 @@ from kfp.pipeline_spec import pipeline_spec_pb2 as kfp_pb2
 from mlmd_history import PIPELINE, record_history
 from tfx.types import standard_artifacts
 
-from components.resolvers.kfp import executor, lineage, object_store
-from components.resolvers.kfp.component import sqlite_connection
-from components.kubeflow.mirror import MIRROR_PREFIX_ENV, mirror_path
-from components.resolvers.kfp.object_store import MINIO_SECRET, ObjectStoreError, secret_env
+from retrain.components.resolvers.kfp import executor, lineage, object_store
+from retrain.components.resolvers.kfp.component import sqlite_connection
+from retrain.components.kubeflow.mirror import MIRROR_PREFIX_ENV, mirror_path
+from retrain.components.resolvers.kfp.object_store import MINIO_SECRET, ObjectStoreError, secret_env
 from kfp_local.cluster import installed_secrets
 from kfp_local.driver import DEFAULT_PIPELINE_ROOT, KFP_VERSIONS, DriverError, StepOptions, check_kubernetes_config, store_session_info
 from kfp_local.launcher import Pod, PodNotStarted, step_environment
 from kfp_local.object_store import parse_bucket_config, parse_bucket_config_for_artifact_uri, upload_blob
 from kfp_local.services import ObjectStores, start_gcs_server, start_s3_server
-from pipelines.kubeflow import platform
-from pipelines.kubeflow.settings import KubeflowSettings
+from retrain.pipelines.kubeflow import platform
+from retrain.pipelines.kubeflow.settings import KubeflowSettings
 
 MODEL_URI = f"{DEFAULT_PIPELINE_ROOT}/retrain-digits/run-1/Trainer/model"
 GS_ROOT = "gs://retrain-artifacts/v2"

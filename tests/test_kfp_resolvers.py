@@ -22,27 +22,27 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.input_resolution.strategies.span_range_strategy import SpanRangeStrategy
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.resolvers.baseline import BLESSING_KEY, CANDIDATE_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy, pushed_model_ids
-from components.resolvers.kfp import lineage
-from components.resolvers.kfp.component import sqlite_connection
-from components.span_ranges import rolling_window
-from components.kubeflow.example_gen import SpanResolvingExampleGen, resolve_span
-from components.resolvers.kfp.executor import (
+from retrain.components.resolvers.baseline import BLESSING_KEY, CANDIDATE_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy, pushed_model_ids
+from retrain.components.resolvers.kfp import lineage
+from retrain.components.resolvers.kfp.component import sqlite_connection
+from retrain.components.span_ranges import rolling_window
+from retrain.components.kubeflow.example_gen import SpanResolvingExampleGen, resolve_span
+from retrain.components.resolvers.kfp.executor import (
     BaselineModelExecutor,
     LabelMapLineageExecutor,
     SpanWindowExecutor,
     is_resolved,
 )
-from components.resolvers.kfp.namespace import NAMESPACE_ENV
-from components.kubeflow.optional_inputs import drop_unresolved
-from components.kubeflow.runtime_epochs import apply_requested_epochs
-from components.trainer_settings import trainer_custom_config
-from pipelines.config import config_from_dict
-from pipelines.trainer_settings import trainer_settings_for
-from components.label_prep.artifact import LabelMap
-from components.resolvers.label_map import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
-from components.branches import FRAMEWORK_PROPERTY, PYTORCH, TENSORFLOW
-from components.resolvers.framework import LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
+from retrain.components.resolvers.kfp.namespace import NAMESPACE_ENV
+from retrain.components.kubeflow.optional_inputs import drop_unresolved
+from retrain.components.kubeflow.runtime_epochs import apply_requested_epochs
+from retrain.components.trainer_settings import trainer_custom_config
+from retrain.pipelines.config import config_from_dict
+from retrain.pipelines.trainer_settings import trainer_settings_for
+from retrain.components.label_prep.artifact import LabelMap
+from retrain.components.resolvers.label_map import EXAMPLES_KEY, LABEL_MAP_KEY, LatestBlessedLabelMapStrategy
+from retrain.components.branches import FRAMEWORK_PROPERTY, PYTORCH, TENSORFLOW
+from retrain.components.resolvers.framework import LatestBlessedLabelMapOfFramework, LatestBlessedOtherModelOfFramework
 
 
 @pytest.fixture(scope="module")

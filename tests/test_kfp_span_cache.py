@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from kfp_driver import cache_key, driver_executor_input, step_args
 
-from components.kubeflow.entrypoint import run_step
-from components.kubeflow.example_gen import DATA_VERSION_KEY, span_of_data_version
-from components.kubeflow.mirror import MIRROR_PREFIX_ENV
-from pipelines.config import config_from_dict
-from pipelines.kubeflow.compile import compile_pipeline_spec
-from pipelines.kubeflow.steps import SPAN_PROBE_ID
+from retrain.components.kubeflow.entrypoint import run_step
+from retrain.components.kubeflow.example_gen import DATA_VERSION_KEY, span_of_data_version
+from retrain.components.kubeflow.mirror import MIRROR_PREFIX_ENV
+from retrain.pipelines.config import config_from_dict
+from retrain.pipelines.kubeflow.compile import compile_pipeline_spec
+from retrain.pipelines.kubeflow.steps import SPAN_PROBE_ID
 
 EXAMPLE_GEN = "ImportExampleGen"
 SPAN_CONFIG = json.dumps({"splits": [{"name": s, "pattern": f"span-{{SPAN}}/{s}/*"} for s in ("train", "eval")]})

@@ -26,16 +26,16 @@ from kfp_local.services import ObjectStores, start_s3_server
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
 from tfx.utils import import_utils
 
-from components.resolvers.kfp.component import sqlite_connection
-from components.kubeflow.entrypoint import register_artifact_types, run_step
-from components.kubeflow.example_gen import DATA_VERSION_KEY
-from components.kubeflow.mirror import MIRROR_PREFIX_ENV, mirror_path, uri_of
-from components.resolvers.kfp.namespace import NAMESPACE_ENV
-from components.resolvers.kfp.object_store import MINIO_SECRET, secret_env
-from components.kubeflow.step_input import prepare_step, restore_output_uris
-from pipelines.config import config_from_dict
-from pipelines.kubeflow.compile import compile_pipeline_spec
-from pipelines.kubeflow.steps import SPAN_PROBE_ID
+from retrain.components.resolvers.kfp.component import sqlite_connection
+from retrain.components.kubeflow.entrypoint import register_artifact_types, run_step
+from retrain.components.kubeflow.example_gen import DATA_VERSION_KEY
+from retrain.components.kubeflow.mirror import MIRROR_PREFIX_ENV, mirror_path, uri_of
+from retrain.components.resolvers.kfp.namespace import NAMESPACE_ENV
+from retrain.components.resolvers.kfp.object_store import MINIO_SECRET, secret_env
+from retrain.components.kubeflow.step_input import prepare_step, restore_output_uris
+from retrain.pipelines.config import config_from_dict
+from retrain.pipelines.kubeflow.compile import compile_pipeline_spec
+from retrain.pipelines.kubeflow.steps import SPAN_PROBE_ID
 
 
 @pytest.mark.parametrize(

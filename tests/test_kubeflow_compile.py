@@ -20,20 +20,20 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.dsl.components.common.resolver import RESOLVER_CONFIG, Resolver
 from tfx.types import Channel, standard_artifacts
 
-from components.branches import BRANCHES
-from components.resolvers.kfp.component import sqlite_connection
-from components.kubeflow.entrypoint import COMMAND as STEP_COMMAND
-from components.kubeflow.entrypoint import run_step
-from components.torch_trainer.component import TorchTrainer
+from retrain.components.branches import BRANCHES
+from retrain.components.resolvers.kfp.component import sqlite_connection
+from retrain.components.kubeflow.entrypoint import COMMAND as STEP_COMMAND
+from retrain.components.kubeflow.entrypoint import run_step
+from retrain.components.torch_trainer.component import TorchTrainer
 from backend_protos import BACKEND_PROTO, parse_executor_config
 from mlmd_history import PIPELINE, History, record_history
-from pipelines.cli import EXIT_OK, EXIT_USAGE, main
-from pipelines.config import ConfigError, RetrainConfig, config_from_dict
-from pipelines.kubeflow.compile import compile_pipeline_spec, config_for_cluster
-from pipelines.kubeflow.settings import SUPPORTED_KFP_VERSIONS, KubeflowSettings
-from pipelines.kubeflow.steps import SPAN_PROBE_ID
-from pipelines.paths import resolve_run_paths
-from pipelines.pipeline import create_pipeline
+from retrain.pipelines.cli import EXIT_OK, EXIT_USAGE, main
+from retrain.pipelines.config import ConfigError, RetrainConfig, config_from_dict
+from retrain.pipelines.kubeflow.compile import compile_pipeline_spec, config_for_cluster
+from retrain.pipelines.kubeflow.settings import SUPPORTED_KFP_VERSIONS, KubeflowSettings
+from retrain.pipelines.kubeflow.steps import SPAN_PROBE_ID
+from retrain.pipelines.paths import resolve_run_paths
+from retrain.pipelines.pipeline import create_pipeline
 
 RESOLVER_STEPS = {"previous_label_map_resolver", "baseline_model_resolver"}
 TORCH_RESOLVER_STEPS = {"torch_warm_start_resolver", "torch_baseline_model_resolver"}
@@ -91,9 +91,9 @@ def test_kfp_has_no_resolver_executor_and_no_lifecycle_hook(compiled_by_cli: Com
     assert RESOLVER_STEPS <= set(tasks)
     assert all(not tasks[step].caching_options.enable_cache for step in RESOLVER_STEPS)
     assert not any("framework" in tasks[step].inputs.parameters for step in RESOLVER_STEPS)  # trainer: tf: every model counts
-    assert "components.kubeflow.example_gen.Executor" in " ".join(executors["ImportExampleGen_executor"].container.args)  # span resolved in its step
+    assert "retrain.components.kubeflow.example_gen.Executor" in " ".join(executors["ImportExampleGen_executor"].container.args)  # span resolved in its step
     for step in ("LabelPrep", "Trainer", "Evaluator"):  # they take an empty resolver output as no input
-        assert f"components.kubeflow.optional_inputs.{step}Executor" in executors[f"{step}_executor"].container.args, step
+        assert f"retrain.components.kubeflow.optional_inputs.{step}Executor" in executors[f"{step}_executor"].container.args, step
     assert spec.schema_version == "2.1.0" and spec.default_pipeline_root == "minio://mlpipeline/v2/artifacts"
     parameters = spec.root.input_definitions.parameters
     assert (parameters["span"].default_value.number_value, parameters["epochs"].default_value.number_value) == (-1, 0)
@@ -230,7 +230,7 @@ def test_the_kubeflow_consumers_of_resolver_steps_are_their_local_components_wit
         before, after = local[node_id], kubeflow[node_id]
         assert type(after).__name__ == type(before).__name__ and type(after.executor_spec) is type(before.executor_spec), node_id
         assert issubclass(after.executor_spec.executor_class, before.executor_spec.executor_class), node_id
-        assert after.executor_spec.executor_class.__module__ == "components.kubeflow.optional_inputs", node_id
+        assert after.executor_spec.executor_class.__module__ == "retrain.components.kubeflow.optional_inputs", node_id
         assert (after.inputs.keys(), after.outputs.keys()) == (before.inputs.keys(), before.outputs.keys()), node_id
         properties = dict(after.exec_properties)
         epochs = properties.pop("epochs", None)
@@ -336,7 +336,7 @@ def test_pytorch_trainers_compile_for_kfp_with_resolver_steps_of_their_framework
     if trainer == "both":
         assert tasks["Evaluator"].inputs.artifacts["baseline_model"].task_output_artifact.producer_task == "baseline_model_resolver"
     for step in ("TorchTrainer", "TorchEvaluator"):  # executors that take an empty resolver output as no input
-        assert f"components.kubeflow.optional_inputs.{step}Executor" in executors[f"{step}_executor"].container.args
+        assert f"retrain.components.kubeflow.optional_inputs.{step}Executor" in executors[f"{step}_executor"].container.args
     push_destination = tasks["TorchPusher"].inputs.parameters["push_destination"].runtime_value.constant.string_value
     assert json.loads(push_destination)["filesystem"]["base_directory"] == "/serving/digits-torch"
 

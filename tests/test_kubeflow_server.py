@@ -16,14 +16,14 @@ import pytest
 import requests
 import yaml
 
-from pipelines.cli import main
-from pipelines.config import ConfigError
-from pipelines.kubeflow.client import KfpAuthError, KfpClient, KfpError, RecurringRun, bearer_token
-from pipelines.kubeflow.schedule import recurring_run_name, replace_recurring_run, trigger
-from pipelines.kubeflow.schedule_format import check_cron, duration_seconds
-from pipelines.kubeflow.server_settings import AuthSettings, ScheduleSettings, ServerSettings
-from pipelines.kubeflow.submit import override_settings, start_run, wait_for_run
-from pipelines.kubeflow.upload import Existing, pipeline_package, read_existing
+from retrain.pipelines.cli import main
+from retrain.pipelines.config import ConfigError
+from retrain.pipelines.kubeflow.client import KfpAuthError, KfpClient, KfpError, RecurringRun, bearer_token
+from retrain.pipelines.kubeflow.schedule import recurring_run_name, replace_recurring_run, trigger
+from retrain.pipelines.kubeflow.schedule_format import check_cron, duration_seconds
+from retrain.pipelines.kubeflow.server_settings import AuthSettings, ScheduleSettings, ServerSettings
+from retrain.pipelines.kubeflow.submit import override_settings, start_run, wait_for_run
+from retrain.pipelines.kubeflow.upload import Existing, pipeline_package, read_existing
 from kfp_fake_server import FakeKfpServer, robfig_cron_parse
 
 TOKEN = "s3cr3t-token-for-tests"

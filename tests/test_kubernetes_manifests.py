@@ -14,10 +14,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from pipelines.config import RetrainConfig, config_from_dict
-from pipelines.kubeflow.server_settings import IN_CLUSTER_TOKEN_PATH
-from pipelines.kubeflow.platform import SHM_VOLUME
-from pipelines.kubeflow.settings import KubeflowSettings
+from retrain.pipelines.config import RetrainConfig, config_from_dict
+from retrain.pipelines.kubeflow.server_settings import IN_CLUSTER_TOKEN_PATH
+from retrain.pipelines.kubeflow.platform import SHM_VOLUME
+from retrain.pipelines.kubeflow.settings import KubeflowSettings
 from argo_pods import controller_config, workflow_pods
 from pod_security import baseline_violations, restricted_violations
 

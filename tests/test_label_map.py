@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 
-from components.label_prep import counting
-from components.label_prep.artifact import LabelMap as LabelMapArtifact
-from components.label_prep.label_map import (
+from retrain.components.label_prep import counting
+from retrain.components.label_prep.artifact import LabelMap as LabelMapArtifact
+from retrain.components.label_prep.label_map import (
     LabelMap,
     SplitCounts,
     assign_ids,
@@ -20,8 +20,8 @@ from components.label_prep.label_map import (
     load_label_map,
     save_label_map,
 )
-from components.resolvers.label_map import label_map_of_model, seed_label_map
-from components.label_prep.settings import LabelSettings
+from retrain.components.resolvers.label_map import label_map_of_model, seed_label_map
+from retrain.components.label_prep.settings import LabelSettings
 
 
 def test_previous_ids_never_move_and_new_labels_are_appended_sorted() -> None:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipelines.leftovers import interrupted_executions, remove_interrupted_outputs
-from pipelines.run_summary import open_store
+from retrain.pipelines.leftovers import interrupted_executions, remove_interrupted_outputs
+from retrain.pipelines.run_summary import open_store
 
 _Execution = metadata_store_pb2.Execution
 

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.digits_example import data as digits
-from components.digits_example.backbone import EMBEDDING_SIZE
-from components.digits_example.prepare import ExampleLayout
-from components.hub_trainer import features
-from components.hub_trainer.model import BACKBONE_LAYER, build_classifier, input_signature
+from retrain.components.digits_example import data as digits
+from retrain.components.digits_example.backbone import EMBEDDING_SIZE
+from retrain.components.digits_example.prepare import ExampleLayout
+from retrain.components.hub_trainer import features
+from retrain.components.hub_trainer.model import BACKBONE_LAYER, build_classifier, input_signature
 
 
 def _classifier(layout: ExampleLayout, trainable: bool, hidden: tuple[int, ...] = ()) -> tf.keras.Model:
@@ -77,7 +77,7 @@ def test_few_shot_split_is_deterministic_and_balanced() -> None:
 
 
 def test_label_ids_follow_the_label_map_and_mark_unknown_labels() -> None:
-    from components.hub_trainer.transform_module import label_ids
+    from retrain.components.hub_trainer.transform_module import label_ids
 
     ids = label_ids(tf.constant([b"cat", b" dog ", b"", b"emu"]), ["dog", "cat"])
     assert ids.numpy().tolist() == [1, 0, -1, -1]

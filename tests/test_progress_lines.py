@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from components.training_core import progress
-from components.training_core.progress import ProgressLine
-from pipelines.progress import QUIET_CHILD_WARNINGS_ENV, QUIET_HUGGING_FACE_ENV, ComponentProgressHandler
+import retrain.pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from retrain.components.training_core import progress
+from retrain.components.training_core.progress import ProgressLine
+from retrain.pipelines.progress import QUIET_CHILD_WARNINGS_ENV, QUIET_HUGGING_FACE_ENV, ComponentProgressHandler
 
 
 class _Clock:
@@ -73,7 +73,7 @@ def test_a_component_running_long_gets_a_still_running_line() -> None:
 
 def test_hugging_face_bars_and_advisory_warnings_are_off_without_verbose() -> None:
     script = (
-        "from pipelines.progress import install_progress; install_progress(False)\n"
+        "from retrain.pipelines.progress import install_progress; install_progress(False)\n"
         "import logging, transformers\n"
         "from transformers.utils import logging as hf\n"
         "print(hf.is_progress_bar_enabled(), hf.get_verbosity() == logging.ERROR)\n"
@@ -90,7 +90,7 @@ def test_processes_started_later_print_no_warnings_without_verbose() -> None:
     child = "import warnings; warnings.warn('from a Beam worker', FutureWarning)"
     script = (
         "import subprocess, sys\n"
-        "from pipelines.progress import install_progress; install_progress(VERBOSE)\n"
+        "from retrain.pipelines.progress import install_progress; install_progress(VERBOSE)\n"
         f"subprocess.run([sys.executable, '-c', {child!r}], check=True)\n"
     )
     env = {key: value for key, value in os.environ.items() if key not in QUIET_CHILD_WARNINGS_ENV}
@@ -103,7 +103,7 @@ def test_processes_started_later_print_no_warnings_without_verbose() -> None:
 def test_keras_epochs_show_batch_progress(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     import tensorflow as tf
 
-    from components.hub_trainer.keras_progress import EpochProgress
+    from retrain.components.hub_trainer.keras_progress import EpochProgress
 
     monkeypatch.setattr(progress, "INTERVAL_SECONDS", 0.0)
     model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(2)])
@@ -120,10 +120,10 @@ def test_keras_epochs_show_batch_progress(monkeypatch: pytest.MonkeyPatch, capsy
 
 
 def test_torch_epochs_show_batch_progress_and_their_timing(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    from components.digits_example.torch_backbone import DigitsCNN
-    from components.torch_trainer.model import Classifier
-    from components.torch_trainer.training import train_classifier
-    from components.torch_trainer.worker import epoch_line
+    from retrain.components.digits_example.torch_backbone import DigitsCNN
+    from retrain.components.torch_trainer.model import Classifier
+    from retrain.components.torch_trainer.training import train_classifier
+    from retrain.components.torch_trainer.worker import epoch_line
     from settings_data import plan as plan_of
 
     monkeypatch.setattr(progress, "INTERVAL_SECONDS", 0.0)
@@ -141,7 +141,7 @@ def test_torch_epochs_show_batch_progress_and_their_timing(monkeypatch: pytest.M
 def test_a_step_that_cannot_be_counted_says_it_is_still_running() -> None:
     import time
 
-    from components.training_core.progress import step_progress
+    from retrain.components.training_core.progress import step_progress
 
     stream = io.StringIO()
     with step_progress("export-hub-text: saving", interval=0.2, stream=stream):
@@ -153,8 +153,8 @@ def test_a_step_that_cannot_be_counted_says_it_is_still_running() -> None:
 
 
 def test_torch_evaluator_inference_shows_examples_rate_and_eta(tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    from components.torch_evaluator.predictions import predict_probabilities
-    from components.torch_trainer.export import TORCHSCRIPT_FILE
+    from retrain.components.torch_evaluator.predictions import predict_probabilities
+    from retrain.components.torch_trainer.export import TORCHSCRIPT_FILE
 
     monkeypatch.setattr(progress, "INTERVAL_SECONDS", 0.0)
     torch.manual_seed(0)
@@ -179,6 +179,6 @@ def test_torch_evaluator_inference_shows_examples_rate_and_eta(tmp_path, monkeyp
     ],
 )
 def test_the_evaluator_gives_an_eta_only_when_one_worker_sees_every_example(args: list[str], one: bool) -> None:
-    from components.evaluator_progress.executor import one_local_worker
+    from retrain.components.evaluator_progress.executor import one_local_worker
 
     assert one_local_worker(args) is one

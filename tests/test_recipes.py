@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.config import ConfigError, RetrainConfig, config_from_dict
-from pipelines.recipes import CONFIG, Recipe, effective_rates
+from retrain.pipelines.config import ConfigError, RetrainConfig, config_from_dict
+from retrain.pipelines.recipes import CONFIG, Recipe, effective_rates
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -53,7 +53,7 @@ def test_the_text_example_in_fine_tune_mode_trains_the_encoder_slowly() -> None:
 
 
 def test_trainer_settings_carry_the_effective_rates_and_where_they_came_from() -> None:
-    from pipelines.trainer_settings import trainer_settings_for
+    from retrain.pipelines.trainer_settings import trainer_settings_for
 
     settings = trainer_settings_for(_text("fine_tune"))
     assert (settings.learning_rate, settings.backbone_learning_rate_scale) == (1e-3, 0.05)

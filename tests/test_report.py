@@ -13,9 +13,9 @@ import tensorflow_model_analysis as tfma
 from lxml import etree
 from ml_metadata.proto import metadata_store_pb2
 
-from components.label_prep.label_map import load_label_map
-from pipelines import cli
-from pipelines.run_summary import open_store
+from retrain.components.label_prep.label_map import load_label_map
+from retrain.pipelines import cli
+from retrain.pipelines.run_summary import open_store
 
 pytestmark = pytest.mark.e2e
 ACCURACY = "sparse_categorical_accuracy"

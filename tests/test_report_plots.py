@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from pipelines.report import plots
+from retrain.pipelines.report import plots
 
 SECTIONS = [f"section_{index}" for index in range(6)]
 LONG = [f"{word} customer complaints about the delivery of parcels" for word in ("billing", "late", "lost", "damaged", "refund", "other", "address", "courier")]

@@ -1,11 +1,11 @@
 """The report's trainer-settings table: only what applies to the run's task and mode, plus label smoothing and class weights."""
 from __future__ import annotations
 
-from components.branches import PYTORCH, TENSORFLOW
-from components.label_prep.label_map import LabelMap
-from pipelines.config import RetrainConfig, config_from_dict
-from pipelines.trainer_settings import trainer_settings_for
-from pipelines.report.settings import shown_settings
+from retrain.components.branches import PYTORCH, TENSORFLOW
+from retrain.components.label_prep.label_map import LabelMap
+from retrain.pipelines.config import RetrainConfig, config_from_dict
+from retrain.pipelines.trainer_settings import trainer_settings_for
+from retrain.pipelines.report.settings import shown_settings
 
 
 def _recorded(config: RetrainConfig) -> dict:

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from lxml import etree
 
-from pipelines.report.collect import RunReport, Step
-from pipelines.report.data import DataReport
-from pipelines.report.render import render_report
-from pipelines.report.runs import RunRef
-from components.branches import PYTORCH, TENSORFLOW
-from pipelines.run_summary import ModelVerdict, RunSummary, format_summary
+from retrain.pipelines.report.collect import RunReport, Step
+from retrain.pipelines.report.data import DataReport
+from retrain.pipelines.report.render import render_report
+from retrain.pipelines.report.runs import RunRef
+from retrain.components.branches import PYTORCH, TENSORFLOW
+from retrain.pipelines.run_summary import ModelVerdict, RunSummary, format_summary
 
 TF_PUSH = "/out/serving/digits/2"
 TORCH_FAILURE = "sparse_categorical_accuracy changed by -0.2500 vs. the baseline; the gate allows at least -0.0000"

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.run_lock import RunLocked, hold_run_lock, run_in_progress, run_lock_path
+from retrain.pipelines.run_lock import RunLocked, hold_run_lock, run_in_progress, run_lock_path
 
 _HOLDER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from pipelines.run_lock import hold_run_lock
+    from retrain.pipelines.run_lock import hold_run_lock
     with hold_run_lock(Path(sys.argv[1])):
         print("held", flush=True)
         time.sleep(600)

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipelines.report.runs import NodeRun, list_runs
-from pipelines.run_states import FINISHED, INTERRUPTED, mark_runs, run_outcome
-from pipelines.run_summary import open_store
+from retrain.pipelines.report.runs import NodeRun, list_runs
+from retrain.pipelines.run_states import FINISHED, INTERRUPTED, mark_runs, run_outcome
+from retrain.pipelines.run_summary import open_store
 
 _Execution = metadata_store_pb2.Execution
 COMPLETE, CACHED, RUNNING, FAILED = _Execution.COMPLETE, _Execution.CACHED, _Execution.RUNNING, _Execution.FAILED

@@ -5,8 +5,8 @@ from typing import Any, Callable
 
 import pytest
 
-from components.tuning.space import TuningConfig, hyperband_first_round
-from components.tuning.strategy import OracleStrategy, Proposal, RandomStrategy, build_strategy
+from retrain.components.tuning.space import TuningConfig, hyperband_first_round
+from retrain.components.tuning.strategy import OracleStrategy, Proposal, RandomStrategy, build_strategy
 
 BOUNDS = {"head_depth": (0, 2), "head_width": (8, 64), "dropout": (0.0, 0.4), "learning_rate": (1e-4, 1e-1), "unfreeze_blocks": (1, 3)}
 

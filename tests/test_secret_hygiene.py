@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from kfp_fake_server import FakeKfpServer
-from pipelines.cli import main
-from pipelines.config import ConfigError
-from pipelines.kubeflow.client import KfpClient, bearer_token
-from pipelines.kubeflow.server_settings import AuthSettings
+from retrain.pipelines.cli import main
+from retrain.pipelines.config import ConfigError
+from retrain.pipelines.kubeflow.client import KfpClient, bearer_token
+from retrain.pipelines.kubeflow.server_settings import AuthSettings
 
 TOKEN = "tok3n-SECRET-a1b2c3"
 PASSWORD = "pa55word-SECRET-9z"

@@ -10,13 +10,13 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the ops of the module's tokenizer)
 import torch
 
-from components.hub_text.checkpoint import checkpoint_max_seq_length, read_checkpoint
-from components.hub_text.metadata import METADATA_FILE, recorded_max_seq_length
-from components.text_example.prepare import MAX_SEQ_LENGTH, TextExampleLayout, minilm_checkpoint_dir
-from components.torch_trainer.model import TextEncoder, build_classifier, load_backbone
-from pipelines.builtin_example import example_files, point_at_example
-from pipelines.config import load_config
-from pipelines.trainer_settings import trainer_settings_for
+from retrain.components.hub_text.checkpoint import checkpoint_max_seq_length, read_checkpoint
+from retrain.components.hub_text.metadata import METADATA_FILE, recorded_max_seq_length
+from retrain.components.text_example.prepare import MAX_SEQ_LENGTH, TextExampleLayout, minilm_checkpoint_dir
+from retrain.components.torch_trainer.model import TextEncoder, build_classifier, load_backbone
+from retrain.pipelines.builtin_example import example_files, point_at_example
+from retrain.pipelines.config import load_config
+from retrain.pipelines.trainer_settings import trainer_settings_for
 
 TEXT_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "text.yaml"
 # About 190 word pieces: longer than the module's 64 and the old PyTorch default of 128, shorter than MiniLM's 256.

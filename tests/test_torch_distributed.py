@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from components.torch_trainer.data import repeat_to, training_splits
-from components.torch_trainer.export import TORCHSCRIPT_FILE
-from components.torch_trainer.launch import WorkerFailed, process_count
-from components.torch_trainer.worker import TrainingJob, WorkerResult, run_training
+import retrain.pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from retrain.components.torch_trainer.data import repeat_to, training_splits
+from retrain.components.torch_trainer.export import TORCHSCRIPT_FILE
+from retrain.components.torch_trainer.launch import WorkerFailed, process_count
+from retrain.components.torch_trainer.worker import TrainingJob, WorkerResult, run_training
 from settings_data import settings as trainer_settings
 from torch_records import feature_spec, save_backbone, write_records
 

@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 import torch
 
-from components.digits_example.prepare import ExampleLayout
-from pipelines.run_summary import open_store
+from retrain.components.digits_example.prepare import ExampleLayout
+from retrain.pipelines.run_summary import open_store
 
 pytestmark = pytest.mark.e2e
 EPOCHS = 50
@@ -118,7 +118,7 @@ def _verdict_facts(html: Path, framework: str) -> dict[str, str]:
 
 
 def test_report_verdict_covers_each_framework_as_the_summary_does(workdir: Path, both_run, shuffled_torch_run, tmp_path: Path) -> None:
-    from pipelines.report.build import write_report
+    from retrain.pipelines.report.build import write_report
 
     metadata = workdir / "out" / "metadata.sqlite"
     first_run = min(open_store(metadata).get_contexts_by_type("pipeline_run"), key=lambda c: (c.create_time_since_epoch, c.id)).name

@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 from tfx.types import standard_artifacts
 
-import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from components.resolvers.baseline import latest_blessed_other_than
-from components.branches import FRAMEWORK_PROPERTY, PYTORCH
-from components.torch_evaluator.gate import evaluate_predictions
-from components.torch_evaluator.predictions import prediction_keys, write_predictions
-from components.resolvers.framework import _only, framework_of
-from components.versioned_pusher.evaluation import gate_accuracies
-from pipelines.config import RetrainConfig
-from pipelines.pipeline import eval_config_for
-from pipelines.report.evaluation import load_evaluation
-from pipelines.run_summary import _validation_failures
+import retrain.pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from retrain.components.resolvers.baseline import latest_blessed_other_than
+from retrain.components.branches import FRAMEWORK_PROPERTY, PYTORCH
+from retrain.components.torch_evaluator.gate import evaluate_predictions
+from retrain.components.torch_evaluator.predictions import prediction_keys, write_predictions
+from retrain.components.resolvers.framework import _only, framework_of
+from retrain.components.versioned_pusher.evaluation import gate_accuracies
+from retrain.pipelines.config import RetrainConfig
+from retrain.pipelines.pipeline import eval_config_for
+from retrain.pipelines.report.evaluation import load_evaluation
+from retrain.pipelines.run_summary import _validation_failures
 
 CLASSES = 3
 

@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from components.digits_example import data as digits
-from components.digits_example.torch_backbone import DigitsCNN
-from components.training_core.plan import TrainingPlan
+import retrain.pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from retrain.components.digits_example import data as digits
+from retrain.components.digits_example.torch_backbone import DigitsCNN
+from retrain.components.training_core.plan import TrainingPlan
 from settings_data import plan as plan_of, settings as trainer_settings
-from components.torch_trainer import training
-from components.torch_trainer.accelerate import Accelerator
-from components.torch_trainer.export import ONNX_FILE, TORCHSCRIPT_FILE, export_model
-from components.torch_trainer.model import Classifier, parameter_blocks
-from components.torch_trainer.training import CHECKPOINT_FILE, load_checkpoint, train_classifier
-from components.torch_trainer.warm_start import warm_start
+from retrain.components.torch_trainer import training
+from retrain.components.torch_trainer.accelerate import Accelerator
+from retrain.components.torch_trainer.export import ONNX_FILE, TORCHSCRIPT_FILE, export_model
+from retrain.components.torch_trainer.model import Classifier, parameter_blocks
+from retrain.components.torch_trainer.training import CHECKPOINT_FILE, load_checkpoint, train_classifier
+from retrain.components.torch_trainer.warm_start import warm_start
 
 SETTINGS = trainer_settings(task_type="image_classification", image_size=(8, 8), channels=1)
 
@@ -185,8 +185,8 @@ def _tiny_bert(directory: Path) -> None:
 def test_text_backbone_from_a_local_hugging_face_directory(tmp_path: Path) -> None:
     import onnxruntime
 
-    from components.torch_evaluator.predictions import predict_probabilities
-    from components.torch_trainer.model import build_classifier
+    from retrain.components.torch_evaluator.predictions import predict_probabilities
+    from retrain.components.torch_trainer.model import build_classifier
 
     (tmp_path / "bert").mkdir()
     _tiny_bert(tmp_path / "bert")
@@ -210,7 +210,7 @@ def test_text_backbone_from_a_local_hugging_face_directory(tmp_path: Path) -> No
 
 
 def test_config_selects_the_trainer_and_its_backbone(tmp_path: Path) -> None:
-    from pipelines.config import ConfigError, RetrainConfig, config_from_dict
+    from retrain.pipelines.config import ConfigError, RetrainConfig, config_from_dict
 
     assert RetrainConfig().trainer == "tf"
     config = config_from_dict({"trainer": "torch", "data": {"path": "data"}, "backbone": {"torch_checkpoint": "backbone.pt"}}, tmp_path)

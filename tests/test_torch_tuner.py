@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 import torch
 
-import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from components.label_prep.label_map import LabelMap, save_label_map
-from components.torch_trainer import executor as trainer_executor
-from components.torch_trainer.export import STATE_DICT_FILE
-from components.torch_tuner import executor as tuner_executor
-from components.trainer_settings import trainer_custom_config, tuner_custom_config
-from components.tuning.hyperparameters import BEST_HYPERPARAMETERS_FILE, TUNER_RESULTS_FILE
-from components.tuning.space import HEAD_DEPTH, HEAD_WIDTH, TuningConfig, sample_trials, search_space
-from components.tuning.strategy import TRIAL_EPOCHS
+import retrain.pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from retrain.components.label_prep.label_map import LabelMap, save_label_map
+from retrain.components.torch_trainer import executor as trainer_executor
+from retrain.components.torch_trainer.export import STATE_DICT_FILE
+from retrain.components.torch_tuner import executor as tuner_executor
+from retrain.components.trainer_settings import trainer_custom_config, tuner_custom_config
+from retrain.components.tuning.hyperparameters import BEST_HYPERPARAMETERS_FILE, TUNER_RESULTS_FILE
+from retrain.components.tuning.space import HEAD_DEPTH, HEAD_WIDTH, TuningConfig, sample_trials, search_space
+from retrain.components.tuning.strategy import TRIAL_EPOCHS
 from settings_data import settings as trainer_settings
 from torch_records import feature_spec, save_backbone, write_records
 
@@ -59,7 +59,7 @@ def _read(path: Path) -> Any:
 
 
 def test_torch_and_tf_tuners_run_the_same_trials_for_one_seed(tuned: dict[str, Any]) -> None:
-    from components.hub_tuner.tuner_module import strategy_oracle
+    from retrain.components.hub_tuner.tuner_module import strategy_oracle
 
     torch_trials = [{key: value for key, value in row.items() if key not in ("trial_id", "score")} for row in sorted(_read(tuned["root"] / "tuner_results" / TUNER_RESULTS_FILE), key=lambda row: row["trial_id"])]
     oracle = strategy_oracle(tuned["settings"], TUNING)  # what the TF tuner's KerasTuner search draws its trials from
@@ -93,8 +93,8 @@ def test_torch_trainer_trains_the_best_trials_head(tuned: dict[str, Any]) -> Non
 
 
 def test_torch_search_runs_hyperband_with_the_proposed_epochs(tuned: dict[str, Any]) -> None:
-    from components.torch_trainer.data import TransformedExamples, carve_validation, load_all
-    from components.torch_tuner.search import run_trials
+    from retrain.components.torch_trainer.data import TransformedExamples, carve_validation, load_all
+    from retrain.components.torch_tuner.search import run_trials
 
     records = TransformedExamples([str(tuned["root"] / "examples" / "Split-train" / "data.gz")], feature_spec())
     train, validation = carve_validation(load_all(records), 0.25, SEED)

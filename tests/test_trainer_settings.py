@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from components.trainer_settings import (
+from retrain.components.trainer_settings import (
     CODE_VERSION_KEY,
     SETTINGS_KEY,
     TrainerSettings,
@@ -17,10 +17,10 @@ from components.trainer_settings import (
     transform_settings_from,
     tuner_settings_from,
 )
-from pipelines.config import TrainingConfig, config_from_dict
-from pipelines.paths import resolve_run_paths
-from pipelines.pipeline import create_pipeline
-from pipelines.trainer_settings import trainer_settings_for
+from retrain.pipelines.config import TrainingConfig, config_from_dict
+from retrain.pipelines.paths import resolve_run_paths
+from retrain.pipelines.pipeline import create_pipeline
+from retrain.pipelines.trainer_settings import trainer_settings_for
 
 # A valid value different from the base config's, for every `training` field (a new field must be added here).
 CHANGED_TRAINING: dict[str, Any] = {
@@ -152,6 +152,6 @@ def test_the_pipeline_hands_every_component_settings_it_accepts(tmp_path: Path) 
 
 
 def test_the_settings_module_imports_neither_tensorflow_nor_torch() -> None:
-    code = "import sys, components.trainer_settings; print(sorted(m for m in ('tensorflow', 'torch') if m in sys.modules))"
+    code = "import sys, retrain.components.trainer_settings; print(sorted(m for m in ('tensorflow', 'torch') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
     assert result.stdout.strip() == "[]"

@@ -11,32 +11,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from components.training_core.validation import validation_mask
-from components.training_core.warm_start import copy_matching
+from retrain.components.training_core.validation import validation_mask
+from retrain.components.training_core.warm_start import copy_matching
 
 REPO = Path(__file__).resolve().parent.parent
 
 # What a PyTorch DDP worker, TorchTrainer's training and export, and TorchEvaluator's predictions run.
 WORKER_MODULES = [
-    "components.torch_trainer.worker",
-    "components.torch_trainer.launch",
-    "components.torch_trainer.accelerate",
-    "components.torch_trainer.data",
-    "components.torch_trainer.model",
-    "components.torch_trainer.training",
-    "components.torch_trainer.warm_start",
-    "components.torch_trainer.export",
-    "components.torch_evaluator.predictions",
-    "components.torch_tuner.search",
+    "retrain.components.torch_trainer.worker",
+    "retrain.components.torch_trainer.launch",
+    "retrain.components.torch_trainer.accelerate",
+    "retrain.components.torch_trainer.data",
+    "retrain.components.torch_trainer.model",
+    "retrain.components.torch_trainer.training",
+    "retrain.components.torch_trainer.warm_start",
+    "retrain.components.torch_trainer.export",
+    "retrain.components.torch_evaluator.predictions",
+    "retrain.components.torch_tuner.search",
 ]
 # The TFX side of the PyTorch branch: TFX executors and components, so TFX (and with it TensorFlow) loads.
 EXECUTOR_MODULES = [
-    "components.torch_trainer.component",
-    "components.torch_trainer.executor",
-    "components.torch_evaluator.component",
-    "components.torch_evaluator.executor",
-    "components.torch_evaluator.gate",
-    "components.torch_tuner.executor",
+    "retrain.components.torch_trainer.component",
+    "retrain.components.torch_trainer.executor",
+    "retrain.components.torch_evaluator.component",
+    "retrain.components.torch_evaluator.executor",
+    "retrain.components.torch_evaluator.gate",
+    "retrain.components.torch_tuner.executor",
 ]
 TENSORFLOW = ["tensorflow", "tf_keras", "keras", "tensorflow_hub", "tensorflow_transform", "tensorflow_model_analysis", "tfx", "tfx_bsl"]
 
@@ -61,7 +61,7 @@ def _import_blocking(modules: list[str], blocked: list[str]) -> dict[str, list[s
             importlib.import_module(module)
         loaded = sorted(sys.modules)
         print(json.dumps({{
-            "hub_trainer": [name for name in loaded if name.startswith("components.hub_trainer")],
+            "hub_trainer": [name for name in loaded if name.startswith("retrain.components.hub_trainer")],
             "blocked": [name for name in loaded if name.partition(".")[0] in {blocked!r}],
         }}))
         """
@@ -84,14 +84,14 @@ def test_the_pytorch_executors_load_no_tf_trainer_module() -> None:
 
 def test_the_blocker_refuses_what_it_names() -> None:
     with pytest.raises(AssertionError, match="blocked in this test: tensorflow"):
-        _import_blocking(["components.hub_trainer.training"], ["tensorflow"])
+        _import_blocking(["retrain.components.hub_trainer.training"], ["tensorflow"])
 
 
 @pytest.mark.parametrize("seed", [0, 7, 42])
 def test_the_numpy_validation_subset_is_the_tensorflow_one(seed: int) -> None:
     import tensorflow as tf
 
-    from components.hub_trainer.validation import validation_mask as tf_validation_mask
+    from retrain.components.hub_trainer.validation import validation_mask as tf_validation_mask
 
     rng = np.random.RandomState(seed)
     texts = ["", "a", "seven!!", "eight!!!", "nine!!!!!", "ümlaut ✓ 😀", "trailing nul\x00"]
@@ -136,7 +136,7 @@ def test_warm_start_never_shrinks_a_head_or_expands_along_another_axis() -> None
 def test_a_carve_that_empties_either_part_is_refused_in_one_line() -> None:
     import torch
 
-    from components.torch_trainer.data import carve_validation
+    from retrain.components.torch_trainer.data import carve_validation
 
     data = (torch.arange(12, dtype=torch.float32).reshape(3, 4), torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match=r"^the validation subset is empty: none of 3 train examples fell in training\.validation_fraction 1e-06; raise it"):

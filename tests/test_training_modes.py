@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.digits_example import data as digits
-from components.digits_example.prepare import ExampleLayout
-from components.hub_trainer.model import BACKBONE_LAYER, build_classifier, compile_classifier, input_signature
-from components.hub_trainer.training import train_classifier
-from components.training_core.blocks import backbone_blocks
-from components.training_core.groups import training_groups
-from components.training_core.plan import phases
+from retrain.components.digits_example import data as digits
+from retrain.components.digits_example.prepare import ExampleLayout
+from retrain.components.hub_trainer.model import BACKBONE_LAYER, build_classifier, compile_classifier, input_signature
+from retrain.components.hub_trainer.training import train_classifier
+from retrain.components.training_core.blocks import backbone_blocks
+from retrain.components.training_core.groups import training_groups
+from retrain.components.training_core.plan import phases
 from settings_data import plan as plan_of
 
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from components.digits_example import data as digits
-from components.digits_example.backbone import build_backbone, classifier_on
-from components.digits_example.prepare import ExampleLayout
-from components.hub_trainer.model import build_classifier, compile_classifier, input_signature
+from retrain.components.digits_example import data as digits
+from retrain.components.digits_example.backbone import build_backbone, classifier_on
+from retrain.components.digits_example.prepare import ExampleLayout
+from retrain.components.hub_trainer.model import build_classifier, compile_classifier, input_signature
 
 # Where transfer matters: 5 labelled images per class, trained for the same number of steps
 # as the example's 10 per class for 80 epochs. (With those 10, training from scratch

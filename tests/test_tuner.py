@@ -7,19 +7,19 @@ import keras_tuner
 import pytest
 from tfx import v1 as tfx
 
-from components.digits_example.prepare import ExampleLayout
-from components.hub_tuner.tuner_module import search_space, tuner_fn
-from components.torch_tuner.component import TorchTuner
-from components.torch_trainer.component import TorchTrainer
-from components.trainer_settings import trainer_settings_from
-from components.tuning import space as tuning_space
-from components.tuning.hyperparameters import apply_hyperparameters
-from components.tuning.space import HEAD_DEPTH, HEAD_WIDTH, TUNING_KEY, TuningConfig
-from components.tuning.strategy import TRIAL_EPOCHS
+from retrain.components.digits_example.prepare import ExampleLayout
+from retrain.components.hub_tuner.tuner_module import search_space, tuner_fn
+from retrain.components.torch_tuner.component import TorchTuner
+from retrain.components.torch_trainer.component import TorchTrainer
+from retrain.components.trainer_settings import trainer_settings_from
+from retrain.components.tuning import space as tuning_space
+from retrain.components.tuning.hyperparameters import apply_hyperparameters
+from retrain.components.tuning.space import HEAD_DEPTH, HEAD_WIDTH, TUNING_KEY, TuningConfig
+from retrain.components.tuning.strategy import TRIAL_EPOCHS
 from hub_trainer_data import fn_args, trainer_settings, transformed_digits
-from pipelines.config import config_from_dict
-from pipelines.paths import resolve_run_paths
-from pipelines.pipeline import create_pipeline
+from retrain.pipelines.config import config_from_dict
+from retrain.pipelines.paths import resolve_run_paths
+from retrain.pipelines.pipeline import create_pipeline
 
 BUDGETS = {"random": {"max_trials": 2, "trial_epochs": 2}, "hyperband": {"max_trials": 4, "trial_epochs": 3}}  # hyperband: one promotion
 TUNING = {"enabled": True, **BUDGETS["random"], "head_depth": [0, 1], "head_width": [8, 16], "learning_rate": [0.005, 0.05]}

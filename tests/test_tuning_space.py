@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from components.tuning.space import (
+from retrain.components.tuning.space import (
     HEAD_DEPTH,
     HEAD_WIDTH,
     TrialResult,
@@ -18,7 +18,7 @@ from components.tuning.space import (
     trial_score,
     tuner_results,
 )
-from pipelines.config import ConfigError, config_from_dict
+from retrain.pipelines.config import ConfigError, config_from_dict
 
 BOUNDS = {"head_depth": (0, 2), "head_width": (8, 64), "dropout": (0.0, 0.4), "learning_rate": (1e-4, 1e-1), "unfreeze_blocks": (1, 3)}
 
@@ -96,6 +96,6 @@ def test_torch_trainers_accept_tuning(tmp_path: Path, trainer: str) -> None:
 
 
 def test_the_shared_search_imports_neither_tensorflow_nor_torch() -> None:
-    code = "import sys, components.tuning.space, components.tuning.hyperparameters, components.tuning.strategy; print(sorted(m for m in ('tensorflow', 'torch', 'keras_tuner') if m in sys.modules))"
+    code = "import sys, retrain.components.tuning.space, retrain.components.tuning.hyperparameters, retrain.components.tuning.strategy; print(sorted(m for m in ('tensorflow', 'torch', 'keras_tuner') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
     assert result.stdout.strip() == "[]"

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from components.versioned_pusher import versioning
-from components.versioned_pusher.digest import model_content_digest
+from retrain.components.versioned_pusher import versioning
+from retrain.components.versioned_pusher.digest import model_content_digest
 
 
 def _model(root: Path, content: str, graph: str = "", size: int = 0) -> Path:

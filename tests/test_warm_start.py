@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from components.digits_example.prepare import ExampleLayout
-from components.hub_trainer.model import build_classifier, input_signature
-from components.hub_trainer.warm_start import warm_start
+from retrain.components.digits_example.prepare import ExampleLayout
+from retrain.components.hub_trainer.model import build_classifier, input_signature
+from retrain.components.hub_trainer.warm_start import warm_start
 
 
 def _classifier(layout: ExampleLayout, classes: int, seed: int) -> tf.keras.Model:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from components.training_core.features import LABEL_ID, MODEL_INPUT
+from retrain.components.training_core.features import LABEL_ID, MODEL_INPUT
 
 
 class TinyCNN(torch.nn.Module):

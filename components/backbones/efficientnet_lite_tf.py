@@ -16,7 +16,7 @@ from typing import Mapping
 import numpy as np
 import tensorflow as tf
 
-from components.backbones import efficientnet_lite as arch
+from retrain.components.backbones import efficientnet_lite as arch
 
 
 def _conv_bn(x: tf.Tensor, filters: int, kernel: int, stride: int, name: str, activation: bool, depthwise: bool = False) -> tf.Tensor:

@@ -8,7 +8,7 @@ from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 
-from components.data_gate.anomalies import describe_anomalies, load_split_anomalies
+from retrain.components.data_gate.anomalies import describe_anomalies, load_split_anomalies
 
 
 class DataAnomaliesError(ValueError):

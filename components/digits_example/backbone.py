@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from components.digits_example.data import LabelledImages
-from components.hub_trainer.model import compile_classifier
+from retrain.components.digits_example.data import LabelledImages
+from retrain.components.hub_trainer.model import compile_classifier
 
 EMBEDDING_SIZE = 128
 

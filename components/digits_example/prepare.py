@@ -1,6 +1,6 @@
 """Materialises the built-in example on disk: target-task data and the pretrained backbone.
 
-Idempotent and atomic (components.example_data.prepared_dir): an interrupted preparation
+Idempotent and atomic (retrain.components.example_data.prepared_dir): an interrupted preparation
 never leaves a half-written example behind, and a second call reuses the first.
 """
 from __future__ import annotations
@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.digits_example import backbone as backbone_lib
-from components.digits_example import data as data_lib
-from components.example_data.prepared_dir import PreparedExampleDir, is_prepared, prepare_in_staging
+from retrain.components.digits_example import backbone as backbone_lib
+from retrain.components.digits_example import data as data_lib
+from retrain.components.example_data.prepared_dir import PreparedExampleDir, is_prepared, prepare_in_staging
 
 TRAIN_IMAGES_PER_CLASS = 10
 PRETRAIN_EPOCHS = 40
@@ -30,14 +30,14 @@ class ExampleLayout(PreparedExampleDir):
 
 
 def _export_torch_backbone(layout: ExampleLayout) -> None:
-    from components.digits_example.torch_backbone import export_torch_backbone  # torch only when needed here
+    from retrain.components.digits_example.torch_backbone import export_torch_backbone  # torch only when needed here
 
     export_torch_backbone(str(layout.backbone_dir), str(layout.torch_backbone_path))
 
 
 def write_pretrained_backbone(hub_dir: Path, torch_path: Path, seed: int = 0) -> None:
     """Pretrains the CNN on digits 0-4 and writes it as a Hub module (`hub_dir`) and a TorchScript file (`torch_path`)."""
-    from components.digits_example.torch_backbone import export_torch_backbone  # torch only when needed here
+    from retrain.components.digits_example.torch_backbone import export_torch_backbone  # torch only when needed here
 
     source = data_lib.select_digits(data_lib.load_digits_images(), data_lib.SOURCE_DIGITS)
     backbone_lib.export_hub_module(backbone_lib.pretrain_backbone(source, PRETRAIN_EPOCHS, seed), hub_dir)

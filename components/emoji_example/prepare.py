@@ -9,8 +9,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.emoji_example.data import PER_CLASS, emoji_images
-from components.example_data.prepared_dir import PreparedExampleDir, prepare_in_staging
+from retrain.components.emoji_example.data import PER_CLASS, emoji_images
+from retrain.components.example_data.prepared_dir import PreparedExampleDir, prepare_in_staging
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from typing import Any
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 
-from components.evaluator_progress import executor
+from retrain.components.evaluator_progress import executor
 
-EXTRACTORS_MODULE = "components.evaluator_progress.extractors"
+EXTRACTORS_MODULE = "retrain.components.evaluator_progress.extractors"
 
 
 class Evaluator(tfx.components.Evaluator):

@@ -11,7 +11,7 @@ from tfx import types
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import artifact_utils, standard_component_specs
 
-from components.evaluator_progress.expected import expected_examples
+from retrain.components.evaluator_progress.expected import expected_examples
 
 _DEFAULT_SPLITS = ["eval"]
 

@@ -14,8 +14,8 @@ import apache_beam as beam
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.extractors import unbatch_extractor
 
-from components.evaluator_progress.expected import expected_total
-from components.training_core.progress import ProgressLine
+from retrain.components.evaluator_progress.expected import expected_total
+from retrain.components.training_core.progress import ProgressLine
 
 PROGRESS_STAGE_NAME = "ReportEvaluationProgress"
 

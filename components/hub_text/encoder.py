@@ -11,8 +11,8 @@ from typing import Callable
 
 import tensorflow as tf
 
-from components.hub_text.checkpoint import ConversionError, EncoderSpec, PoolingSpec, TextCheckpoint
-from components.hub_text.tokenizer import WordPieceTokenizer
+from retrain.components.hub_text.checkpoint import ConversionError, EncoderSpec, PoolingSpec, TextCheckpoint
+from retrain.components.hub_text.tokenizer import WordPieceTokenizer
 
 POOLED_OUTPUT = "pooled_output"
 SEQUENCE_OUTPUT = "sequence_output"

@@ -18,12 +18,12 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
-from components.example_data.prepared_dir import prepare_in_staging
-from components.hub_text.checkpoint import ConversionError, TextCheckpoint, read_checkpoint
-from components.hub_text.encoder import POOLED_OUTPUT, build_text_encoder
-from components.hub_text.metadata import METADATA_FILE
-from components.hub_text.weights import load_weights
-from components.training_core.progress import step_progress
+from retrain.components.example_data.prepared_dir import prepare_in_staging
+from retrain.components.hub_text.checkpoint import ConversionError, TextCheckpoint, read_checkpoint
+from retrain.components.hub_text.encoder import POOLED_OUTPUT, build_text_encoder
+from retrain.components.hub_text.metadata import METADATA_FILE
+from retrain.components.hub_text.weights import load_weights
+from retrain.components.training_core.progress import step_progress
 
 
 def build_converted_encoder(checkpoint: TextCheckpoint, max_seq_length: int, pretrained: bool = True, seed: int = 0) -> tf.keras.Model:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from components.hub_text.checkpoint import TokenizerSpec
+from retrain.components.hub_text.checkpoint import TokenizerSpec
 
 
 def normalize_text(texts: tf.Tensor, lower_case: bool, strip_accents: bool) -> tf.Tensor:

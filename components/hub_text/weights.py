@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 from safetensors import safe_open
 
-from components.hub_text.checkpoint import ConversionError
+from retrain.components.hub_text.checkpoint import ConversionError
 
 _PREFIXES = ("bert.", "model.")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from components.training_core.plan import Augmentation
+from retrain.components.training_core.plan import Augmentation
 
 
 def augment_images(images: tf.Tensor, seed: tf.Tensor, augmentation: Augmentation) -> tf.Tensor:

@@ -10,7 +10,7 @@ still converted.
 """
 from __future__ import annotations
 
-from components.compat.tf_private import skip_autograph_conversion
+from retrain.components.compat.tf_private import skip_autograph_conversion
 
 _TF_KERAS = "tf_keras"
 

@@ -1,6 +1,6 @@
 """Per-epoch Keras checkpoints so a trainer killed mid-run continues where it stopped.
 
-The directory comes from `components.training_core.checkpoints` (keyed by a fingerprint
+The directory comes from `retrain.components.training_core.checkpoints` (keyed by a fingerprint
 of the run); `ckpt-N` holds the state after N global epochs.
 """
 from __future__ import annotations

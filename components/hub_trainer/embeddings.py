@@ -10,11 +10,11 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from components.hub_trainer.features import model_input
-from components.hub_trainer.model import BACKBONE_LAYER
-from components.hub_trainer.validation import validation_mask
-from components.training_core.progress import ProgressLine
-from components.training_core.validation import check_split
+from retrain.components.hub_trainer.features import model_input
+from retrain.components.hub_trainer.model import BACKBONE_LAYER
+from retrain.components.hub_trainer.validation import validation_mask
+from retrain.components.training_core.progress import ProgressLine
+from retrain.components.training_core.validation import check_split
 
 
 EMBEDDING_BATCH_SIZE = 256

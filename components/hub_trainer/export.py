@@ -13,8 +13,8 @@ from typing import Mapping, Sequence
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components.trainer_settings import TrainerSettings
-from components.training_core.features import MODEL_INPUT
+from retrain.components.trainer_settings import TrainerSettings
+from retrain.components.training_core.features import MODEL_INPUT
 
 RAW_SIGNATURE = "serving_raw"
 TRANSFORM_SIGNATURE = "transform_features"

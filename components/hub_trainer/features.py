@@ -5,8 +5,8 @@ from typing import Any, Mapping, Sequence
 
 import tensorflow as tf
 
-from components.trainer_settings import InputSettings
-from components.training_core.features import MODEL_INPUT
+from retrain.components.trainer_settings import InputSettings
+from retrain.components.training_core.features import MODEL_INPUT
 
 
 def model_input(features: Any) -> tf.Tensor:

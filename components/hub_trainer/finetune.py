@@ -10,8 +10,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import tensorflow as tf
 
-from components.hub_trainer.fused_adam import FusedAdam
-from components.training_core.groups import VariableGroup
+from retrain.components.hub_trainer.fused_adam import FusedAdam
+from retrain.components.training_core.groups import VariableGroup
 
 
 class GroupedTrainingModel(tf.keras.Model):

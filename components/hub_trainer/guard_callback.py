@@ -5,7 +5,7 @@ from typing import Optional
 
 import tensorflow as tf
 
-from components.training_core.divergence import DivergenceGuard
+from retrain.components.training_core.divergence import DivergenceGuard
 
 PREDICTED_CLASSES = "predicted_classes"
 

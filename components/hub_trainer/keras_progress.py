@@ -5,7 +5,7 @@ from typing import Optional
 
 import tensorflow as tf
 
-from components.training_core.progress import ProgressLine
+from retrain.components.training_core.progress import ProgressLine
 
 
 class EpochProgress(tf.keras.callbacks.Callback):

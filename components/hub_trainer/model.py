@@ -6,11 +6,11 @@ from typing import Sequence
 import tensorflow as tf
 import tensorflow_hub as hub
 
-from components.hub_trainer.finetune import GroupedTrainingModel
-from components.hub_trainer.fused_adam import FusedAdam
-from components.hub_trainer.guard_callback import PredictedClassCount
-from components.trainer_settings import TrainerSettings
-from components.training_core.features import MODEL_INPUT
+from retrain.components.hub_trainer.finetune import GroupedTrainingModel
+from retrain.components.hub_trainer.fused_adam import FusedAdam
+from retrain.components.hub_trainer.guard_callback import PredictedClassCount
+from retrain.components.trainer_settings import TrainerSettings
+from retrain.components.training_core.features import MODEL_INPUT
 
 BACKBONE_LAYER = "backbone"
 LOGITS_LAYER = "logits"

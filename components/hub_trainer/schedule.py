@@ -5,7 +5,7 @@ from typing import Callable, Sequence
 
 import tensorflow as tf
 
-from components.training_core.schedule import learning_rate_factor
+from retrain.components.training_core.schedule import learning_rate_factor
 
 
 class LearningRateSchedule(tf.keras.callbacks.Callback):

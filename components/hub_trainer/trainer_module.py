@@ -6,16 +6,16 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from components.hub_trainer import devices, export, model as model_lib
-from components.hub_trainer.checkpoints import remove_checkpoints
-from components.hub_trainer.training import train_classifier
-from components.hub_trainer.warm_start import warm_start
-from components.label_prep.label_map import load_label_map
-from components.trainer_settings import trainer_settings_from
-from components.training_core.checkpoints import checkpoint_dir
-from components.training_core.features import LABEL_ID, labelled
-from components.training_core.plan import TrainingPlan
-from components.tuning.hyperparameters import apply_hyperparameters
+from retrain.components.hub_trainer import devices, export, model as model_lib
+from retrain.components.hub_trainer.checkpoints import remove_checkpoints
+from retrain.components.hub_trainer.training import train_classifier
+from retrain.components.hub_trainer.warm_start import warm_start
+from retrain.components.label_prep.label_map import load_label_map
+from retrain.components.trainer_settings import trainer_settings_from
+from retrain.components.training_core.checkpoints import checkpoint_dir
+from retrain.components.training_core.features import LABEL_ID, labelled
+from retrain.components.training_core.plan import TrainingPlan
+from retrain.components.tuning.hyperparameters import apply_hyperparameters
 
 
 def transformed_dataset(

@@ -20,21 +20,21 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import tensorflow as tf
 
-from components.hub_trainer.augmentation import augment_images
-from components.hub_trainer.autograph import skip_tf_keras_conversion
-from components.hub_trainer.checkpoints import EpochCheckpoint, completed_epochs, restore
-from components.hub_trainer.embeddings import embed, head_model
-from components.hub_trainer.features import model_input
-from components.hub_trainer.finetune import GroupedTrainingModel
-from components.hub_trainer.guard_callback import DivergenceCallback
-from components.hub_trainer.keras_progress import EpochProgress
-from components.hub_trainer.model import BACKBONE_LAYER, compile_classifier
-from components.hub_trainer.schedule import LearningRateSchedule
-from components.hub_trainer.validation import RequireValidationSubset, split_validation
-from components.training_core.blocks import backbone_blocks
-from components.training_core.features import MODEL_INPUT
-from components.training_core.groups import training_groups
-from components.training_core.plan import Augmentation, Phase, TrainingPlan, guard_for, phases
+from retrain.components.hub_trainer.augmentation import augment_images
+from retrain.components.hub_trainer.autograph import skip_tf_keras_conversion
+from retrain.components.hub_trainer.checkpoints import EpochCheckpoint, completed_epochs, restore
+from retrain.components.hub_trainer.embeddings import embed, head_model
+from retrain.components.hub_trainer.features import model_input
+from retrain.components.hub_trainer.finetune import GroupedTrainingModel
+from retrain.components.hub_trainer.guard_callback import DivergenceCallback
+from retrain.components.hub_trainer.keras_progress import EpochProgress
+from retrain.components.hub_trainer.model import BACKBONE_LAYER, compile_classifier
+from retrain.components.hub_trainer.schedule import LearningRateSchedule
+from retrain.components.hub_trainer.validation import RequireValidationSubset, split_validation
+from retrain.components.training_core.blocks import backbone_blocks
+from retrain.components.training_core.features import MODEL_INPUT
+from retrain.components.training_core.groups import training_groups
+from retrain.components.training_core.plan import Augmentation, Phase, TrainingPlan, guard_for, phases
 
 EARLY_STOPPING_METRIC = "val_accuracy"
 HEAD_STEPS_PER_EXECUTION = 32

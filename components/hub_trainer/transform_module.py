@@ -9,9 +9,9 @@ from typing import Any, Mapping
 
 import tensorflow as tf
 
-from components.hub_trainer import features
-from components.trainer_settings import transform_settings_from
-from components.training_core.features import LABEL_ID, MODEL_INPUT, UNKNOWN_LABEL_ID
+from retrain.components.hub_trainer import features
+from retrain.components.trainer_settings import transform_settings_from
+from retrain.components.training_core.features import LABEL_ID, MODEL_INPUT, UNKNOWN_LABEL_ID
 
 
 def label_ids(labels: tf.Tensor, vocabulary: list[str]) -> tf.Tensor:

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from components.hub_trainer.features import model_input
-from components.training_core.validation import BUCKETS, empty_validation_error, numeric_weights, string_key
+from retrain.components.hub_trainer.features import model_input
+from retrain.components.training_core.validation import BUCKETS, empty_validation_error, numeric_weights, string_key
 
 
 def validation_mask(inputs: tf.Tensor, fraction: float, seed: int) -> tf.Tensor:

@@ -11,8 +11,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2, trackable_object_graph_pb2
 
-from components.hub_trainer.model import LOGITS_LAYER
-from components.training_core.warm_start import WarmStartReport, copy_matching
+from retrain.components.hub_trainer.model import LOGITS_LAYER
+from retrain.components.training_core.warm_start import WarmStartReport, copy_matching
 
 _HEAD_OUTPUTS = (f"{LOGITS_LAYER}/kernel", f"{LOGITS_LAYER}/bias")
 

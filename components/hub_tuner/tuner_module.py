@@ -1,6 +1,6 @@
 """TFX Tuner entry point (`tuner_fn`): KerasTuner search over the transfer model's head and training.
 
-The trials are those the framework-neutral `tuning.strategy` (`components.tuning.strategy`)
+The trials are those the framework-neutral `tuning.strategy` (`retrain.components.tuning.strategy`)
 proposes from the seed, as the PyTorch tuner's are; `StrategyOracle` hands them to KerasTuner.
 Each trial builds the classifier with its hyperparameters and trains it with the
 trainer's own `train_classifier` (same modes, cached embeddings, phases), and is
@@ -16,22 +16,22 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 
-from components.hub_trainer import model as model_lib
-from components.hub_trainer.trainer_module import transformed_dataset
-from components.hub_trainer.training import EARLY_STOPPING_METRIC, train_classifier
-from components.label_prep.label_map import load_label_map
-from components.trainer_settings import TrainerSettings, tuner_settings_from
-from components.training_core.plan import TrainingPlan
-from components.tuning import space as tuning_space
-from components.tuning.hyperparameters import apply_hyperparameters
-from components.tuning.space import TuningConfig
-from components.tuning.strategy import TRIAL_EPOCHS, Proposal, SearchStrategy, build_strategy
+from retrain.components.hub_trainer import model as model_lib
+from retrain.components.hub_trainer.trainer_module import transformed_dataset
+from retrain.components.hub_trainer.training import EARLY_STOPPING_METRIC, train_classifier
+from retrain.components.label_prep.label_map import load_label_map
+from retrain.components.trainer_settings import TrainerSettings, tuner_settings_from
+from retrain.components.training_core.plan import TrainingPlan
+from retrain.components.tuning import space as tuning_space
+from retrain.components.tuning.hyperparameters import apply_hyperparameters
+from retrain.components.tuning.space import TuningConfig
+from retrain.components.tuning.strategy import TRIAL_EPOCHS, Proposal, SearchStrategy, build_strategy
 
 OBJECTIVE = keras_tuner.Objective(EARLY_STOPPING_METRIC, direction="max")
 
 
 def search_space(tuning: TuningConfig, mode: str) -> keras_tuner.HyperParameters:
-    """The neutral search space (`components.tuning.space.search_space`) as KerasTuner hyperparameters."""
+    """The neutral search space (`retrain.components.tuning.space.search_space`) as KerasTuner hyperparameters."""
     return keras_tuner.HyperParameters.from_config(tuning_space.hyperparameters_config(tuning_space.search_space(tuning, mode)))
 
 

@@ -8,9 +8,9 @@ from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2, range_config_pb2
 
-from components.image_example_gen import executor
-from components.image_example_gen.driver import ImageFolderDriver
-from components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_PATTERNS, IngestSettings
+from retrain.components.image_example_gen import executor
+from retrain.components.image_example_gen.driver import ImageFolderDriver
+from retrain.components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_PATTERNS, IngestSettings
 
 
 class ImageFolderExampleGen(FileBasedExampleGen):

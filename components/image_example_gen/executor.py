@@ -40,10 +40,10 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.image_example_gen.confinement import OUTSIDE_REASON, Confinement
-from components.image_example_gen.gzip_records import OutputSplits, encode_example
-from components.image_example_gen.gzip_sink import write_gzip_members
-from components.image_example_gen.records import (
+from retrain.components.image_example_gen.confinement import OUTSIDE_REASON, Confinement
+from retrain.components.image_example_gen.gzip_records import OutputSplits, encode_example
+from retrain.components.image_example_gen.gzip_sink import write_gzip_members
+from retrain.components.image_example_gen.records import (
     ImageItem,
     ManifestError,
     Rejection,
@@ -54,9 +54,9 @@ from components.image_example_gen.records import (
     parse_manifest,
     relative_path,
 )
-from components.image_example_gen.properties import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
-from components.image_example_gen.report import COMPONENT_NAME, COUNTS_FILE, SplitCounts, check_rejections
-from components.image_example_gen.settings import IngestSettings
+from retrain.components.image_example_gen.properties import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
+from retrain.components.image_example_gen.report import COMPONENT_NAME, COUNTS_FILE, SplitCounts, check_rejections
+from retrain.components.image_example_gen.settings import IngestSettings
 
 _REJECTED = "rejected"
 _ACCEPTED = "accepted"

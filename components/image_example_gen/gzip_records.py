@@ -7,7 +7,7 @@ concatenates bytes: compression is no longer a serial step after the parallel
 read. Images are already compressed, so one member per record costs ~20 bytes of
 header each and nothing in ratio.
 
-Output splits follow TFX's ExampleGen exactly (its `_PartitionFn`, via components.compat: sha256 of the
+Output splits follow TFX's ExampleGen exactly (its `_PartitionFn`, via retrain.components.compat: sha256 of the
 serialized example, or of the partition feature, modulo the hash buckets), so a
 split assignment never depends on which ExampleGen wrote the data.
 """
@@ -24,7 +24,7 @@ import google_crc32c
 import tensorflow as tf
 from tfx.proto import example_gen_pb2
 
-from components.compat.tfx_private import example_gen_partition
+from retrain.components.compat.tfx_private import example_gen_partition
 
 GZIP_LEVEL = 6  # zlib's default, as TFX's WriteToTFRecord and tf.io.TFRecordWriter("GZIP") use
 _CRC_MASK_DELTA = 0xA282EAD8

@@ -17,8 +17,8 @@ from typing import Iterator, Union
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
-from components.image_example_gen.normalise import normalised
-from components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS, IngestSettings
+from retrain.components.image_example_gen.normalise import normalised
+from retrain.components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS, IngestSettings
 
 ACCEPTED_FORMATS = ("BMP", "GIF", "JPEG", "PNG")
 # Pillow's names for files that are one of the accepted formats: phones write JPEGs with extra pictures (MPO).

@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from components.image_example_gen.records import Rejection
+from retrain.components.image_example_gen.records import Rejection
 
 COUNTS_FILE = "counts.json"  # beside the rejections, under `<examples uri>/rejected/` (properties.py)
 

@@ -17,12 +17,12 @@ from tfx.proto import trainer_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import json_utils
 
-from components.evaluator_progress import component as evaluator_progress
-from components.kubeflow import optional_inputs
-from components.kubeflow.runtime_epochs import EpochsTorchTrainerSpec, EpochsTrainerSpec
-from components.label_prep import component as label_prep
-from components.torch_evaluator import component as torch_evaluator
-from components.torch_trainer import component as torch_trainer
+from retrain.components.evaluator_progress import component as evaluator_progress
+from retrain.components.kubeflow import optional_inputs
+from retrain.components.kubeflow.runtime_epochs import EpochsTorchTrainerSpec, EpochsTrainerSpec
+from retrain.components.label_prep import component as label_prep
+from retrain.components.torch_evaluator import component as torch_evaluator
+from retrain.components.torch_trainer import component as torch_trainer
 
 Epochs = Union[int, data_types.RuntimeParameter]
 

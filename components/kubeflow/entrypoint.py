@@ -1,6 +1,6 @@
 """Container entrypoint of every compiled step: TFX's Kubeflow V2 executor runner, made to keep the KFP v2 contract.
 
-    python -m components.kubeflow.entrypoint --executor_class_path ... --json_serialized_invocation_args {{$}} \
+    python -m retrain.components.kubeflow.entrypoint --executor_class_path ... --json_serialized_invocation_args {{$}} \
         --json_serialized_inputs_spec_args ...
 
 Design (kubeflow/pipelines 2.4.0 and 2.5.0, TFX v1.16.0; details in each module):
@@ -51,12 +51,12 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.types.artifact import Artifact
 
-from components.compat.tfx_private import parse_kubeflow_v2_executor_flags
-from components.kubeflow.step_input import prepare_step, restore_output_uris
-from components.label_prep.artifact import LabelMap
+from retrain.components.compat.tfx_private import parse_kubeflow_v2_executor_flags
+from retrain.components.kubeflow.step_input import prepare_step, restore_output_uris
+from retrain.components.label_prep.artifact import LabelMap
 
 CUSTOM_ARTIFACT_TYPES: tuple[type[Artifact], ...] = (LabelMap,)  # add new `retrain.*` artifact types here
-COMMAND = ("python", "-m", "components.kubeflow.entrypoint")
+COMMAND = ("python", "-m", "retrain.components.kubeflow.entrypoint")
 
 
 def register_artifact_types() -> None:

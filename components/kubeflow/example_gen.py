@@ -26,8 +26,8 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import import_utils, name_utils, proto_utils
 
-from components.image_example_gen.driver import LinkSafeInputProcessor
-from components.span_ranges import static_span
+from retrain.components.image_example_gen.driver import LinkSafeInputProcessor
+from retrain.components.span_ranges import static_span
 
 WRAPPED_EXECUTOR_KEY = "wrapped_executor"
 SPAN_KEY = "requested_span"

@@ -13,12 +13,12 @@ from typing import Any
 from tfx import types
 from tfx.components.trainer import executor as trainer_executor
 
-from components.evaluator_progress import executor as evaluator_executor
-from components.resolvers.kfp.executor import is_resolved
-from components.kubeflow.runtime_epochs import apply_requested_epochs
-from components.label_prep import executor as label_prep_executor
-from components.torch_evaluator import executor as torch_evaluator_executor
-from components.torch_trainer import executor as torch_trainer_executor
+from retrain.components.evaluator_progress import executor as evaluator_executor
+from retrain.components.resolvers.kfp.executor import is_resolved
+from retrain.components.kubeflow.runtime_epochs import apply_requested_epochs
+from retrain.components.label_prep import executor as label_prep_executor
+from retrain.components.torch_evaluator import executor as torch_evaluator_executor
+from retrain.components.torch_trainer import executor as torch_trainer_executor
 
 # Input keys fed by resolver steps.
 OPTIONAL_INPUT_KEYS = ("previous_label_map", "base_model", "baseline_model")

@@ -14,8 +14,8 @@ from tfx.types import standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import json_utils
 
-from components.torch_trainer.component import TorchTrainerSpec
-from components.trainer_settings import CODE_VERSION_KEY, trainer_custom_config, trainer_settings_from
+from retrain.components.torch_trainer.component import TorchTrainerSpec
+from retrain.components.trainer_settings import CODE_VERSION_KEY, trainer_custom_config, trainer_settings_from
 
 EPOCHS_KEY = "epochs"
 KEEP_CONFIGURED_EPOCHS = 0

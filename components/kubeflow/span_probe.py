@@ -25,7 +25,7 @@ from tfx.orchestration import data_types
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from components.kubeflow.example_gen import DATA_VERSION_KEY, NEWEST_SPAN, SPAN_KEY, resolve_span
+from retrain.components.kubeflow.example_gen import DATA_VERSION_KEY, NEWEST_SPAN, SPAN_KEY, resolve_span
 
 
 def data_version(resolved_properties: dict[str, Any]) -> str:

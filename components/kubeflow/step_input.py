@@ -28,7 +28,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from components.kubeflow.mirror import mirror_path
+from retrain.components.kubeflow.mirror import mirror_path
 
 # Outputs the launcher writes itself: on KFP 2.5.0 (PUBLISH_LOGS "true" in the API server's manifest) the driver adds
 # `executor-logs` (type `system.Artifact`, which TFX cannot import) to every step and the launcher writes the pod's log

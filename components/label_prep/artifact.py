@@ -1,7 +1,7 @@
 """The LabelMap artifact type: a directory holding `label_map.json`."""
 from tfx.types import artifact
 
-from components.label_prep.type_name import LABEL_MAP_TYPE_NAME
+from retrain.components.label_prep.type_name import LABEL_MAP_TYPE_NAME
 
 
 class LabelMap(artifact.Artifact):

@@ -10,9 +10,9 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.utils import json_utils
 
-from components.label_prep import executor
-from components.label_prep.artifact import LabelMap
-from components.label_prep.label_map import LabelSettings
+from retrain.components.label_prep import executor
+from retrain.components.label_prep.artifact import LabelMap
+from retrain.components.label_prep.label_map import LabelSettings
 
 EXAMPLES_KEY = "examples"
 PREVIOUS_LABEL_MAP_KEY = "previous_label_map"

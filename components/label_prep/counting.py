@@ -6,7 +6,7 @@ from typing import Iterable, Mapping
 import apache_beam as beam
 import tensorflow as tf
 
-from components.label_prep.label_map import SplitCounts
+from retrain.components.label_prep.label_map import SplitCounts
 
 EMPTY_LABEL = ""
 

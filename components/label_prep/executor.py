@@ -12,8 +12,8 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
-from components.label_prep import counting
-from components.label_prep.label_map import LabelSettings, build_label_map, load_label_map, save_label_map
+from retrain.components.label_prep import counting
+from retrain.components.label_prep.label_map import LabelSettings, build_label_map, load_label_map, save_label_map
 
 _COUNTS_FILE = "label_counts.json"
 

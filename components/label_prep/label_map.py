@@ -13,7 +13,7 @@ from typing import Iterable, Mapping, Optional
 
 from tfx.dsl.io import fileio
 
-from components.label_prep.settings import LabelSettings
+from retrain.components.label_prep.settings import LabelSettings
 
 LABEL_MAP_FILE = "label_map.json"
 TRAIN_SPLIT = "train"

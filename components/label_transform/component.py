@@ -9,8 +9,8 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import json_utils
 
-from components.label_prep.artifact import LabelMap
-from components.label_transform import executor
+from retrain.components.label_prep.artifact import LabelMap
+from retrain.components.label_transform import executor
 
 LABEL_MAP_KEY = "label_map"
 

@@ -8,8 +8,8 @@ from tfx.components.transform import executor as transform_executor
 from tfx.types import artifact_utils
 from tfx.utils import json_utils
 
-from components.trainer_settings import LABEL_VOCABULARY_KEY
-from components.label_prep.label_map import load_label_map, save_label_map
+from retrain.components.trainer_settings import LABEL_VOCABULARY_KEY
+from retrain.components.label_prep.label_map import load_label_map, save_label_map
 
 
 class Executor(transform_executor.Executor):

@@ -13,9 +13,9 @@ from typing import Optional
 import ml_metadata as mlmd
 from tfx import types
 
-from components.resolvers.baseline import MODEL_KEY, LatestBlessedOtherModelStrategy
-from components.branches import FRAMEWORK_PROPERTY, ORIGINAL
-from components.resolvers.label_map import LatestBlessedLabelMapStrategy
+from retrain.components.resolvers.baseline import MODEL_KEY, LatestBlessedOtherModelStrategy
+from retrain.components.branches import FRAMEWORK_PROPERTY, ORIGINAL
+from retrain.components.resolvers.label_map import LatestBlessedLabelMapStrategy
 
 
 def framework_of(model: types.Artifact) -> str:

@@ -8,8 +8,8 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import types
 from tfx.dsl.components.common import resolver
 
-from components.label_prep.component import EXAMPLES_KEY, PREVIOUS_LABEL_MAP_KEY
-from components.resolvers.baseline import BLESSING_KEY, MODEL_KEY, latest_blessed_other_than
+from retrain.components.label_prep.component import EXAMPLES_KEY, PREVIOUS_LABEL_MAP_KEY
+from retrain.components.resolvers.baseline import BLESSING_KEY, MODEL_KEY, latest_blessed_other_than
 
 LABEL_MAP_KEY = "label_map"
 BASE_MODEL_KEY = "base_model"  # the Trainer's warm-start input key

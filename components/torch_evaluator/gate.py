@@ -21,7 +21,7 @@ from tensorflow_model_analysis.metrics import metric_types
 from tensorflow_model_analysis.proto import metrics_for_slice_pb2
 from tensorflow_model_analysis.writers import eval_config_writer
 
-from components.compat.tfma_private import serialize_eval_run
+from retrain.components.compat.tfma_private import serialize_eval_run
 
 BASELINE = "baseline"
 CANDIDATE = "candidate"

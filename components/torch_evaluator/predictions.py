@@ -12,8 +12,8 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from components.torch_trainer.export import TOKENIZER_DIR, TORCHSCRIPT_FILE
-from components.training_core.progress import ProgressLine
+from retrain.components.torch_trainer.export import TOKENIZER_DIR, TORCHSCRIPT_FILE
+from retrain.components.training_core.progress import ProgressLine
 
 
 def predict_probabilities(model_dir: str, inputs: Any, batch_size: int = 256, what: str = "TorchEvaluator") -> np.ndarray:

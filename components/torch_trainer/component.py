@@ -9,7 +9,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.utils import json_utils
 
-from components.torch_trainer import executor
+from retrain.components.torch_trainer import executor
 
 
 class TorchTrainerSpec(ComponentSpec):

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from components.training_core.features import LABEL_ID, MODEL_INPUT, labelled
-from components.training_core.validation import check_split, validation_mask
+from retrain.components.training_core.features import LABEL_ID, MODEL_INPUT, labelled
+from retrain.components.training_core.validation import check_split, validation_mask
 
 
 def split_files(examples_uri: str, split: str) -> list[str]:

@@ -11,16 +11,16 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from components.branches import FRAMEWORK_PROPERTY, PYTORCH
-from components.label_prep.label_map import load_label_map
-from components.trainer_settings import trainer_settings_from
-from components.training_core.checkpoints import checkpoint_dir
-from components.tuning.hyperparameters import apply_hyperparameters
+from retrain.components.branches import FRAMEWORK_PROPERTY, PYTORCH
+from retrain.components.label_prep.label_map import load_label_map
+from retrain.components.trainer_settings import trainer_settings_from
+from retrain.components.training_core.checkpoints import checkpoint_dir
+from retrain.components.tuning.hyperparameters import apply_hyperparameters
 
 
 def examples_split_files(examples: list[types.Artifact], split: str) -> list[str]:
     """The TFRecord files of `split` in every Examples artifact."""
-    from components.torch_trainer.data import split_files
+    from retrain.components.torch_trainer.data import split_files
 
     return [path for artifact in examples for path in split_files(artifact.uri, split)]
 
@@ -56,8 +56,8 @@ class Executor(base_executor.BaseExecutor):
         import tensorflow_transform as tft
         import torch
 
-        from components.torch_trainer.launch import process_count
-        from components.torch_trainer.worker import TrainingJob, run_training
+        from retrain.components.torch_trainer.launch import process_count
+        from retrain.components.torch_trainer.worker import TrainingJob, run_training
 
         hyperparameters = tuned_hyperparameters(input_dict)
         settings = apply_hyperparameters(trainer_settings_from(json.loads(exec_properties["custom_config"])), hyperparameters)

@@ -17,8 +17,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from components.torch_trainer.model import Classifier, TextEncoder
-from components.trainer_settings import TrainerSettings
+from retrain.components.torch_trainer.model import Classifier, TextEncoder
+from retrain.components.trainer_settings import TrainerSettings
 
 TORCHSCRIPT_FILE = "model.pt"
 ONNX_FILE = "model.onnx"

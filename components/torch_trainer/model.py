@@ -15,8 +15,8 @@ from typing import Any, Optional, Sequence
 import torch
 from torch import nn
 
-from components.trainer_settings import TrainerSettings
-from components.training_core.blocks import DEFAULT_BLOCK_PATTERN, Block, named_blocks
+from retrain.components.trainer_settings import TrainerSettings
+from retrain.components.training_core.blocks import DEFAULT_BLOCK_PATTERN, Block, named_blocks
 
 IMAGE_TASK = "image_classification"
 
@@ -34,7 +34,7 @@ class TextEncoder(nn.Module):
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
-        from components.hub_text.checkpoint import checkpoint_max_seq_length, pooling_spec
+        from retrain.components.hub_text.checkpoint import checkpoint_max_seq_length, pooling_spec
 
         self.tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
         self.encoder = AutoModel.from_pretrained(directory, local_files_only=True)
@@ -78,7 +78,7 @@ def load_backbone(checkpoint: str, task_type: str, tf_backbone_handle: Optional[
     if task_type != IMAGE_TASK:
         if not os.path.isfile(os.path.join(checkpoint, "config.json")):
             raise ValueError(f"backbone.torch_checkpoint: {checkpoint} is not a Hugging Face model directory (no config.json)")
-        from components.hub_text.metadata import recorded_max_seq_length
+        from retrain.components.hub_text.metadata import recorded_max_seq_length
 
         return TextEncoder(checkpoint, max_length=recorded_max_seq_length(tf_backbone_handle) if tf_backbone_handle else None)
     if not os.path.isfile(checkpoint):

@@ -25,13 +25,13 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import torch
 from torch import nn
 
-from components.torch_trainer.accelerate import Accelerator
-from components.torch_trainer.data import take
-from components.torch_trainer.model import Classifier, parameter_blocks
-from components.training_core.groups import training_groups
-from components.training_core.plan import Phase, TrainingPlan, guard_for, phases
-from components.training_core.progress import ProgressLine
-from components.training_core.schedule import learning_rate_factor
+from retrain.components.torch_trainer.accelerate import Accelerator
+from retrain.components.torch_trainer.data import take
+from retrain.components.torch_trainer.model import Classifier, parameter_blocks
+from retrain.components.training_core.groups import training_groups
+from retrain.components.training_core.plan import Phase, TrainingPlan, guard_for, phases
+from retrain.components.training_core.progress import ProgressLine
+from retrain.components.training_core.schedule import learning_rate_factor
 
 CHECKPOINT_FILE = "checkpoint.pt"
 INFERENCE_BATCH = 1024  # embedding and validation passes: no gradients, so larger batches

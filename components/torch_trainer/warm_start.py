@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import torch
 
-from components.torch_trainer.export import load_state_dict
-from components.torch_trainer.model import Classifier
-from components.training_core.warm_start import WarmStartReport, copy_matching
+from retrain.components.torch_trainer.export import load_state_dict
+from retrain.components.torch_trainer.model import Classifier
+from retrain.components.training_core.warm_start import WarmStartReport, copy_matching
 
 _HEAD_OUTPUT = ("logits.weight", "logits.bias")
 

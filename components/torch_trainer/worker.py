@@ -13,8 +13,8 @@ from typing import Any, Optional
 
 import torch
 
-from components.torch_trainer.launch import launch
-from components.trainer_settings import TrainerSettings
+from retrain.components.torch_trainer.launch import launch
+from retrain.components.trainer_settings import TrainerSettings
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,13 @@ def weights_digest(model: torch.nn.Module) -> str:
 
 def train_worker(job: TrainingJob) -> WorkerResult:
     """Trains on this process's shard (rank and world size from the environment); rank 0 checkpoints and exports."""
-    from components.torch_trainer.accelerate import Accelerator
-    from components.torch_trainer.data import repeat_to, training_splits
-    from components.torch_trainer.export import export_model
-    from components.torch_trainer.model import build_classifier
-    from components.torch_trainer.training import train_classifier
-    from components.torch_trainer.warm_start import warm_start
-    from components.training_core.plan import TrainingPlan
+    from retrain.components.torch_trainer.accelerate import Accelerator
+    from retrain.components.torch_trainer.data import repeat_to, training_splits
+    from retrain.components.torch_trainer.export import export_model
+    from retrain.components.torch_trainer.model import build_classifier
+    from retrain.components.torch_trainer.training import train_classifier
+    from retrain.components.torch_trainer.warm_start import warm_start
+    from retrain.components.training_core.plan import TrainingPlan
 
     settings = job.settings
     accelerator = Accelerator.detect(mixed_precision=settings.mixed_precision)

@@ -14,7 +14,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.utils import json_utils
 
-from components.torch_tuner import executor
+from retrain.components.torch_tuner import executor
 
 
 class TorchTunerSpec(ComponentSpec):

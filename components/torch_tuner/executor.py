@@ -10,10 +10,10 @@ from tfx.dsl.components.base import base_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
-from components.label_prep.label_map import load_label_map
-from components.trainer_settings import tuner_settings_from
-from components.tuning.hyperparameters import BEST_HYPERPARAMETERS_FILE, TUNER_RESULTS_FILE
-from components.tuning.space import TrialResult, best_trial, hyperparameters_config, search_space, tuner_results
+from retrain.components.label_prep.label_map import load_label_map
+from retrain.components.trainer_settings import tuner_settings_from
+from retrain.components.tuning.hyperparameters import BEST_HYPERPARAMETERS_FILE, TUNER_RESULTS_FILE
+from retrain.components.tuning.space import TrialResult, best_trial, hyperparameters_config, search_space, tuner_results
 
 
 def _write(directory: str, name: str, content: Any) -> None:
@@ -38,9 +38,9 @@ class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
         import tensorflow_transform as tft
 
-        from components.torch_trainer.data import TransformedExamples, carve_validation, load_all
-        from components.torch_trainer.executor import examples_split_files
-        from components.torch_tuner.search import run_trials
+        from retrain.components.torch_trainer.data import TransformedExamples, carve_validation, load_all
+        from retrain.components.torch_trainer.executor import examples_split_files
+        from retrain.components.torch_tuner.search import run_trials
 
         settings, tuning = tuner_settings_from(json.loads(exec_properties["custom_config"]))
         if settings.validation_fraction <= 0:

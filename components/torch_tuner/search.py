@@ -10,14 +10,14 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
-from components.torch_trainer.accelerate import Accelerator
-from components.torch_trainer.model import build_classifier
-from components.torch_trainer.training import train_classifier
-from components.trainer_settings import TrainerSettings
-from components.training_core.plan import TrainingPlan
-from components.tuning.hyperparameters import apply_hyperparameters
-from components.tuning.space import TrialResult, TuningConfig, trial_score
-from components.tuning.strategy import build_strategy
+from retrain.components.torch_trainer.accelerate import Accelerator
+from retrain.components.torch_trainer.model import build_classifier
+from retrain.components.torch_trainer.training import train_classifier
+from retrain.components.trainer_settings import TrainerSettings
+from retrain.components.training_core.plan import TrainingPlan
+from retrain.components.tuning.hyperparameters import apply_hyperparameters
+from retrain.components.tuning.space import TrialResult, TuningConfig, trial_score
+from retrain.components.tuning.strategy import build_strategy
 
 
 def run_trials(

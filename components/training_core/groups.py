@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from components.training_core.blocks import Block
+from retrain.components.training_core.blocks import Block
 
 
 @dataclass(frozen=True)

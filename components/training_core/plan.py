@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from components.trainer_settings import AugmentationConfig, TrainerSettings
-from components.training_core.divergence import DivergenceGuard
+from retrain.components.trainer_settings import AugmentationConfig, TrainerSettings
+from retrain.components.training_core.divergence import DivergenceGuard
 
 MODES = ("feature_extraction", "fine_tune", "incremental")
 ALL_BLOCKS = -1

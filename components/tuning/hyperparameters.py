@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from components.trainer_settings import TrainerSettings
-from components.tuning.space import HEAD_DEPTH, HEAD_WIDTH, TUNED_SETTINGS
+from retrain.components.trainer_settings import TrainerSettings
+from retrain.components.tuning.space import HEAD_DEPTH, HEAD_WIDTH, TUNED_SETTINGS
 
 BEST_HYPERPARAMETERS_FILE = "best_hyperparameters.txt"  # what TFX's Tuner writes (tfx/components/tuner/executor.py, tfx 1.16)
 TUNER_RESULTS_FILE = "tuner_results.json"  # likewise

@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from components.tuning.space import HYPERBAND_FACTOR, Param, TuningConfig, hyperparameters_config, sample_trials, search_space
+from retrain.components.tuning.space import HYPERBAND_FACTOR, Param, TuningConfig, hyperparameters_config, sample_trials, search_space
 
 TRIAL_EPOCHS = "tuner/epochs"  # KerasTuner's Hyperband key for a trial's epochs (tuners/hyperband.py, keras-tuner 1.3.5)
 _OBJECTIVE = "val_accuracy"

@@ -10,7 +10,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import json_utils
 
-from components.versioned_pusher import executor
+from retrain.components.versioned_pusher import executor
 
 
 class VersionedPusherSpec(standard_component_specs.PusherSpec):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from components.versioned_pusher.metrics_records import load_local_metrics
+from retrain.components.versioned_pusher.metrics_records import load_local_metrics
 
 ACCURACY_METRIC = "sparse_categorical_accuracy"  # TFMA name of the gate metric
 BASELINE_MODEL_NAME = "baseline"

@@ -9,9 +9,9 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import json_utils, proto_utils
 
-from components.versioned_pusher.evaluation import gate_accuracies
-from components.versioned_pusher.properties import PUSH_OUTCOME_KEY
-from components.versioned_pusher.versioning import push_model
+from retrain.components.versioned_pusher.evaluation import gate_accuracies
+from retrain.components.versioned_pusher.properties import PUSH_OUTCOME_KEY
+from retrain.components.versioned_pusher.versioning import push_model
 
 EVALUATION_KEY = "model_evaluation"
 MAX_ACCURACY_DROP_KEY = "max_accuracy_drop"

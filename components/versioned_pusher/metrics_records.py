@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import google_crc32c
 
-from components.compat.tfma_files import metrics_for_slice_pb2
+from retrain.components.compat.tfma_files import metrics_for_slice_pb2
 
 METRICS_PREFIX = "metrics"  # tensorflow_model_analysis/constants.py METRICS_KEY
 _MASK_DELTA = 0xA282EAD8

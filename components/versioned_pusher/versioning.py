@@ -28,8 +28,8 @@ from typing import Iterator, Optional
 from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
-from components.versioned_pusher.digest import SAVED_MODEL_PB, model_content_digest
-from components.versioned_pusher.locking import exclusive_lock
+from retrain.components.versioned_pusher.digest import SAVED_MODEL_PB, model_content_digest
+from retrain.components.versioned_pusher.locking import exclusive_lock
 
 MANIFEST_FILE = "retrain_push.json"
 LOCK_SUFFIX = ".retrain-push.lock"

@@ -17,8 +17,8 @@ from typing import Any, Iterator, Optional
 import requests
 import requests.auth
 
-from pipelines.config import ConfigError
-from pipelines.kubeflow.server_settings import AuthSettings, check_host
+from retrain.pipelines.config import ConfigError
+from retrain.pipelines.kubeflow.server_settings import AuthSettings, check_host
 
 API = "/apis/v2beta1"
 TERMINAL_STATES = frozenset({"SUCCEEDED", "SKIPPED", "FAILED", "CANCELED"})

@@ -27,11 +27,11 @@ from typing import Any, Optional, cast
 
 import yaml
 
-from components.kubeflow.entrypoint import COMMAND as STEP_COMMAND
-from pipelines.config import ConfigError, RetrainConfig
-from pipelines.kubeflow import platform
-from pipelines.kubeflow.steps import RESOLVER_STEP_IDS, RUNTIME_PARAMETER_DEFAULTS, UNCACHED_STEP_IDS, link_output_parameters
-from pipelines.paths import RunPaths
+from retrain.components.kubeflow.entrypoint import COMMAND as STEP_COMMAND
+from retrain.pipelines.config import ConfigError, RetrainConfig
+from retrain.pipelines.kubeflow import platform
+from retrain.pipelines.kubeflow.steps import RESOLVER_STEP_IDS, RUNTIME_PARAMETER_DEFAULTS, UNCACHED_STEP_IDS, link_output_parameters
+from retrain.pipelines.paths import RunPaths
 
 TARGETS: tuple[str, ...] = ("kfp", "vertex")
 
@@ -49,7 +49,7 @@ class _ClusterPaths:
 
 def config_for_cluster(config: RetrainConfig) -> RetrainConfig:
     """`config` with the built-in example's files and named backbones where the cluster has them (`kubeflow.data_root`)."""
-    from pipelines.builtin_example import example_files, point_at_cached_backbone, point_at_example
+    from retrain.pipelines.builtin_example import example_files, point_at_cached_backbone, point_at_example
 
     config = point_at_cached_backbone(config, Path(config.kubeflow.data_root))
     if config.data.example is None:
@@ -88,7 +88,7 @@ def compile_pipeline_spec(config: RetrainConfig, target: str = "kfp") -> dict[st
         raise ConfigError(f"kubeflow.pipeline_root: {config.kubeflow.pipeline_root!r}: Vertex AI needs a gs:// pipeline root")
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-    from pipelines.pipeline import create_pipeline
+    from retrain.pipelines.pipeline import create_pipeline
 
     cluster_config = config_for_cluster(config)
     pipeline = create_pipeline(cluster_config, _cluster_paths(cluster_config), target=cast(Any, target))

@@ -37,10 +37,10 @@ from typing import Any, Iterable, Optional
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.dsl.components.base.base_component import BaseComponent
 
-from components.branches import BRANCHES, ORIGINAL
-from components.resolvers.kfp.object_store import MINIO_SECRET, MINIO_SECRET_KEYS, secret_env
-from pipelines.config import ConfigError
-from pipelines.kubeflow.settings import KubeflowSettings, StepResources, quantity_in_gb
+from retrain.components.branches import BRANCHES, ORIGINAL
+from retrain.components.resolvers.kfp.object_store import MINIO_SECRET, MINIO_SECRET_KEYS, secret_env
+from retrain.pipelines.config import ConfigError
+from retrain.pipelines.kubeflow.settings import KubeflowSettings, StepResources, quantity_in_gb
 
 # the steps that train, so get GPUs: each branch's trainer and tuner (a new trainer: a branch in components/branches.py)
 TRAINING_COMPONENT_TYPES = tuple(name for branch in BRANCHES for name in (branch.trainer_class, branch.tuner_class))

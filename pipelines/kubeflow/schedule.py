@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping, Optional, TextIO
 
-from pipelines.config import ConfigError, RetrainConfig
-from pipelines.kubeflow.client import KfpClient, KfpError, RecurringRun
-from pipelines.kubeflow.schedule_format import duration_seconds
-from pipelines.kubeflow.server_settings import ScheduleSettings, ServerSettings
-from pipelines.kubeflow.submit import compile_package, connect, override_settings, pipeline_name
-from pipelines.kubeflow.upload import Existing, PipelinePackage, Undo, Uploaded, read_existing, upload, version_reference
+from retrain.pipelines.config import ConfigError, RetrainConfig
+from retrain.pipelines.kubeflow.client import KfpClient, KfpError, RecurringRun
+from retrain.pipelines.kubeflow.schedule_format import duration_seconds
+from retrain.pipelines.kubeflow.server_settings import ScheduleSettings, ServerSettings
+from retrain.pipelines.kubeflow.submit import compile_package, connect, override_settings, pipeline_name
+from retrain.pipelines.kubeflow.upload import Existing, PipelinePackage, Undo, Uploaded, read_existing, upload, version_reference
 
 
 def recurring_run_name(name: str) -> str:

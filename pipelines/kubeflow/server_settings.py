@@ -7,7 +7,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipelines.kubeflow.schedule_format import check_cron, duration_seconds
+from retrain.pipelines.kubeflow.schedule_format import check_cron, duration_seconds
 
 IN_CLUSTER_TOKEN_PATH = Path("/var/run/secrets/kubeflow/pipelines/token")
 _HOST_PATTERN = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")

@@ -14,7 +14,7 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from pipelines.kubeflow.server_settings import ServerSettings, _Section
+from retrain.pipelines.kubeflow.server_settings import ServerSettings, _Section
 
 KFP_GPU_TYPES = ("nvidia.com/gpu", "amd.com/gpu")
 VERTEX_GPU_TYPES = (

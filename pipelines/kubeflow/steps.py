@@ -23,17 +23,17 @@ from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base.base_component import BaseComponent
 from tfx.types import standard_component_specs
 
-from components.resolvers.kfp.component import (
+from retrain.components.resolvers.kfp.component import (
     BaselineModelResolver,
     LabelMapLineageResolver,
     SpanWindowResolver,
     grpc_connection,
 )
-from components.kubeflow.example_gen import NEWEST_SPAN, SpanResolvingExampleGen
-from components.kubeflow.span_probe import DATA_VERSION_KEY, SpanProbe
-from components.kubeflow.runtime_epochs import KEEP_CONFIGURED_EPOCHS
-from components.branches import BRANCHES
-from pipelines.config import RetrainConfig
+from retrain.components.kubeflow.example_gen import NEWEST_SPAN, SpanResolvingExampleGen
+from retrain.components.kubeflow.span_probe import DATA_VERSION_KEY, SpanProbe
+from retrain.components.kubeflow.runtime_epochs import KEEP_CONFIGURED_EPOCHS
+from retrain.components.branches import BRANCHES
+from retrain.pipelines.config import RetrainConfig
 
 SPAN_WINDOW_RESOLVER_ID = "span_window_resolver"
 LABEL_MAP_RESOLVER_ID = "previous_label_map_resolver"

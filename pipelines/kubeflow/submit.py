@@ -15,10 +15,10 @@ from typing import Any, Callable, Mapping, Optional, TextIO
 
 from pydantic import ValidationError
 
-from pipelines.config import ConfigError, RetrainConfig
-from pipelines.kubeflow.client import KfpClient, KfpError, RunStatus, bearer_token
-from pipelines.kubeflow.server_settings import ServerSettings
-from pipelines.kubeflow.upload import Existing, PipelinePackage, Undo, Uploaded, pipeline_package, read_existing, upload, version_reference
+from retrain.pipelines.config import ConfigError, RetrainConfig
+from retrain.pipelines.kubeflow.client import KfpClient, KfpError, RunStatus, bearer_token
+from retrain.pipelines.kubeflow.server_settings import ServerSettings
+from retrain.pipelines.kubeflow.upload import Existing, PipelinePackage, Undo, Uploaded, pipeline_package, read_existing, upload, version_reference
 
 _FLAGS = {"host": "--host", "namespace": "--namespace", "experiment": "--experiment", "schedule.cron": "--cron", "schedule.every": "--every"}
 
@@ -50,8 +50,8 @@ def connect(settings: ServerSettings, environ: Mapping[str, str]) -> KfpClient:
 
 def compile_package(config: RetrainConfig) -> PipelinePackage:
     """Compiles the pipeline for open-source Kubeflow Pipelines; invalid settings raise ConfigError."""
-    from pipelines.csv_staging import require_utf8_for_kubeflow
-    from pipelines.kubeflow.compile import compile_pipeline_spec
+    from retrain.pipelines.csv_staging import require_utf8_for_kubeflow
+    from retrain.pipelines.kubeflow.compile import compile_pipeline_spec
 
     require_utf8_for_kubeflow(config)
     try:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, TextIO
 
 import yaml
 
-from pipelines.kubeflow.client import KfpClient, KfpError
+from retrain.pipelines.kubeflow.client import KfpClient, KfpError
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from pipelines.report.collect import collect_report
-from pipelines.report.render import render_report
-from pipelines.report.runs import find_run, open_existing_store
+from retrain.pipelines.report.collect import collect_report
+from retrain.pipelines.report.render import render_report
+from retrain.pipelines.report.runs import find_run, open_existing_store
 
 REPORT_FILE = "report.html"
 

@@ -10,14 +10,14 @@ import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration.portable.mlmd import execution_lib
 
-from components.trainer_settings import SETTINGS_KEY
-from pipelines.report.data import DataReport, load_data
-from pipelines.report.spans import format_spans
-from pipelines.report.evaluation import Evaluation, load_evaluation
-from pipelines.report.runs import NodeRun, RunRecord, RunRef, derived_artifacts, load_run, producing_run, trainer_framework
-from pipelines.report.training import Curves, load_curves
-from components.branches import BRANCHES, BY_FRAMEWORK, Branch
-from pipelines.run_summary import ModelVerdict, RunSummary, shown_verdicts, summarize_steps
+from retrain.components.trainer_settings import SETTINGS_KEY
+from retrain.pipelines.report.data import DataReport, load_data
+from retrain.pipelines.report.spans import format_spans
+from retrain.pipelines.report.evaluation import Evaluation, load_evaluation
+from retrain.pipelines.report.runs import NodeRun, RunRecord, RunRef, derived_artifacts, load_run, producing_run, trainer_framework
+from retrain.pipelines.report.training import Curves, load_curves
+from retrain.components.branches import BRANCHES, BY_FRAMEWORK, Branch
+from retrain.pipelines.run_summary import ModelVerdict, RunSummary, shown_verdicts, summarize_steps
 
 # Execution properties that follow the data rather than the configuration (ExampleGen's driver adds them).
 _DATA_PROPERTIES = frozenset({"span", "version", "input_fingerprint"})

@@ -11,12 +11,12 @@ from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.dsl.io import fileio
 
-from components.data_gate.anomalies import describe_anomalies, load_split_anomalies
-from components.image_example_gen.properties import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
-from components.image_example_gen.records import Rejection
-from components.label_prep.label_map import LabelMap, load_label_map
-from pipelines.report.runs import RunRecord, derived_artifacts
-from pipelines.report.spans import int_property, span_of, used_examples
+from retrain.components.data_gate.anomalies import describe_anomalies, load_split_anomalies
+from retrain.components.image_example_gen.properties import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
+from retrain.components.image_example_gen.records import Rejection
+from retrain.components.label_prep.label_map import LabelMap, load_label_map
+from retrain.pipelines.report.runs import RunRecord, derived_artifacts
+from retrain.pipelines.report.spans import int_property, span_of, used_examples
 
 STATISTICS_FILE = "FeatureStats.pb"
 REJECTION_SAMPLES = 5

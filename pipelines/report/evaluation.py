@@ -10,7 +10,7 @@ from tensorflow_model_analysis.metrics import metric_specs
 from tensorflow_model_analysis.proto import metrics_for_slice_pb2
 from tensorflow_model_analysis.writers.eval_config_writer import load_eval_run
 
-from components.versioned_pusher.evaluation import overall_metrics
+from retrain.components.versioned_pusher.evaluation import overall_metrics
 
 CONFUSION_MATRIX_PLOT = "multi_class_confusion_matrix_plot"
 BASELINE = "baseline"

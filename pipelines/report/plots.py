@@ -17,7 +17,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from pipelines.report.training import Curves
+from retrain.pipelines.report.training import Curves
 
 _DPI = 96
 _MAX_INCHES = 14.0

@@ -8,14 +8,14 @@ from __future__ import annotations
 import html
 from typing import Iterable, Optional, Sequence
 
-from components.label_prep.label_map import LabelMap
-from pipelines.report import plots
-from pipelines.report.collect import RunReport, TrainerRun, describe_baselines
-from pipelines.report.data import DataReport
-from pipelines.report.evaluation import Evaluation, ModelResult
-from pipelines.report.settings import shown_settings
-from components.branches import Branch
-from pipelines.run_summary import ModelVerdict, accuracy_comparison, verdict_facts
+from retrain.components.label_prep.label_map import LabelMap
+from retrain.pipelines.report import plots
+from retrain.pipelines.report.collect import RunReport, TrainerRun, describe_baselines
+from retrain.pipelines.report.data import DataReport
+from retrain.pipelines.report.evaluation import Evaluation, ModelResult
+from retrain.pipelines.report.settings import shown_settings
+from retrain.components.branches import Branch
+from retrain.pipelines.run_summary import ModelVerdict, accuracy_comparison, verdict_facts
 
 DASH = "\u2014"
 _STYLE = """

@@ -9,9 +9,9 @@ from typing import Callable, Optional
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from components.branches import BRANCHES
-from pipelines.run_states import run_outcome, run_state_mark
-from pipelines.run_summary import NODE_CONTEXT, Step, node_of, open_store
+from retrain.components.branches import BRANCHES
+from retrain.pipelines.run_states import run_outcome, run_state_mark
+from retrain.pipelines.run_summary import NODE_CONTEXT, Step, node_of, open_store
 
 PIPELINE_CONTEXT = "pipeline"
 RUN_CONTEXT = "pipeline_run"
@@ -26,7 +26,8 @@ _STATES = {
     _Execution.CANCELED: "canceled",
 }
 # Which framework a trainer node trains with, by execution type (components/branches.py); a node not listed shows its node id.
-TRAINER_FRAMEWORKS = {branch.trainer_type: branch.framework for branch in BRANCHES}
+# trainer execution type -> framework, with the types of runs recorded before a move (history reads every run)
+TRAINER_FRAMEWORKS = {name: branch.framework for branch in BRANCHES for name in (branch.trainer_type, *branch.earlier_trainer_types)}
 
 
 class RunNotFound(LookupError):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from components.branches import BRANCHES, BY_FRAMEWORK
-from components.label_prep.label_map import LabelMap
+from retrain.components.branches import BRANCHES, BY_FRAMEWORK
+from retrain.components.label_prep.label_map import LabelMap
 
 _INTERNAL = frozenset({"code_version"})
 _IMAGES_ONLY = frozenset({"image_size", "channels", "augmentation", "background"})

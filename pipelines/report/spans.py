@@ -5,7 +5,7 @@ from typing import Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipelines.report.runs import RunRecord
+from retrain.pipelines.report.runs import RunRecord
 
 
 def format_spans(spans: list[int]) -> str:

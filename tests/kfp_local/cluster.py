@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 from kfp_local.run import Cluster
-from components.resolvers.kfp.object_store import MINIO_SECRET
+from retrain.components.resolvers.kfp.object_store import MINIO_SECRET
 from kfp_local.services import MINIO_ACCESS_KEY, MINIO_SECRET_KEY, ObjectStores, serve_metadata, start_gcs_server, start_s3_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -35,8 +35,8 @@ from google.protobuf import json_format, struct_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2 as kfp_pb2
 from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
 
-from components.kubeflow.mirror import MIRROR_PREFIX_ENV
-from components.resolvers.kfp.namespace import NAMESPACE_ENV
+from retrain.components.kubeflow.mirror import MIRROR_PREFIX_ENV
+from retrain.components.resolvers.kfp.namespace import NAMESPACE_ENV
 from kfp_local.cache import CachedTask, TaskCache
 from kfp_local.driver import EXECUTOR_LOGS, DriverResult, StepOptions
 from kfp_local.metadata import MetadataClient, OutputArtifact, executor_input_json, pb_value_to_text

@@ -14,8 +14,8 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from components.resolvers.kfp import executor
-from components.label_prep.artifact import LabelMap
+from retrain.components.resolvers.kfp import executor
+from retrain.components.label_prep.artifact import LabelMap
 
 EXAMPLES_KEY = "examples"
 CANDIDATE_KEY = "candidate"

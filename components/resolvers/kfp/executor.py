@@ -28,9 +28,9 @@ from tfx.dsl.components.base import base_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
-from components.resolvers.kfp import lineage, object_store
-from components.kubeflow.mirror import uri_of
-from components.resolvers.kfp.namespace import step_namespace
+from retrain.components.resolvers.kfp import lineage, object_store
+from retrain.components.kubeflow.mirror import uri_of
+from retrain.components.resolvers.kfp.namespace import step_namespace
 
 
 

@@ -26,10 +26,10 @@ from tfx.components.evaluator import constants as evaluator_constants
 from tfx.dsl.input_resolution.strategies.span_range_strategy import SpanRangeStrategy
 from tfx.types import artifact_utils
 
-from components.resolvers.baseline import latest_blessed_other_than, pushed_model_ids
-from components.resolvers.label_map import _inputs_of_producer, resolve_previous_label_map
-from components.span_ranges import rolling_window
-from components.resolvers.framework import framework_of
+from retrain.components.resolvers.baseline import latest_blessed_other_than, pushed_model_ids
+from retrain.components.resolvers.label_map import _inputs_of_producer, resolve_previous_label_map
+from retrain.components.span_ranges import rolling_window
+from retrain.components.resolvers.framework import framework_of
 
 # MLMD type names per role: as TFX records them locally, and as the KFP v2 launcher records them.
 MODEL_TYPES = ("Model", "tfx.Model")
