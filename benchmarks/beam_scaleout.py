@@ -7,6 +7,7 @@ SchemaGen, ExampleValidator, LabelPrep, LabelMappedTransform) once with
 ratio is the in-memory seconds over the multi-process seconds of ImageFolderExampleGen + StatisticsGen +
 LabelMappedTransform, read from their MLMD executions (goal >= 1.0: worker start-up paid for).
 """
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """Benchmark of `retrain history`'s start-up: against Python opening the same store with `sqlite3`, and 10 vs 100 runs."""
+
 from __future__ import annotations
 
 import statistics
@@ -63,9 +64,14 @@ def cli_startup_ratio(quick: bool) -> Result:
             for count, output in outputs.items()
         }
         baseline = _median(lambda: _sqlite_read(outputs[many] / "metadata.sqlite"), repetitions)
-        query = {count: _median(lambda output=output: _latest_run_query(output / "metadata.sqlite"), repetitions * 3) for count, output in outputs.items()}
+        query = {
+            count: _median(lambda output=output: _latest_run_query(output / "metadata.sqlite"), repetitions * 3) for count, output in outputs.items()
+        }
     growth = history[many] / history[few]
-    print(f"  cli_startup_ratio: history {few} runs {history[few]:.2f}s, {many} runs {history[many]:.2f}s; python+sqlite3 {baseline:.3f}s", file=sys.stderr)
+    print(
+        f"  cli_startup_ratio: history {few} runs {history[few]:.2f}s, {many} runs {history[many]:.2f}s; python+sqlite3 {baseline:.3f}s",
+        file=sys.stderr,
+    )
     print(
         f"  cli_startup_ratio: history {many} vs {few} runs ratio={growth:.2f} goal={GROWTH_GOAL:g}{'' if growth <= GROWTH_GOAL else '  (goal not met)'}; "
         f"latest run's query {query[few] * 1000:.1f} ms with {few} runs, {query[many] * 1000:.1f} ms with {many}",

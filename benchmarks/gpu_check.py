@@ -8,6 +8,7 @@ epoch lines), the mean GPU utilisation while the run trained (nvidia-smi, sample
 0.5 s), then each named backbone's forward throughput in bf16 as a fraction of the
 device's dense bf16 peak (FLOPs counted by PyTorch's FlopCounterMode). Needs a GPU.
 """
+
 from __future__ import annotations
 
 import argparse

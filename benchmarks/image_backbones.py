@@ -10,6 +10,7 @@ same head, epochs and batch size, one run per seed in SEEDS: |mean TF - mean PyT
 eval accuracy in points (goal <= 1). Images are decoded by the pipeline's own decoder
 (`retrain.components.hub_trainer.features.decode_images`, what Transform runs).
 """
+
 from __future__ import annotations
 
 import functools
@@ -66,7 +67,9 @@ def emoji_arrays(quick: bool) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.n
     return split("train"), split("eval"), classes
 
 
-def _torch_accuracy(backbone, train, evaluation, num_classes: int, mode: str, epochs: int, seed: int, backbone_train_mode: str = "inference") -> float:
+def _torch_accuracy(
+    backbone, train, evaluation, num_classes: int, mode: str, epochs: int, seed: int, backbone_train_mode: str = "inference"
+) -> float:
     import torch
 
     from retrain.components.torch_trainer.model import build_classifier
@@ -75,7 +78,9 @@ def _torch_accuracy(backbone, train, evaluation, num_classes: int, mode: str, ep
     x, y = torch.from_numpy(train[0]), torch.from_numpy(train[1])
     settings = benchmark_settings(seed=seed, dropout=0.1)
     model = build_classifier(settings, num_classes, example=x[:1], backbone=backbone)
-    plan = benchmark_plan(mode=mode, epochs=epochs, batch_size=32, learning_rate=LEARNING_RATE, backbone_learning_rate_scale=BACKBONE_SCALE, seed=seed)
+    plan = benchmark_plan(
+        mode=mode, epochs=epochs, batch_size=32, learning_rate=LEARNING_RATE, backbone_learning_rate_scale=BACKBONE_SCALE, seed=seed
+    )
     train_classifier(model, (x, y), plan, backbone_train_mode=backbone_train_mode)
     model.eval()
     with torch.no_grad():
@@ -91,7 +96,9 @@ def _tf_accuracy(handle: str, train, evaluation, num_classes: int, epochs: int, 
 
     side = train[0].shape[1]
     model = build_classifier(handle, (side, side, 3), tf.float32, num_classes, dropout=0.1, seed=seed)
-    plan = benchmark_plan(mode="feature_extraction", epochs=epochs, batch_size=32, learning_rate=LEARNING_RATE, backbone_learning_rate_scale=0.1, seed=seed)
+    plan = benchmark_plan(
+        mode="feature_extraction", epochs=epochs, batch_size=32, learning_rate=LEARNING_RATE, backbone_learning_rate_scale=0.1, seed=seed
+    )
     train_classifier(model, (train[0], tf.one_hot(train[1], num_classes).numpy()), plan, verbose=0)
     predicted = model.predict(evaluation[0], verbose=0).argmax(-1)
     return float((predicted == evaluation[1]).mean())

@@ -1,4 +1,5 @@
 """Benchmark of image ingestion: ImageFolderExampleGen against a plain Python loop."""
+
 from __future__ import annotations
 
 import sys
@@ -38,9 +39,7 @@ def write_photo_like_images(root: Path, count: int, size: tuple[int, int] = (_WI
             image.save(folder / f"img{i}.jpg", format="JPEG", quality=90)
 
 
-def _time_image_example_gen(
-    input_base: Path, output_dir: Path, beam_args: list[str], read_threads: int = 0
-) -> tuple[float, int]:
+def _time_image_example_gen(input_base: Path, output_dir: Path, beam_args: list[str], read_threads: int = 0) -> tuple[float, int]:
     """Seconds for ImageFolderExampleGen's executor (Beam, hash split train/eval, GZIP TFRecords); accepted count."""
     import apache_beam as beam
     from tfx.types import standard_artifacts

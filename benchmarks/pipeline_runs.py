@@ -1,4 +1,5 @@
 """Benchmarks of whole `retrain run` invocations."""
+
 from __future__ import annotations
 
 import sys

@@ -7,6 +7,7 @@ antialiasing) -> embed with the TF Hub backbone -> train the same head (dropout 
 Adam) for the same epochs -> evaluate on the eval split -> save backbone + head as a SavedModel.
 Prints `accuracy=... seconds=...`. No TFX, Beam, ML Metadata or caching.
 """
+
 from __future__ import annotations
 
 import argparse

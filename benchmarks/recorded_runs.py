@@ -9,6 +9,7 @@ associated with all three, and its artifacts are linked by INPUT/OUTPUT events w
 the label map by LabelPrep's `save_label_map`, the Evaluator's metrics and validation result with
 TFMA's protos and TensorFlow's record writer, so TensorFlow and TFMA load here, in the builder only.
 """
+
 from __future__ import annotations
 
 import json
@@ -151,7 +152,7 @@ class _Recorder:
             pairs = [(produced[source], _event(key, _IN)) for key, source in inputs.items()]
             pairs += [(artifact, _event(key, _OUT)) for key, artifact in created.items()]
             _, artifact_ids, _ = self.store.put_execution(execution, pairs, [self.pipeline, run_context, self.nodes[node]], force_reuse_context=True)
-            for (key, artifact), artifact_id in zip(created.items(), artifact_ids[len(inputs):]):
+            for (key, artifact), artifact_id in zip(created.items(), artifact_ids[len(inputs) :]):
                 artifact.id = artifact_id
                 produced[key] = artifact
         run_context.custom_properties[STATE_PROPERTY].string_value = FINISHED

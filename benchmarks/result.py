@@ -1,4 +1,5 @@
 """What every benchmark returns, and a helper that times one `retrain` command."""
+
 from __future__ import annotations
 
 import subprocess

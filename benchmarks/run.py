@@ -5,6 +5,7 @@ Ratios, not absolute times: these machines are shared and noisy. Details go to s
 Each benchmark lives in a module of this package; register it in BENCHMARKS. A benchmark that measures
 several ratios in one run returns them by name.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -12,6 +12,7 @@ epochs and batch size. Ratios per dataset:
 - throughput: plain script seconds / pipeline seconds at the largest size (goal >= 0.7: the
   pipeline's overhead amortises).
 """
+
 from __future__ import annotations
 
 import csv
@@ -77,7 +78,13 @@ def worst_growth(small: dict[str, float], large: dict[str, float]) -> tuple[str,
 def _config(kind: str, data: Path) -> dict[str, Any]:
     training = {"mode": "feature_extraction", "epochs": EPOCHS, "batch_size": BATCH_SIZE}
     if kind == "images":
-        return {"pipeline_name": "scaling-images", "data": {"path": str(data)}, "backbone": {"name": "digits-cnn"}, "training": training, "evaluation": {"min_accuracy": 0.0}}
+        return {
+            "pipeline_name": "scaling-images",
+            "data": {"path": str(data)},
+            "backbone": {"name": "digits-cnn"},
+            "training": training,
+            "evaluation": {"min_accuracy": 0.0},
+        }
     return {
         "pipeline_name": "scaling-text",
         "task": {"type": "text_classification"},
@@ -91,7 +98,12 @@ def _config(kind: str, data: Path) -> dict[str, Any]:
 def _run_pipeline(config: dict[str, Any], workdir: Path) -> tuple[float, dict[str, float]]:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "retrain.pipelines.cli", "run", "--config", "config.yaml", "--output", "out"], cwd=workdir, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "retrain.pipelines.cli", "run", "--config", "config.yaml", "--output", "out"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - start
     if run.returncode != 0:
         raise RuntimeError(f"retrain run failed: {run.stderr.strip().splitlines()[-1:]}")
@@ -107,9 +119,20 @@ def _run_plain(kind: str, data: Path, workdir: Path) -> tuple[float, str]:
     name = str(config.backbone.name)
     spec = backbone_spec(name)
     command = [
-        sys.executable, "-m", "benchmarks.plain_pipeline", kind, str(data), str(workdir / "plain_model"),
-        "--backbone", str(resolve_backbone(name).handle), "--epochs", str(EPOCHS), "--batch-size", str(BATCH_SIZE),
-        "--learning-rate", str(config.effective_rates().learning_rate),
+        sys.executable,
+        "-m",
+        "benchmarks.plain_pipeline",
+        kind,
+        str(data),
+        str(workdir / "plain_model"),
+        "--backbone",
+        str(resolve_backbone(name).handle),
+        "--epochs",
+        str(EPOCHS),
+        "--batch-size",
+        str(BATCH_SIZE),
+        "--learning-rate",
+        str(config.effective_rates().learning_rate),
     ]
     if spec.image_size:
         command += ["--image-size", *map(str, spec.image_size), "--channels", str(spec.channels)]

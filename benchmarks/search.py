@@ -9,6 +9,7 @@ strategy's draws and the training). `search_efficiency` = mean over seeds of the
 trial's validation accuracy with SMARTER / the same with `random` (goal >= 1.0, with
 fewer epochs spent); every strategy's accuracies and epochs go to stderr.
 """
+
 from __future__ import annotations
 
 import functools

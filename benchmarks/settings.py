@@ -1,4 +1,5 @@
 """Trainer settings and training plans for benchmarks: the built-in config's training settings, with the benchmark's own values."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

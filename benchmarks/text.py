@@ -5,6 +5,7 @@ tokenization in the timed work (TF tokenizes in-graph; PyTorch calls the Hugging
 Face fast tokenizer). Rounds alternate between the frameworks and the best round
 of each counts, so background load on the shared machine hurts both alike.
 """
+
 from __future__ import annotations
 
 import sys

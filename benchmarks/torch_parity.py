@@ -17,6 +17,7 @@ would favour TF: preparing pretrains the backbone with a Keras `fit`, which pays
 TF's one-time autograph conversion untimed, while PyTorch's one-time warm-up
 would still fall inside its timed run.
 """
+
 from __future__ import annotations
 
 import functools
@@ -48,7 +49,9 @@ class TrainerRun:
 
 
 def _plan(quick: bool, seed: int = SEEDS[0]):
-    return benchmark_plan(mode="fine_tune", epochs=10 if quick else 40, batch_size=16, learning_rate=1e-2, backbone_learning_rate_scale=0.1, seed=seed)
+    return benchmark_plan(
+        mode="fine_tune", epochs=10 if quick else 40, batch_size=16, learning_rate=1e-2, backbone_learning_rate_scale=0.1, seed=seed
+    )
 
 
 def _data(prepared) -> tuple:

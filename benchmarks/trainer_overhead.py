@@ -15,6 +15,7 @@ start of training to its end, so each pays its first-step costs (tracing, warm-u
 model building and data loading are untimed. Each case prints its ratio, `NAME_text` and
 `NAME_image`: trainer examples/s ÷ plain examples/s (goal >= 0.95).
 """
+
 from __future__ import annotations
 
 import functools
@@ -82,7 +83,9 @@ def _tf_trainer(case: str, handle: str, x: np.ndarray, y: np.ndarray, epochs: in
 
     num_classes = int(y.max()) + 1
     model = _tf_model(case, handle, x, num_classes)
-    plan = benchmark_plan(mode="fine_tune", epochs=epochs, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, backbone_learning_rate_scale=BACKBONE_SCALE, seed=0)
+    plan = benchmark_plan(
+        mode="fine_tune", epochs=epochs, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, backbone_learning_rate_scale=BACKBONE_SCALE, seed=0
+    )
     one_hot = tf.one_hot(y, num_classes).numpy()
     board = tf.keras.callbacks.TensorBoard(log_dir=workdir)
     return lambda: train_classifier(model, (x, one_hot), plan, callbacks=[board])
@@ -127,7 +130,9 @@ def _torch_trainer(case: str, handle: str, checkpoint: str, x: np.ndarray, y: np
 
     inputs, labels = _torch_inputs(case, x), torch.from_numpy(y)
     settings, model = _torch_model(case, handle, checkpoint, inputs, int(y.max()) + 1)
-    plan = benchmark_plan(mode="fine_tune", epochs=epochs, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, backbone_learning_rate_scale=BACKBONE_SCALE, seed=0)
+    plan = benchmark_plan(
+        mode="fine_tune", epochs=epochs, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, backbone_learning_rate_scale=BACKBONE_SCALE, seed=0
+    )
     logger = EpochLogger(workdir)
     return lambda: train_classifier(model, (inputs, labels), plan, backbone_train_mode=settings.backbone_train_mode, on_epoch_end=logger)
 
@@ -201,7 +206,10 @@ def _ratios(trainer: str, plain: str, quick: bool) -> dict[str, tuple[float, flo
             arrays = Path(workdir) / f"{case}.npz"
             _write_arrays(case, quick, arrays)
             backbone = _backbone(case)
-            rates[case] = (_rate_in_fresh_process(trainer, case, arrays, backbone, quick), _rate_in_fresh_process(plain, case, arrays, backbone, quick))
+            rates[case] = (
+                _rate_in_fresh_process(trainer, case, arrays, backbone, quick),
+                _rate_in_fresh_process(plain, case, arrays, backbone, quick),
+            )
     return rates
 
 

@@ -3,6 +3,7 @@
 Each measures both sides in the same process, on the built-in example's pretrained
 backbone and the scikit-learn digits (target digits 5-9).
 """
+
 from __future__ import annotations
 
 import functools
@@ -52,9 +53,7 @@ def _mobilenet_sized_backbone(workdir: Path, image_size: int) -> str:
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(0)
-    backbone = tf.keras.applications.MobileNetV2(
-        input_shape=(image_size, image_size, 3), alpha=0.5, include_top=False, weights=None, pooling="avg"
-    )
+    backbone = tf.keras.applications.MobileNetV2(input_shape=(image_size, image_size, 3), alpha=0.5, include_top=False, weights=None, pooling="avg")
     directory = workdir / "mobilenet_v2"
     tf.saved_model.save(backbone, str(directory))
     return str(directory)

@@ -7,6 +7,7 @@ TensorFlow nor PyTorch (nor TFX): the component classes are named, not imported.
 Node ids, component class names and execution types are recorded in ML Metadata and feed
 TFX's cache: changing one here orphans the history and the cache of every earlier run.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

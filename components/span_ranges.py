@@ -1,4 +1,5 @@
 """The span range configs the pipeline uses, local and on Kubeflow: one pinned span, or a rolling window."""
+
 from __future__ import annotations
 
 from tfx.proto import range_config_pb2

@@ -6,6 +6,7 @@ The pipeline writes them into each component's `custom_config` (`*_custom_config
 below); the components read them back with `*_from_custom_config`, which refuses a
 missing or unknown field with a one-line error instead of falling back to a default.
 """
+
 from __future__ import annotations
 
 from typing import Any, Literal, Mapping, Optional

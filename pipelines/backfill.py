@@ -8,6 +8,7 @@ excepted: the run itself takes it) is ingested by a run of the pipeline's own
 ExampleGen pinned to that span, under the same pipeline name and node id, so the
 window resolver sees it like any other ingested span.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -74,4 +75,3 @@ def backfill_spans(config: RetrainConfig, paths: RunPaths, run: Callable[[tfx.ds
         print(f"[retrain] back-filling span {span} (span_window {config.data.span_window}; spans on disk: {format_spans(on_disk)})", flush=True)
         run(pipeline_of(config, paths, [example_gen_for(config, static_span(span))]))
     return missing
-

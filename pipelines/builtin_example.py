@@ -1,4 +1,5 @@
 """Turns `data.example` (digits or text) and `backbone.name` into concrete files: data and pretrained backbones."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,9 +42,7 @@ def example_files(name: str, root: Path) -> ExampleFiles:
         emoji = EmojiExampleLayout(root)
         return ExampleFiles(emoji.data_dir, "image_folders", emoji.train_pattern, emoji.eval_pattern, None, None)
     digits = ExampleLayout(root)
-    return ExampleFiles(
-        digits.data_dir, "tfrecord", digits.train_pattern, digits.eval_pattern, digits.backbone_dir, digits.torch_backbone_path
-    )
+    return ExampleFiles(digits.data_dir, "tfrecord", digits.train_pattern, digits.eval_pattern, digits.backbone_dir, digits.torch_backbone_path)
 
 
 def point_at_example(config: RetrainConfig, files: ExampleFiles) -> RetrainConfig:
@@ -93,7 +92,10 @@ def materialize_builtin_example(config: RetrainConfig, paths: RunPaths) -> Retra
     if name is None:
         return config
     root = paths.examples_dir / name
-    prepared = {"text": lambda: is_text_example_prepared(TextExampleLayout(root)), "emoji": lambda: is_emoji_example_prepared(EmojiExampleLayout(root))}
+    prepared = {
+        "text": lambda: is_text_example_prepared(TextExampleLayout(root)),
+        "emoji": lambda: is_emoji_example_prepared(EmojiExampleLayout(root)),
+    }
     if not prepared.get(name, lambda: is_prepared(ExampleLayout(root)))():
         print(f"[retrain] preparing the built-in '{name}' example in {root}", flush=True)
         print(f"[retrain]   ({_DESCRIPTIONS[name]})", flush=True)

@@ -1,4 +1,5 @@
 """The `retrain` command line."""
+
 from __future__ import annotations
 
 import argparse
@@ -78,9 +79,7 @@ def _server_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _store_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--output", type=Path, default=DEFAULT_OUTPUT_DIR, help="the output directory `retrain run` wrote (default: %(default)s)"
-    )
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT_DIR, help="the output directory `retrain run` wrote (default: %(default)s)")
     parser.add_argument("--config", type=Path, help="use this config's metadata path, and only its pipeline's runs")
 
 

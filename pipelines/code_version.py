@@ -4,6 +4,7 @@ TFX caches a component by its inputs and execution properties, not by the code
 of functions referenced by name (`run_fn`, `preprocessing_fn`). Passing this
 fingerprint in their `custom_config` makes a code change invalidate the cache.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -4,6 +4,7 @@ Every field has a default that reproduces the built-in digits example, so
 `retrain run` needs no file at all. Relative paths are resolved against the
 directory of the config file (or the working directory without one).
 """
+
 from __future__ import annotations
 
 import codecs
@@ -381,7 +382,9 @@ class RetrainConfig(_Section):
             if self.data.example is None and not named and getattr(self.backbone, branch.backbone_field) is None:
                 raise ValueError(branch.missing_backbone.format(trainer=self.trainer, names=" | ".join(backbone_names())))
         if named and backbone_spec(str(self.backbone.name)).kind != self.task.type.split("_")[0]:
-            raise ValueError(f"backbone.name: {self.backbone.name} takes {backbone_spec(str(self.backbone.name)).kind} inputs, task.type is {self.task.type}")
+            raise ValueError(
+                f"backbone.name: {self.backbone.name} takes {backbone_spec(str(self.backbone.name)).kind} inputs, task.type is {self.task.type}"
+            )
         if self.training.augmentation.enabled and not all(branch.supports_augmentation for branch in branches):
             readers = " / ".join(branch.display_name for branch in BRANCHES if branch.supports_augmentation)
             raise ValueError(f"trainer: {self.trainer}: training.augmentation is a {readers}-trainer feature only")
@@ -414,7 +417,14 @@ def _format_error(error: ValidationError) -> str:
 def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     """Makes relative local paths absolute against `base_dir`."""
     resolved = {section: dict(values) if isinstance(values, dict) else values for section, values in raw.items()}
-    for section, key in (("data", "path"), ("data", "schema_file"), ("backbone", "torch_checkpoint"), ("push", "destination"), ("runner", "pipeline_root"), ("runner", "metadata_path")):
+    for section, key in (
+        ("data", "path"),
+        ("data", "schema_file"),
+        ("backbone", "torch_checkpoint"),
+        ("push", "destination"),
+        ("runner", "pipeline_root"),
+        ("runner", "metadata_path"),
+    ):
         values = resolved.get(section)
         if isinstance(values, dict) and isinstance(values.get(key), str):
             values[key] = str((base_dir / values[key]).resolve())

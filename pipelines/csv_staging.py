@@ -9,6 +9,7 @@ ingests that copy. Each file is written beside the copy and renamed into place, 
 failure never leaves a half-written file where ExampleGen reads; files whose source
 is unchanged are not rewritten; copies of files that no longer exist are removed.
 """
+
 from __future__ import annotations
 
 import codecs

@@ -1,4 +1,5 @@
 """`data.path` naming one file, and `data.format` left unset: inferred from the data files' extensions (or the patterns' own)."""
+
 from __future__ import annotations
 
 import glob
@@ -64,6 +65,8 @@ def one_file_as_directory(data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(path, (str, Path)) or not Path(path).is_file():
         return data
     if any(data.get(key) is not None for key in ("pattern", "train_pattern", "eval_pattern")):
-        raise ValueError(f"data.path names a file ({path}) and data patterns are set: patterns select files in a directory, point data.path at its folder")
+        raise ValueError(
+            f"data.path names a file ({path}) and data patterns are set: patterns select files in a directory, point data.path at its folder"
+        )
     file = Path(path)
     return {**data, "path": str(file.parent), "pattern": glob.escape(file.name)}

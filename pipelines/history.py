@@ -1,4 +1,5 @@
 """`retrain history`: the recorded runs of an output directory, oldest first, one line each."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

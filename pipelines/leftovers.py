@@ -8,6 +8,7 @@ run lock is held, no live run owns such an execution, so its directories can go.
 Trainer's resumable checkpoints (`Trainer/checkpoints/<fingerprint>/`) are not named
 after an execution and stay.
 """
+
 from __future__ import annotations
 
 import shutil

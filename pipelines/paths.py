@@ -1,4 +1,5 @@
 """Where a run writes: everything under one output directory unless the config says otherwise."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -11,6 +11,7 @@ TorchEvaluator with the same EvalConfig -> TorchPusher to `<model_name>-torch`) 
 same Transform output instead of / beside the TF one. What each branch's nodes are called
 is in components/branches.py; how they are built (`_PARTS`) is here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -106,12 +107,8 @@ def _span_window(config: RetrainConfig, example_gen: BaseComponent) -> Optional[
         return None
     resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.SpanRangeStrategy,
-        config={
-            "range_config": rolling_window(config.data.span_window)
-        },
-        examples=tfx.dsl.Channel(
-            type=tfx.types.standard_artifacts.Examples, producer_component_id=example_gen.id, output_key="examples"
-        ),
+        config={"range_config": rolling_window(config.data.span_window)},
+        examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples, producer_component_id=example_gen.id, output_key="examples"),
     ).with_id("span_window_resolver")
     resolver.add_upstream_node(example_gen)  # so this run's newest span is in the window
     return resolver
@@ -200,9 +197,7 @@ def _strategy(all_models: type, of_framework: type, framework: Optional[str]) ->
     return {"strategy_class": of_framework, "config": {"framework": framework}}
 
 
-def _label_map_resolver(
-    config: RetrainConfig, target: Target, examples: tfx.dsl.Channel, framework: Optional[str], node_id: str
-) -> BaseNode:
+def _label_map_resolver(config: RetrainConfig, target: Target, examples: tfx.dsl.Channel, framework: Optional[str], node_id: str) -> BaseNode:
     """The latest blessed model's label map and the model itself (the warm start), of `framework` when given.
 
     A Resolver node locally; on Kubeflow a container step with the same id and outputs.
@@ -220,9 +215,7 @@ def _label_map_resolver(
     ).with_id(node_id)
 
 
-def _baseline_resolver(
-    config: RetrainConfig, target: Target, candidate: tfx.dsl.Channel, framework: Optional[str], node_id: str
-) -> BaseNode:
+def _baseline_resolver(config: RetrainConfig, target: Target, candidate: tfx.dsl.Channel, framework: Optional[str], node_id: str) -> BaseNode:
     """The evaluation baseline of `candidate`: the latest other blessed model (of `framework` when given); as above per target."""
     if target != "local":
         return kubeflow_steps.baseline_resolver_step(config, candidate, framework, node_id)
@@ -278,9 +271,7 @@ def _branch_nodes(
         custom_config=_trainer_config(config),
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
     ).with_id(branch.trainer_id)
-    baseline_resolver = _baseline_resolver(
-        config, target, trainer.outputs["model"], model_filter(enabled, branch), branch.baseline_resolver_id
-    )
+    baseline_resolver = _baseline_resolver(config, target, trainer.outputs["model"], model_filter(enabled, branch), branch.baseline_resolver_id)
     evaluator, pusher = _gate_and_push(
         config,
         parts.evaluator,
@@ -350,9 +341,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
         schema_gen = tfx.components.ImportSchemaGen(schema_file=str(config.data.schema_file))
     else:
         schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
-    )
+    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
     enabled = branches_for(config.trainer)
     previous_label_map_resolver = _label_map_resolver(

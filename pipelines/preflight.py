@@ -1,4 +1,5 @@
 """Checks that run before the pipeline starts, so bad input fails fast with one clear line."""
+
 from __future__ import annotations
 
 import codecs

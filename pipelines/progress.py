@@ -4,6 +4,7 @@ A component that runs longer than `HEARTBEAT_SECONDS` without finishing (the
 Evaluator's TFMA pass, Transform on big data) gets a `still running` line every
 `HEARTBEAT_SECONDS`; the trainers print their own batch progress with rate and ETA.
 """
+
 from __future__ import annotations
 
 import logging

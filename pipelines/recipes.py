@@ -6,6 +6,7 @@ this task and mode". A value set in the config always wins. A backbone that know
 own recipe (a named backbone's registry entry) passes it as `backbone_recipes`, which
 sits between the config and the task defaults.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ A second run on the same store refuses at once with one line naming the holder (
 host, start, command) instead of racing the first for the same baseline and pushes.
 The operating system drops the lock when its holder exits or is killed, so it is never stale.
 """
+
 from __future__ import annotations
 
 import contextlib

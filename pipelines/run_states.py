@@ -7,6 +7,7 @@ the `pipeline_run` contexts it created when `dag_runner.run` returns (`finished`
 unless it is the store's newest run and a live `retrain run` holds the store's lock
 (`running`); runs recorded before marks existed count as finished when their pusher ran.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -3,6 +3,7 @@
 TensorFlow, TFX and TFMA load only where a full summary reads the gate's config, failures and
 label map, or an evaluation on remote storage: `retrain history` (brief summaries) never imports them.
 """
+
 from __future__ import annotations
 
 import os

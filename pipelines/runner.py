@@ -1,4 +1,5 @@
 """Runs a retrain pipeline locally and reports what it did."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,9 +21,7 @@ from retrain.pipelines.run_summary import RunSummary, last_execution_id, summari
 RunnerName = Literal["beam", "local"]
 
 
-def run_locally(
-    config: RetrainConfig, output_dir: Path, runner: Optional[RunnerName] = None
-) -> tuple[RunPaths, RunSummary]:
+def run_locally(config: RetrainConfig, output_dir: Path, runner: Optional[RunnerName] = None) -> tuple[RunPaths, RunSummary]:
     """Prepares inputs, checks them, runs the pipeline with BeamDagRunner or LocalDagRunner, and summarises.
 
     With `span_window: N`, spans of the window on disk that were never ingested are ingested first (pipelines/backfill.py).

@@ -1,4 +1,5 @@
 """`trainer_settings_for(config)`: the one place a RetrainConfig becomes the settings Transform, Tuner and both trainers receive."""
+
 from __future__ import annotations
 
 from retrain.components.trainer_settings import TrainerSettings

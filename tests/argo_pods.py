@@ -13,6 +13,7 @@ KFP pins (`third_party/argo/VERSION`), for what decides a pod's securityContext:
 The pod spec patches (the driver's output for the step pod) are not applied here: KFP's driver
 writes no securityContext into them at 2.4.0 or 2.5.0 (backend/src/v2/driver/driver.go).
 """
+
 from __future__ import annotations
 
 import copy

@@ -5,6 +5,7 @@ kubeflow/pipelines (provenance in tests/kfp_backend/README.md). grpcio-tools' pr
 into a descriptor set, loaded into a pool of its own per version, so that messages of
 different versions (one package name, `kfp_kubernetes`) never meet.
 """
+
 from __future__ import annotations
 
 import functools

@@ -1,4 +1,5 @@
 """Shared fixtures: the built-in example prepared once per test session."""
+
 from __future__ import annotations
 
 import os
@@ -31,9 +32,7 @@ def text_example(tmp_path_factory: pytest.TempPathFactory) -> TextExampleLayout:
 
 def _run_cli(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "retrain.pipelines.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run([sys.executable, "-m", "retrain.pipelines.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """Test data helper: TFRecords of PNG-encoded digits with chosen class names and counts."""
+
 from __future__ import annotations
 
 from pathlib import Path

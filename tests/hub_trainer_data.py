@@ -4,6 +4,7 @@ Gives the trainer's and tuner's entry points everything a TFX execution would:
 transformed train/eval TFRecords, the transform graph (with raw metadata) and the label map beside it,
 and a DataAccessor reading them as TFX does (TFXIO over tf.Examples).
 """
+
 from __future__ import annotations
 
 import tempfile

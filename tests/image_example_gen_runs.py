@@ -1,4 +1,5 @@
 """Helpers for tests of ImageFolderExampleGen: run it in a tiny local pipeline and read back what it wrote."""
+
 from __future__ import annotations
 
 from pathlib import Path

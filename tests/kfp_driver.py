@@ -10,6 +10,7 @@ declared type (`provisionOutputs`), output parameters a file under
 to values. `cache_key` is `cacheutils.GenerateCacheKey` + `GenerateFingerPrint`
 (`backend/src/v2/cacheutils/cache.go`): the sha256 of the key's JSON with sorted keys.
 """
+
 from __future__ import annotations
 
 import hashlib

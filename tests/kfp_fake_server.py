@@ -20,6 +20,7 @@ Derived from kubeflow/pipelines at tags 2.4.0 and 2.5.0 (identical there):
   calls). The fake refuses them (400), so that a misspelt field in a request of `retrain` fails a test
   instead of being lost on a cluster; the known fields are those of the v2beta1 API models (kfp-server-api).
 """
+
 from __future__ import annotations
 
 import email.parser
@@ -113,7 +114,7 @@ def robfig_cron_parse(spec: str) -> None:
         raise ValueError("Empty spec string")
     if spec[0] == "@":
         every = "@every "
-        if spec in _DESCRIPTORS or (spec.startswith(every) and _GO_DURATION.match(spec[len(every):])):
+        if spec in _DESCRIPTORS or (spec.startswith(every) and _GO_DURATION.match(spec[len(every) :])):
             return
         raise ValueError(f"Unrecognized descriptor: {spec}" if not spec.startswith(every) else f"Failed to parse duration {spec}")
     fields = spec.split()
@@ -293,7 +294,6 @@ class FakeKfpServer:
                 return name, part.get_payload(decode=True)
         raise ApiError(400, "no uploadfile in the multipart body")
 
-
     def _add_version(self, pipeline_id: str, name: str, request: Recorded) -> dict[str, Any]:
         try:
             spec, executors = parse_package(self._uploaded_part(request)[1])
@@ -373,7 +373,9 @@ class FakeKfpServer:
         given = (body.get("runtime_config") or {}).get("parameters") or {}
         for name, parameter in version["spec"].root.input_definitions.parameters.items():
             if name not in given and not parameter.is_optional and not parameter.HasField("default_value"):
-                raise ApiError(400, f"invalid pipeline job inputs: parameter {name} is not optional, yet has neither default value nor user provided value")
+                raise ApiError(
+                    400, f"invalid pipeline job inputs: parameter {name} is not optional, yet has neither default value nor user provided value"
+                )
 
     def _create_run(self, request: Recorded) -> dict[str, Any]:
         body = request.json()

@@ -10,6 +10,7 @@ pipeline context with a `namespace` custom property, outputs attributed to both
 (kubeflow/pipelines `backend/src/v2/metadata/client.go`, GetPipeline and
 PublishExecution, 2.4.0 and 2.5.0).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

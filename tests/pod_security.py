@@ -6,6 +6,7 @@ added capabilities, hostPath volumes and host ports (baseline); volume types, pr
 running as non-root, seccomp and dropped capabilities (restricted). Not covered (nothing here sets
 them): AppArmor, SELinux, /proc mount type, sysctls, Windows host process.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterator

@@ -5,6 +5,7 @@ Production has no defaults here: the pipeline builds every field from the config
 (TrainingPlan's former defaults: 10 epochs, learning rate 1e-3, seed 0, ...), so they
 are spelled out once here instead of in each test.
 """
+
 from __future__ import annotations
 
 from typing import Any

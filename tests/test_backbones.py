@@ -1,4 +1,5 @@
 """Named built-in backbones: config, the shared conversion cache, EfficientNet-Lite0 in both frameworks."""
+
 from __future__ import annotations
 
 import threading
@@ -47,7 +48,9 @@ def test_a_name_brings_its_image_size_and_channels_and_the_size_may_be_overridde
     named = config_from_dict(_images_config({"name": "efficientnet-lite0"})).backbone
     assert (named.image_size, named.channels, named.handle) == ((224, 224), 3, None)
     assert config_from_dict(_images_config({"name": "efficientnet-lite0", "image_size": [96, 96]})).backbone.image_size == (96, 96)
-    text = config_from_dict({"data": {"path": "/d", "format": "csv"}, "task": {"type": "text_classification"}, "backbone": {"name": "minilm-l6"}, "trainer": "both"})
+    text = config_from_dict(
+        {"data": {"path": "/d", "format": "csv"}, "task": {"type": "text_classification"}, "backbone": {"name": "minilm-l6"}, "trainer": "both"}
+    )
     assert text.backbone.name == "minilm-l6"
 
 
@@ -108,7 +111,9 @@ def test_concurrent_first_runs_publish_one_complete_copy(tmp_path: Path, monkeyp
     started, release = threading.Event(), threading.Event()
     _counting_spec(monkeypatch, started, release)
     results: list[cache_lib.ResolvedBackbone] = []
-    threads = [threading.Thread(target=lambda: results.append(cache_lib.resolve_backbone("tiny-test", tmp_path, lambda line: None))) for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: results.append(cache_lib.resolve_backbone("tiny-test", tmp_path, lambda line: None))) for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     started.wait(10)

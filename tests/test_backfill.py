@@ -1,4 +1,5 @@
 """Which spans a run back-fills: spans on disk as TFX parses them, minus those already ingested."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """The evaluation baseline is the latest blessed model, never the candidate itself."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -61,10 +62,14 @@ def _record_push(store, model_id: int, pushed: bool) -> None:
     [pushed_id] = store.put_artifacts([pushed_model])
     [execution_id] = store.put_executions([metadata_store_pb2.Execution(type_id=execution_type)])
     step = lambda key: metadata_store_pb2.Event.Path(steps=[metadata_store_pb2.Event.Path.Step(key=key)])  # noqa: E731
-    store.put_events([
-        metadata_store_pb2.Event(artifact_id=model_id, execution_id=execution_id, type=metadata_store_pb2.Event.INPUT, path=step("model")),
-        metadata_store_pb2.Event(artifact_id=pushed_id, execution_id=execution_id, type=metadata_store_pb2.Event.OUTPUT, path=step("pushed_model")),
-    ])
+    store.put_events(
+        [
+            metadata_store_pb2.Event(artifact_id=model_id, execution_id=execution_id, type=metadata_store_pb2.Event.INPUT, path=step("model")),
+            metadata_store_pb2.Event(
+                artifact_id=pushed_id, execution_id=execution_id, type=metadata_store_pb2.Event.OUTPUT, path=step("pushed_model")
+            ),
+        ]
+    )
 
 
 def test_baseline_is_the_deployed_model_not_a_later_blessed_one_the_pusher_refused(tmp_path: Path) -> None:

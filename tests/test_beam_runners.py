@@ -10,6 +10,7 @@ Evaluator evaluates the in-memory run's model (imported), so its metrics must eq
 Floating-point statistics and metrics are sums merged in the workers' order, so they are compared to
 a relative 1e-9 (every other field exactly).
 """
+
 from __future__ import annotations
 
 import collections
@@ -71,8 +72,10 @@ def _config(tmp_path: Path, backbone_dir: Path, beam_args: tuple[str, ...], name
 def _other_example_gens(tmp_path: Path, digits_example: ExampleLayout) -> list[BaseNode]:
     """ImportExampleGen (the digits TFRecords, predefined splits) and CsvExampleGen (hash split), as example_gen_for builds them."""
     records = config_from_dict(
-        {"data": {"path": str(digits_example.root / "data"), "format": "tfrecord", "train_pattern": "train/*", "eval_pattern": "eval/*"},
-         "backbone": {"handle": "unused"}}
+        {
+            "data": {"path": str(digits_example.root / "data"), "format": "tfrecord", "train_pattern": "train/*", "eval_pattern": "eval/*"},
+            "backbone": {"handle": "unused"},
+        }
     )
     csv = config_from_dict(
         {"task": {"type": "text_classification"}, "data": {"path": str(tmp_path / "csv"), "format": "csv"}, "backbone": {"handle": "unused"}}
@@ -100,9 +103,7 @@ def roots(tmp_path_factory: pytest.TempPathFactory, digits_example: ExampleLayou
     workers = create_pipeline(workers_config, resolve_run_paths(workers_config, tmp_path / "workers"))
     beam_nodes = nodes_without(workers.components, TRAINING_NODES)
     model = tfx.dsl.Importer(source_uri=_only_uri(memory_root, "Trainer", "model"), artifact_type=tfx.types.standard_artifacts.Model)
-    evaluator = Evaluator(
-        examples=beam_nodes[0].outputs["examples"], model=model.outputs["result"], eval_config=eval_config_for(workers_config)
-    )
+    evaluator = Evaluator(examples=beam_nodes[0].outputs["examples"], model=model.outputs["result"], eval_config=eval_config_for(workers_config))
     nodes = [*beam_nodes, model.with_id("memory_model"), evaluator, *_other_example_gens(tmp_path, digits_example)]
     return memory_root, _run(nodes, workers_config, tmp_path / "workers")
 
@@ -202,7 +203,9 @@ def test_schemas_have_the_same_features(roots: tuple[Path, Path]) -> None:
     memory, workers = (_schema(Path(_only_uri(root, "SchemaGen", "schema")) / "schema.pbtxt") for root in roots)
     assert set(memory[1]) == {"image", "label", "path"}
     assert memory == workers
-    memory, workers = (_schema(Path(_only_uri(root, "LabelMappedTransform", "transform_graph"), "transformed_metadata", "schema.pbtxt")) for root in roots)
+    memory, workers = (
+        _schema(Path(_only_uri(root, "LabelMappedTransform", "transform_graph"), "transformed_metadata", "schema.pbtxt")) for root in roots
+    )
     assert memory[1] and memory == workers
 
 

@@ -1,4 +1,5 @@
 """The benchmark runner imports every registered benchmark (a renamed helper breaks `python -m benchmarks.run`)."""
+
 from __future__ import annotations
 
 import subprocess

@@ -1,4 +1,5 @@
 """The branch registry (components/branches.py) is the one home of the framework names, and it describes the real pipeline."""
+
 from __future__ import annotations
 
 import ast
@@ -26,8 +27,10 @@ def _exempt(node: ast.Constant, parents: dict[ast.AST, ast.AST]) -> bool:
     if isinstance(parent, ast.Call) and getattr(parent.func, "attr", getattr(parent.func, "id", None)) == "getLogger":
         return True
     grandparent = parents.get(parent) if parent is not None else None
-    return isinstance(parent, ast.Tuple) and isinstance(grandparent, ast.Assign) and any(
-        isinstance(target, ast.Name) and target.id.endswith("LOGGERS") for target in grandparent.targets
+    return (
+        isinstance(parent, ast.Tuple)
+        and isinstance(grandparent, ast.Assign)
+        and any(isinstance(target, ast.Name) and target.id.endswith("LOGGERS") for target in grandparent.targets)
     )
 
 
@@ -117,7 +120,11 @@ def test_each_branch_nodes_feed_their_framework_verdict() -> None:
         ("ExampleGen", _execution(complete), []),
         ("TorchTrainer", _execution(complete), [_artifact("Model")]),
         ("TorchEvaluator", _execution(complete), [_artifact("ModelBlessing", blessed=1)]),
-        ("TorchPusher", _execution(cached), [_artifact("PushedModel", pushed=1, push_outcome="pushed", pushed_destination="/s/m-torch/3", pushed_version="3")]),
+        (
+            "TorchPusher",
+            _execution(cached),
+            [_artifact("PushedModel", pushed=1, push_outcome="pushed", pushed_destination="/s/m-torch/3", pushed_version="3")],
+        ),
     ]
     summary = summarize_steps(steps, brief=True)
     assert list(summary.verdicts) == [PYTORCH]

@@ -1,4 +1,5 @@
 """Bad input: exit 2 with one readable line, and nothing written to the push destination."""
+
 from __future__ import annotations
 
 import io
@@ -123,11 +124,31 @@ def _in_the_way(path: Path) -> Path:
     [
         ("--output", {}, "out", "--output: not a directory (a file is in the way): {tmp}/out"),
         ("--output", {}, "out/examples", "--output: not a directory (a file is in the way): {tmp}/out/examples"),
-        ("runner.pipeline_root", {"runner": {"pipeline_root": "file/root"}}, "file", "runner.pipeline_root: cannot create {tmp}/file/root: {tmp}/file is not a directory"),
+        (
+            "runner.pipeline_root",
+            {"runner": {"pipeline_root": "file/root"}},
+            "file",
+            "runner.pipeline_root: cannot create {tmp}/file/root: {tmp}/file is not a directory",
+        ),
         ("runner.pipeline_root", {}, "out/pipeline_root", "runner.pipeline_root: not a directory (a file is in the way): {tmp}/out/pipeline_root"),
-        ("push.destination", {"push": {"destination": "models"}}, "models", "push.destination: cannot create {tmp}/models/digits: {tmp}/models is not a directory"),
-        ("push.destination", {"push": {"destination": "models"}}, "models/digits", "push.destination: not a directory (a file is in the way): {tmp}/models/digits"),
-        ("runner.metadata_path", {"runner": {"metadata_path": "meta/store.sqlite"}}, "meta", "runner.metadata_path: not a directory (a file is in the way): {tmp}/meta"),
+        (
+            "push.destination",
+            {"push": {"destination": "models"}},
+            "models",
+            "push.destination: cannot create {tmp}/models/digits: {tmp}/models is not a directory",
+        ),
+        (
+            "push.destination",
+            {"push": {"destination": "models"}},
+            "models/digits",
+            "push.destination: not a directory (a file is in the way): {tmp}/models/digits",
+        ),
+        (
+            "runner.metadata_path",
+            {"runner": {"metadata_path": "meta/store.sqlite"}},
+            "meta",
+            "runner.metadata_path: not a directory (a file is in the way): {tmp}/meta",
+        ),
     ],
 )
 def test_unwritable_locations_fail_before_anything_runs(

@@ -1,4 +1,5 @@
 """`retrain history`, `config`, `--help` and config errors start without TensorFlow, TFX or TFMA; run queries stay per run."""
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 A failure here after an upgrade names the symbol whose shape or behaviour changed;
 adapt its function in components/compat/ (its docstring names the upstream file).
 """
+
 from __future__ import annotations
 
 import ast
@@ -132,7 +133,12 @@ def test_serialized_eval_run_reads_back_with_tfmas_loader(tmp_path: Path) -> Non
     text = serialize_eval_run(config, "/data/predictions", "tfrecords", {"candidate": "/models/c"})
     (tmp_path / f"{eval_config_writer.EVAL_CONFIG_FILE}.{eval_config_writer.EVAL_CONFIG_FILE_FORMAT}").write_text(text)
     loaded_config, data_location, file_format, model_locations = eval_config_writer.load_eval_run(str(tmp_path))
-    assert (loaded_config, data_location, file_format, dict(model_locations)) == (config, "/data/predictions", "tfrecords", {"candidate": "/models/c"})
+    assert (loaded_config, data_location, file_format, dict(model_locations)) == (
+        config,
+        "/data/predictions",
+        "tfrecords",
+        {"candidate": "/models/c"},
+    )
 
 
 _PROBE_MODULE = "retrain_compat_autograph_probe"
@@ -158,4 +164,3 @@ def test_skip_autograph_conversion_calls_the_module_unconverted(tmp_path: Path, 
     assert len(autograph_config.CONVERSION_RULES) == rules + 1, "the rule is added once"
     with pytest.raises(TypeError, match="bool"):  # unconverted: a graph tensor used as a Python bool
         tf.function(call)(tf.constant(-2.0))
-

@@ -1,4 +1,5 @@
 """Config validation: defaults, one-line errors naming the field, path resolution."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,7 +34,10 @@ def test_effective_config_round_trips_through_yaml(tmp_path: Path) -> None:
         ({"labels": {"label_smoothing": 1.5}}, "labels.label_smoothing: Input should be less than 1"),
         ({"labels": {"on_problem": "ignore"}}, "labels.on_problem: Input should be 'error' or 'warn'"),
         ({"data": {"path": "d", "span_window": 3}, "backbone": {"handle": "b"}}, "data.span_window > 1 needs '{SPAN}'"),
-        ({"data": {"path": "d", "format": "image_folders"}, "backbone": {"handle": "b"}, "task": {"type": "text_classification"}}, "holds images: task.type must be image_classification"),
+        (
+            {"data": {"path": "d", "format": "image_folders"}, "backbone": {"handle": "b"}, "task": {"type": "text_classification"}},
+            "holds images: task.type must be image_classification",
+        ),
         ({"evaluation": {"min_accuracy": 1.5}}, "evaluation.min_accuracy: Input should be less than or equal to 1"),
         ({"data": {"path": "d"}}, "data.path needs a backbone: set backbone.name (digits-cnn | efficientnet-lite0 | minilm-l6) or backbone.handle"),
         ({"data": {"example": "digits", "path": "d"}}, "data: data.example and data.path are mutually exclusive"),

@@ -1,4 +1,5 @@
 """CSV files that are not UTF-8: one line naming the file and line, or `data.encoding` and a staged UTF-8 copy CsvExampleGen ingests."""
+
 from __future__ import annotations
 
 import os
@@ -49,7 +50,9 @@ def test_latin1_csv_without_the_option_is_one_line_naming_file_and_line(tmp_path
 
 def test_encoding_option_is_checked() -> None:
     with pytest.raises(ConfigError, match=r"^data.encoding: unknown text encoding 'latin-42'"):
-        config_from_dict({"data": {"path": "/d", "format": "csv", "encoding": "latin-42"}, "task": {"type": "text_classification"}, "backbone": {"handle": "/b"}})
+        config_from_dict(
+            {"data": {"path": "/d", "format": "csv", "encoding": "latin-42"}, "task": {"type": "text_classification"}, "backbone": {"handle": "/b"}}
+        )
     with pytest.raises(ConfigError, match="data.encoding applies to data.format csv only"):
         config_from_dict({"data": {"path": "/d", "encoding": "latin-1"}, "backbone": {"handle": "/b"}})
 

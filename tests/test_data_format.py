@@ -1,4 +1,5 @@
 """`data.format` left unset is inferred from the data files; a format set in the config wins."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """The divergence guard: a phase whose loss rose or that collapsed to one class stops with a hint; healthy runs train on."""
+
 from __future__ import annotations
 
 import math
@@ -33,7 +34,10 @@ def test_a_rising_loss_stops_the_phase_naming_the_rates() -> None:
     guard = DivergenceGuard("fine_tune", 4, 0.1, 0.01)
     guard.check(1.2, 4)
     guard.check(1.25, 4)  # within the tolerance
-    with pytest.raises(TrainingDiverged, match=r"phase 'fine_tune' after epoch 3 .* rose from 1.2000 .* to 1.5000; lower training.learning_rate \(now 0.1\) or training.backbone_learning_rate_scale \(the backbone trains at 0.01\)"):
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"phase 'fine_tune' after epoch 3 .* rose from 1.2000 .* to 1.5000; lower training.learning_rate \(now 0.1\) or training.backbone_learning_rate_scale \(the backbone trains at 0.01\)",
+    ):
         guard.check(1.5, 4)
 
 

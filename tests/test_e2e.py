@@ -1,4 +1,5 @@
 """The whole local pipeline on the built-in example, as a user runs it: `retrain run`."""
+
 from __future__ import annotations
 
 import re
@@ -134,7 +135,9 @@ def _evaluator_inputs(workdir: Path) -> dict[str, list]:
     return inputs
 
 
-def test_evaluator_reports_examples_rate_and_eta(workdir: Path, first_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_evaluator_reports_examples_rate_and_eta(
+    workdir: Path, first_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     from google.protobuf import json_format
     from tfx.types import standard_artifacts
 
@@ -150,7 +153,11 @@ def test_evaluator_reports_examples_rate_and_eta(workdir: Path, first_run, tmp_p
     outputs = {"evaluation": [standard_artifacts.ModelEvaluation()], "blessing": [standard_artifacts.ModelBlessing()]}
     for key, [artifact] in outputs.items():
         artifact.uri = str(tmp_path / key)
-    properties = {"eval_config": json_format.MessageToJson(eval_config_for(RetrainConfig())), "example_splits": '["eval"]', "module_path": EXTRACTORS_MODULE}
+    properties = {
+        "eval_config": json_format.MessageToJson(eval_config_for(RetrainConfig())),
+        "example_splits": '["eval"]',
+        "module_path": EXTRACTORS_MODULE,
+    }
     monkeypatch.setattr(progress, "INTERVAL_SECONDS", 0.0)
     Executor().Do({"examples": inputs["examples"], "model": inputs["model"]}, outputs, properties)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[retrain] Evaluator: ")]

@@ -1,4 +1,5 @@
 """Two `retrain run` on one output, a run killed at its push, and the run after it (whole local pipelines)."""
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,11 @@ def test_second_run_refuses_a_run_killed_at_the_push_is_interrupted_and_the_next
     with exclusive_lock(destination_lock_path(str(serving))):  # the first run's pusher waits here, so it is killed exactly at the push
         first = subprocess.Popen(
             [sys.executable, "-m", "retrain.pipelines.cli", "run", "--config", "config.yaml", "--output", str(output)],
-            cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             _wait_for(lambda: run_in_progress(metadata), "the run lock", first)

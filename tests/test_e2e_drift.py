@@ -1,4 +1,5 @@
 """Schema drift against a pinned schema stops the run before training, with a readable summary."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -43,9 +44,7 @@ def test_drift_from_pinned_schema_stops_before_training(tmp_path: Path, digits_e
     _write(tmp_path / "data" / "part-0.tfrecord", good + drifted)
     (tmp_path / "schema.pbtxt").write_text(PINNED_SCHEMA)
     (tmp_path / "config.yaml").write_text(
-        "pipeline_name: drift\n"
-        "data: {path: data, schema_file: schema.pbtxt}\n"
-        f"backbone: {{handle: {digits_example.backbone_dir}}}\n"
+        f"pipeline_name: drift\ndata: {{path: data, schema_file: schema.pbtxt}}\nbackbone: {{handle: {digits_example.backbone_dir}}}\n"
     )
     run = run_cli("run", "--config", "config.yaml", "--output", "out", cwd=tmp_path)
     assert run.returncode == 1
@@ -60,9 +59,7 @@ def test_drift_from_pinned_schema_stops_before_training(tmp_path: Path, digits_e
 def test_unreadable_pinned_schema_is_a_config_error(tmp_path: Path, digits_example: ExampleLayout, run_cli) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "schema.pbtxt").write_text("feature { name: ")
-    (tmp_path / "config.yaml").write_text(
-        f"data: {{path: data, schema_file: schema.pbtxt}}\nbackbone: {{handle: {digits_example.backbone_dir}}}\n"
-    )
+    (tmp_path / "config.yaml").write_text(f"data: {{path: data, schema_file: schema.pbtxt}}\nbackbone: {{handle: {digits_example.backbone_dir}}}\n")
     run = run_cli("run", "--config", "config.yaml", "--output", "out", cwd=tmp_path)
     assert run.returncode == 2
     assert "data.schema_file: not a TFDV schema text proto" in run.stderr

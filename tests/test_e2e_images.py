@@ -1,4 +1,5 @@
 """Image folders through the whole pipeline: bad files are counted and listed, good ones train and serve."""
+
 from __future__ import annotations
 
 import json

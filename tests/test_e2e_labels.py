@@ -1,4 +1,5 @@
 """Label ids stay stable across scheduled retraining: two pipeline runs, the second adds a class."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Scheduled retraining on spans: each run ingests the newest span and trains on a rolling window."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -4,6 +4,7 @@ The converted Hub module takes raw strings (WordPiece runs in-graph), so Transfo
 passes the text through, the trainer puts a head on `hub.KerasLayer`, and the pushed
 model's raw-input signature serves class names and probabilities for plain strings.
 """
+
 from __future__ import annotations
 
 import csv

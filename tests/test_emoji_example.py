@@ -1,4 +1,5 @@
 """The built-in emoji example: real Twemoji icons from an installed package, labelled by Unicode category."""
+
 from __future__ import annotations
 
 from collections import Counter

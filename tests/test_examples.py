@@ -1,4 +1,5 @@
 """The shipped example configs stay valid and in step with the defaults; example directories are prepared atomically."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """FusedAdam: tf_keras Adam's updates (dense and gather gradients) from one fused kernel per variable."""
+
 from __future__ import annotations
 
 import numpy as np

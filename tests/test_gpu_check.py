@@ -1,4 +1,5 @@
 """The GPU check script's parts that run without a GPU: its log parsing, peak table and refusal."""
+
 from __future__ import annotations
 
 import math
@@ -31,7 +32,13 @@ def test_peaks_match_by_device_name(name: str, peak: float | None) -> None:
 
 
 def test_without_a_gpu_it_refuses_in_one_line() -> None:
-    run = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check"], capture_output=True, text=True, timeout=300, env={"CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"})
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gpu_check"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"},
+    )
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == ["gpu_check: no GPU visible (torch.cuda.is_available() is False)"]
 

@@ -1,4 +1,5 @@
 """BERT checkpoint -> TF Hub text module: conversion of the installed MiniLM, numerical parity with PyTorch, refusals."""
+
 from __future__ import annotations
 
 import json
@@ -101,7 +102,10 @@ def test_pytorch_trainer_text_backbone_starts_from_the_same_embeddings(text_exam
         (lambda d: _edit_json(d / "config.json", model_type="roberta"), "model_type 'roberta' is unsupported"),
         (lambda d: _edit_json(d / "config.json", position_embedding_type="relative_key"), "position_embedding_type='relative_key' is unsupported"),
         (lambda d: _edit_json(d / "config.json", hidden_act="silu"), "hidden_act 'silu' is unsupported"),
-        (lambda d: _edit_json(d / "tokenizer_config.json", tokenizer_class="XLMRobertaTokenizer"), "tokenizer_class 'XLMRobertaTokenizer' is unsupported"),
+        (
+            lambda d: _edit_json(d / "tokenizer_config.json", tokenizer_class="XLMRobertaTokenizer"),
+            "tokenizer_class 'XLMRobertaTokenizer' is unsupported",
+        ),
         (
             lambda d: _edit_json(d / "1_Pooling" / "config.json", pooling_mode_mean_tokens=False, pooling_mode_weightedmean_tokens=True),
             "pooling_mode_weightedmean_tokens is unsupported",

@@ -1,4 +1,5 @@
 """The built-in text example: `examples/text.yaml` resolves to the example's CSVs and the converted MiniLM."""
+
 from __future__ import annotations
 
 import csv

@@ -4,6 +4,7 @@ Same tokenizer, same layers, same head, same recipe (the Hub trainer's `fine_tun
 mode), same 40 training messages; the eval messages are worded differently, so
 only an encoder that knows what words mean does well on them.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace

@@ -1,4 +1,5 @@
 """The Trainer's run_fn on really transformed examples: tuned settings applied, every signature readable, checkpoints keyed and cleaned."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The Hub trainer's training loop: cached embeddings, validation carve-out, early stopping, schedules, augmentation, resume."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -124,7 +125,9 @@ def test_early_stopping_without_a_validation_subset_is_refused(digits_example: E
 def test_an_empty_validation_subset_is_one_clear_error(digits_example: ExampleLayout, few_shot: tuple, mode: str) -> None:
     x, y = few_shot
     plan = plan_of(mode=mode, epochs=2, validation_fraction=1e-6, early_stopping_patience=1)  # 3 examples: none validates
-    with pytest.raises(ValueError, match=r"^the validation subset is empty: (none of 3 train examples|no train example) fell in training\.validation_fraction 1e-06"):
+    with pytest.raises(
+        ValueError, match=r"^the validation subset is empty: (none of 3 train examples|no train example) fell in training\.validation_fraction 1e-06"
+    ):
         train_classifier(_model(digits_example, mode), (x[:3], y[:3]), plan, verbose=0)
 
 

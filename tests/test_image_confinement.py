@@ -1,4 +1,5 @@
 """ImageFolderExampleGen reads nothing outside the data directory, caps pixels, and counts broken links as rejections."""
+
 from __future__ import annotations
 
 import io

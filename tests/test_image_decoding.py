@@ -3,6 +3,7 @@
 Each case is a real file made with Pillow, ingested as ImageFolderExampleGen stores it
 (`checked_image`) and decoded by Transform's preprocessing (`features.decode_images`).
 """
+
 from __future__ import annotations
 
 import io

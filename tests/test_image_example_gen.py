@@ -1,4 +1,5 @@
 """ImageFolderExampleGen: pure classification/manifest/threshold logic, and real runs in tiny local pipelines."""
+
 from __future__ import annotations
 
 import hashlib
@@ -293,7 +294,5 @@ def test_too_many_bad_files_fail_the_run_with_one_line(tmp_path: Path) -> None:
     with pytest.raises(TooManyRejections) as raised:
         run(tmp_path, ImageFolderExampleGen(str(tmp_path / "data")))
     message = str(raised.value)
-    assert message == (
-        "ImageFolderExampleGen: 4 of 100 files rejected (4.0% > 1.0% allowed); e.g. digit1/empty.png: empty file"
-    )
+    assert message == ("ImageFolderExampleGen: 4 of 100 files rejected (4.0% > 1.0% allowed); e.g. digit1/empty.png: empty file")
     assert "\n" not in message

@@ -7,6 +7,7 @@ normalised what only Pillow reads right. The files go through the real steps:
 ingestion (`classify`), Transform (tft_beam), GZIP TFRecords, each reader; the pixels
 are also checked against Pillow's own rendering of each file.
 """
+
 from __future__ import annotations
 
 import io

@@ -3,6 +3,7 @@
 Contract facts are from kubeflow/pipelines `backend/src/v2/` at tags 2.4.0 and 2.5.0
 (see each module of tests/kfp_local for the file it ports).
 """
+
 from __future__ import annotations
 
 import uuid
@@ -93,7 +94,7 @@ def test_kfp_2_4_0_driver_rejects_fields_it_does_not_know() -> None:
     config = {"pvcMount": [{"pvcNameParameter": {"runtimeValue": {"constant": "claim"}}, "mountPath": "/data"}]}
     check_kubernetes_config(config, "2.5.0")
     check_kubernetes_config(config, "2.4.1")
-    with pytest.raises(DriverError, match="no field named \"pvcNameParameter\""):
+    with pytest.raises(DriverError, match='no field named "pvcNameParameter"'):
         check_kubernetes_config(config, "2.4.0")
     check_kubernetes_config({"pvcMount": [{"constant": "claim", "mountPath": "/data"}]}, "2.4.0")
 
@@ -105,7 +106,10 @@ def test_driver_takes_an_upstream_output_parameter_from_the_producers_execution(
     producer = client.create_execution(pipeline, CONTAINER_EXECUTION_TYPE, task_name="probe", parent_dag_id=dag.id)
     client.publish_execution(producer, pipeline, {"data_version": struct_pb2.Value(string_value="span=3")}, [], mlmd_pb2.Execution.COMPLETE)
     task = json_format.ParseDict(
-        {"taskInfo": {"name": "gen"}, "inputs": {"parameters": {"version": {"taskOutputParameter": {"producerTask": "probe", "outputParameterKey": "data_version"}}}}},
+        {
+            "taskInfo": {"name": "gen"},
+            "inputs": {"parameters": {"version": {"taskOutputParameter": {"producerTask": "probe", "outputParameterKey": "data_version"}}}},
+        },
         kfp_pb2.PipelineTaskSpec(),
     )
     component = json_format.ParseDict({"inputDefinitions": {"parameters": {"version": {"parameterType": "STRING"}}}}, kfp_pb2.ComponentSpec())
@@ -130,7 +134,9 @@ def test_step_leaves_the_launchers_log_output_to_the_launcher(compiled: dict[str
     from retrain.components.kubeflow.step_input import prepare_step
 
     outputs_spec = compiled["pipeline_spec"]["components"]["StatisticsGen"]["outputDefinitions"]
-    outputs = provision_outputs("minio://mlpipeline/v2/artifacts/p/r", "StatisticsGen", json_format.ParseDict(outputs_spec, kfp_pb2.ComponentOutputsSpec()), "salt", True)
+    outputs = provision_outputs(
+        "minio://mlpipeline/v2/artifacts/p/r", "StatisticsGen", json_format.ParseDict(outputs_spec, kfp_pb2.ComponentOutputsSpec()), "salt", True
+    )
     assert set(outputs.artifacts) == {"statistics", "executor-logs"}
     executor_input = kfp_pb2.ExecutorInput(outputs=outputs)
     prepared = json_format.Parse(prepare_step(json_format.MessageToJson(executor_input), None).invocation_json, kfp_pb2.ExecutorInput())

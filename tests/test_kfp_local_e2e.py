@@ -9,6 +9,7 @@ gRPC. Three namespaces run pipelines of the same name, as three teams on one clu
   then a scheduled one whose resolver steps read the first run's model from GCS;
 - team-c: the built-in example with `trainer: both` on the `gs://` root.
 """
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,7 @@ Session info and credentials as kubeflow/pipelines `backend/src/v2/objectstore/`
 `config/env.go` (2.4.0, 2.5.0) define them; the S3-API server is moto on loopback, the
 GCS JSON-API server gcp-storage-emulator on loopback (tests/kfp_local/services.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -71,9 +72,12 @@ def test_s3_root_reader_uses_the_pods_environment(minio, tmp_path: Path, monkeyp
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     for key, value in installed_secrets()[MINIO_SECRET].items():
         monkeypatch.setenv({"accesskey": "AWS_ACCESS_KEY_ID", "secretkey": "AWS_SECRET_ACCESS_KEY"}[key], value)
-    s3_uri = "s3://" + MODEL_URI[len("minio://"):]
+    s3_uri = "s3://" + MODEL_URI[len("minio://") :]
     object_store.download(s3_uri, store_session_info("s3://mlpipeline/v2/artifacts"), str(tmp_path / "copy"))
-    assert sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file()) == ["saved_model.pb", "variables/variables.index"]
+    assert sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file()) == [
+        "saved_model.pb",
+        "variables/variables.index",
+    ]
 
 
 def test_missing_minio_credentials_fail_in_one_line_naming_the_secret(minio, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -122,7 +126,9 @@ def _step(config: dict[str, Any], version: str) -> StepOptions:
 @pytest.mark.parametrize("kfp_version", KFP_VERSIONS)  # the backends the local driver ports
 def test_resolver_steps_get_the_minio_secret_in_the_shape_each_driver_parses(kfp_version: str, tmp_path: Path) -> None:
     settings = KubeflowSettings(kfp_version=kfp_version, pipeline_root=DEFAULT_PIPELINE_ROOT)
-    configs = platform.kubernetes_executor_configs({"baseline_model_resolver": "exec-b", "Trainer": "exec-t"}, set(), settings, ["baseline_model_resolver"])
+    configs = platform.kubernetes_executor_configs(
+        {"baseline_model_resolver": "exec-b", "Trainer": "exec-t"}, set(), settings, ["baseline_model_resolver"]
+    )
     assert "secretAsEnv" not in configs.get("exec-t", {})  # only resolver steps read other runs' artifacts
     check_kubernetes_config(configs["exec-b"], kfp_version)  # 2.4.0: strict, as its driver
     env = step_environment(_step(configs["exec-b"], kfp_version), Pod(tmp_path, secrets=installed_secrets()), "127.0.0.1", 1)
@@ -168,7 +174,9 @@ def test_span_window_step_reads_earlier_spans_from_minio(minio, tmp_path: Path, 
     properties = {"pipeline_name": PIPELINE, "metadata_connection": sqlite_connection(str(history.path)), "num_spans": 2}
     executor.SpanWindowExecutor().Do({"latest": [latest]}, {"examples": [window]}, properties)
     assert sorted(path.read_text() for path in (tmp_path / "window" / "Split-train").iterdir()) == ["E2", "E3"]
-    assert window.get_string_custom_property("resolved_from").split(",") == ["minio://mlpipeline" + history.uris[n] for n in ("E3", "E2")]  # newest first
+    assert window.get_string_custom_property("resolved_from").split(",") == [
+        "minio://mlpipeline" + history.uris[n] for n in ("E3", "E2")
+    ]  # newest first
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +200,10 @@ def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ObjectStores
 def test_gs_reader_reads_the_launchers_upload_through_the_gcs_api(gcs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A gs:// root's session is `fromEnv` (the pod's default credentials); here the step env's STORAGE_EMULATOR_HOST."""
     stores, endpoint = gcs
-    assert stores.objects(GS_MODEL_URI) == ["v2/retrain-digits/run-1/Trainer/model/saved_model.pb", "v2/retrain-digits/run-1/Trainer/model/variables/variables.index"]
+    assert stores.objects(GS_MODEL_URI) == [
+        "v2/retrain-digits/run-1/Trainer/model/saved_model.pb",
+        "v2/retrain-digits/run-1/Trainer/model/variables/variables.index",
+    ]
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
     object_store.download(GS_MODEL_URI, store_session_info(GS_ROOT), str(tmp_path / "copy"))
     files = sorted(str(path.relative_to(tmp_path / "copy")) for path in (tmp_path / "copy").rglob("*") if path.is_file())

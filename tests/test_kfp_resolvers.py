@@ -5,6 +5,7 @@ The stores are real SQLite MLMD files holding the lineage of three pipeline runs
 way TFX records them locally and once the way the KFP v2 launcher does
 (tests/mlmd_history.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -105,9 +106,7 @@ def test_label_map_resolver_matches_the_local_strategy(
     assert _container_label_map(kfp_history, examples) == expected
 
 
-def _local_baseline(
-    history: History, candidate: str, strategy: LatestBlessedOtherModelStrategy = LatestBlessedOtherModelStrategy()
-) -> list[str]:
+def _local_baseline(history: History, candidate: str, strategy: LatestBlessedOtherModelStrategy = LatestBlessedOtherModelStrategy()) -> list[str]:
     store = history.store
     resolved = strategy.resolve_artifacts(
         store,
@@ -205,7 +204,9 @@ def test_executors_copy_what_they_resolve_into_their_output_and_mark_what_they_d
     properties = {"pipeline_name": PIPELINE, "metadata_connection": connection}
 
     label_map, model = _output(LabelMap, tmp_path / "label_map"), _output(standard_artifacts.Model, tmp_path / "model")
-    LabelMapLineageExecutor().Do({"examples": [_input(kfp_history, standard_artifacts.Examples, "E3")]}, {"label_map": [label_map], "model": [model]}, properties)
+    LabelMapLineageExecutor().Do(
+        {"examples": [_input(kfp_history, standard_artifacts.Examples, "E3")]}, {"label_map": [label_map], "model": [model]}, properties
+    )
     assert label_map.uri == str(tmp_path / "label_map") and (tmp_path / "label_map" / "payload.txt").read_text() == "L2"
     assert model.uri == str(tmp_path / "model") and (tmp_path / "model" / "payload.txt").read_text() == "M2" and is_resolved(model)
     assert model.get_string_custom_property("resolved_from") == kfp_history.uris["M2"]
@@ -213,7 +214,9 @@ def test_executors_copy_what_they_resolve_into_their_output_and_mark_what_they_d
 
     nothing_map, nothing_model = _output(LabelMap, tmp_path / "none_map"), _output(standard_artifacts.Model, tmp_path / "none_model")
     first_run = {**properties, "pipeline_name": "no-runs-yet"}
-    LabelMapLineageExecutor().Do({"examples": [_input(kfp_history, standard_artifacts.Examples, "E1")]}, {"label_map": [nothing_map], "model": [nothing_model]}, first_run)
+    LabelMapLineageExecutor().Do(
+        {"examples": [_input(kfp_history, standard_artifacts.Examples, "E1")]}, {"label_map": [nothing_map], "model": [nothing_model]}, first_run
+    )
     assert not is_resolved(nothing_map) and list((tmp_path / "none_map").iterdir()) == []
 
     baseline = _output(standard_artifacts.Model, tmp_path / "baseline")
@@ -289,9 +292,7 @@ def test_span_resolving_example_gen_runs_the_wrapped_executor_on_the_resolved_sp
     for on_disk, count in ((1, 2), (2, 3)):
         for split in ("train", "eval"):
             write_digit_records(tmp_path / "data" / f"span-{on_disk}" / split / "part.tfrecord", {5: count}, {5: "five"})
-    input_config = tfx.proto.Input(
-        splits=[tfx.proto.Input.Split(name=s, pattern=f"span-{{SPAN}}/{s}/*") for s in ("train", "eval")]
-    )
+    input_config = tfx.proto.Input(splits=[tfx.proto.Input.Split(name=s, pattern=f"span-{{SPAN}}/{s}/*") for s in ("train", "eval")])
     step = SpanResolvingExampleGen(tfx.components.ImportExampleGen(input_base=str(tmp_path / "data"), input_config=input_config))
     executor_class = step.executor_spec.executor_class
     beam_args = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
@@ -322,9 +323,7 @@ def _record_kfp_push(history: History, model: str, pushed: float) -> None:
     [pushed_id] = store.put_artifacts([pushed_model])
     [execution_id] = store.put_executions([metadata_store_pb2.Execution(type_id=execution_type)])
     events = [(history.ids[model], metadata_store_pb2.Event.INPUT, "model"), (pushed_id, metadata_store_pb2.Event.OUTPUT, "pushed_model")]
-    store.put_events(
-        [metadata_store_pb2.Event(artifact_id=a, execution_id=execution_id, type=t, path={"steps": [{"key": k}]}) for a, t, k in events]
-    )
+    store.put_events([metadata_store_pb2.Event(artifact_id=a, execution_id=execution_id, type=t, path={"steps": [{"key": k}]}) for a, t, k in events])
     pipeline = store.get_context_by_type_and_name("system.Pipeline", PIPELINE)
     store.put_attributions_and_associations([metadata_store_pb2.Attribution(context_id=pipeline.id, artifact_id=pushed_id)], [])
 

@@ -4,6 +4,7 @@ The cache key is computed as the KFP v2 driver computes it (tests/kfp_driver.py
 `cache_key`, from kubeflow/pipelines `backend/src/v2/cacheutils/cache.go` at 2.4.0
 and 2.5.0); the probe runs for real through the step entrypoint.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,7 +45,11 @@ def _scheduled_run(compiled: dict[str, Any], data: Path, run: int, tmp_path: Pat
     run_step(step_args(compiled, SPAN_PROBE_ID, json.dumps(probe_input)))
     reported = json.loads((tmp_path / f"probe-{run}.json").read_text())["parameterValues"]
     example_gen_input = driver_executor_input(
-        compiled, EXAMPLE_GEN, str(tmp_path / f"gen-{run}.json"), run_root, upstream_parameters={(SPAN_PROBE_ID, DATA_VERSION_KEY): reported[DATA_VERSION_KEY]}
+        compiled,
+        EXAMPLE_GEN,
+        str(tmp_path / f"gen-{run}.json"),
+        run_root,
+        upstream_parameters={(SPAN_PROBE_ID, DATA_VERSION_KEY): reported[DATA_VERSION_KEY]},
     )
     example_gen_input["inputs"]["parameterValues"].update(same_data)
     return example_gen_input, cache_key(compiled, EXAMPLE_GEN, example_gen_input)

@@ -6,6 +6,7 @@ kubeflow/pipelines `backend/src/v2/driver/driver.go` and `metadata/client.go` at
 (`backend/src/v2/component/launcher_v2.go`). The type crash is TFX v1.16.0's
 `_retrieve_class_path` (`tfx/orchestration/kubeflow/v2/container/kubeflow_v2_entrypoint_utils.py`).
 """
+
 from __future__ import annotations
 
 import json
@@ -99,7 +100,9 @@ def test_an_input_without_a_declared_type_is_one_clear_error() -> None:
 
 
 def test_reported_outputs_get_their_uris_back_and_other_uris_stay() -> None:
-    raw = {"outputs": {"artifacts": {"model": {"artifacts": [{"uri": "s3://b/r/T/s/model", "type": {"schemaTitle": "tfx.Model"}}]}}, "outputFile": "/o"}}
+    raw = {
+        "outputs": {"artifacts": {"model": {"artifacts": [{"uri": "s3://b/r/T/s/model", "type": {"schemaTitle": "tfx.Model"}}]}}, "outputFile": "/o"}
+    }
     prepared = prepare_step(json.dumps(raw), None)
     assert prepared.uris_by_mirror_path == {"/s3/b/r/T/s/model": "s3://b/r/T/s/model"}
     reported = pipeline_spec_pb2.ExecutorOutput()
@@ -119,7 +122,9 @@ def test_example_gen_and_statistics_gen_run_on_mirror_paths_through_the_entrypoi
     reported: dict[str, Any] = {}
     for task in (SPAN_PROBE_ID, "ImportExampleGen", "StatisticsGen"):
         output_file = tmp_path / task / "executor_output.json"
-        recorded = {(producer, key): artifacts["artifacts"][0] for producer, output in reported.items() for key, artifacts in output["artifacts"].items()}
+        recorded = {
+            (producer, key): artifacts["artifacts"][0] for producer, output in reported.items() for key, artifacts in output["artifacts"].items()
+        }
         parameters = {(producer, key): value for producer, output in reported.items() for key, value in output.get("parameterValues", {}).items()}
         raw = driver_executor_input(compiled, task, str(output_file), run_root, recorded, parameters)
         if task != "StatisticsGen":

@@ -5,6 +5,7 @@ protos and kfp-kubernetes' KubernetesExecutorConfig, and each executor config al
 into the KubernetesExecutorConfig of the KFP backend it is written for
 (tests/backend_protos.py: the protos the 2.4.0 and 2.5.0 drivers compile against).
 """
+
 from __future__ import annotations
 
 import json
@@ -91,7 +92,9 @@ def test_kfp_has_no_resolver_executor_and_no_lifecycle_hook(compiled_by_cli: Com
     assert RESOLVER_STEPS <= set(tasks)
     assert all(not tasks[step].caching_options.enable_cache for step in RESOLVER_STEPS)
     assert not any("framework" in tasks[step].inputs.parameters for step in RESOLVER_STEPS)  # trainer: tf: every model counts
-    assert "retrain.components.kubeflow.example_gen.Executor" in " ".join(executors["ImportExampleGen_executor"].container.args)  # span resolved in its step
+    assert "retrain.components.kubeflow.example_gen.Executor" in " ".join(
+        executors["ImportExampleGen_executor"].container.args
+    )  # span resolved in its step
     for step in ("LabelPrep", "Trainer", "Evaluator"):  # they take an empty resolver output as no input
         assert f"retrain.components.kubeflow.optional_inputs.{step}Executor" in executors[f"{step}_executor"].container.args, step
     assert spec.schema_version == "2.1.0" and spec.default_pipeline_root == "minio://mlpipeline/v2/artifacts"
@@ -147,7 +150,9 @@ def test_marked_steps_secrets_pull_secrets_and_volumes() -> None:
     assert "nodeSelector" not in transform
     for config in (evaluator, transform):
         hub, regcred = ({"secretNameParameter": {"runtimeValue": {"constant": name}}} for name in ("hub", "regcred"))
-        assert config["secretAsEnv"] == [{**hub, "keyToEnv": [{"secretKey": "token", "envVar": "HUB_TOKEN"}, {"secretKey": "user", "envVar": "HUB_USER"}]}]
+        assert config["secretAsEnv"] == [
+            {**hub, "keyToEnv": [{"secretKey": "token", "envVar": "HUB_TOKEN"}, {"secretKey": "user", "envVar": "HUB_USER"}]}
+        ]
         assert config["imagePullSecret"] == [regcred]
         assert config["pvcMount"] == [{"pvcNameParameter": {"runtimeValue": {"constant": "datasets"}}, "mountPath": "/data"}]
         json_format.ParseDict(config, k8s.KubernetesExecutorConfig())
@@ -439,7 +444,7 @@ def test_the_2_5_shape_is_what_the_2_4_driver_refuses() -> None:
     """The reason for `kfp_version`: a 2.5.0 config (pvcNameParameter, secretNameParameter) does not parse with 2.4.0's proto."""
     compiled = _compile({"kubeflow": {**_EVERY_NAMED_REFERENCE, "kfp_version": "2.5.0"}})
     config = compiled["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["Trainer_executor"]
-    with pytest.raises(json_format.ParseError, match="has no field named \"(pvc|secret)NameParameter\""):
+    with pytest.raises(json_format.ParseError, match='has no field named "(pvc|secret)NameParameter"'):
         parse_executor_config(config, "2.4.0")
 
 

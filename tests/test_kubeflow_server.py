@@ -3,6 +3,7 @@
 Everything goes over real HTTP to 127.0.0.1; nothing leaves the machine. The CLI tests run
 `retrain submit` / `retrain schedule` in-process, through the real compiler.
 """
+
 from __future__ import annotations
 
 import io
@@ -35,7 +36,9 @@ COMPILED: dict[str, Any] = {
         "pipelineInfo": {"name": "retrain-test"},
         "schemaVersion": "2.1.0",
         "sdkVersion": "tfx-1.16.0",
-        "deploymentSpec": {"executors": {"Trainer_executor": {"container": {"image": "retrain:latest", "command": ["python"], "args": ["-m", "trainer"]}}}},
+        "deploymentSpec": {
+            "executors": {"Trainer_executor": {"container": {"image": "retrain:latest", "command": ["python"], "args": ["-m", "trainer"]}}}
+        },
         "components": {"Trainer": {"executorLabel": "Trainer_executor"}},
         "root": {"dag": {"tasks": {"Trainer": {"taskInfo": {"name": "Trainer"}, "componentRef": {"name": "Trainer"}}}}},
     },
@@ -218,7 +221,10 @@ def test_the_fake_refuses_unknown_fields_wrong_crons_and_names_uploads_by_file(s
 
     # An upload without the `name` query parameter (retrain always sends one): named after the file.
     answer = requests.post(
-        f"{server.url}/apis/v2beta1/pipelines/upload", files={"uploadfile": ("nightly.yaml", package.package)}, headers={"authorization": f"Bearer {TOKEN}"}, timeout=5
+        f"{server.url}/apis/v2beta1/pipelines/upload",
+        files={"uploadfile": ("nightly.yaml", package.package)},
+        headers={"authorization": f"Bearer {TOKEN}"},
+        timeout=5,
     )
     assert answer.status_code == 200 and answer.json()["display_name"] == "nightly.yaml"
 
@@ -351,7 +357,9 @@ def test_cli_usage_errors_before_any_request(tmp_path: Path, server: FakeKfpServ
     assert server.requests == []
 
 
-def test_cli_missing_token_and_server_errors(tmp_path: Path, server: FakeKfpServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_missing_token_and_server_errors(
+    tmp_path: Path, server: FakeKfpServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("RETRAIN_TEST_KFP_TOKEN", raising=False)
     assert main(["submit", "--config", str(_config(tmp_path, server))]) == 2
     assert "kubeflow.server.auth: environment variable RETRAIN_TEST_KFP_TOKEN is not set" in _one_error_line(capsys)

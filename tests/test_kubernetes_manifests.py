@@ -1,6 +1,7 @@
 """kubernetes/: the overlays render offline, every object validates against the Kubernetes schemas,
 the manifests agree with the config they go with (image, service account, node pool, PVC), the
 namespace's Pod Security level admits KFP's pipeline pods, and every image is pinned."""
+
 from __future__ import annotations
 
 import functools
@@ -248,7 +249,9 @@ def test_the_argo_patch_hardens_every_pipeline_container_but_kfps_launcher_copy(
         "kfp-launcher: capabilities do not drop ALL",
     ]
     main = next(c for c in pods["system-container-impl"]["containers"] if c["name"] == "main")
-    assert main["image"].startswith("gcr.io/ml-pipeline/should-be-overridden") and pods["system-container-impl"]["securityContext"]["runAsUser"] == 1000
+    assert (
+        main["image"].startswith("gcr.io/ml-pipeline/should-be-overridden") and pods["system-container-impl"]["securityContext"]["runAsUser"] == 1000
+    )
     for pod in pods.values():  # what the patch sets is a valid Pod for the Kubernetes version the configs ask for
         kubernetes_validate.validate({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": pod}, KUBERNETES_VERSION, strict=True)
 

@@ -1,4 +1,5 @@
 """Label map logic: stable ids, class weights, problems, counting, and lineage to the previous map."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -56,7 +57,11 @@ def test_build_label_map_counts_weights_and_new_labels() -> None:
     ("splits", "settings", "expected"),
     [
         ({"train": SplitCounts({"a": 1, "b": 9})}, LabelSettings(min_examples_per_class=5), "1 class(es) with fewer than 5 train examples: 'a' (1)"),
-        ({"train": SplitCounts({"a": 5}), "eval": SplitCounts({"a": 1, "x": 2})}, LabelSettings(), "1 label(s) in split 'eval' never seen in train: 'x' (2)"),
+        (
+            {"train": SplitCounts({"a": 5}), "eval": SplitCounts({"a": 1, "x": 2})},
+            LabelSettings(),
+            "1 label(s) in split 'eval' never seen in train: 'x' (2)",
+        ),
         ({"train": SplitCounts({"a": 5}, empty_label=3)}, LabelSettings(), "3 record(s) in split 'train' have an empty or whitespace label"),
         ({"train": SplitCounts({"a": 5}, missing_input=2)}, LabelSettings(), "2 record(s) in split 'train' have no input feature value"),
         ({"train": SplitCounts({"a": 1, "b": 1, "c": 1})}, LabelSettings(max_classes=2), "3 classes, more than labels.max_classes=2"),
@@ -145,9 +150,7 @@ def test_lineage_finds_the_label_map_a_model_was_trained_with() -> None:
 def test_seed_is_the_blessed_map_for_new_data_and_its_own_seed_for_unchanged_data() -> None:
     store = _store()
     artifact_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="thing"))
-    examples_1, examples_2, map_1, map_2 = store.put_artifacts(
-        [metadata_store_pb2.Artifact(type_id=artifact_type, uri=f"/{i}") for i in range(4)]
-    )
+    examples_1, examples_2, map_1, map_2 = store.put_artifacts([metadata_store_pb2.Artifact(type_id=artifact_type, uri=f"/{i}") for i in range(4)])
     _link(store, {"examples": examples_1}, [map_1])  # run 1: no previous map
     _link(store, {"examples": examples_2, "previous_label_map": map_1}, [map_2])  # run 2: new data
     maps = [_label_map_artifact(map_1), _label_map_artifact(map_2)]

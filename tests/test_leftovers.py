@@ -1,4 +1,5 @@
 """Outputs of killed steps (e.g. an empty Trainer/model/N) are removed before the next run; nothing else is."""
+
 from __future__ import annotations
 
 from pathlib import Path

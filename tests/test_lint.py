@@ -1,4 +1,5 @@
-"""The linter (ruff, rules in pyproject.toml) passes over the project's Python code."""
+"""The linter and the formatter (ruff, settings in pyproject.toml) pass over the project's Python code."""
+
 from __future__ import annotations
 
 import subprocess
@@ -9,9 +10,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 LINTED = ("pipelines", "components", "benchmarks", "tests", "tools")
 
 
-def _ruff(*args: str, source: str | None = None) -> subprocess.CompletedProcess[str]:
+def _ruff(*args: str, source: str | None = None, command: str = "check") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", *args], cwd=REPO_ROOT, input=source, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "ruff", command, "--no-cache", *args], cwd=REPO_ROOT, input=source, capture_output=True, text=True, timeout=120
     )
 
 
@@ -25,3 +26,8 @@ def test_the_configured_rules_catch_real_bugs_and_private_access() -> None:
     result = _ruff("--output-format=concise", "--stdin-filename", "components/lint_probe.py", "-", source=source)
     assert result.returncode == 1
     assert {"F401", "F821", "B006", "SLF001"} <= {line.split()[1] for line in result.stdout.splitlines() if line.startswith("components/")}
+
+
+def test_the_code_is_formatted() -> None:
+    result = _ruff("--check", *LINTED, command="format")
+    assert result.returncode == 0, f"ruff format --check reported (run `ruff format {' '.join(LINTED)}`):\n{result.stdout}{result.stderr}"

@@ -1,4 +1,5 @@
 """The model builder and shared preprocessing, on the built-in Hub-format backbone."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """One importable namespace, `retrain`, whose halves are the folders pipelines/ and components/; the README's layout names every package."""
+
 from __future__ import annotations
 
 import re
@@ -22,7 +23,12 @@ def test_the_installed_package_exposes_only_the_retrain_namespace(tmp_path: Path
 
 def test_no_project_code_imports_the_old_top_level_names() -> None:
     folders = (*HALVES, "benchmarks", "tests", "tools")
-    found = [f"{path.relative_to(REPO_ROOT)}: {match.group(0).strip()}" for folder in folders for path in (REPO_ROOT / folder).rglob("*.py") for match in OLD_IMPORT.finditer(path.read_text())]
+    found = [
+        f"{path.relative_to(REPO_ROOT)}: {match.group(0).strip()}"
+        for folder in folders
+        for path in (REPO_ROOT / folder).rglob("*.py")
+        for match in OLD_IMPORT.finditer(path.read_text())
+    ]
     assert found == []
 
 
@@ -36,7 +42,10 @@ def test_the_readme_layout_names_every_package() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
     layout = readme[readme.index("## Layout") :]
     packages = sorted(
-        str(init.parent.relative_to(REPO_ROOT / half)) for half in HALVES for init in (REPO_ROOT / half).rglob("__init__.py") if init.parent != REPO_ROOT / half
+        str(init.parent.relative_to(REPO_ROOT / half))
+        for half in HALVES
+        for init in (REPO_ROOT / half).rglob("__init__.py")
+        if init.parent != REPO_ROOT / half
     )
     missing = [package for package in packages if f"{package.rsplit('/', 1)[-1]}/" not in layout]
     assert packages and missing == []

@@ -1,4 +1,5 @@
 """Progress while users wait: lines with rate and ETA (a bar on a terminal), component heartbeats, quiet third-party bars."""
+
 from __future__ import annotations
 
 import os
@@ -82,7 +83,13 @@ def test_hugging_face_bars_and_advisory_warnings_are_off_without_verbose() -> No
     env = {key: value for key, value in os.environ.items() if key not in QUIET_HUGGING_FACE_ENV}
     quiet = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert quiet.stdout.split() == ["False", "True"], quiet.stderr[-2000:]
-    loud = subprocess.run([sys.executable, "-c", script.replace("install_progress(False)", "install_progress(True)")], capture_output=True, text=True, timeout=300, env=env)
+    loud = subprocess.run(
+        [sys.executable, "-c", script.replace("install_progress(False)", "install_progress(True)")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert loud.stdout.split() == ["True", "False"], loud.stderr[-2000:]
 
 

@@ -1,4 +1,5 @@
 """Recipes: per-task/mode default learning rates, the renamed backbone train mode, and the trainer settings they reach."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -62,7 +63,8 @@ def test_trainer_settings_carry_the_effective_rates_and_where_they_came_from() -
 
 
 def test_the_old_batchnorm_key_is_refused_with_the_new_name() -> None:
-    with pytest.raises(ConfigError, match=r"^training: batchnorm was renamed backbone_train_mode .* inference \(was frozen\) or training \(was train\)$"):
+    with pytest.raises(
+        ConfigError, match=r"^training: batchnorm was renamed backbone_train_mode .* inference \(was frozen\) or training \(was train\)$"
+    ):
         config_from_dict({"training": {"batchnorm": "frozen"}})
     assert config_from_dict({"training": {"backbone_train_mode": "training"}}).training.backbone_train_mode == "training"
-

@@ -1,4 +1,5 @@
 """The run report and run history, checked against what ML Metadata and TFMA hold for two real runs."""
+
 from __future__ import annotations
 
 import base64
@@ -162,7 +163,10 @@ def test_report_of_a_blessed_run_matches_mlmd_and_tfma(workdir: Path, runs) -> N
 
     curves = {(row["metric"], row["data"]): row for row in _table(root, "curves-Trainer")}
     assert {key: row["epochs"] for key, row in curves.items()} == {
-        ("accuracy", "train"): "20", ("accuracy", "validation"): "20", ("loss", "train"): "20", ("loss", "validation"): "20"
+        ("accuracy", "train"): "20",
+        ("accuracy", "validation"): "20",
+        ("loss", "train"): "20",
+        ("loss", "validation"): "20",
     }
     trainer = _store(workdir).get_executions_by_type("tfx.components.trainer.component.Trainer")[0]
     settings = json.loads(trainer.custom_properties["custom_config"].string_value)
@@ -256,8 +260,8 @@ def test_history_lists_runs_in_time_order(workdir: Path, runs, capsys: pytest.Ca
     assert [row[0] for row in lines] == _run_ids(workdir) and len(lines) == 3
     assert [row[1] for row in lines] == sorted(row[1] for row in lines)
     evaluations = [artifact.uri for artifact in _artifacts(workdir, "ModelEvaluation")]
-    first = f'{_tfma_metrics(evaluations[0])[("", ACCURACY, False)]:.4f}'
-    strict = f'{_tfma_metrics(evaluations[1])[("candidate", ACCURACY, False)]:.4f}'
+    first = f"{_tfma_metrics(evaluations[0])[('', ACCURACY, False)]:.4f}"
+    strict = f"{_tfma_metrics(evaluations[1])[('candidate', ACCURACY, False)]:.4f}"
     assert [row[2:] for row in lines] == [
         ["0", "tensorflow", first, "yes", "1", "ok"],
         ["0", "tensorflow", first, "yes", "1 (cached)", "cached"],

@@ -1,4 +1,5 @@
 """The report's figures: class names are plain text (never mathtext) and tick labels never overlap."""
+
 from __future__ import annotations
 
 import base64
@@ -11,7 +12,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from retrain.pipelines.report import plots
 
 SECTIONS = [f"section_{index}" for index in range(6)]
-LONG = [f"{word} customer complaints about the delivery of parcels" for word in ("billing", "late", "lost", "damaged", "refund", "other", "address", "courier")]
+LONG = [
+    f"{word} customer complaints about the delivery of parcels"
+    for word in ("billing", "late", "lost", "damaged", "refund", "other", "address", "courier")
+]
 MATH = ["$x^2$", "price $5", "$unclosed", "a_b^c", r"\frac{1}{2}", "50% $$"]
 
 

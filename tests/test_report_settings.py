@@ -1,4 +1,5 @@
 """The report's trainer-settings table: only what applies to the run's task and mode, plus label smoothing and class weights."""
+
 from __future__ import annotations
 
 from retrain.components.branches import PYTORCH, TENSORFLOW

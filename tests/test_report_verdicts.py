@@ -1,4 +1,5 @@
 """The report's verdict box covers each trained framework and words it as the `retrain run` summary does."""
+
 from __future__ import annotations
 
 from lxml import etree
@@ -17,28 +18,49 @@ TORCH_FAILURE = "sparse_categorical_accuracy changed by -0.2500 vs. the baseline
 def _both() -> RunSummary:
     """`trainer: both`: the TF model blessed and pushed, the PyTorch one rejected by its gate."""
     torch = ModelVerdict(
-        accuracy=0.55, baseline_accuracy=0.8, min_accuracy=0.5, blessed=False,
-        validation_failures=[TORCH_FAILURE], push_outcome="not blessed by the Evaluator",
+        accuracy=0.55,
+        baseline_accuracy=0.8,
+        min_accuracy=0.5,
+        blessed=False,
+        validation_failures=[TORCH_FAILURE],
+        push_outcome="not blessed by the Evaluator",
     )
     tf = ModelVerdict(
-        accuracy=0.875, baseline_accuracy=0.85, min_accuracy=0.5, blessed=True,
-        pushed=True, push_path=TF_PUSH, push_version="2", push_outcome="pushed",
+        accuracy=0.875,
+        baseline_accuracy=0.85,
+        min_accuracy=0.5,
+        blessed=True,
+        pushed=True,
+        push_path=TF_PUSH,
+        push_version="2",
+        push_outcome="pushed",
     )
     return RunSummary(verdicts={PYTORCH: torch, TENSORFLOW: tf})  # shown in the registry's order, whatever the dict's
 
 
 def _torch_only() -> RunSummary:
     torch = ModelVerdict(
-        accuracy=0.9, min_accuracy=0.7, blessed=True, pushed=True,
-        push_path="/out/serving/digits-torch/1", push_version="1", push_outcome="pushed",
+        accuracy=0.9,
+        min_accuracy=0.7,
+        blessed=True,
+        pushed=True,
+        push_path="/out/serving/digits-torch/1",
+        push_version="1",
+        push_outcome="pushed",
     )
     return RunSummary(verdicts={PYTORCH: torch})
 
 
 def _render(summary: RunSummary, baselines: dict[str, str], steps: tuple[Step, ...] = ()) -> etree._Element:
     report = RunReport(
-        ref=RunRef("digits", "run-1", context_id=1, created_ms=0), outcome="ok", summary=summary, steps=list(steps),
-        trainers=[], evaluation=None, baselines=baselines, data=DataReport(),
+        ref=RunRef("digits", "run-1", context_id=1, created_ms=0),
+        outcome="ok",
+        summary=summary,
+        steps=list(steps),
+        trainers=[],
+        evaluation=None,
+        baselines=baselines,
+        data=DataReport(),
     )
     return etree.fromstring(render_report(report).encode("utf-8"), etree.XMLParser(recover=False, no_network=True))
 

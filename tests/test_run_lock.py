@@ -1,4 +1,5 @@
 """One `retrain run` per metadata store: a second one refuses at once, naming the first; a dead holder frees it."""
+
 from __future__ import annotations
 
 import os

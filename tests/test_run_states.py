@@ -1,4 +1,5 @@
 """Run outcomes: a run killed at the push is `interrupted`, never `cached` or `ok`; marks survive in ML Metadata."""
+
 from __future__ import annotations
 
 from pathlib import Path

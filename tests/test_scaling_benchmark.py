@@ -1,4 +1,5 @@
 """pipeline_scaling's parts that need no pipeline run: stage times from the run's lines, growth, generated data."""
+
 from __future__ import annotations
 
 import csv

@@ -1,4 +1,5 @@
 """Search strategies (components/tuning/strategy.py): selection, seeded proposals, hyperband's epoch savings, model-based proposals."""
+
 from __future__ import annotations
 
 from typing import Any, Callable

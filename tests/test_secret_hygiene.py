@@ -5,6 +5,7 @@ server (tests/kfp_fake_server.py) or an unreachable port, captures stdout, stder
 logs, and checks: the documented exit status, exactly one `retrain: error:` line saying
 what is wrong, and neither the bearer token nor a URL password anywhere.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Both frameworks truncate a long text at the same length: the one the converted TF module records."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """PyTorch trainer under the elastic launcher: 2 Gloo processes on CPU against one process, on tiny separable data."""
+
 from __future__ import annotations
 
 import os

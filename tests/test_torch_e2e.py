@@ -1,4 +1,5 @@
 """`trainer: both` then a worse PyTorch model on the same store: parity of gate, summary and pushes."""
+
 from __future__ import annotations
 
 import json
@@ -82,7 +83,10 @@ def test_both_trainers_are_gated_pushed_and_compared(workdir: Path, both_run) ->
     tf_accuracy, torch_accuracy = float(comparison.group(1)), float(comparison.group(2))
     assert min(tf_accuracy, torch_accuracy) >= MIN_ACCURACY
     store = open_store(workdir / "out" / "metadata.sqlite")
-    frameworks = sorted(m.custom_properties["framework"].string_value if "framework" in m.custom_properties else "tensorflow" for m in store.get_artifacts_by_type("Model"))
+    frameworks = sorted(
+        m.custom_properties["framework"].string_value if "framework" in m.custom_properties else "tensorflow"
+        for m in store.get_artifacts_by_type("Model")
+    )
     assert frameworks == ["pytorch", "tensorflow"]
     report = (workdir / "out" / "report.html").read_text()
     assert "pytorch candidate" in report, "the report shows the PyTorch model beside the TF one"

@@ -1,4 +1,5 @@
 """The PyTorch gate: TFMA metrics on written predictions, the pipeline's thresholds, per-framework baselines."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """The PyTorch trainer library on tiny models: modes, BatchNorm policy, resume, exports, warm start, device plan."""
+
 from __future__ import annotations
 
 import os
@@ -76,7 +77,10 @@ def test_batchnorm_train_policy_updates_statistics_while_the_backbone_trains(few
 def test_blocks_follow_the_tf_block_pattern() -> None:
     blocks = parameter_blocks(DigitsCNN())
     assert [block.name for block in blocks] == ["block1", "block2", "block3"]
-    assert parameter_blocks(torch.nn.ModuleDict({"encoder": torch.nn.ModuleDict({"layer": torch.nn.ModuleList([torch.nn.Linear(2, 2)] * 1)})}))[0].name == "block0"
+    assert (
+        parameter_blocks(torch.nn.ModuleDict({"encoder": torch.nn.ModuleDict({"layer": torch.nn.ModuleList([torch.nn.Linear(2, 2)] * 1)})}))[0].name
+        == "block0"
+    )
 
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(few_digits, tmp_path: Path) -> None:
@@ -149,7 +153,13 @@ def test_accelerator_plan() -> None:
     cpu = Accelerator.detect(mixed_precision=True, env={}, cuda_available=False)
     assert cpu.device.type == "cpu" and cpu.autocast_dtype is None and cpu.is_main_process
     bf16 = Accelerator.detect(mixed_precision=True, env={"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "1"}, cuda_available=True, bf16_supported=True)
-    assert (bf16.device, bf16.autocast_dtype, bf16.scaler, bf16.world_size, bf16.is_main_process) == (torch.device("cuda", 1), torch.bfloat16, None, 4, False)
+    assert (bf16.device, bf16.autocast_dtype, bf16.scaler, bf16.world_size, bf16.is_main_process) == (
+        torch.device("cuda", 1),
+        torch.bfloat16,
+        None,
+        4,
+        False,
+    )
     fp16 = Accelerator.detect(mixed_precision=True, env={}, cuda_available=True, bf16_supported=False)
     assert fp16.autocast_dtype == torch.float16 and fp16.scaler is not None
     assert Accelerator.detect(mixed_precision=False, env={}, cuda_available=True).autocast_dtype is None
@@ -178,7 +188,9 @@ def _tiny_bert(directory: Path) -> None:
     (directory / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]))
     BertTokenizerFast(vocab_file=str(directory / "vocab.txt")).save_pretrained(str(directory))
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=5 + len(words), hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
+    config = BertConfig(
+        vocab_size=5 + len(words), hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, max_position_embeddings=32
+    )
     BertModel(config).save_pretrained(str(directory))
 
 

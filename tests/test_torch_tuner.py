@@ -1,4 +1,5 @@
 """TorchTuner on tiny transformed records: the shared trials, TFX's Tuner output format, and TorchTrainer training the best trial."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,9 @@ from retrain.components.tuning.strategy import TRIAL_EPOCHS
 from settings_data import settings as trainer_settings
 from torch_records import feature_spec, save_backbone, write_records
 
-TUNING = TuningConfig(enabled=True, max_trials=3, trial_epochs=3, head_depth=(1, 2), head_width=(4, 32), learning_rate=(1e-4, 0.3), dropout=(0.0, 0.3))
+TUNING = TuningConfig(
+    enabled=True, max_trials=3, trial_epochs=3, head_depth=(1, 2), head_width=(4, 32), learning_rate=(1e-4, 0.3), dropout=(0.0, 0.3)
+)
 SEED = 5
 
 
@@ -35,17 +38,24 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         (root / "examples" / f"Split-{split}").mkdir(parents=True)
         write_records(root / "examples" / f"Split-{split}" / "data.gz", count, seed)
     transform_dir = root / "transform_graph"
-    metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(feature_spec())), str(transform_dir / "transformed_metadata"))
+    metadata_io.write_metadata(
+        dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(feature_spec())), str(transform_dir / "transformed_metadata")
+    )
     save_label_map(LabelMap(labels=["dark", "bright"], class_weights=[1.0, 1.0]), str(transform_dir))
     save_backbone(root / "backbone.pt")
-    settings = trainer_settings(torch_checkpoint=str(root / "backbone.pt"), validation_fraction=0.25, epochs=3, batch_size=8, seed=SEED, hidden_units=())
+    settings = trainer_settings(
+        torch_checkpoint=str(root / "backbone.pt"), validation_fraction=0.25, epochs=3, batch_size=8, seed=SEED, hidden_units=()
+    )
 
     def artifact(cls: type, name: str) -> Any:
         instance = cls()
         instance.uri = str(root / name)
         return instance
 
-    data = {"examples": [artifact(standard_artifacts.Examples, "examples")], "transform_graph": [artifact(standard_artifacts.TransformGraph, "transform_graph")]}
+    data = {
+        "examples": [artifact(standard_artifacts.Examples, "examples")],
+        "transform_graph": [artifact(standard_artifacts.TransformGraph, "transform_graph")],
+    }
     outputs = {
         "best_hyperparameters": [artifact(standard_artifacts.HyperParameters, "best_hyperparameters")],
         "tuner_results": [artifact(standard_artifacts.TunerResults, "tuner_results")],
@@ -61,7 +71,10 @@ def _read(path: Path) -> Any:
 def test_torch_and_tf_tuners_run_the_same_trials_for_one_seed(tuned: dict[str, Any]) -> None:
     from retrain.components.hub_tuner.tuner_module import strategy_oracle
 
-    torch_trials = [{key: value for key, value in row.items() if key not in ("trial_id", "score")} for row in sorted(_read(tuned["root"] / "tuner_results" / TUNER_RESULTS_FILE), key=lambda row: row["trial_id"])]
+    torch_trials = [
+        {key: value for key, value in row.items() if key not in ("trial_id", "score")}
+        for row in sorted(_read(tuned["root"] / "tuner_results" / TUNER_RESULTS_FILE), key=lambda row: row["trial_id"])
+    ]
     oracle = strategy_oracle(tuned["settings"], TUNING)  # what the TF tuner's KerasTuner search draws its trials from
     tf_trials = [oracle.populate_space(str(index))["values"] for index in range(oracle.max_trials)]  # as KerasTuner's create_trial asks
     assert {values.pop(TRIAL_EPOCHS) for values in tf_trials} == {TUNING.trial_epochs}
@@ -89,7 +102,9 @@ def test_torch_trainer_trains_the_best_trials_head(tuned: dict[str, Any]) -> Non
     best = _read(tuned["root"] / "best_hyperparameters" / BEST_HYPERPARAMETERS_FILE)["values"]
     weights = torch.load(str(Path(model.uri) / "Format-Serving" / STATE_DICT_FILE), weights_only=True)
     hidden = [tuple(value.shape) for name, value in weights.items() if name.startswith("hidden.") and name.endswith(".weight")]
-    assert hidden == [(best[HEAD_WIDTH], 16)] + [(best[HEAD_WIDTH], best[HEAD_WIDTH])] * (best[HEAD_DEPTH] - 1), "the untuned settings have no hidden layer"
+    assert hidden == [(best[HEAD_WIDTH], 16)] + [(best[HEAD_WIDTH], best[HEAD_WIDTH])] * (best[HEAD_DEPTH] - 1), (
+        "the untuned settings have no hidden layer"
+    )
 
 
 def test_torch_search_runs_hyperband_with_the_proposed_epochs(tuned: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
 """Typed trainer settings end to end: every config field that affects training reaches both trainers; a missing or unknown field is refused."""
+
 from __future__ import annotations
 
 import json
@@ -128,7 +129,9 @@ def test_an_unknown_field_or_envelope_key_is_refused(tmp_path: Path) -> None:
     custom_config = _custom_config(tmp_path)
     with pytest.raises(ValueError, match=r"^trainer settings: backbone_handle: Extra inputs are not permitted$"):
         trainer_settings_from({**custom_config, SETTINGS_KEY: {**custom_config[SETTINGS_KEY], "backbone_handle": "x"}})
-    with pytest.raises(ValueError, match=r"^trainer custom_config: expected keys \['code_version', 'settings'\], got \['code_version', 'epochs', 'settings'\]$"):
+    with pytest.raises(
+        ValueError, match=r"^trainer custom_config: expected keys \['code_version', 'settings'\], got \['code_version', 'epochs', 'settings'\]$"
+    ):
         trainer_settings_from({**custom_config, "epochs": 3})
     with pytest.raises(ValueError, match=r"^tuner custom_config: expected keys"):
         tuner_settings_from(custom_config)

@@ -1,4 +1,5 @@
 """The framework-neutral training core: PyTorch imports it without TensorFlow, and its rules match the TF trainer's."""
+
 from __future__ import annotations
 
 import json
@@ -66,7 +67,9 @@ def _import_blocking(modules: list[str], blocked: list[str]) -> dict[str, list[s
         }}))
         """
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -139,7 +142,9 @@ def test_a_carve_that_empties_either_part_is_refused_in_one_line() -> None:
     from retrain.components.torch_trainer.data import carve_validation
 
     data = (torch.arange(12, dtype=torch.float32).reshape(3, 4), torch.tensor([0, 1, 2]))
-    with pytest.raises(ValueError, match=r"^the validation subset is empty: none of 3 train examples fell in training\.validation_fraction 1e-06; raise it"):
+    with pytest.raises(
+        ValueError, match=r"^the validation subset is empty: none of 3 train examples fell in training\.validation_fraction 1e-06; raise it"
+    ):
         carve_validation(data, 1e-6, seed=0)
     with pytest.raises(ValueError, match=r"^no training examples left: all 3 train examples fell in the validation subset"):
         carve_validation(data, 0.999999, seed=0)

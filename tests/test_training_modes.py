@@ -1,4 +1,5 @@
 """Training modes on the real Hub-format backbone: exactly the right variables change."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -100,9 +101,7 @@ def test_modes_map_to_phases() -> None:
 def test_class_weights_and_label_smoothing_reach_the_loss(digits_example: ExampleLayout, few_shot: tuple) -> None:
     model = _model(digits_example, "feature_extraction")
     weightless = _train(model, few_shot, mode="feature_extraction", epochs=1)
-    zero_weights = train_classifier(
-        model, few_shot, plan_of(epochs=1), class_weight={i: 0.0 for i in range(5)}, batch_size=16, verbose=0
-    )
+    zero_weights = train_classifier(model, few_shot, plan_of(epochs=1), class_weight={i: 0.0 for i in range(5)}, batch_size=16, verbose=0)
     assert weightless[0].history["loss"][0] > 0.0
     assert zero_weights[0].history["loss"][0] == 0.0
 

@@ -1,4 +1,5 @@
 """Transfer learning really transfers: the pretrained backbone beats the same architecture from scratch."""
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -45,8 +46,7 @@ def test_pretrained_backbone_beats_training_from_scratch(digits_example: Example
     # order, and 80 epochs amplify it): compare means over several seeds with a margin,
     # never one model against another.
     scratch_accuracies = [
-        _accuracy(classifier_on(build_backbone((8, 8, 1), seed=seed), 5, LEARNING_RATE), train, evaluation)
-        for seed in SCRATCH_SEEDS
+        _accuracy(classifier_on(build_backbone((8, 8, 1), seed=seed), 5, LEARNING_RATE), train, evaluation) for seed in SCRATCH_SEEDS
     ]
     print(f"transfer {[round(a, 3) for a in transfer_accuracies]}; from scratch {[round(a, 3) for a in scratch_accuracies]}")
     assert _mean(transfer_accuracies) > _mean(scratch_accuracies) + MARGIN

@@ -1,4 +1,5 @@
 """Tuning: KerasTuner search through the TFX Tuner's entry point on transformed digits, and its pipeline wiring for both trainers."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,7 +30,11 @@ TUNING = {"enabled": True, **BUDGETS["random"], "head_depth": [0, 1], "head_widt
 def test_tuner_fn_searches_within_the_bounds_on_the_train_split(tmp_path: Path, digits_example: ExampleLayout, strategy: str) -> None:
     transformed = transformed_digits(tmp_path, per_class=8, eval_limit=5)
     settings = trainer_settings(digits_example, validation_fraction=0.25)
-    args = fn_args(transformed, tmp_path, {**settings, TUNING_KEY: {**TUNING, **BUDGETS[strategy], "strategy": strategy, "dropout": [0.0, 0.5], "unfreeze_blocks": [1, 3]}})
+    args = fn_args(
+        transformed,
+        tmp_path,
+        {**settings, TUNING_KEY: {**TUNING, **BUDGETS[strategy], "strategy": strategy, "dropout": [0.0, 0.5], "unfreeze_blocks": [1, 3]}},
+    )
     args.working_dir = str(tmp_path / "tuner")
     args.transform_output = None  # as TFX's Tuner leaves it (only the Trainer's executor sets it)
     result = tuner_fn(args)
@@ -71,7 +76,13 @@ def test_the_neutral_config_is_what_keras_tuner_writes() -> None:
 def test_pipeline_adds_each_trainers_tuner_and_feeds_its_best_hyperparameters_to_it(tmp_path: Path, enabled: bool, trainer: str) -> None:
     backbone = {"handle": str(tmp_path), "torch_checkpoint": str(tmp_path / "backbone.pt")}
     config = config_from_dict(
-        {"trainer": trainer, "data": {"path": str(tmp_path)}, "backbone": backbone, "training": {"validation_fraction": 0.2}, "tuning": {"enabled": enabled}}
+        {
+            "trainer": trainer,
+            "data": {"path": str(tmp_path)},
+            "backbone": backbone,
+            "training": {"validation_fraction": 0.2},
+            "tuning": {"enabled": enabled},
+        }
     )
     pipeline = create_pipeline(config, resolve_run_paths(config, tmp_path))
     pairs = {"tf": (tfx.components.Tuner, tfx.components.Trainer), "torch": (TorchTuner, TorchTrainer)}

@@ -1,4 +1,5 @@
 """The search both trainers share (components/tuning/space.py): trials from a seed, best-trial choice, bad input at config load."""
+
 from __future__ import annotations
 
 import subprocess
@@ -80,7 +81,11 @@ def _config(tmp_path: Path, trainer: str, tuning: dict, validation_fraction: flo
             0.2,
             r"^tuning: max_trials 6 ends inside hyperband's first round \(12 trials of 3 epochs at trial_epochs 20\), so no trial would be promoted",
         ),
-        ({"enabled": True, "strategy": "hyperband", "trial_epochs": 2}, 0.2, r"^tuning: hyperband needs trial_epochs >= 3 to promote any trial, got 2$"),
+        (
+            {"enabled": True, "strategy": "hyperband", "trial_epochs": 2},
+            0.2,
+            r"^tuning: hyperband needs trial_epochs >= 3 to promote any trial, got 2$",
+        ),
     ],
 )
 @pytest.mark.parametrize("trainer", ["tf", "torch"])

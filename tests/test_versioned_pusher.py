@@ -1,4 +1,5 @@
 """Versioned pushes: integer versions, never a model pushed before, no cumulative drift, nothing half-written."""
+
 from __future__ import annotations
 
 import multiprocessing

@@ -1,4 +1,5 @@
 """Warm start keeps what the previous model learned, including old-class logits when classes are added."""
+
 from __future__ import annotations
 
 from pathlib import Path

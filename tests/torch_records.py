@@ -1,4 +1,5 @@
 """Test data helper: transformed-looking TFRecords of two separable image classes, and a tiny TorchScript-able CNN backbone."""
+
 from __future__ import annotations
 
 from pathlib import Path

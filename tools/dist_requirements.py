@@ -6,6 +6,7 @@ which themselves must be installed with `--no-deps --ignore-requires-python`
 dependencies as a separate step keeps pip's Requires-Python check on for every
 other package.
 """
+
 from __future__ import annotations
 
 import argparse

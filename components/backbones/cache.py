@@ -7,6 +7,7 @@ a Hugging Face directory, for text). `root` is `$RETRAIN_CACHE`, else
 and renames it into place when complete; a run that loses the race to another drops its
 own copy and uses the winner's, so a half-written backbone is never read.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -3,6 +3,7 @@
 Called by `cache.resolve_backbone` on a staging directory, as `convert(directory, progress)`;
 `progress` receives one line per step. TensorFlow and torch are imported only here.
 """
+
 from __future__ import annotations
 
 import shutil

@@ -9,6 +9,7 @@ maps the package's keys (`_conv_stem`, `_blocks.N`, ...) and the model loads the
 with `strict=True`. The model is TorchScript-scriptable; input: NCHW floats in
 [0, 1], preprocessed inside as (255x - 127) / 128; output: the pooled 1280-d embedding.
 """
+
 from __future__ import annotations
 
 import math
@@ -118,7 +119,14 @@ class EfficientNetLite0(nn.Module):
 
 
 _PACKAGE_TOP = {"_conv_stem": "stem_conv", "_bn0": "stem_bn", "_conv_head": f"block{HEAD_BLOCK}_head_conv", "_bn1": f"block{HEAD_BLOCK}_head_bn"}
-_PACKAGE_BLOCK = {"_expand_conv": "expand_conv", "_bn0": "expand_bn", "_depthwise_conv": "dwconv", "_bn1": "dw_bn", "_project_conv": "project_conv", "_bn2": "project_bn"}
+_PACKAGE_BLOCK = {
+    "_expand_conv": "expand_conv",
+    "_bn0": "expand_bn",
+    "_depthwise_conv": "dwconv",
+    "_bn1": "dw_bn",
+    "_project_conv": "project_conv",
+    "_bn2": "project_bn",
+}
 CLASSIFIER_PREFIX = "_fc."
 
 

@@ -7,6 +7,7 @@ TF "SAME", which the weights were trained with. Layer names keep the block numbe
 `block_pattern` as the PyTorch parameters. Input: NHWC floats in [0, 1] of any size,
 preprocessed inside as (255x - 127) / 128; output: the pooled 1280-d embedding.
 """
+
 from __future__ import annotations
 
 import re

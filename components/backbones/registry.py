@@ -7,6 +7,7 @@ the cache) and the converter (`module:function`, called as `convert(directory, p
 that writes the TF Hub module to `directory/hub` and the PyTorch backbone beside it.
 Other parts of retrain (recipes, the report) may read the table by name.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Private TensorFlow 2.16.2 symbols, one function each (see the package docstring; contracts in tests/test_compat.py)."""
+
 from __future__ import annotations
 
 from tensorflow.python.autograph.core import config as autograph_config

@@ -2,6 +2,7 @@
 
 Separate from `tfma_private` because importing that one imports TFMA, and with it TensorFlow.
 """
+
 from __future__ import annotations
 
 import importlib.util

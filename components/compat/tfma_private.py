@@ -1,4 +1,5 @@
 """Private TFMA 0.47.1 symbols, one function each (see the package docstring; contracts in tests/test_compat.py)."""
+
 from __future__ import annotations
 
 from typing import Mapping

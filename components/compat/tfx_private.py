@@ -1,4 +1,5 @@
 """Private TFX 1.16.0 symbols, one function each (see the package docstring; contracts in tests/test_compat.py)."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,9 +11,7 @@ from tfx.components.example_gen.base_example_gen_executor import _PartitionFn
 from tfx.proto import example_gen_pb2, range_config_pb2
 
 
-def example_gen_partition(
-    record: Union[tf.train.Example, bytes], buckets: list[int], split_config: example_gen_pb2.SplitConfig
-) -> int:
+def example_gen_partition(record: Union[tf.train.Example, bytes], buckets: list[int], split_config: example_gen_pb2.SplitConfig) -> int:
     """The output split ExampleGen gives `record`, with `buckets` the cumulative hash buckets per split.
 
     Upstream: `_PartitionFn` in tfx/components/example_gen/base_example_gen_executor.py.
@@ -38,9 +37,7 @@ def span_glob_and_regex(
     Needed by back-filling (pipelines/backfill.py) to list the spans on disk
     exactly as ExampleGen's driver matches them.
     """
-    return example_gen_utils._create_matching_glob_and_regex(
-        uri, split, match_span, match_date, match_version, range_config
-    )
+    return example_gen_utils._create_matching_glob_and_regex(uri, split, match_span, match_date, match_version, range_config)
 
 
 def span_of_path(path: str, regex: str, match_span: bool, match_date: bool, match_version: bool) -> Optional[int]:
@@ -50,9 +47,7 @@ def span_of_path(path: str, regex: str, match_span: bool, match_date: bool, matc
     whose result is (span tokens, span, version string, version); this returns the span.
     Needed by back-filling, for the same reason as `span_glob_and_regex`.
     """
-    return example_gen_utils._find_matched_span_version_from_path(
-        path, regex, match_span, match_date, match_version
-    )[1]
+    return example_gen_utils._find_matched_span_version_from_path(path, regex, match_span, match_date, match_version)[1]
 
 
 def parse_kubeflow_v2_executor_flags(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -66,4 +61,3 @@ def parse_kubeflow_v2_executor_flags(argv: Sequence[str]) -> tuple[argparse.Name
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
     return kubeflow_v2_run_executor._parse_flags(list(argv))
-

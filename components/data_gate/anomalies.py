@@ -1,4 +1,5 @@
 """Reads ExampleValidator's anomalies and turns them into one readable summary."""
+
 from __future__ import annotations
 
 import os

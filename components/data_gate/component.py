@@ -1,4 +1,5 @@
 """AnomaliesGate: stops the pipeline before training when ExampleValidator found anomalies."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,9 +26,7 @@ class Executor(base_executor.BaseExecutor):
             for line in describe_anomalies(load_split_anomalies(artifact_utils.get_split_uri([anomalies], split))):
                 problems.append(f"split '{split}': {line}")
         if problems:
-            raise DataAnomaliesError(
-                f"data does not match the schema ({len(problems)} anomalies): " + " | ".join(problems)
-            )
+            raise DataAnomaliesError(f"data does not match the schema ({len(problems)} anomalies): " + " | ".join(problems))
 
 
 class AnomaliesGateSpec(ComponentSpec):

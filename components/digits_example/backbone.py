@@ -5,6 +5,7 @@ with `hub.KerasLayer` exactly as it would load a tfhub.dev module. Layer names
 are kept in the variable names (`block1_conv/kernel:0`, ...) so later modes can
 unfreeze blocks by depth.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

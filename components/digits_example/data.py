@@ -5,6 +5,7 @@ They are split into a *source* task (digits 0-4, used to pretrain the backbone)
 and a *target* task (digits 5-9) with only a few labelled images per class for
 training and the rest held out for evaluation.
 """
+
 from __future__ import annotations
 
 import io

@@ -3,6 +3,7 @@
 Idempotent and atomic (retrain.components.example_data.prepared_dir): an interrupted preparation
 never leaves a half-written example behind, and a second call reuses the first.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ with BatchNorm, block 2 max-pooled, global average pooling to 128-d), same
 parameter-name prefixes (`block1_conv`, `block1_bn`, ...) so blocks are found by
 the same `block_pattern`. Input: NCHW float images in [0, 1].
 """
+
 from __future__ import annotations
 
 import os

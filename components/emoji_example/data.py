@@ -7,6 +7,7 @@ classes; each keeps at most `per_class` emoji (in Unicode's sort order, skin-ton
 variants excluded), split between train and eval by alternating positions, so both
 splits span each category.
 """
+
 from __future__ import annotations
 
 import json

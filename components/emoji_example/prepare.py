@@ -3,6 +3,7 @@
 The backbone is not part of it: `examples/images.yaml` names `efficientnet-lite0`, which
 the run converts into the shared backbone cache.
 """
+
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,5 @@
 """`Evaluator`: TFX's Evaluator component (same spec, inputs and outputs) whose executor shows progress."""
+
 from __future__ import annotations
 
 from typing import Any

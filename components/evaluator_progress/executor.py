@@ -1,4 +1,5 @@
 """TFX's Evaluator executor, counting the examples to evaluate first so its progress lines carry an ETA."""
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ in tfx/utils/import_utils.py `import_func_from_module`, TFX 1.16):
 a context variable defined there would be replaced between the executor setting it and
 `custom_extractors` reading it.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -5,6 +5,7 @@ TFX 1.16 calls it when the component has a `module_path`). The progress stage si
 before TFMA's `ExtractUnbatchedInputs`, after the models' predictions, so its count follows
 the slow part: inference. The expected total comes from the executor (`expected.expected_examples`).
 """
+
 from __future__ import annotations
 
 import os
@@ -57,9 +58,7 @@ def progress_extractor(total: Optional[int]) -> tfma.extractors.Extractor:
     return tfma.extractors.Extractor(stage_name=PROGRESS_STAGE_NAME, ptransform=beam.ParDo(_ReportProgress(total)))
 
 
-def custom_extractors(
-    eval_shared_model: Any, eval_config: tfma.EvalConfig, tensor_adapter_config: Any
-) -> list[tfma.extractors.Extractor]:
+def custom_extractors(eval_shared_model: Any, eval_config: tfma.EvalConfig, tensor_adapter_config: Any) -> list[tfma.extractors.Extractor]:
     """TFMA's default extractors (as `ExtractEvaluateAndWriteResults` builds them) with the progress stage."""
     extractors = tfma.default_extractors(
         eval_shared_model=eval_shared_model,

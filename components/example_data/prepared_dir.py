@@ -4,6 +4,7 @@ Everything is written to a staging directory beside the target and renamed into 
 only when complete, so an interrupted preparation never leaves a half-written example
 behind, and a later call finds the finished one and reuses it.
 """
+
 from __future__ import annotations
 
 import shutil

@@ -5,6 +5,7 @@ optionally `tokenizer_config.json`, and the sentence-transformers files
 `modules.json` / `<pooling dir>/config.json` / `sentence_bert_config.json`. Anything
 the converter cannot reproduce exactly is refused with one line naming it.
 """
+
 from __future__ import annotations
 
 import json

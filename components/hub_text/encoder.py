@@ -5,6 +5,7 @@ variables of transformer layer i are `layer_i/...` (e.g. `layer_3/query/kernel:0
 and the Hub trainer's default block pattern groups them bottom (0) to top. The
 embeddings and the tokenizer form the `stem` below them.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -51,9 +52,7 @@ class Embeddings(tf.keras.layers.Layer):
         self.position_embeddings = self.add_weight(
             "position_embeddings", [spec.max_position_embeddings, spec.hidden_size], initializer=_initializer()
         )
-        self.token_type_embeddings = self.add_weight(
-            "token_type_embeddings", [spec.type_vocab_size, spec.hidden_size], initializer=_initializer()
-        )
+        self.token_type_embeddings = self.add_weight("token_type_embeddings", [spec.type_vocab_size, spec.hidden_size], initializer=_initializer())
         super().build(input_shape)
 
     def call(self, token_ids: tf.Tensor, training: bool | None = None) -> tf.Tensor:

@@ -10,6 +10,7 @@ The module:
 - `assets.extra/hub_text.json` records the source checkpoint and the settings.
 Written to a staging directory and renamed into place (`prepare_in_staging`), so it is never half-written.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """What a converted text module records about itself in `assets.extra/hub_text.json`."""
+
 from __future__ import annotations
 
 import json

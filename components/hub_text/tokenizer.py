@@ -7,6 +7,7 @@ whitespace, punctuation and CJK characters and applies WordPiece. Sequences are
 truncated to `max_seq_length - 2` word pieces, wrapped in [CLS] ... [SEP] and
 padded to the longest sequence of the batch.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf

@@ -1,4 +1,5 @@
 """Loads a checkpoint's safetensors weights into the tf_keras encoder (PyTorch Linear weights are transposed)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -3,6 +3,7 @@
 Stateless random ops seeded by (seed, training step): every step sees new
 augmentations, and a run is reproducible.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf

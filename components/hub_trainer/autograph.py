@@ -8,6 +8,7 @@ metrics, optimizers): about 11 s on 2 cores, for identical results. This adds th
 rule TensorFlow has for `keras` for `tf_keras` too; the project's own train step is
 still converted.
 """
+
 from __future__ import annotations
 
 from retrain.components.compat.tf_private import skip_autograph_conversion

@@ -3,6 +3,7 @@
 The directory comes from `retrain.components.training_core.checkpoints` (keyed by a fingerprint
 of the run); `ckpt-N` holds the state after N global epochs.
 """
+
 from __future__ import annotations
 
 import re

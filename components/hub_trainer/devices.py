@@ -1,4 +1,5 @@
 """Where training runs: a distribution strategy for the visible GPUs, and the precision policy."""
+
 from __future__ import annotations
 
 import tensorflow as tf

@@ -3,6 +3,7 @@
 The head model shares its layers with the full classifier, so training it trains
 the classifier that is exported (backbone + head, raw inputs in serving).
 """
+
 from __future__ import annotations
 
 from typing import Optional

@@ -6,6 +6,7 @@ Signatures:
 - `transform_features`: serialized tf.Examples -> transformed features (used by TFMA).
 All of them run the Transform graph, so serving preprocesses exactly like training.
 """
+
 from __future__ import annotations
 
 from typing import Mapping, Sequence

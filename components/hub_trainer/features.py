@@ -1,4 +1,5 @@
 """Preprocessing shared by Transform, the TF trainer and the exported model (feature names: components/training_core/features.py)."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
@@ -50,9 +51,7 @@ def _to_channels(colour: tf.Tensor, channels: int) -> tf.Tensor:
     return tf.ensure_shape(converted, [None, None, channels])
 
 
-def decode_images(
-    encoded: tf.Tensor, image_size: tuple[int, int], channels: int, background: Sequence[float] = WHITE
-) -> tf.Tensor:
+def decode_images(encoded: tf.Tensor, image_size: tuple[int, int], channels: int, background: Sequence[float] = WHITE) -> tf.Tensor:
     """Decodes PNG/JPEG/GIF/BMP bytes [N] into float32 [N, H, W, C] in [0, 1], resized to `image_size`.
 
     Transparent pixels (RGBA, LA, palette transparency) are composited onto `background`

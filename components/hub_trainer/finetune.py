@@ -4,6 +4,7 @@ A Hub module is one `hub.KerasLayer`, so partial unfreezing works on its variabl
 grouped into blocks by depth and into training groups by the neutral core
 (components/training_core/blocks.py, groups.py). Variables in no group receive no update at all.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Optional, Sequence

@@ -10,6 +10,7 @@ computes m += (g - m)(1 - b1), v += (g² - v)(1 - b2),
 var -= lr·√(1 - b2ᵗ)/(1 - b1ᵗ) · m / (√v + ε), as `tf_keras.optimizers.Adam.update_step`
 does; slots, checkpoints, learning-rate assignment, AMSGrad and adaptive epsilon are the parent's.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf

@@ -1,4 +1,5 @@
 """The divergence guard in Keras: a metric counting the classes predicted in an epoch, and the callback that checks it."""
+
 from __future__ import annotations
 
 from typing import Optional

@@ -1,4 +1,5 @@
 """Progress lines inside Keras epochs: rate and ETA while an epoch runs (Keras itself prints only at its end)."""
+
 from __future__ import annotations
 
 from typing import Optional

@@ -1,4 +1,5 @@
 """Builds the transfer model: a TF Hub backbone plus a new classification head."""
+
 from __future__ import annotations
 
 from typing import Sequence

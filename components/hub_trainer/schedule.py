@@ -1,4 +1,5 @@
 """Learning-rate warmup and cosine decay (components/training_core/schedule.py) as a Keras callback, per optimizer group."""
+
 from __future__ import annotations
 
 from typing import Callable, Sequence

@@ -1,4 +1,5 @@
 """TFX Trainer entry point (`run_fn`): trains the Hub transfer model on transformed examples."""
+
 from __future__ import annotations
 
 import tensorflow as tf

@@ -11,6 +11,7 @@ turned off); early stopping and the validation curve use a subset carved from tr
 (`checkpoints.py`); the divergence guard stopping a phase whose loss rose or whose
 predictions collapsed (`guard_callback.py`).
 """
+
 from __future__ import annotations
 
 import time
@@ -208,7 +209,9 @@ def train_classifier(
     if plan.early_stopping_patience > 0 and plan.validation_fraction <= 0:
         raise ValueError("early stopping needs a validation subset of the train split: set validation_fraction > 0")
     if plan.uses_cached_embeddings:
-        return _train_head_on_embeddings(model, train, replace(plan, batch_size=batch_size), validation, class_weight, callbacks, verbose, checkpoint_dir)
+        return _train_head_on_embeddings(
+            model, train, replace(plan, batch_size=batch_size), validation, class_weight, callbacks, verbose, checkpoint_dir
+        )
     if plan.validation_fraction > 0:
         train, validation = split_validation(train, plan.validation_fraction, plan.seed)
         callbacks = [RequireValidationSubset(plan.validation_fraction), *callbacks]
@@ -238,9 +241,7 @@ def train_classifier(
                 restore(checkpoint, checkpoint_dir)
         if verbose:
             print(f"[retrain] training phase '{phase.name}': {phase.epochs} epochs", flush=True)
-        phase_callbacks = _phase_callbacks(
-            plan, partial(_peak_rates, model), epoch, phase, checkpoint, checkpoint_dir, int(model.output_shape[-1])
-        )
+        phase_callbacks = _phase_callbacks(plan, partial(_peak_rates, model), epoch, phase, checkpoint, checkpoint_dir, int(model.output_shape[-1]))
         histories.append(_fit(model, train, validation, max(epoch, done), end, class_weight, [*callbacks, *phase_callbacks], verbose))
         epoch = end
     return histories

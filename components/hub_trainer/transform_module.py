@@ -3,6 +3,7 @@
 Records that cannot be used for training (blank label, label outside the map, no
 input value) get label id -1; LabelPrep has counted them, and the trainers skip them.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -19,9 +20,7 @@ def label_ids(labels: tf.Tensor, vocabulary: list[str]) -> tf.Tensor:
     if labels.dtype != tf.string:
         labels = tf.strings.as_string(labels)
     table = tf.lookup.StaticHashTable(
-        tf.lookup.KeyValueTensorInitializer(
-            tf.constant(vocabulary, tf.string), tf.range(len(vocabulary), dtype=tf.int64)
-        ),
+        tf.lookup.KeyValueTensorInitializer(tf.constant(vocabulary, tf.string), tf.range(len(vocabulary), dtype=tf.int64)),
         default_value=UNKNOWN_LABEL_ID,
     )
     return table.lookup(tf.strings.strip(labels))

@@ -2,6 +2,7 @@
 
 Same buckets, keys and weights as the core's NumPy rule, so both trainers carve the same subset.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -2,6 +2,7 @@
 
 The classifier's classes are its kernel's and bias's last axis.
 """
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ trainer's own `train_classifier` (same modes, cached embeddings, phases), and is
 scored on validation accuracy over the validation subset carved from the train
 split; the eval split that the Evaluator gates on is never read.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -39,7 +40,9 @@ class StrategyOracle(keras_tuner.Oracle):
     """KerasTuner's side of a `SearchStrategy`: its proposals become trials (epochs under `tuner/epochs`), their scores go back to it."""
 
     def __init__(self, strategy: SearchStrategy, max_trials: int, hyperparameters: keras_tuner.HyperParameters, seed: int) -> None:
-        super().__init__(objective=OBJECTIVE, max_trials=max_trials, hyperparameters=hyperparameters, seed=seed, allow_new_entries=False, tune_new_entries=False)
+        super().__init__(
+            objective=OBJECTIVE, max_trials=max_trials, hyperparameters=hyperparameters, seed=seed, allow_new_entries=False, tune_new_entries=False
+        )
         self._strategy = strategy
         self._proposals: dict[str, Proposal] = {}
 
@@ -116,8 +119,6 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     label_map = load_label_map(fn_args.transform_graph_path)
     num_classes = len(label_map.labels)
-    train = transformed_dataset(
-        fn_args.train_files, fn_args.data_accessor, tft_output, settings.batch_size, num_classes, shuffle_seed=settings.seed
-    )
+    train = transformed_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, settings.batch_size, num_classes, shuffle_seed=settings.seed)
     tuner = build_tuner(settings, tuning, num_classes, label_map.label_smoothing, dict(enumerate(label_map.class_weights)), fn_args.working_dir)
     return tfx.components.TunerFnResult(tuner=tuner, fit_kwargs={"x": train})

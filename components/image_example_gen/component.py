@@ -1,4 +1,5 @@
 """ImageFolderExampleGen: a file-based TFX ExampleGen for folders (or CSV manifests) of images."""
+
 from __future__ import annotations
 
 from typing import Optional, Sequence

@@ -9,6 +9,7 @@ Both give the same reason, whether or not anything exists outside, so a rejectio
 never tells whether an outside file exists. Remote URIs (gs://…) have no symlinks:
 only the lexical check applies.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,7 @@ def _normalised(path: str) -> str:
     """`path` with `.`/`..` collapsed lexically; a URI keeps its scheme."""
     scheme = _SCHEME.match(path)
     if scheme:
-        return scheme.group(0) + posixpath.normpath(path[scheme.end():]).lstrip("/")
+        return scheme.group(0) + posixpath.normpath(path[scheme.end() :]).lstrip("/")
     return posixpath.normpath(path)
 
 

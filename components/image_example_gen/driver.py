@@ -5,6 +5,7 @@ one dangling link in an image folder failed the whole run in the driver with a b
 `NotFoundError`. Here a file that cannot be stat'ed counts with the link's own
 lstat (size and mtime), so the executor can reject it with its reason instead.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,10 +41,7 @@ def link_safe_fingerprint(split_name: str, file_pattern: str) -> str:
         total_bytes += size
         xor_checksum ^= mtime
         sum_checksum += mtime
-    return (
-        f"split:{split_name},num_files:{len(files)},total_bytes:{total_bytes},"
-        f"xor_checksum:{xor_checksum},sum_checksum:{sum_checksum}"
-    )
+    return f"split:{split_name},num_files:{len(files)},total_bytes:{total_bytes},xor_checksum:{xor_checksum},sum_checksum:{sum_checksum}"
 
 
 class LinkSafeInputProcessor(input_processor.FileBasedInputProcessor):

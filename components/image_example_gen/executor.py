@@ -16,6 +16,7 @@ and `counts.json` go to `<examples uri>/rejected/Split-<input split>/`; after th
 Beam job the totals become the artifact's `accepted_count` / `rejected_count`
 custom properties and are checked against `max_rejected_fraction`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -241,7 +242,10 @@ def _ingest_split(
         listed.items
         | f"Reshuffle[{name}]" >> beam.Reshuffle()
         | f"Batch[{name}]" >> beam.BatchElements(min_batch_size=1, max_batch_size=_READ_BATCH_SIZE)
-        | f"EncodeImages[{name}]" >> beam.ParDo(_EncodeImages(settings, Confinement.of(input_base, settings.allowed_roots), splits)).with_outputs(_REJECTED, _ACCEPTED, *split_tags)
+        | f"EncodeImages[{name}]"
+        >> beam.ParDo(_EncodeImages(settings, Confinement.of(input_base, settings.allowed_roots), splits)).with_outputs(
+            _REJECTED, _ACCEPTED, *split_tags
+        )
     )
     rejected = (listed[_REJECTED], encoded[_REJECTED]) | f"AllRejected[{name}]" >> beam.Flatten()
     _ = rejected | f"WriteRejected[{name}]" >> beam.io.WriteToText(os.path.join(report_uri, "rejected"), file_name_suffix=".jsonl")
@@ -288,7 +292,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     splits = OutputSplits(tuple(output_names), output_config.split_config)
                 else:
                     splits = OutputSplits((output_names[position],))
-                records = _ingest_split(pipeline, input_split, exec_properties[standard_component_specs.INPUT_BASE_KEY], settings, splits, report_dirs[input_split.name])
+                records = _ingest_split(
+                    pipeline, input_split, exec_properties[standard_component_specs.INPUT_BASE_KEY], settings, splits, report_dirs[input_split.name]
+                )
                 for name, split_records in zip(splits.names, records):
                     _ = split_records | f"WriteSplit[{name}]" >> write_gzip_members(artifact_utils.get_split_uri([examples], name))
         self._set_formats(examples, exec_properties)

@@ -11,6 +11,7 @@ Output splits follow TFX's ExampleGen exactly (its `_PartitionFn`, via retrain.c
 serialized example, or of the partition feature, modulo the hash buckets), so a
 split assignment never depends on which ExampleGen wrote the data.
 """
+
 from __future__ import annotations
 
 import functools

@@ -5,6 +5,7 @@ writes them one after another, uncompressed, so each shard is a valid GZIP TFRec
 file. Temporary files, sharding and the final rename are Beam's FileBasedSink's:
 a failed or retried bundle leaves no partial output behind.
 """
+
 from __future__ import annotations
 
 import os

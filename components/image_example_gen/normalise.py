@@ -7,6 +7,7 @@ those images are rewritten, as lossless PNG from Pillow's decode (EXIF orientati
 applied, GIF transparency as alpha); every other image keeps its bytes, so ingestion
 re-encodes nothing it does not have to.
 """
+
 from __future__ import annotations
 
 import io

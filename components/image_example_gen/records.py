@@ -4,6 +4,7 @@ A matched file (folder layout) or a manifest row (manifest layout) becomes an
 `ImageItem`; an item's bytes become a tf.Example holding the encoded image, its
 label and its path, or a `Rejection` that says why in one line.
 """
+
 from __future__ import annotations
 
 import csv
@@ -70,7 +71,7 @@ def one_line(error: BaseException) -> str:
 def relative_path(uri: str, base: str) -> str:
     """`uri` relative to the directory `base` (unchanged when it is not below it)."""
     prefix = base.rstrip("/") + "/"
-    return uri[len(prefix):] if uri.startswith(prefix) else uri
+    return uri[len(prefix) :] if uri.startswith(prefix) else uri
 
 
 def folder_item(uri: str, input_base: str) -> Union[ImageItem, Rejection]:

@@ -1,4 +1,5 @@
 """Accepted/rejected counts per input split, and the verdict against `max_rejected_fraction`."""
+
 from __future__ import annotations
 
 import json
@@ -56,7 +57,5 @@ def check_rejections(counts: Mapping[str, SplitCounts], max_rejected_fraction: f
     fraction = rejected / total
     allowed = _percent(max_rejected_fraction)
     if fraction > max_rejected_fraction:
-        raise TooManyRejections(
-            f"{COMPONENT_NAME}: {rejected} of {total} files rejected ({_percent(fraction)} > {allowed} allowed){example}"
-        )
+        raise TooManyRejections(f"{COMPONENT_NAME}: {rejected} of {total} files rejected ({_percent(fraction)} > {allowed} allowed){example}")
     return f"{COMPONENT_NAME}: {rejected} of {total} files rejected ({_percent(fraction)} <= {allowed} allowed){example}"

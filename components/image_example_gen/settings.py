@@ -1,4 +1,5 @@
 """ImageFolderExampleGen's settings, carried as a Struct in the component's `custom_config` exec property."""
+
 from __future__ import annotations
 
 import os

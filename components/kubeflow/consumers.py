@@ -6,6 +6,7 @@ parameter (runtime_epochs.py). Otherwise each is its local class: same name
 (so the same default node id, and the same class-name placement in
 pipelines/kubeflow/platform.py), same inputs, outputs and execution parameters.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional, Union

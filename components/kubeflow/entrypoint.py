@@ -40,6 +40,7 @@ reported `parameterValues` on as `taskOutputParameter` inputs (`data_version`).
 
 tensorflow_text's ops are registered too (converted text Hub modules need them).
 """
+
 from __future__ import annotations
 
 import argparse

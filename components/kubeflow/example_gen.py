@@ -9,6 +9,7 @@ parameter in compiled pipelines) pins a span; -1 takes the newest on disk.
 With `data_version` (the output parameter of span_probe.SpanProbe, which also
 makes KFP's cache key follow the data), the span named there is ingested.
 """
+
 from __future__ import annotations
 
 import re
@@ -40,8 +41,7 @@ def has_spans(input_config_json: str) -> bool:
     input_config = example_gen_pb2.Input()
     proto_utils.json_to_proto(input_config_json, input_config)
     return any(
-        re.search(utils.SPAN_FULL_REGEX, split.pattern) or any(spec in split.pattern for spec in utils.DATE_SPECS)
-        for split in input_config.splits
+        re.search(utils.SPAN_FULL_REGEX, split.pattern) or any(spec in split.pattern for spec in utils.DATE_SPECS) for split in input_config.splits
     )
 
 

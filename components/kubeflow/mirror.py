@@ -11,6 +11,7 @@ output artifact's mirror path to its URI (`uploadOutputArtifacts`). Other URIs
 MIRROR_PREFIX_ENV (unset in a cluster) moves the mirror roots under a directory,
 for local executors of the compiled spec that cannot write `/minio`.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,7 +31,7 @@ def mirror_path(uri: str) -> Optional[str]:
     """The launcher's local path for an object-store `uri`; None for URIs it does not mirror (local paths)."""
     for scheme, root in _roots().items():
         if uri.startswith(scheme):
-            return root + uri[len(scheme):]
+            return root + uri[len(scheme) :]
     return None
 
 
@@ -42,5 +43,5 @@ def uri_of(path_or_uri: str) -> str:
     """
     for scheme, root in _roots().items():
         if path_or_uri.startswith(root):
-            return scheme + path_or_uri[len(root):]
+            return scheme + path_or_uri[len(root) :]
     return path_or_uri

@@ -6,6 +6,7 @@ These subclasses remove such inputs before the stock executor runs, so LabelPrep
 Trainer, Evaluator, TorchTrainer and TorchEvaluator behave as they do locally when
 a resolver returns nothing. Their Kubeflow component classes (consumers.py) run them.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -71,4 +72,3 @@ class TorchTrainerExecutor(_DropUnresolvedWithEpochs, torch_trainer_executor.Exe
 
 class TorchEvaluatorExecutor(_DropUnresolved, torch_evaluator_executor.Executor):
     """TorchEvaluator without a baseline when the resolver step found none."""
-

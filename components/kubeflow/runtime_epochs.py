@@ -6,6 +6,7 @@ specs, which add an `epochs` execution parameter; `apply_requested_epochs` (run 
 their executors, optional_inputs.py) writes a positive value into the settings'
 `epochs`; the default 0 keeps the config's value.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -13,6 +13,7 @@ ExampleGen takes it as its `data_version` input parameter, so its cache key
 changes exactly when the data does, and ingests the span named there (not
 whatever is newest by the time it runs).
 """
+
 from __future__ import annotations
 
 import hashlib

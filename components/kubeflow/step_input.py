@@ -19,6 +19,7 @@ Two repairs (and the launcher's own outputs left to it), each against the backen
   launcher's `mergeRuntimeArtifacts` copies a reported `uri` over the output's and
   then uploads from *that* URI's mirror path.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

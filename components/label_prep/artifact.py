@@ -1,4 +1,5 @@
 """The LabelMap artifact type: a directory holding `label_map.json`."""
+
 from tfx.types import artifact
 
 from retrain.components.label_prep.type_name import LABEL_MAP_TYPE_NAME

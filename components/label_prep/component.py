@@ -1,4 +1,5 @@
 """LabelPrep: the label-preparation step of the pipeline (spec and TFX wiring)."""
+
 from __future__ import annotations
 
 import dataclasses

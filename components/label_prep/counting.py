@@ -1,4 +1,5 @@
 """Beam transform counting labels per split, straight from the serialized tf.Examples."""
+
 from __future__ import annotations
 
 from typing import Iterable, Mapping
@@ -16,9 +17,7 @@ def label_key(serialized: bytes, label_feature: str, input_feature: str) -> tupl
     features = tf.train.Example.FromString(serialized).features.feature
     label = EMPTY_LABEL
     if label_feature in features:
-        values = features[label_feature].bytes_list.value or [
-            str(v).encode() for v in features[label_feature].int64_list.value
-        ]
+        values = features[label_feature].bytes_list.value or [str(v).encode() for v in features[label_feature].int64_list.value]
         label = values[0].decode("utf-8").strip() if values else EMPTY_LABEL
     has_input = False
     if input_feature in features:

@@ -1,4 +1,5 @@
 """Executor of LabelPrep: Beam counts -> label map -> problems reported as one line."""
+
 from __future__ import annotations
 
 import json

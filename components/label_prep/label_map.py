@@ -4,6 +4,7 @@ Ids never move: labels of the previous map keep their ids, labels seen for the
 first time are appended (alphabetically, so the result does not depend on data
 order). Nothing here runs Beam or TFX; the LabelPrep executor feeds it counts.
 """
+
 from __future__ import annotations
 
 import json
@@ -80,9 +81,7 @@ def balanced_class_weights(labels: list[str], train_counts: Mapping[str, int]) -
     return [total / (len(present) * present[label]) if label in present else 1.0 for label in labels]
 
 
-def find_problems(
-    labels: list[str], splits: Mapping[str, SplitCounts], settings: LabelSettings
-) -> list[str]:
+def find_problems(labels: list[str], splits: Mapping[str, SplitCounts], settings: LabelSettings) -> list[str]:
     """Human-readable label problems, each with its counts."""
     problems = []
     train = splits.get(TRAIN_SPLIT, SplitCounts(per_label={})).per_label
@@ -92,9 +91,7 @@ def find_problems(
     too_few = sorted((n, label) for label, n in train.items() if n < settings.min_examples_per_class)
     if too_few:
         listed = ", ".join(f"'{label}' ({n})" for n, label in too_few[:5])
-        problems.append(
-            f"{len(too_few)} class(es) with fewer than {settings.min_examples_per_class} train examples: {listed}"
-        )
+        problems.append(f"{len(too_few)} class(es) with fewer than {settings.min_examples_per_class} train examples: {listed}")
     for split, counts in sorted(splits.items()):
         if split == TRAIN_SPLIT:
             continue
@@ -112,9 +109,7 @@ def find_problems(
     return problems
 
 
-def build_label_map(
-    splits: Mapping[str, SplitCounts], previous: Optional[LabelMap], settings: LabelSettings
-) -> LabelMap:
+def build_label_map(splits: Mapping[str, SplitCounts], previous: Optional[LabelMap], settings: LabelSettings) -> LabelMap:
     """The label map for this run: stable ids, counts, class weights and problems."""
     observed = {label for counts in splits.values() for label in counts.per_label}
     labels, new = assign_ids(previous.labels if previous else [], observed)
@@ -123,10 +118,7 @@ def build_label_map(
     return LabelMap(
         labels=labels,
         counts={split: dict(sorted(counts.per_label.items())) for split, counts in splits.items()},
-        unusable={
-            split: {"empty_label": counts.empty_label, "missing_input": counts.missing_input}
-            for split, counts in splits.items()
-        },
+        unusable={split: {"empty_label": counts.empty_label, "missing_input": counts.missing_input} for split, counts in splits.items()},
         class_weights=weights,
         label_smoothing=settings.label_smoothing,
         new_labels=new if previous else [],

@@ -1,4 +1,5 @@
 """Label-preparation settings: a light module, imported by the config schema."""
+
 from __future__ import annotations
 
 from typing import Literal

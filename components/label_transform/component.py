@@ -1,4 +1,5 @@
 """LabelMappedTransform: TFX Transform that also consumes the run's label map."""
+
 from __future__ import annotations
 
 from typing import Any, Optional

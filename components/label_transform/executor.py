@@ -1,4 +1,5 @@
 """Executor of LabelMappedTransform: injects the label map, then runs TFX's Transform executor."""
+
 from __future__ import annotations
 
 from typing import Any

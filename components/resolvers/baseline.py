@@ -9,6 +9,7 @@ Pusher refused (a duplicate, or too far below the best pushed model) is not
 deployed, so it is not the baseline either; before anything was pushed the
 latest blessed model is.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -78,9 +79,7 @@ def latest_blessed_other_than(
 class LatestBlessedOtherModelStrategy(resolver.ResolverStrategy):
     """Resolves `model`/`model_blessing` to the deployed model (else the latest blessed one) that is not in `candidate`."""
 
-    def resolve_artifacts(
-        self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
-    ) -> Optional[dict[str, list[types.Artifact]]]:
+    def resolve_artifacts(self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]) -> Optional[dict[str, list[types.Artifact]]]:
         candidates = input_dict.get(CANDIDATE_KEY, [])
         model, blessing = latest_blessed_other_than(
             input_dict.get(MODEL_KEY, []),

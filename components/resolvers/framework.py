@@ -6,6 +6,7 @@ model of its own framework. A model's framework is its `framework` custom
 property (set by TorchTrainer); models without it come from the original branch,
 TFX's Trainer (components/branches.py).
 """
+
 from __future__ import annotations
 
 from typing import Optional

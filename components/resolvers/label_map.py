@@ -1,4 +1,5 @@
 """Resolves, through MLMD lineage, the label map and warm-start model behind the latest blessed model."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -32,9 +33,7 @@ def upstream_artifact_ids(store: mlmd.MetadataStore, artifact_id: int, max_hops:
     return found
 
 
-def label_map_of_model(
-    store: mlmd.MetadataStore, model_id: int, label_maps: list[types.Artifact]
-) -> Optional[types.Artifact]:
+def label_map_of_model(store: mlmd.MetadataStore, model_id: int, label_maps: list[types.Artifact]) -> Optional[types.Artifact]:
     """The label map among `label_maps` that the model `model_id` was trained with, if any."""
     by_id = {label_map.id: label_map for label_map in label_maps}
     for artifact_id in upstream_artifact_ids(store, model_id):
@@ -71,9 +70,7 @@ def seed_label_map(
     return next((label_map for label_map in label_maps if label_map.id in seeds), None)
 
 
-def warm_start_model(
-    store: mlmd.MetadataStore, blessed_model: types.Artifact, rerun: bool, models: list[types.Artifact]
-) -> Optional[types.Artifact]:
+def warm_start_model(store: mlmd.MetadataStore, blessed_model: types.Artifact, rerun: bool, models: list[types.Artifact]) -> Optional[types.Artifact]:
     """The model to warm-start from: the latest blessed one, or on a re-run the one it started from."""
     if not rerun:
         return blessed_model
@@ -105,9 +102,7 @@ def resolve_previous_label_map(
 class LatestBlessedLabelMapStrategy(resolver.ResolverStrategy):
     """Resolves the label map and warm-start model behind the latest blessed model (`resolve_previous_label_map`)."""
 
-    def resolve_artifacts(
-        self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
-    ) -> Optional[dict[str, list[types.Artifact]]]:
+    def resolve_artifacts(self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]) -> Optional[dict[str, list[types.Artifact]]]:
         examples = input_dict.get(EXAMPLES_KEY, [])
         base, blessing, seed = resolve_previous_label_map(
             store,

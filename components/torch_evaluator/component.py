@@ -4,6 +4,7 @@ Same gate as TFX's Evaluator on the TF model (the pipeline passes the same
 EvalConfig); outputs a standard `ModelEvaluation` (TFMA format) and `ModelBlessing`
 that the Pusher, the run summary and the report read like the Evaluator's.
 """
+
 from __future__ import annotations
 
 from typing import Optional

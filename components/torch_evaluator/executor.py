@@ -1,4 +1,5 @@
 """Executor of TorchEvaluator: predictions -> TFMA metrics and gate -> ModelEvaluation + ModelBlessing."""
+
 from __future__ import annotations
 
 import os
@@ -51,4 +52,3 @@ class Executor(base_executor.BaseExecutor):
         write_predictions(predictions, LABEL_ID, labels.tolist(), probabilities)
         result = evaluate_predictions(predictions, gate, prediction_keys(baseline is not None), evaluation_uri)
         _bless(artifact_utils.get_single_instance(output_dict["blessing"]), result.validation_ok, model, baseline)
-

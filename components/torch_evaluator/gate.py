@@ -9,6 +9,7 @@ threshold + change threshold vs. the baseline) is applied by TFMA's
 directory reads like a TFX Evaluator's: metrics (with `is_diff` entries), plots,
 `validations.tfrecord` and `eval_config.json` holding the gate.
 """
+
 from __future__ import annotations
 
 import os
@@ -98,9 +99,7 @@ def _rewrite_metrics(output_dir: str) -> dict[metric_types.MetricKey, float]:
 
 def evaluate_predictions(predictions: str, gate: tfma.EvalConfig, keys: Mapping[str, str], output_dir: str) -> tfma.ValidationResult:
     """Runs TFMA on the prediction records into `output_dir` and applies the gate; returns the validation result."""
-    tfma.run_model_analysis(
-        eval_config=agnostic_config(gate, keys), data_location=predictions, file_format="tfrecords", output_path=output_dir
-    )
+    tfma.run_model_analysis(eval_config=agnostic_config(gate, keys), data_location=predictions, file_format="tfrecords", output_path=output_dir)
     values = _rewrite_metrics(output_dir)
     config = gate_config(gate, keys)
     result = metrics_validator.validate_metrics(((), values), config)

@@ -4,6 +4,7 @@ Each record holds the label id and one probability vector per evaluated model,
 so TFMA computes every model's metrics from the same records with the same code
 as for the TF model.
 """
+
 from __future__ import annotations
 
 import os

@@ -12,6 +12,7 @@
   data through `DistributedDataParallel`, and rank 0 alone writes checkpoints and
   exports.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,7 +39,11 @@ class Accelerator:
 
     @classmethod
     def detect(
-        cls, mixed_precision: bool = False, env: Optional[dict[str, str]] = None, cuda_available: Optional[bool] = None, bf16_supported: Optional[bool] = None
+        cls,
+        mixed_precision: bool = False,
+        env: Optional[dict[str, str]] = None,
+        cuda_available: Optional[bool] = None,
+        bf16_supported: Optional[bool] = None,
     ) -> "Accelerator":
         """The plan for this process: GPU when CUDA is visible (AMP if asked), one of several DDP workers when WORLD_SIZE > 1."""
         env = dict(os.environ) if env is None else env

@@ -1,4 +1,5 @@
 """TorchTrainer: the PyTorch trainer as a TFX component (spec and wiring; the work is in `executor.py`)."""
+
 from __future__ import annotations
 
 from typing import Any, Optional

@@ -4,6 +4,7 @@ Reads the gzipped tf.Example TFRecords that Transform writes (the same files the
 trainer reads), parses them with the transform graph's feature spec, and yields
 (model input, label id) pairs; records whose label has no id are left out (`labelled`).
 """
+
 from __future__ import annotations
 
 import os
@@ -119,7 +120,9 @@ def training_splits(
         if not len(shard[1]):
             raise ValueError(f"no training examples left for process {rank} of {world_size}: {len(train[1])} after carving out validation")
         return shard, validation
-    return load_all(TransformedExamples(train_files, feature_spec, rank, world_size), device), load_all(TransformedExamples(eval_files, feature_spec), device)
+    return load_all(TransformedExamples(train_files, feature_spec, rank, world_size), device), load_all(
+        TransformedExamples(eval_files, feature_spec), device
+    )
 
 
 def repeat_to(data: tuple[Any, torch.Tensor], count: int) -> tuple[Any, torch.Tensor]:

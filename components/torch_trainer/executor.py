@@ -1,4 +1,5 @@
 """Executor of TorchTrainer: transformed TFRecords -> trained classifier -> TorchScript/ONNX/state dict."""
+
 from __future__ import annotations
 
 import json
@@ -87,6 +88,9 @@ class Executor(base_executor.BaseExecutor):
             print(f"[retrain] TorchTrainer: {processes} DistributedDataParallel processes", flush=True)
         results = run_training(job, processes)
         if processes > 1:
-            print(f"[retrain] TorchTrainer: train examples per process {[result.shard_examples for result in results]}, identical final weights", flush=True)
+            print(
+                f"[retrain] TorchTrainer: train examples per process {[result.shard_examples for result in results]}, identical final weights",
+                flush=True,
+            )
         shutil.rmtree(checkpoints, ignore_errors=True)
         model_artifact.set_string_custom_property(FRAMEWORK_PROPERTY, PYTORCH)

@@ -8,6 +8,7 @@ Layout of the model directory (`<Model artifact>/Format-Serving/`):
 - text models also hold `tokenizer/`; their exported inputs are `input_ids` and `attention_mask`.
 Image inputs are NHWC float32 in [0, 1], exactly Transform's `model_input`.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,14 @@ def export_model(classifier: Classifier, example: Any, class_names: Sequence[str
         torch.jit.save(scripted, os.path.join(directory, TORCHSCRIPT_FILE))
         dynamic = {name: ({0: "batch"} if classifier.images else {0: "batch", 1: "tokens"}) for name in names}
         torch.onnx.export(
-            scripted, inputs, os.path.join(directory, ONNX_FILE), input_names=names, output_names=["probabilities"],
-            dynamic_axes={**dynamic, "probabilities": {0: "batch"}}, dynamo=False, opset_version=17,
+            scripted,
+            inputs,
+            os.path.join(directory, ONNX_FILE),
+            input_names=names,
+            output_names=["probabilities"],
+            dynamic_axes={**dynamic, "probabilities": {0: "batch"}},
+            dynamo=False,
+            opset_version=17,
         )
     torch.save(classifier.state_dict(), os.path.join(directory, STATE_DICT_FILE))
     if not classifier.images:

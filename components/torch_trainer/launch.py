@@ -9,6 +9,7 @@ imports only the entrypoint's module (not the caller's `__main__`), reads the
 pickled argument from a private temporary directory and pickles its result
 there. A failure in any worker stops the others and comes back as one line.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -6,6 +6,7 @@ pooled and normalised as its sentence-transformers config says, like the TF Hub
 module `retrain export-hub-text` makes of it, and truncated where that module truncates).
 Images arrive as the transformed NHWC floats the TF trainer sees and are permuted here.
 """
+
 from __future__ import annotations
 
 import os
@@ -101,7 +102,9 @@ def embedding_size(backbone: nn.Module, example: Any) -> int:
 class Classifier(nn.Module):
     """backbone -> optional dense ReLU layers -> dropout -> logits (the head), like the TF trainer's model."""
 
-    def __init__(self, backbone: nn.Module, embedding_width: int, num_classes: int, hidden_units: Sequence[int] = (), dropout: float = 0.0, images: bool = True) -> None:
+    def __init__(
+        self, backbone: nn.Module, embedding_width: int, num_classes: int, hidden_units: Sequence[int] = (), dropout: float = 0.0, images: bool = True
+    ) -> None:
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"need at least 2 classes to train a classifier, got {num_classes}")

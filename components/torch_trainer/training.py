@@ -14,6 +14,7 @@ trainer's too, and so is the divergence guard. With several processes each phase
 DistributedDataParallel wrapper (`Accelerator.wrap`); epoch metrics are summed
 over the ranks, so every rank records, checkpoints and stops alike.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -114,7 +115,9 @@ def embeddings(model: Classifier, inputs: Any, batch_size: int, accelerator: Acc
     return torch.cat(parts)
 
 
-def _evaluate(forward: Callable[[Any], torch.Tensor], inputs: Any, labels: torch.Tensor, loss_fn: nn.Module, batch_size: int, accelerator: Accelerator) -> tuple[float, float]:
+def _evaluate(
+    forward: Callable[[Any], torch.Tensor], inputs: Any, labels: torch.Tensor, loss_fn: nn.Module, batch_size: int, accelerator: Accelerator
+) -> tuple[float, float]:
     total_loss, correct = 0.0, 0
     with torch.no_grad(), accelerator.autocast():
         for index in _batches(len(labels), batch_size, None):
@@ -174,11 +177,22 @@ def train_classifier(
         saved = load_checkpoint(checkpoint_path)
         model.load_state_dict(saved["model"])
         state = TrainingState(
-            saved["phase_index"], saved["epoch_in_phase"], [EpochRecord(**record) for record in saved["history"]],
-            saved["best_accuracy"], saved["best_state"], saved["bad_epochs"],
+            saved["phase_index"],
+            saved["epoch_in_phase"],
+            [EpochRecord(**record) for record in saved["history"]],
+            saved["best_accuracy"],
+            saved["best_state"],
+            saved["bad_epochs"],
         )
     run = _Run(
-        model, plan, nn.CrossEntropyLoss(weight=weight, label_smoothing=plan.label_smoothing), backbone_train_mode, state, checkpoint_path, on_epoch_end, accelerator
+        model,
+        plan,
+        nn.CrossEntropyLoss(weight=weight, label_smoothing=plan.label_smoothing),
+        backbone_train_mode,
+        state,
+        checkpoint_path,
+        on_epoch_end,
+        accelerator,
     )
     with _threads(accelerator.cpu_threads):
         _train_phases(run, train, validation, saved)
@@ -220,7 +234,9 @@ class _PhaseContext:
         return bool(self.phase.unfreeze_blocks)
 
 
-def _train_phases(run: _Run, train: tuple[Any, torch.Tensor], validation: Optional[tuple[Any, torch.Tensor]], saved: Optional[dict[str, Any]]) -> None:
+def _train_phases(
+    run: _Run, train: tuple[Any, torch.Tensor], validation: Optional[tuple[Any, torch.Tensor]], saved: Optional[dict[str, Any]]
+) -> None:
     model, plan = run.model, run.plan
     blocks = parameter_blocks(model.backbone, plan.block_pattern)
     cache: dict[str, torch.Tensor] = {}
@@ -229,7 +245,9 @@ def _train_phases(run: _Run, train: tuple[Any, torch.Tensor], validation: Option
             continue
         if phase.unfreeze_blocks and not blocks:
             raise ValueError(f"mode {plan.mode!r} needs a trainable backbone, but it exposes no parameters")
-        groups = training_groups(model.head_parameters(), blocks, plan.learning_rate, phase.backbone_learning_rate_scale, phase.unfreeze_blocks, phase.layer_decay)
+        groups = training_groups(
+            model.head_parameters(), blocks, plan.learning_rate, phase.backbone_learning_rate_scale, phase.unfreeze_blocks, phase.layer_decay
+        )
         set_trainable(model, groups)
         optimizer = _optimizer(groups, run.accelerator.device)
         if saved is not None and phase_index == saved["phase_index"]:
@@ -288,7 +306,9 @@ def _epochs(context: _PhaseContext) -> None:
     guard = guard_for(plan, phase, model.logits.out_features)
     for epoch in range(state.epoch_in_phase, phase.epochs):
         global_epoch = len(state.history)
-        torch.manual_seed(plan.seed * 100_003 + global_epoch + 1_000_003 * accelerator.rank)  # dropout: same draws after a resume, other draws per rank
+        torch.manual_seed(
+            plan.seed * 100_003 + global_epoch + 1_000_003 * accelerator.rank
+        )  # dropout: same draws after a resume, other draws per rank
         generator = torch.Generator().manual_seed(plan.seed * 100_003 + global_epoch)
         set_modes(model, context.backbone_trains, run.backbone_train_mode)
         total_loss, correct, predicted = 0.0, 0, torch.zeros(model.logits.out_features, dtype=torch.long)

@@ -2,6 +2,7 @@
 
 The classifier's classes are the first axis of its `logits` weight and bias.
 """
+
 from __future__ import annotations
 
 import torch

@@ -4,6 +4,7 @@
 one of N DistributedDataParallel workers started by `launch.launch`; `run_training`
 picks between the two and checks that the workers agree.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -75,7 +76,14 @@ def train_worker(job: TrainingJob) -> WorkerResult:
         torch.manual_seed(settings.seed)
         plan = TrainingPlan.from_settings(settings, job.label_smoothing)
         train, validation = training_splits(
-            job.train_files, job.eval_files, job.feature_spec, plan.validation_fraction, plan.seed, accelerator.rank, accelerator.world_size, accelerator.device
+            job.train_files,
+            job.eval_files,
+            job.feature_spec,
+            plan.validation_fraction,
+            plan.seed,
+            accelerator.rank,
+            accelerator.world_size,
+            accelerator.device,
         )
         shard_examples = len(train[1])
         train = repeat_to(train, accelerator.max_across(shard_examples))

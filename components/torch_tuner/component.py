@@ -4,6 +4,7 @@ The counterpart of TFX's Tuner for `trainer: torch | both`: same inputs and outp
 (`best_hyperparameters`, `tuner_results`), so its result feeds TorchTrainer's
 `hyperparameters` as the Tuner's feeds the Trainer's.
 """
+
 from __future__ import annotations
 
 from typing import Any

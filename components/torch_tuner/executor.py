@@ -1,4 +1,5 @@
 """Executor of TorchTuner: the shared trials trained in PyTorch -> `best_hyperparameters` as TFX's Tuner writes them."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,10 @@ def _write(directory: str, name: str, content: Any) -> None:
 
 
 def _trial_line(result: TrialResult) -> None:
-    print(f"[retrain] TorchTuner: trial {result.index + 1}: {result.values} -> validation accuracy {result.score:.4f} ({result.epochs} epochs)", flush=True)
+    print(
+        f"[retrain] TorchTuner: trial {result.index + 1}: {result.values} -> validation accuracy {result.score:.4f} ({result.epochs} epochs)",
+        flush=True,
+    )
 
 
 class Executor(base_executor.BaseExecutor):

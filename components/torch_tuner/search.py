@@ -4,6 +4,7 @@ Same strategy (`build_strategy` from the settings' seed), budget (each proposal'
 phase, no divergence guard, so a diverging trial scores low instead of stopping the search) and
 scoring (`trial_score` on the validation subset) as the TF tuner; only the training is PyTorch's.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Optional, Sequence
@@ -41,7 +42,13 @@ def run_trials(
         plan = TrainingPlan.from_settings(trial, label_smoothing)
         model = build_classifier(trial, num_classes, example=train[0][:1])
         history = train_classifier(
-            model, train, plan, validation=validation, class_weights=class_weights, backbone_train_mode=trial.backbone_train_mode, accelerator=accelerator
+            model,
+            train,
+            plan,
+            validation=validation,
+            class_weights=class_weights,
+            backbone_train_mode=trial.backbone_train_mode,
+            accelerator=accelerator,
         )
         last_phase = [float(record.val_accuracy) for record in history if record.phase == history[-1].phase and record.val_accuracy is not None]
         result = TrialResult(proposal.index, dict(proposal.values), trial_score(last_phase, plan.early_stopping_patience > 0), len(history))

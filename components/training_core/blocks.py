@@ -3,6 +3,7 @@
 Both trainers group this way (TF variables by `name`, PyTorch parameters by their dotted
 names with dots read as underscores); the config schema validates `block_pattern` with it.
 """
+
 from __future__ import annotations
 
 import re

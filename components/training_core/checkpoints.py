@@ -5,6 +5,7 @@ the component's stable directory (`<pipeline_root>/<component>/checkpoints/<fing
 keyed by everything that determines the run: same inputs -> same directory -> resume;
 anything changed -> a fresh start.
 """
+
 from __future__ import annotations
 
 import hashlib

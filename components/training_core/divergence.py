@@ -11,6 +11,7 @@ head that still predicts one class while its loss falls is only starting), raise
 `TrainingDiverged` with one line naming the settings to change. A loss that is
 not finite stops the phase at once. Both trainers call it after every epoch.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,10 +59,7 @@ class DivergenceGuard:
     def _stop(self, what: str) -> None:
         rates = f"lower training.learning_rate (now {self.learning_rate:g})"
         if self.backbone_learning_rate is not None:
-            rates += (
-                f" or training.backbone_learning_rate_scale"
-                f" (the backbone trains at {self.backbone_learning_rate:g})"
-            )
+            rates += f" or training.backbone_learning_rate_scale (the backbone trains at {self.backbone_learning_rate:g})"
         raise TrainingDiverged(
             f"training diverged in phase '{self.phase}' after epoch {self._epochs} of it: {what}; "
             f"{rates}, or set training.divergence_guard: false to train on anyway"

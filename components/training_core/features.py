@@ -1,4 +1,5 @@
 """Names of the transformed features, and which records carry a label: Transform, both trainers and the evaluators."""
+
 from __future__ import annotations
 
 from typing import TypeVar

@@ -4,6 +4,7 @@
 top K blocks with layer-wise learning-rate decay. Variables in no group receive no
 update. The variables are the framework's own (TF variables or PyTorch parameters).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -7,6 +7,7 @@
   unfreezes the top `unfreeze_blocks` blocks for `fine_tune_epochs`, each block
   `layer_decay` times slower than the one above it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -6,6 +6,7 @@ bar rewritten in place. Loops shorter than `interval` print nothing, so quick st
 stay quiet. Framework-neutral: both trainers use it. `step_progress` covers a step
 that cannot be counted (a checkpoint conversion) with `still running` lines.
 """
+
 from __future__ import annotations
 
 import contextlib

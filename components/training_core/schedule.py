@@ -1,4 +1,5 @@
 """Learning-rate warmup and cosine decay: the factor of each optimizer group's peak rate at a point of a phase."""
+
 from __future__ import annotations
 
 import math

@@ -6,6 +6,7 @@ the seed, so it is the same in every epoch, every re-run, any read order and eit
 trainer. This is the rule in NumPy (the PyTorch trainer's); the TF trainer runs the
 same rule as graph ops (components/hub_trainer/validation.py), and a test holds the two equal.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence

@@ -5,6 +5,7 @@ first ones of the new layer: old-class logits are unchanged before training and 
 the new classes start fresh. Both trainers copy by this rule; each brings its own
 variables and copy operations.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

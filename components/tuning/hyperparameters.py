@@ -1,4 +1,5 @@
 """Tuned hyperparameters (a tuner's `best_hyperparameters`) applied to the trainer settings, alike in both trainers."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional

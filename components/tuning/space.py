@@ -9,6 +9,7 @@ phase, score it on validation accuracy over the subset carved from the train spl
 as a KerasTuner `HyperParameters.get_config()` mapping (`hyperparameters_config`),
 which is what TFX's Tuner writes and its Trainer reads.
 """
+
 from __future__ import annotations
 
 import math
@@ -166,9 +167,17 @@ def hyperparameters_config(space: Sequence[Param], values: Optional[Mapping[str,
             entries.append({"class_name": "Fixed", "config": {"name": param.name, "conditions": [], "value": value}})
         elif param.kind == "int":
             config = {"name": param.name, "default": None, "conditions": [], "min_value": int(param.low), "max_value": int(param.high)}
-            entries.append({"class_name": "Int", "config": {**config, "step": None if param.log else 1, "sampling": "log" if param.log else "linear"}})
+            entries.append(
+                {"class_name": "Int", "config": {**config, "step": None if param.log else 1, "sampling": "log" if param.log else "linear"}}
+            )
         else:
-            config = {"name": param.name, "default": float(param.low), "conditions": [], "min_value": float(param.low), "max_value": float(param.high)}
+            config = {
+                "name": param.name,
+                "default": float(param.low),
+                "conditions": [],
+                "min_value": float(param.low),
+                "max_value": float(param.high),
+            }
             entries.append({"class_name": "Float", "config": {**config, "step": None, "sampling": "log" if param.log else "linear"}})
     return {"space": entries, "values": dict(defaults if values is None else values)}
 

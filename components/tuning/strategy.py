@@ -19,6 +19,7 @@ offered the same first trials (hyperband: the first bracket's first round; bayes
 its random trials); later trials depend on each framework's own scores and may differ.
 KerasTuner's oracles import TensorFlow (~12 s on a 2-core machine); `random` imports nothing.
 """
+
 from __future__ import annotations
 
 import abc

@@ -1,4 +1,5 @@
 """VersionedPusher: TFX's Pusher spec plus the model's evaluation, with retrain's versioning executor."""
+
 from __future__ import annotations
 
 from typing import Optional

@@ -10,6 +10,7 @@ export to the next. The digest therefore covers what holds the weights and vocab
 - anything else: every file.
 Each file enters with its path relative to the model directory.
 """
+
 from __future__ import annotations
 
 import hashlib

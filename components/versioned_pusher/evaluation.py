@@ -1,4 +1,5 @@
 """Reads a TFMA `ModelEvaluation` artifact: the gate metric of the candidate and of its baseline."""
+
 from __future__ import annotations
 
 from typing import Optional

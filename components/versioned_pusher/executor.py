@@ -1,4 +1,5 @@
 """Executor of VersionedPusher: TFX Pusher semantics, with integer versions, atomic and idempotent pushes."""
+
 from __future__ import annotations
 
 from typing import Any, Optional

@@ -4,6 +4,7 @@ The operating system releases the lock when its holder exits or is killed, so a 
 is never stale. The lock file holds one line describing the holder (pid, host, start
 time, command) for the message of whoever finds it taken.
 """
+
 from __future__ import annotations
 
 import contextlib

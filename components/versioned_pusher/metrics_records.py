@@ -8,6 +8,7 @@ TensorFlow 2.16 `tensorflow/tsl/lib/io/record_reader.cc` reads them (length, mas
 length, data, masked CRC-32C of the data; a bad checksum or a cut record is an error there too),
 parsed with TFMA's own generated `metrics_for_slice_pb2` (loaded through components/compat).
 """
+
 from __future__ import annotations
 
 import glob

@@ -13,6 +13,7 @@ version and its record appear together. A push:
 5. copies into a hidden staging directory and renames it to the next free version.
 TF Serving ignores every name here that is not an integer.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -5,6 +5,7 @@ experiments, runs and recurring runs. The bearer token travels in the Authorizat
 of every request and nowhere else: it is never logged, and messages of the errors raised
 here never contain it (they are also scrubbed of it in case a server echoes it back).
 """
+
 from __future__ import annotations
 
 import http.client

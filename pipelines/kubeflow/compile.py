@@ -18,6 +18,7 @@ Runtime parameters (defaults in the spec): `span` pins the span ExampleGen inges
 The service account is not part of a KFP pipeline definition: submit sets it on the
 run from `kubeflow.service_account`.
 """
+
 from __future__ import annotations
 
 import json
@@ -122,10 +123,7 @@ def compile_pipeline_spec(config: RetrainConfig, target: str = "kfp") -> dict[st
 def _executor_labels(spec: dict[str, Any]) -> dict[str, str]:
     """Step id -> executor label, through each task's component."""
     components = spec["components"]
-    return {
-        task["taskInfo"]["name"]: components[task["componentRef"]["name"]]["executorLabel"]
-        for task in spec["root"]["dag"]["tasks"].values()
-    }
+    return {task["taskInfo"]["name"]: components[task["componentRef"]["name"]]["executorLabel"] for task in spec["root"]["dag"]["tasks"].values()}
 
 
 def _torch_image(spec: dict[str, Any], executor_labels: dict[str, str], torch_steps: set[str], image: Optional[str]) -> None:

@@ -30,6 +30,7 @@ launcher reads it through the Kubernetes API; a step gets its keys by
 `secretNameParameter`); `s3://` and `gs://` roots use the pod's ambient
 credentials (`fromEnv`), as the launcher does.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Optional

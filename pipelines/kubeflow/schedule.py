@@ -6,6 +6,7 @@ old ones with the same name in the experiment. Creating first means a failure ne
 the pipeline without a schedule: if the new recurring run cannot be created, or the old one
 cannot be deleted, everything this command created is removed again.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,7 +39,9 @@ def describe(schedule: ScheduleSettings) -> str:
     return f"{when}, max concurrency {schedule.max_concurrency}, catch-up {'on' if schedule.catchup else 'off'}"
 
 
-def recurring_run_body(name: str, uploaded: Uploaded, package: PipelinePackage, settings: ServerSettings, service_account: Optional[str]) -> dict[str, Any]:
+def recurring_run_body(
+    name: str, uploaded: Uploaded, package: PipelinePackage, settings: ServerSettings, service_account: Optional[str]
+) -> dict[str, Any]:
     """A v2beta1 RecurringRun of the uploaded version on the configured trigger."""
     schedule = settings.schedule
     body: dict[str, Any] = {
@@ -96,7 +99,10 @@ def upsert_schedule(config: RetrainConfig, settings: ServerSettings, environ: Ma
         package = compile_package(config)
         new_id, uploaded, deleted = replace_recurring_run(client, existing, old, name, package, settings, config.kubeflow.service_account)
         replaced = f"; replaced {deleted} earlier recurring run{'s' if deleted > 1 else ''}" if deleted else ""
-        print(f"[retrain] recurring run '{recurring_run_name(name)}' ({describe(settings.schedule)}) in experiment '{settings.experiment}'{replaced}", file=out)
+        print(
+            f"[retrain] recurring run '{recurring_run_name(name)}' ({describe(settings.schedule)}) in experiment '{settings.experiment}'{replaced}",
+            file=out,
+        )
         print(f"recurring run: {new_id} (pipeline version '{uploaded.version_name}')", file=out, flush=True)
         return new_id
     finally:

@@ -4,6 +4,7 @@ Kubeflow Pipelines parses cron with robfig/cron: `second minute hour day-of-mont
 day-of-week`, each field `*`, `?` (day fields only), a value, a range `a-b`, a step `/n`,
 or a comma-separated list of those; months and weekdays also by name (JAN, MON).
 """
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """The `kubeflow.server` config section: where `retrain submit` and `retrain schedule` send the pipeline."""
+
 from __future__ import annotations
 
 import re

@@ -6,6 +6,7 @@ the pipeline root (an object-store URL) and the ML Metadata service that the
 container-step resolvers query. `server` (where submit/schedule send the pipeline)
 lives in server_settings.py.
 """
+
 from __future__ import annotations
 
 import re
@@ -61,12 +62,12 @@ def quantity_in_gb(value: str) -> float:
     return float(match.group(1)) * factors[match.group(2)] / 1e9
 
 
-
 def _one_of(value: str, allowed: "tuple[str, ...] | list[str]", problem: str) -> str:
     """`value` when it is one of `allowed`; else ValueError "PROBLEM 'value': use one of ..."."""
     if value not in allowed:
         raise ValueError(f"{problem} {value!r}: use one of {', '.join(allowed)}")
     return value
+
 
 class StepResources(_Section):
     """CPU (cores), memory (a Kubernetes quantity) and, for GPU steps, the GPU count (overrides `gpu.count`)."""
@@ -212,7 +213,9 @@ class KubeflowSettings(_Section):
     @classmethod
     def _object_store_url(cls, value: str) -> str:
         if not _BUCKET_URL.match(value):
-            raise ValueError(f"{value!r} is not an object-store URL: KFP takes minio://BUCKET/..., s3://BUCKET/... or gs://BUCKET/... (its driver rejects paths)")
+            raise ValueError(
+                f"{value!r} is not an object-store URL: KFP takes minio://BUCKET/..., s3://BUCKET/... or gs://BUCKET/... (its driver rejects paths)"
+            )
         return value
 
     @field_validator("serving_root")
@@ -227,7 +230,9 @@ class KubeflowSettings(_Section):
         if self.serving_on_volume or self.serving_root.startswith("gs://"):
             return self
         if not any(PurePosixPath(self.serving_root).is_relative_to(volume.mount_path) for volume in self.volumes):
-            raise ValueError(f"serving_root {self.serving_root} is a path but no volume holds it: set kubeflow.serving_claim or a kubeflow.volumes entry")
+            raise ValueError(
+                f"serving_root {self.serving_root} is a path but no volume holds it: set kubeflow.serving_claim or a kubeflow.volumes entry"
+            )
         return self
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ Runtime parameters (RUNTIME_PARAMETER_DEFAULTS):
 resolver steps are their Kubeflow variants (components/kubeflow/consumers.py),
 which take an empty resolver output as no input; the trainers among them take `epochs`.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -94,23 +95,18 @@ def span_window_step(config: RetrainConfig, example_gen: BaseComponent) -> BaseC
     ).with_id(SPAN_WINDOW_RESOLVER_ID)
 
 
-def label_map_resolver_step(
-    config: RetrainConfig, examples: tfx.dsl.Channel, framework: Optional[str], node_id: str
-) -> BaseComponent:
+def label_map_resolver_step(config: RetrainConfig, examples: tfx.dsl.Channel, framework: Optional[str], node_id: str) -> BaseComponent:
     """The container step for a label-map resolver (outputs `label_map` and `model`); `framework`: None for all models."""
     return LabelMapLineageResolver(
         examples=examples, pipeline_name=config.pipeline_name, metadata_connection=_connection(config), framework=framework
     ).with_id(node_id)
 
 
-def baseline_resolver_step(
-    config: RetrainConfig, candidate: tfx.dsl.Channel, framework: Optional[str], node_id: str
-) -> BaseComponent:
+def baseline_resolver_step(config: RetrainConfig, candidate: tfx.dsl.Channel, framework: Optional[str], node_id: str) -> BaseComponent:
     """The container step for a baseline resolver (output `model`); `framework`: None for all models."""
     return BaselineModelResolver(
         candidate=candidate, pipeline_name=config.pipeline_name, metadata_connection=_connection(config), framework=framework
     ).with_id(node_id)
-
 
 
 def epochs_parameter() -> tfx.dsl.experimental.RuntimeParameter:

@@ -5,6 +5,7 @@ Order of work: settings and credentials are checked locally, then the server is 
 (config errors such as an unknown GPU type fail there); only then is anything created,
 and whatever was created is removed again when a later step fails.
 """
+
 from __future__ import annotations
 
 import os

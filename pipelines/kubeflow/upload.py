@@ -4,6 +4,7 @@ Shared by `retrain submit` and `retrain schedule`: the compiled pipeline becomes
 package (the PipelineSpec, then the Kubernetes PlatformSpec as a second YAML document, the
 form the KFP API server reads), uploaded as a new version of the named pipeline.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Everything the report shows about one run, gathered from ML Metadata and the run's artifacts."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """What data a run used: examples per span and split, label map, rejected records, schema anomalies."""
+
 from __future__ import annotations
 
 import json

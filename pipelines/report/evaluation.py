@@ -1,4 +1,5 @@
 """What the Evaluator measured: overall metrics per model, confusion matrices and the gate's thresholds."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

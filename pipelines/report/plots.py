@@ -5,6 +5,7 @@ drawn as written instead of failing in mathtext. Class names on axes are wrapped
 and abbreviated (`tick_label`) and x labels turn upright when they would not fit
 side by side, so any names stay readable.
 """
+
 from __future__ import annotations
 
 import base64

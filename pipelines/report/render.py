@@ -3,6 +3,7 @@
 The markup is well-formed XML as well (every element closed, void elements self-closed),
 so it parses strictly with an XML parser and opens in any browser offline.
 """
+
 from __future__ import annotations
 
 import html
@@ -283,10 +284,14 @@ def _anomalies(data: DataReport) -> str:
 def _data(report: RunReport) -> str:
     data = report.data
     body = (
-        "<h3>Examples per span and split</h3>" + _examples(data)
-        + "<h3>Label map</h3>" + _label_map(data)
-        + "<h3>Rejected records</h3>" + _rejections(data)
-        + "<h3>Schema anomalies (TFDV)</h3>" + _anomalies(data)
+        "<h3>Examples per span and split</h3>"
+        + _examples(data)
+        + "<h3>Label map</h3>"
+        + _label_map(data)
+        + "<h3>Rejected records</h3>"
+        + _rejections(data)
+        + "<h3>Schema anomalies (TFDV)</h3>"
+        + _anomalies(data)
     )
     return _section("data", "Data", body)
 
@@ -303,10 +308,7 @@ def render_report(report: RunReport) -> str:
     ref = report.ref
     title = f"retrain report: {ref.pipeline_name}, run {ref.run_id}"
     started = ref.started.strftime("%Y-%m-%d %H:%M:%S")
-    header = (
-        f"<h1>{_e(title)}</h1>"
-        f'<p class="meta">started {started} \u00b7 outcome: <span id="outcome">{_e(report.outcome)}</span></p>'
-    )
+    header = f'<h1>{_e(title)}</h1><p class="meta">started {started} \u00b7 outcome: <span id="outcome">{_e(report.outcome)}</span></p>'
     sections = [_verdict(report), _metrics(report), _training(report), _data(report), _lineage(report)]
     return (
         "<!DOCTYPE html>\n"

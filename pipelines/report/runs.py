@@ -1,4 +1,5 @@
 """Pipeline runs as ML Metadata records them: one `pipeline_run` context per run, linking its executions."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -192,9 +193,7 @@ def _node_ids_by_execution(store: mlmd.MetadataStore, pipelines: set[str]) -> di
     }
 
 
-def _records(
-    store: mlmd.MetadataStore, refs: list[RunRef], node_ids: Callable[[int], Optional[str]]
-) -> list[RunRecord]:
+def _records(store: mlmd.MetadataStore, refs: list[RunRef], node_ids: Callable[[int], Optional[str]]) -> list[RunRecord]:
     """The runs' executions (one query per run, through its context), then all their events and artifacts in one query each."""
     executions = {ref.context_id: sorted(store.get_executions_by_context(ref.context_id), key=lambda each: each.id) for ref in refs}
     execution_ids = [execution.id for run in executions.values() for execution in run]

@@ -1,4 +1,5 @@
 """Which recorded trainer settings the report shows: those that apply to the run's task and mode, plus the label map's."""
+
 from __future__ import annotations
 
 from typing import Any, Optional

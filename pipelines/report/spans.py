@@ -1,4 +1,5 @@
 """Which spans a run used, read from ML Metadata alone (no TensorFlow: `retrain history` shows them)."""
+
 from __future__ import annotations
 
 from typing import Optional

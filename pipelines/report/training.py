@@ -1,4 +1,5 @@
 """Per-epoch training curves, read from the TensorBoard logs a trainer writes into its ModelRun artifact."""
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,8 @@ def load_curves(model_run_uri: str) -> Curves:
         for path in sorted(fileio.glob(os.path.join(model_run_uri, subset, "events.out.tfevents.*"))):
             for event in tf.compat.v1.train.summary_iterator(path):
                 for value in event.summary.value:
-                    if value.tag.startswith(EPOCH_PREFIX) and value.tag[len(EPOCH_PREFIX):] not in NOT_CURVES:
-                        per_epoch.setdefault(value.tag[len(EPOCH_PREFIX):], {})[event.step + 1] = _scalar(value)
+                    if value.tag.startswith(EPOCH_PREFIX) and value.tag[len(EPOCH_PREFIX) :] not in NOT_CURVES:
+                        per_epoch.setdefault(value.tag[len(EPOCH_PREFIX) :], {})[event.step + 1] = _scalar(value)
         for metric, values in per_epoch.items():
             curves.setdefault(metric, {})[subset.rstrip("/")] = sorted(values.items())
     return curves

@@ -7,6 +7,7 @@ holds the input artifacts' names (their MLMD ids), the input parameter values, t
 specs without URIs, and the container's image and unsubstituted command + args; cache
 entries are looked up by fingerprint, `pipeline/<pipeline name>` and namespace.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,14 +19,11 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2 as kfp_pb2
 
 
-def cache_key(
-    executor_input: kfp_pb2.ExecutorInput, output_parameter_types: dict[str, str], cmd_args: list[str], image: str
-) -> dict[str, Any]:
+def cache_key(executor_input: kfp_pb2.ExecutorInput, output_parameter_types: dict[str, str], cmd_args: list[str], image: str) -> dict[str, Any]:
     """GenerateCacheKey, as the protojson form of the `CacheKey` message (api/v2alpha1/cache_key.proto)."""
     key: dict[str, Any] = {}
     names = {
-        name: {"artifactNames": [artifact.name for artifact in artifacts.artifacts]}
-        for name, artifacts in executor_input.inputs.artifacts.items()
+        name: {"artifactNames": [artifact.name for artifact in artifacts.artifacts]} for name, artifacts in executor_input.inputs.artifacts.items()
     }
     if names:
         key["inputArtifactNames"] = names
@@ -93,13 +91,8 @@ class TaskCache:
 
     def get_execution_cache(self, fingerprint_: str, pipeline_name: str, namespace: str) -> str:
         """GetExecutionCache: the MLMD execution id of the newest task with these three fields, else ""."""
-        matches = [
-            task
-            for task in self.tasks
-            if (task.fingerprint, task.pipeline_name, task.namespace) == (fingerprint_, pipeline_name, namespace)
-        ]
+        matches = [task for task in self.tasks if (task.fingerprint, task.pipeline_name, task.namespace) == (fingerprint_, pipeline_name, namespace)]
         return max(matches, key=lambda task: task.created_at).mlmd_execution_id if matches else ""
 
     def create_execution_cache(self, task: CachedTask) -> None:
         self.tasks.append(task)
-

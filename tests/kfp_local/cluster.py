@@ -1,4 +1,5 @@
 """A local stand-in for an open-source KFP installation: MLMD gRPC, S3-API and GCS API servers, pods as processes."""
+
 from __future__ import annotations
 
 import contextlib

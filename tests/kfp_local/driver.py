@@ -7,6 +7,7 @@ Kubernetes executor config parsed strictly by `cmd/driver/main.go`) `kfp_version
 Input artifacts come from the producer's OUTPUT events in ML Metadata and reach the step
 with an EMPTY `type.instanceSchema` (`metadata/client.go` ToRuntimeArtifact, both tags).
 """
+
 from __future__ import annotations
 
 import json
@@ -96,8 +97,15 @@ def store_session_info(pipeline_root: str, minio_endpoint: str = DEFAULT_MINIO_E
     config = parse_bucket_config(pipeline_root)
     provider = config.scheme[: -len("://")]
     if provider == "minio":
-        params = {"region": "minio", "endpoint": minio_endpoint, "disableSSL": "true", "fromEnv": "false",
-                  "secretName": "mlpipeline-minio-artifact", "accessKeyKey": "accesskey", "secretKeyKey": "secretkey"}
+        params = {
+            "region": "minio",
+            "endpoint": minio_endpoint,
+            "disableSSL": "true",
+            "fromEnv": "false",
+            "secretName": "mlpipeline-minio-artifact",
+            "accessKeyKey": "accesskey",
+            "secretKeyKey": "secretkey",
+        }
         return {"Provider": provider, "Params": params}
     return {"Provider": provider, "Params": {"fromEnv": "true"}}
 
@@ -130,7 +138,9 @@ def root_dag(
     return pipeline, execution
 
 
-def runtime_config_with_defaults(spec: kfp_pb2.PipelineSpec, parameter_values: dict[str, Any], pipeline_root: str = "") -> kfp_pb2.PipelineJob.RuntimeConfig:
+def runtime_config_with_defaults(
+    spec: kfp_pb2.PipelineSpec, parameter_values: dict[str, Any], pipeline_root: str = ""
+) -> kfp_pb2.PipelineJob.RuntimeConfig:
     """The run's runtime config: given values, then the root's defaults (argocompiler/argo.go, 2.5.0)."""
     config = kfp_pb2.PipelineJob.RuntimeConfig(gcs_output_directory=pipeline_root)
     for name, value in parameter_values.items():
@@ -218,9 +228,7 @@ def _check_parameter_types(inputs: kfp_pb2.ExecutorInput.Inputs, component: kfp_
             raise DriverError(f"input parameter {name!r} type mismatch: expect {_ParameterType.Name(spec.parameter_type)}, got {kind}")
 
 
-def resolve_inputs(
-    client: MetadataClient, dag: mlmd_pb2.Execution, pipeline: Pipeline, opts: StepOptions
-) -> kfp_pb2.ExecutorInput.Inputs:
+def resolve_inputs(client: MetadataClient, dag: mlmd_pb2.Execution, pipeline: Pipeline, opts: StepOptions) -> kfp_pb2.ExecutorInput.Inputs:
     """resolveInputs: parameters from the DAG's inputs or constants, artifacts from the producers' outputs."""
     dag_inputs = parameters_of(dag, "inputs")
     upstream = _Upstream(client, dag.id, pipeline)
@@ -245,14 +253,14 @@ def resolve_inputs(
     return inputs
 
 
-def provision_outputs(pipeline_root: str, task_name: str, outputs_spec: kfp_pb2.ComponentOutputsSpec, salt: str, publish_logs: bool) -> kfp_pb2.ExecutorInput.Outputs:
+def provision_outputs(
+    pipeline_root: str, task_name: str, outputs_spec: kfp_pb2.ComponentOutputsSpec, salt: str, publish_logs: bool
+) -> kfp_pb2.ExecutorInput.Outputs:
     """provisionOutputs: one URI per output under `<run root>/<task>/<uuid>/<name>`, output files under /tmp."""
     outputs = kfp_pb2.ExecutorInput.Outputs(output_file=OUTPUT_METADATA_FILE)
     artifacts = dict(outputs_spec.artifacts)
     if publish_logs:
-        artifacts[EXECUTOR_LOGS] = kfp_pb2.ComponentOutputsSpec.ArtifactSpec(
-            artifact_type=kfp_pb2.ArtifactTypeSchema(schema_title="system.Artifact")
-        )
+        artifacts[EXECUTOR_LOGS] = kfp_pb2.ComponentOutputsSpec.ArtifactSpec(artifact_type=kfp_pb2.ArtifactTypeSchema(schema_title="system.Artifact"))
     for name, artifact in artifacts.items():
         runtime = outputs.artifacts[name].artifacts.add()
         runtime.uri = generate_output_uri(pipeline_root, [task_name, salt, name], False)
@@ -264,9 +272,7 @@ def provision_outputs(pipeline_root: str, task_name: str, outputs_spec: kfp_pb2.
     return outputs
 
 
-def container(
-    client: MetadataClient, cache: TaskCache, opts: StepOptions, dag: mlmd_pb2.Execution, pipeline: Pipeline
-) -> DriverResult:
+def container(client: MetadataClient, cache: TaskCache, opts: StepOptions, dag: mlmd_pb2.Execution, pipeline: Pipeline) -> DriverResult:
     """driver.Container: resolve inputs, provision outputs, look the step up in the cache, create its execution.
 
     On a cache hit the execution is published CACHED with the cached execution's
@@ -317,4 +323,3 @@ def _reuse_cached_outputs(
             raise DriverError(f"unable to find artifact with name {name} in mlmd output artifacts")
         reused.append(OutputArtifact(name, outputs[name].artifact, artifacts.artifacts[0].type.instance_schema))
     client.publish_execution(execution, pipeline, parameters_of(cached, "outputs"), reused, mlmd_pb2.Execution.CACHED)
-

@@ -20,6 +20,7 @@ Substitutions (a process here, a pod there), each explicit:
   KFP_POD_NAME/KFP_POD_UID, the container's `env`, and `secretAsEnv` values from the
   cluster's Secrets (a missing Secret or key fails the pod, as the kubelet does).
 """
+
 from __future__ import annotations
 
 import json
@@ -49,7 +50,6 @@ from kfp_local.object_store import (
     upload_blob,
 )
 from kfp_local.services import ObjectStores
-
 
 
 class StepFailed(RuntimeError):

@@ -8,6 +8,7 @@ session), executions `system.DAGExecution` / `system.ContainerExecution`, artifa
 by their schema title with properties stored as custom properties, and INPUT/OUTPUT
 events whose path is the artifact's name in the task.
 """
+
 from __future__ import annotations
 
 import json
@@ -140,9 +141,7 @@ class MetadataClient:
         for key, value in (properties or {}).items():
             context.custom_properties[key].CopyFrom(value)
         self._svc.PutContexts(svc_pb2.PutContextsRequest(contexts=[context]))
-        return self._svc.GetContextByTypeAndName(
-            svc_pb2.GetContextByTypeAndNameRequest(type_name=type_name, context_name=name)
-        ).context
+        return self._svc.GetContextByTypeAndName(svc_pb2.GetContextByTypeAndNameRequest(type_name=type_name, context_name=name)).context
 
     def get_pipeline(
         self, pipeline_name: str, run_id: str, namespace: str = "", run_resource: str = "", pipeline_root: str = "", session: str = ""
@@ -159,9 +158,7 @@ class MetadataClient:
         parents = self._svc.GetParentContextsByContext(svc_pb2.GetParentContextsByContextRequest(context_id=run_context.id)).contexts
         if not parents:
             self._svc.PutParentContexts(
-                svc_pb2.PutParentContextsRequest(
-                    parent_contexts=[mlmd_pb2.ParentContext(child_id=run_context.id, parent_id=pipeline_context.id)]
-                )
+                svc_pb2.PutParentContextsRequest(parent_contexts=[mlmd_pb2.ParentContext(child_id=run_context.id, parent_id=pipeline_context.id)])
             )
         elif len(parents) > 1 or parents[0].id != pipeline_context.id:
             raise RuntimeError(f"Parent context of run {run_id} is not pipeline context {pipeline_context.id}")
@@ -182,9 +179,7 @@ class MetadataClient:
         not_triggered: bool = False,
     ) -> mlmd_pb2.Execution:
         """client.go CreateExecution: a RUNNING execution in both contexts, with INPUT events for its artifacts."""
-        type_id = self._svc.PutExecutionType(
-            svc_pb2.PutExecutionTypeRequest(execution_type=mlmd_pb2.ExecutionType(name=execution_type))
-        ).type_id
+        type_id = self._svc.PutExecutionType(svc_pb2.PutExecutionTypeRequest(execution_type=mlmd_pb2.ExecutionType(name=execution_type))).type_id
         execution = mlmd_pb2.Execution(type_id=type_id)
         execution.custom_properties["display_name"].string_value = task_name
         execution.custom_properties["task_name"].string_value = task_name
@@ -248,9 +243,7 @@ class MetadataClient:
     def record_artifact(self, output_name: str, schema: str, runtime: kfp_pb2.RuntimeArtifact, session_info: dict[str, Any]) -> OutputArtifact:
         """client.go RecordArtifact: a LIVE artifact of the type named by the schema title (no context yet)."""
         artifact = to_mlmd_artifact(runtime)
-        type_id = self._svc.PutArtifactType(
-            svc_pb2.PutArtifactTypeRequest(artifact_type=mlmd_pb2.ArtifactType(name=schema_title(schema)))
-        ).type_id
+        type_id = self._svc.PutArtifactType(svc_pb2.PutArtifactTypeRequest(artifact_type=mlmd_pb2.ArtifactType(name=schema_title(schema)))).type_id
         artifact.type_id = type_id
         artifact.state = mlmd_pb2.Artifact.LIVE
         if "display_name" not in artifact.custom_properties:
@@ -285,9 +278,7 @@ class MetadataClient:
         token = ""
         while True:
             options = mlmd_pb2.ListOperationOptions(filter_query=query, next_page_token=token)
-            response = self._svc.GetExecutionsByContext(
-                svc_pb2.GetExecutionsByContextRequest(context_id=pipeline.run_context.id, options=options)
-            )
+            response = self._svc.GetExecutionsByContext(svc_pb2.GetExecutionsByContextRequest(context_id=pipeline.run_context.id, options=options))
             for execution in response.executions:
                 task = execution.custom_properties["task_name"].string_value
                 if task in found:

@@ -13,6 +13,7 @@ Substitution: the launcher mirrors artifacts under the absolute paths `/minio`, 
 `/gcs` of the pod; here each pod gets its own directory (`pod_root`) and those paths live
 under it.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,7 +37,7 @@ def local_path_for_uri(uri: str, pod_root: Path) -> str:
     """LocalPathForURI: `minio://b/k` -> `<pod_root>/minio/b/k` (`/minio/b/k` in a real pod)."""
     for scheme, mirror in MIRRORS:
         if uri.startswith(scheme):
-            return f"{pod_root}/{mirror}/{uri[len(scheme):]}"
+            return f"{pod_root}/{mirror}/{uri[len(scheme) :]}"
     raise UnsupportedURI(f"failed to generate local path for URI {uri}: unsupported storage scheme")
 
 
@@ -57,7 +58,7 @@ class BucketConfig:
         prefixed = self.prefixed_bucket()
         if not uri.startswith(prefixed):
             raise UnsupportedURI(f"URI {uri!r} does not have expected bucket prefix {prefixed!r}")
-        key = uri[len(prefixed):].lstrip("/")
+        key = uri[len(prefixed) :].lstrip("/")
         if not key:
             raise UnsupportedURI(f"URI {uri!r} has empty key given prefixed bucket {prefixed!r}")
         return key
@@ -112,7 +113,7 @@ class S3Bucket:
         paginator = self._client.get_paginator("list_objects_v2")  # type: ignore[attr-defined]
         for page in paginator.paginate(Bucket=self._name, Prefix=self._prefix + prefix):
             for item in page.get("Contents", []):
-                yield item["Key"][len(self._prefix):]
+                yield item["Key"][len(self._prefix) :]
 
     def read(self, key: str, local_file: str) -> None:
         self._client.download_file(self._name, self._prefix + key, local_file)  # type: ignore[attr-defined]
@@ -136,7 +137,7 @@ class GCSBucket:
 
     def keys(self, prefix: str) -> Iterator[str]:
         for blob in self._client.list_blobs(self._name, prefix=self._prefix + prefix):  # type: ignore[attr-defined]
-            yield blob.name[len(self._prefix):]
+            yield blob.name[len(self._prefix) :]
 
     def read(self, key: str, local_file: str) -> None:
         self._blob(key).download_to_filename(local_file)

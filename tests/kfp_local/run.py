@@ -6,6 +6,7 @@ dependency order, each as driver then (unless cached) launcher, with the task's
 Kubernetes executor config from the PlatformSpec. What the backend refuses to compile
 (resolver or importer executors, `argocompiler/dag.go` / `importer.go`) is refused here.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -19,7 +20,16 @@ from kfp.pipeline_spec import pipeline_spec_pb2 as kfp_pb2
 from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
 
 from kfp_local.cache import TaskCache
-from kfp_local.driver import DEFAULT_MINIO_ENDPOINT, KFP_VERSIONS, DriverError, StepOptions, check_kubernetes_config, container, root_dag, runtime_config_with_defaults
+from kfp_local.driver import (
+    DEFAULT_MINIO_ENDPOINT,
+    KFP_VERSIONS,
+    DriverError,
+    StepOptions,
+    check_kubernetes_config,
+    container,
+    root_dag,
+    runtime_config_with_defaults,
+)
 from kfp_local.launcher import Pod, launch
 from kfp_local.metadata import MetadataClient, Pipeline
 from kfp_local.services import MetadataService, ObjectStores
@@ -130,7 +140,17 @@ def run_task(run: RunContext, name: str) -> TaskRun:
     component, label, container_spec = _executor(run.spec, run.deployment, task)
     kubernetes_config = run.executor_configs.get(label, {})
     check_kubernetes_config(kubernetes_config, run.cluster.kfp_version)
-    opts = StepOptions(run.spec.pipeline_info.name, run.run_id, run.run_id, run.namespace, task, component, container_spec, kubernetes_config, run.cluster.kfp_version)
+    opts = StepOptions(
+        run.spec.pipeline_info.name,
+        run.run_id,
+        run.run_id,
+        run.namespace,
+        task,
+        component,
+        container_spec,
+        kubernetes_config,
+        run.cluster.kfp_version,
+    )
     driven = container(run.client, run.cluster.cache, opts, run.dag, run.pipeline)
     if not driven.cached:
         pod = Pod(run.cluster.work_dir / run.run_id / f"{name}-{driven.execution.id}", dict(run.cluster.step_env), run.cluster.secrets)

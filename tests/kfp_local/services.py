@@ -13,6 +13,7 @@
   bucket names GCS rejects. What they do check and the clients depend on: a missing bucket
   or object is a 404 (NoSuchBucket/NoSuchKey on S3), listing is by plain key prefix.
 """
+
 from __future__ import annotations
 
 import threading
@@ -149,7 +150,7 @@ class ObjectStores:
     def objects(self, uri_prefix: str) -> list[str]:
         """Keys under an `s3://`/`minio://`/`gs://` URI prefix (for tests)."""
         config = parse_bucket_config_for_artifact_uri(uri_prefix)
-        key_prefix = uri_prefix[len(config.scheme) + len(config.bucket_name):].lstrip("/")
+        key_prefix = uri_prefix[len(config.scheme) + len(config.bucket_name) :].lstrip("/")
         return list(self.open_bucket(config).keys(key_prefix))
 
 

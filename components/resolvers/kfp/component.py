@@ -4,6 +4,7 @@ Each queries ML Metadata (the cluster's gRPC service) with the same semantics as
 the local resolver strategy of the same id and copies what it resolved into its
 own output artifact (see executor.py), so downstream steps read ordinary inputs.
 """
+
 from __future__ import annotations
 
 import json
@@ -75,9 +76,7 @@ class LabelMapLineageResolver(base_component.BaseComponent):
     SPEC_CLASS = LabelMapLineageResolverSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.LabelMapLineageExecutor)
 
-    def __init__(
-        self, examples: types.BaseChannel, pipeline_name: str, metadata_connection: str, framework: Optional[str] = None
-    ) -> None:
+    def __init__(self, examples: types.BaseChannel, pipeline_name: str, metadata_connection: str, framework: Optional[str] = None) -> None:
         super().__init__(
             spec=LabelMapLineageResolverSpec(
                 examples=examples,
@@ -99,9 +98,7 @@ class BaselineModelResolver(base_component.BaseComponent):
     SPEC_CLASS = BaselineModelResolverSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.BaselineModelExecutor)
 
-    def __init__(
-        self, candidate: types.BaseChannel, pipeline_name: str, metadata_connection: str, framework: Optional[str] = None
-    ) -> None:
+    def __init__(self, candidate: types.BaseChannel, pipeline_name: str, metadata_connection: str, framework: Optional[str] = None) -> None:
         super().__init__(
             spec=BaselineModelResolverSpec(
                 candidate=candidate,

@@ -13,6 +13,7 @@ original. When nothing resolves, the output stays where the driver put it, empty
 with `resolved_from` empty, which `optional_inputs.drop_unresolved` turns back
 into "no input" for LabelPrep, Trainer and Evaluator.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,6 @@ from retrain.components.kubeflow.mirror import uri_of
 from retrain.components.resolvers.kfp.namespace import step_namespace
 
 
-
 def open_store(connection: str) -> mlmd.MetadataStore:
     """An MLMD store from a `metadata_connection` parameter: {"host", "port"} (gRPC) or {"sqlite": path}."""
     settings = json.loads(connection)
@@ -48,7 +48,9 @@ def open_store(connection: str) -> mlmd.MetadataStore:
 def provenance(resolved: types.Artifact) -> tuple[str, int]:
     """(URI, MLMD id) of the artifact `resolved` stands for: itself, or for a resolver's copy, its source."""
     if is_resolved(resolved) and resolved.has_custom_property(lineage.RESOLVED_FROM_ID_PROPERTY):
-        return resolved.get_string_custom_property(lineage.RESOLVED_FROM_PROPERTY), resolved.get_int_custom_property(lineage.RESOLVED_FROM_ID_PROPERTY)
+        return resolved.get_string_custom_property(lineage.RESOLVED_FROM_PROPERTY), resolved.get_int_custom_property(
+            lineage.RESOLVED_FROM_ID_PROPERTY
+        )
     return resolved.uri, resolved.id
 
 

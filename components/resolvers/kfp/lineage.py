@@ -15,6 +15,7 @@ run's `namespace` custom property, and `PublishExecution` attributes a step's
 outputs to both contexts. Given a `namespace`, candidates are the artifacts of
 the pipeline's runs in that namespace only.
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Optional, Sequence
@@ -162,9 +163,7 @@ def resolve_baseline_model(
     return model
 
 
-def resolve_span_window(
-    store: mlmd.MetadataStore, producer_outputs: Sequence[types.Artifact], num_spans: int
-) -> list[types.Artifact]:
+def resolve_span_window(store: mlmd.MetadataStore, producer_outputs: Sequence[types.Artifact], num_spans: int) -> list[types.Artifact]:
     """The examples of the newest `num_spans` spans, newest first (TFX's SpanRangeStrategy, as locally).
 
     `producer_outputs` are the Examples the pipeline's ExampleGen has written
@@ -178,6 +177,4 @@ def examples_written_by(store: mlmd.MetadataStore, pipeline_name: str, namespace
     """The pipeline's Examples that an ExampleGen wrote (output key `examples`), not copies made by a resolver step."""
     candidates = pipeline_artifacts(store, pipeline_name, EXAMPLES_TYPES, namespace)
     keys = _output_keys(store, [a.id for a in candidates])
-    return [
-        a for a in candidates if "examples" in keys.get(a.id, set()) and not a.has_custom_property(RESOLVED_FROM_PROPERTY)
-    ]
+    return [a for a in candidates if "examples" in keys.get(a.id, set()) and not a.has_custom_property(RESOLVED_FROM_PROPERTY)]

@@ -9,6 +9,7 @@ every namespace. A step reads the same file; NAMESPACE_ENV overrides it (local
 executors of the compiled spec). Neither set: None, no namespace filter (local
 TFX runs record no namespace).
 """
+
 from __future__ import annotations
 
 import os

@@ -21,6 +21,7 @@ else the environment's default credentials. The launcher reads Secrets through t
 Kubernetes API; a step gets them as environment variables instead: the compiled
 platform spec maps each needed key (`secretAsEnv`) to `secret_env(secret, key)`.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,7 +71,7 @@ def session_of(artifact: types.Artifact) -> Optional[dict[str, Any]]:
 
 def _split(uri: str) -> tuple[str, str, str]:
     scheme = next(s for s in OBJECT_STORE_SCHEMES if uri.startswith(s))
-    bucket, _, key = uri[len(scheme):].partition("/")
+    bucket, _, key = uri[len(scheme) :].partition("/")
     return scheme, bucket, key.rstrip("/")
 
 
@@ -79,7 +80,7 @@ def _target(local_dir: str, key: str, object_key: str) -> Optional[str]:
     if object_key == key:
         return local_dir
     if object_key.startswith(key + "/"):
-        return os.path.join(local_dir, object_key[len(key) + 1:])
+        return os.path.join(local_dir, object_key[len(key) + 1 :])
     return None
 
 
