@@ -131,9 +131,11 @@ def trainer_settings_from(custom_config: Mapping[str, Any]) -> TrainerSettings:
 
 
 def tuner_settings_from(custom_config: Mapping[str, Any]) -> tuple[TrainerSettings, TuningConfig]:
-    """The TrainerSettings and the tuning section of the Tuner's `custom_config`."""
+    """The TrainerSettings and the tuning section of the Tuner's / TorchTuner's `custom_config`; a search needs a validation subset."""
     _envelope(custom_config, {SETTINGS_KEY, CODE_VERSION_KEY, TUNING_KEY}, "tuner")
     settings = _validated(TrainerSettings, custom_config[SETTINGS_KEY], "trainer settings")
+    if settings.validation_fraction <= 0:
+        raise ValueError("tuning needs validation_fraction > 0: trials are compared on a validation subset of the train split")
     return settings, _validated(TuningConfig, custom_config[TUNING_KEY], "tuning")
 
 

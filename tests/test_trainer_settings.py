@@ -158,3 +158,12 @@ def test_the_settings_module_imports_neither_tensorflow_nor_torch() -> None:
     code = "import sys, retrain.components.trainer_settings; print(sorted(m for m in ('tensorflow', 'torch') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
     assert result.stdout.strip() == "[]"
+
+
+def test_both_tuners_refuse_settings_without_a_validation_subset(tmp_path: Path) -> None:
+    custom_config = _custom_config(tmp_path)
+    tuner_config = {**custom_config, "tuning": {"enabled": True}}
+    assert tuner_settings_from(tuner_config)[1].enabled
+    no_subset = {**tuner_config, SETTINGS_KEY: {**custom_config[SETTINGS_KEY], "validation_fraction": 0.0, "early_stopping_patience": 0}}
+    with pytest.raises(ValueError, match=r"^tuning needs validation_fraction > 0: trials are compared on a validation subset"):
+        tuner_settings_from(no_subset)

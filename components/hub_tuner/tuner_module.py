@@ -99,8 +99,6 @@ def build_tuner(
     directory: str,
 ) -> keras_tuner.Tuner:
     """A KerasTuner tuner running `strategy_oracle`'s trials, each trained by `TransferHyperModel`."""
-    if settings.validation_fraction <= 0:
-        raise ValueError("tuning needs validation_fraction > 0: trials are compared on a validation subset of the train split")
     return keras_tuner.Tuner(
         oracle=strategy_oracle(settings, tuning),
         hypermodel=TransferHyperModel(settings, num_classes, label_smoothing, class_weight),

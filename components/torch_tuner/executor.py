@@ -47,8 +47,6 @@ class Executor(base_executor.BaseExecutor):
         from retrain.components.torch_tuner.search import run_trials
 
         settings, tuning = tuner_settings_from(json.loads(exec_properties["custom_config"]))
-        if settings.validation_fraction <= 0:
-            raise ValueError("tuning needs validation_fraction > 0: trials are compared on a validation subset of the train split")
         transform_uri = artifact_utils.get_single_uri(input_dict["transform_graph"])
         label_map = load_label_map(transform_uri)
         feature_spec = dict(tft.TFTransformOutput(transform_uri).transformed_feature_spec())
