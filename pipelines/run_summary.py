@@ -80,11 +80,17 @@ def executions_since(store: mlmd.MetadataStore, since_execution_id: int) -> list
     return store.get_executions(list_options=ListOptions(order_by=OrderByField.ID, is_asc=True, filter_query=f"id > {since_execution_id}"))
 
 
+def split_node_context(name: str) -> tuple[str, str]:
+    """(pipeline name, node id) of a TFX node context `<pipeline>.<node id>`; a pipeline name may hold dots, a node id does not."""
+    pipeline, _, node = name.rpartition(".")
+    return pipeline, node
+
+
 def node_of(store: mlmd.MetadataStore, execution_id: int) -> Optional[str]:
     """The pipeline node id (e.g. `Trainer`) an execution belongs to (one query)."""
     for context in store.get_contexts_by_execution(execution_id):
         if context.type == NODE_CONTEXT:
-            return context.name.rsplit(".", 1)[-1]  # `<pipeline>.<node id>`; a pipeline name may hold dots
+            return split_node_context(context.name)[1]
     return None
 
 

@@ -12,7 +12,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from retrain.components.branches import BRANCHES
 from retrain.pipelines.run_states import run_outcome, run_state_mark
-from retrain.pipelines.run_summary import NODE_CONTEXT, Step, node_of, open_store
+from retrain.pipelines.run_summary import NODE_CONTEXT, Step, node_of, open_store, split_node_context
 
 PIPELINE_CONTEXT = "pipeline"
 RUN_CONTEXT = "pipeline_run"
@@ -185,10 +185,11 @@ def _node_ids_by_execution(store: mlmd.MetadataStore, pipelines: set[str]) -> di
     For many runs at once: `node_of` asks per execution, and MLMD's SQLite schema has no index
     on the execution side of associations, so each such query reads every association.
     """
+    contexts = [(context, *split_node_context(context.name)) for context in store.get_contexts_by_type(NODE_CONTEXT)]
     return {
-        execution.id: context.name.rsplit(".", 1)[-1]
-        for context in store.get_contexts_by_type(NODE_CONTEXT)
-        if context.name.rsplit(".", 1)[0] in pipelines  # a pipeline name may hold dots; a node id does not
+        execution.id: node
+        for context, pipeline, node in contexts
+        if pipeline in pipelines
         for execution in store.get_executions_by_context(context.id)
     }
 
