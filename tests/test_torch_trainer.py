@@ -16,7 +16,7 @@ from retrain.components.digits_example.torch_backbone import DigitsCNN
 from retrain.components.training_core.plan import TrainingPlan
 from settings_data import plan as plan_of, settings as trainer_settings
 from retrain.components.torch_trainer import training
-from retrain.components.torch_trainer.accelerate import Accelerator
+from retrain.components.torch_trainer.accelerate import Accelerator, usable_cpus
 from retrain.components.torch_trainer.export import ONNX_FILE, TORCHSCRIPT_FILE, export_model
 from retrain.components.torch_trainer.model import Classifier, parameter_blocks
 from retrain.components.torch_trainer.training import CHECKPOINT_FILE, load_checkpoint, train_classifier
@@ -164,7 +164,20 @@ def test_accelerator_plan() -> None:
     assert fp16.autocast_dtype == torch.float16 and fp16.scaler is not None
     assert Accelerator.detect(mixed_precision=False, env={}, cuda_available=True).autocast_dtype is None
     workers = Accelerator.detect(env={"WORLD_SIZE": "2", "RANK": "1"}, cuda_available=False)
-    assert workers.distributed and workers.cpu_threads == max(1, (os.cpu_count() or 2) // 2)
+    assert workers.distributed and workers.cpu_threads == max(1, usable_cpus() // 2)
+    assert cpu.cpu_threads == usable_cpus()
+
+
+@pytest.mark.parametrize(
+    "cpu_max, expected",
+    [("max 100000", None), ("150000 100000", 2), ("50000 100000", 1), ("400000 100000", None), ("garbage", None)],
+)
+def test_usable_cpus_honours_a_cgroup_quota(tmp_path, cpu_max, expected) -> None:
+    affinity = len(os.sched_getaffinity(0))
+    quota_file = tmp_path / "cpu.max"
+    quota_file.write_text(cpu_max + "\n")
+    assert usable_cpus(str(quota_file)) == min(affinity, expected or affinity)
+    assert usable_cpus(str(tmp_path / "missing")) == affinity
 
 
 def test_torch_backbone_has_the_hub_module_weights(digits_example) -> None:

@@ -1,9 +1,11 @@
 """Device, mixed precision and DistributedDataParallel for the PyTorch trainer.
 
-- CPU: float32. One process uses half the cores as intra-op threads: TensorFlow's
-  thread pools share the TFX process, and oversubscribed OpenMP threads made
-  small-model steps several times slower than one thread (measured 7.5x on 2 busy
-  cores). Several worker processes share the cores equally (the executor waits).
+- CPU: float32. The CPUs this process may use (its affinity mask, capped by a
+  cgroup v2 `cpu.max` quota as in a Kubernetes pod with a CPU limit) are shared
+  equally among the worker processes as intra-op threads: one process gets them all,
+  as a plain PyTorch loop does. More threads than usable CPUs (a pod's limit below
+  the node's core count) made steps several times slower (measured 7.5x on 2 busy
+  cores).
 - GPU without `mixed_precision`: float32. GPU with `mixed_precision`: autocast
   in bfloat16 where the GPU supports it, else float16 with a gradient scaler.
 - Several processes (started by `launch.py` with PyTorch's elastic launcher, as
@@ -16,14 +18,28 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+
+
+def usable_cpus(cgroup_cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """CPUs this process may run on: its affinity mask, capped by a cgroup v2 CPU quota (rounded up) when one is set."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path(cgroup_cpu_max).read_text().split()[:2]
+    except (OSError, ValueError):
+        return count
+    if quota == "max":
+        return count
+    return max(1, min(count, math.ceil(int(quota) / int(period))))
 
 
 @dataclass
@@ -50,7 +66,7 @@ class Accelerator:
         cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
         world_size, rank = int(env.get("WORLD_SIZE", "1")), int(env.get("RANK", "0"))
         if not cuda:
-            return cls(torch.device("cpu"), None, rank, world_size, cpu_threads=max(1, (os.cpu_count() or 2) // max(2, world_size)))
+            return cls(torch.device("cpu"), None, rank, world_size, cpu_threads=max(1, usable_cpus() // max(1, world_size)))
         local_rank = int(env.get("LOCAL_RANK", "0"))
         if not mixed_precision:
             return cls(torch.device("cuda", local_rank), None, rank, world_size)
