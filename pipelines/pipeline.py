@@ -47,7 +47,7 @@ from retrain.components.torch_trainer.component import TorchTrainer
 from retrain.components.torch_tuner.component import TorchTuner
 from retrain.components.versioned_pusher.component import VersionedPusher
 from retrain.pipelines.code_version import components_fingerprint
-from retrain.pipelines.config import RetrainConfig
+from retrain.pipelines.config import RetrainConfig, require_runnable
 from retrain.pipelines.kubeflow import steps as kubeflow_steps
 from retrain.pipelines.paths import RunPaths
 from retrain.pipelines.trainer_settings import trainer_settings_for
@@ -244,7 +244,7 @@ def _gate_and_push(
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
         model_evaluation=evaluator.outputs["evaluation"],
-        max_accuracy_drop=config.evaluation.max_accuracy_drop,
+        max_accuracy_drop=config.evaluation.max_accuracy_drop_of(config.task.label_feature),
     )
     return evaluator, pusher
 
@@ -284,16 +284,18 @@ def _branch_nodes(
 
 
 def eval_config_for(config: RetrainConfig) -> tfma.EvalConfig:
-    """Accuracy gate: at least `min_accuracy`, and at most `max_accuracy_drop` below the baseline.
+    """Accuracy gate of the main task: at least `min_accuracy`, and at most `max_accuracy_drop` below the baseline
+    (`evaluation.tasks.<label>` where it sets them).
 
     The multi-class confusion matrix (argmax predictions) is computed for the report's
     confusion matrix and per-class precision/recall; it does not take part in the gate.
     """
+    task, evaluation = config.task.label_feature, config.evaluation
     threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.evaluation.min_accuracy}),
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": evaluation.min_accuracy_of(task)}),
         change_threshold=tfma.GenericChangeThreshold(
             direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -config.evaluation.max_accuracy_drop - 1e-10},
+            absolute={"value": -evaluation.max_accuracy_drop_of(task) - 1e-10},
         ),
     )
     return tfma.EvalConfig(
@@ -327,6 +329,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
     evaluators) are the Kubeflow variants that accept an empty resolver output
     (components/kubeflow/consumers.py); everything else is the same definition.
     """
+    require_runnable(config)
     example_gen = example_gen_for(config)
     span_probe: list[BaseNode] = []
     if target == "kfp":
