@@ -357,6 +357,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
         input_feature=config.task.input_feature,
         settings=config.labels,
         previous_label_map=previous_label_map_resolver.outputs[LABEL_MAP_KEY],
+        task_labels=config.task.task_labels,
     )
     label_prep.add_upstream_node(anomalies_gate)  # no training on data that does not match its schema
     transform = LabelMappedTransform(

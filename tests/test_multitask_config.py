@@ -6,9 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from retrain.components.trainer_settings import TrainerSettings, require_single_task, tuner_custom_config, tuner_settings_from
+from retrain.components.tuning.space import TuningConfig
 from retrain.pipelines.config import ConfigError, RetrainConfig, TaskConfig, config_from_dict, config_to_yaml, load_config
+from retrain.pipelines.pipeline import eval_config_for
 from retrain.pipelines.preflight import InputError, check_data
+from retrain.pipelines.trainer_settings import trainer_settings_for
 
 
 def _raw(tmp_path: Path, task: dict[str, Any], **sections: Any) -> dict[str, Any]:
@@ -43,8 +48,6 @@ def test_per_task_thresholds_fall_back_to_the_global_ones(tmp_path: Path) -> Non
 
 
 def test_the_main_task_threshold_reaches_the_gate_of_a_single_task_run(tmp_path: Path) -> None:
-    from retrain.pipelines.pipeline import eval_config_for
-
     config = config_from_dict(_raw(tmp_path, {}, evaluation={"tasks": {"label": {"min_accuracy": 0.55, "max_accuracy_drop": 0.02}}}))
     threshold = eval_config_for(config).metrics_specs[0].metrics[1].threshold
     assert threshold.value_threshold.lower_bound.value == 0.55
@@ -53,7 +56,7 @@ def test_the_main_task_threshold_reaches_the_gate_of_a_single_task_run(tmp_path:
 
 def test_a_multi_task_config_round_trips_through_yaml(tmp_path: Path) -> None:
     config = RetrainConfig.model_validate(_raw(tmp_path, {"labels": ["category", "brand"], "loss_weights": {"category": 2.0}}))
-    assert RetrainConfig.model_validate(__import__("yaml").safe_load(config_to_yaml(config))) == config
+    assert RetrainConfig.model_validate(yaml.safe_load(config_to_yaml(config))) == config
 
 
 def test_several_labels_are_refused_until_a_whole_pipeline_runs_them(tmp_path: Path) -> None:
@@ -109,3 +112,17 @@ def test_preflight_names_a_label_column_the_data_lacks(tmp_path: Path) -> None:
     config = RetrainConfig.model_validate(_raw(tmp_path, {"labels": ["category", "brand"]}))
     with pytest.raises(InputError, match=r"lacks column\(s\) \['brand'\]; header is \['text', 'category'\]$"):
         check_data(config)
+
+
+def test_steps_that_learn_one_head_refuse_several_tasks(tmp_path: Path) -> None:
+    raw = _raw(tmp_path, {"labels": ["category", "brand"], "loss_weights": {"brand": 0.5}}, training={"validation_fraction": 0.2})
+    settings = trainer_settings_for(RetrainConfig.model_validate(raw))
+    assert settings.task_labels == ("category", "brand") and settings.loss_weights == (1.0, 0.5) and settings.label_feature == "category"
+    with pytest.raises(ValueError, match=r"^TorchTrainer: several tasks \(category, brand\) are not supported yet"):
+        require_single_task(settings, "TorchTrainer")
+    with pytest.raises(ValueError, match=r"^tuning: several tasks"):
+        tuner_settings_from(tuner_custom_config(settings, "v", TuningConfig(enabled=True)))
+    with pytest.raises(ValueError, match=r"loss_weights \[1.0\] must be one positive weight per task"):
+        TrainerSettings.model_validate({**settings.model_dump(), "loss_weights": (1.0,)})
+    with pytest.raises(ValueError, match=r"task_labels \['brand', 'category'\] must be distinct and start with label_feature 'category'"):
+        TrainerSettings.model_validate({**settings.model_dump(), "task_labels": ("brand", "category"), "loss_weights": (1.0, 1.0)})

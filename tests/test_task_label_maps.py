@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 import tensorflow as tf
+from tfx.types import artifact_utils
+from tfx.types.standard_artifacts import Examples
 
-from retrain.components.label_prep import counting
+from retrain.components.label_prep import counting, executor
+from retrain.components.label_prep.artifact import LabelMap as LabelMapArtifact
 from retrain.components.label_prep.label_map import LabelMap, SplitCounts, load_label_map
 from retrain.components.label_prep.settings import LabelSettings
 from retrain.components.label_prep.task_maps import (
@@ -89,3 +94,41 @@ def test_problems_name_their_task() -> None:
     maps = build_task_label_maps(counts, {}, LabelSettings())
     assert maps["category"].problems == []
     assert maps["brand"].problems == ["task 'brand': 1 label(s) in split 'eval' never seen in train: 'other' (1)"]
+
+
+def _examples_artifact(root: Path, splits: dict[str, list[dict[str, str]]]) -> Examples:
+    examples = Examples()
+    examples.uri = str(root)
+    examples.split_names = artifact_utils.encode_split_names(list(splits))
+    for split, rows in splits.items():
+        (root / f"Split-{split}").mkdir(parents=True)
+        with tf.io.TFRecordWriter(str(root / f"Split-{split}" / "data.tfrecord")) as writer:
+            for row in rows:
+                writer.write(_record(**row))
+    return examples
+
+
+def _label_prep(root: Path, splits: dict[str, list[dict[str, str]]], previous: LabelMapArtifact | None = None) -> LabelMapArtifact:
+    output = LabelMapArtifact()
+    output.uri = str(root / "label_map")
+    (root / "label_map").mkdir(parents=True)  # TFX creates an output artifact's directory before the executor runs
+    properties = {
+        "label_feature": TASKS[0],
+        "input_feature": "text",
+        "settings": json.dumps(asdict(LabelSettings())),
+        "task_labels": json.dumps(TASKS),
+    }
+    inputs = {"examples": [_examples_artifact(root / "examples", splits)], "previous_label_map": [previous] if previous else []}
+    executor.Executor().Do(inputs, {"label_map": [output]}, properties)
+    return output
+
+
+def test_the_label_prep_executor_keeps_each_tasks_ids_across_runs(tmp_path: Path) -> None:
+    first = _label_prep(tmp_path / "first", {"train": FIRST, "eval": FIRST[:2]})
+    rows = [{"text": "e", "category": "bag", "brand": "zenith"}, {"text": "f", "category": "hat", "brand": "blue"}]
+    second = _label_prep(tmp_path / "second", {"train": [*rows, *FIRST], "eval": FIRST[:2]}, previous=first)
+    maps = load_task_label_maps(second.uri, TASKS)
+    assert maps["category"].labels == ["hat", "shoe", "bag"] and maps["brand"].labels == ["acme", "zenith", "blue"]
+    assert load_label_map(second.uri) == maps["category"]
+    with pytest.raises(TaskWithOneClassError, match=r"task 'brand' has 1 class"):
+        _label_prep(tmp_path / "one", {"train": [{**row, "brand": "acme"} for row in FIRST]})

@@ -74,3 +74,19 @@ def CountLabels(  # pylint: disable=invalid-name
             | f"Key[{split}]" >> beam.Map(lambda record, s=split: (s, *label_key(record, label_feature, input_feature)))
         )
     return per_split | "Flatten" >> beam.Flatten() | "Count" >> beam.combiners.Count.PerElement()
+
+
+@beam.ptransform_fn
+def CountTaskLabels(  # pylint: disable=invalid-name
+    pipeline: beam.Pipeline, file_patterns: Mapping[str, list[str]], label_features: Sequence[str], input_feature: str
+) -> beam.PCollection:
+    """PCollection of ((split, task, label, has_input), count) over every split's TFRecord files, for each task's label column."""
+    per_split = []
+    for split, patterns in sorted(file_patterns.items()):
+        per_split.append(
+            pipeline
+            | f"Patterns[{split}]" >> beam.Create(patterns)
+            | f"Read[{split}]" >> beam.io.ReadAllFromTFRecord()
+            | f"Key[{split}]" >> beam.FlatMap(lambda record, s=split: [(s, *key) for key in task_label_keys(record, label_features, input_feature)])
+        )
+    return per_split | "Flatten" >> beam.Flatten() | "Count" >> beam.combiners.Count.PerElement()

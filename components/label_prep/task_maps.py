@@ -78,4 +78,6 @@ def previous_task_label_maps(directory: Optional[str], tasks: Sequence[str]) -> 
         return {}
     if len(tasks) == 1:
         return {tasks[0]: load_label_map(directory)}
-    return {task: load_label_map(task_dir(directory, task)) for task in tasks if fileio.exists(os.path.join(task_dir(directory, task), LABEL_MAP_FILE))}
+    return {
+        task: load_label_map(task_dir(directory, task)) for task in tasks if fileio.exists(os.path.join(task_dir(directory, task), LABEL_MAP_FILE))
+    }

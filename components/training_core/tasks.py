@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Protocol, Sequence
 
 from retrain.components.training_core.features import LABEL_ID
 
@@ -59,3 +59,19 @@ class TaskHead:
             raise ValueError(f"task {self.name!r}: {len(self.class_weights)} class weights for {self.num_classes} classes")
         if self.loss_weight <= 0:
             raise ValueError(f"task {self.name!r}: loss weight must be positive, got {self.loss_weight}")
+
+
+class ClassesOfTask(Protocol):
+    """What a task's head takes from its label map (components/label_prep/label_map.py's LabelMap)."""
+
+    labels: list[str]
+    label_smoothing: float
+    class_weights: list[float]
+
+
+def task_heads(task_labels: Sequence[str], loss_weights: Sequence[float], label_maps: Mapping[str, ClassesOfTask]) -> tuple[TaskHead, ...]:
+    """Each task's head, in `task_labels` order, from its label map and loss weight."""
+    return tuple(
+        TaskHead(task, len(label_maps[task].labels), weight, label_maps[task].label_smoothing, tuple(label_maps[task].class_weights))
+        for task, weight in zip(task_labels, loss_weights, strict=True)
+    )
