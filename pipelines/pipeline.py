@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Literal, Optional
 
-import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from tfx.dsl.components.base.base_component import BaseComponent
 from tfx.dsl.components.base.base_node import BaseNode
@@ -30,8 +29,6 @@ from retrain.components.resolvers.baseline import (
 )
 from retrain.components.branches import PYTORCH, TENSORFLOW, Branch, branches_for, model_filter
 from retrain.components.data_gate.component import AnomaliesGate
-from retrain.components.hub_trainer.export import TRANSFORM_SIGNATURE
-from retrain.components.training_core.features import LABEL_ID
 from retrain.components.image_example_gen.component import ImageFolderExampleGen
 from retrain.components.kubeflow import consumers as kubeflow_consumers
 from retrain.components.label_prep.artifact import LabelMap
@@ -48,6 +45,7 @@ from retrain.components.torch_tuner.component import TorchTuner
 from retrain.components.versioned_pusher.component import VersionedPusher
 from retrain.pipelines.code_version import components_fingerprint
 from retrain.pipelines.config import RetrainConfig, require_runnable
+from retrain.pipelines.gate import eval_config_for
 from retrain.pipelines.kubeflow import steps as kubeflow_steps
 from retrain.pipelines.paths import RunPaths
 from retrain.pipelines.trainer_settings import trainer_settings_for
@@ -281,43 +279,6 @@ def _branch_nodes(
         str(paths.serving_dir) + branch.serving_suffix,
     )
     return [*([tuner] if tuner else []), trainer, baseline_resolver, evaluator.with_id(branch.evaluator_id), pusher.with_id(branch.pusher_id)]
-
-
-def eval_config_for(config: RetrainConfig) -> tfma.EvalConfig:
-    """Accuracy gate of the main task: at least `min_accuracy`, and at most `max_accuracy_drop` below the baseline
-    (`evaluation.tasks.<label>` where it sets them).
-
-    The multi-class confusion matrix (argmax predictions) is computed for the report's
-    confusion matrix and per-class precision/recall; it does not take part in the gate.
-    """
-    task, evaluation = config.task.label_feature, config.evaluation
-    threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": evaluation.min_accuracy_of(task)}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -evaluation.max_accuracy_drop_of(task) - 1e-10},
-        ),
-    )
-    return tfma.EvalConfig(
-        model_specs=[
-            tfma.ModelSpec(
-                signature_name="serving_default",
-                label_key=LABEL_ID,
-                prediction_key="probabilities",
-                preprocessing_function_names=[TRANSFORM_SIGNATURE],
-            )
-        ],
-        slicing_specs=[tfma.SlicingSpec()],
-        metrics_specs=[
-            tfma.MetricsSpec(
-                metrics=[
-                    tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=threshold),
-                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
-                ]
-            )
-        ],
-    )
 
 
 def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "local") -> tfx.dsl.Pipeline:

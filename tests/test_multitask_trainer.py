@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_model_analysis as tfma
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
@@ -31,7 +32,8 @@ from retrain.components.trainer_settings import LABEL_VOCABULARY_KEY, TASK_VOCAB
 from retrain.components.training_core.blocks import backbone_blocks
 from retrain.components.training_core.tasks import TaskHead
 from retrain.pipelines.code_version import components_fingerprint
-from retrain.pipelines.config import RetrainConfig
+from retrain.pipelines.config import EvaluationConfig, RetrainConfig
+from retrain.pipelines.gate import eval_config_for
 from retrain.pipelines.trainer_settings import trainer_settings_for
 from hub_trainer_data import TransformedDigits, data_accessor, fn_args
 from settings_data import plan as plan_of
@@ -124,14 +126,18 @@ def test_transform_writes_each_tasks_ids_and_the_main_tasks_as_label_id(two_task
     assert int(parsed["label_id__size"]) == VOCABULARIES["size"].index(_size(digit))
 
 
-def test_one_shared_backbone_learns_both_tasks_and_answers_both_in_one_call(
-    tmp_path: Path, digits_example: ExampleLayout, two_task_digits: TwoTaskDigits
-) -> None:
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory, digits_example: ExampleLayout, two_task_digits: TwoTaskDigits) -> str:
+    """The Trainer's run_fn on the two-task digits: the exported SavedModel's directory."""
     config = _config(digits_example, epochs=40, learning_rate=0.01, validation_fraction=0.2, early_stopping_patience=10)
-    args = fn_args(two_task_digits.transformed, tmp_path, trainer_custom_config(trainer_settings_for(config), components_fingerprint()))
+    custom_config = trainer_custom_config(trainer_settings_for(config), components_fingerprint())
+    args = fn_args(two_task_digits.transformed, tmp_path_factory.mktemp("trainer"), custom_config)
     run_fn(args)
+    return args.serving_model_dir
 
-    model = tf.saved_model.load(args.serving_model_dir)
+
+def test_one_shared_backbone_learns_both_tasks_and_answers_both_in_one_call(exported: str, two_task_digits: TwoTaskDigits) -> None:
+    model = tf.saved_model.load(exported)
     names = {v.name.split(":")[0] for v in model.variables}
     assert {"logits__digit/kernel", "logits__size/kernel"} <= names and "logits/kernel" not in names
     examples = tf.constant([_serialized(_raw_example(image)) for image in two_task_digits.eval_images])
@@ -202,3 +208,38 @@ def test_class_weighted_loss_is_what_keras_class_weight_does_for_one_output() ->
     np.testing.assert_allclose(ClassWeightedCrossentropy(weights, 0.1)(labels, logits), expected, rtol=1e-6)
     unlabelled = tf.zeros([1, 3])  # a record without this task's label adds nothing
     np.testing.assert_allclose(ClassWeightedCrossentropy(weights, 0.1)(unlabelled, logits[:1]), 0.0)
+
+
+def test_the_gate_checks_every_task_and_blesses_only_when_all_pass(
+    tmp_path: Path, digits_example: ExampleLayout, exported: str, two_task_digits: TwoTaskDigits
+) -> None:
+    data = tmp_path / "eval.tfrecord"
+    with tf.io.TFRecordWriter(str(data)) as writer:
+        for image, digit in zip(two_task_digits.eval_images, two_task_digits.eval_digits):
+            writer.write(_serialized(_raw_example(image, int(digit))))
+
+    def failures(tasks: dict[str, dict[str, float]]) -> tuple[set[str], dict[str, float]]:
+        config = _config(digits_example).model_copy(update={"evaluation": EvaluationConfig.model_validate({"min_accuracy": 0.4, "tasks": tasks})})
+        eval_config = eval_config_for(config)
+        for spec in eval_config.metrics_specs:  # no baseline here: TFX's Evaluator drops the change thresholds the same way
+            for metric in spec.metrics:
+                metric.threshold.ClearField("change_threshold")
+        output = tmp_path / f"evaluation{len(list(tmp_path.iterdir()))}"
+        shared = tfma.default_eval_shared_model(eval_saved_model_path=exported, eval_config=eval_config)
+        tfma.run_model_analysis(eval_shared_model=shared, eval_config=eval_config, data_location=str(data), output_path=str(output))
+        accuracies = {
+            key.output_name: value.double_value.value
+            for record in tfma.load_metrics(str(output))
+            for key, value in ((entry.key, entry.value) for entry in record.metric_keys_and_values)
+            if key.name == "sparse_categorical_accuracy"
+        }
+        result = tfma.load_validation_result(str(output))
+        failed = {failure.metric_key.output_name for per_slice in result.metric_validations_per_slice for failure in per_slice.failures}
+        assert result.validation_ok == (not failed)
+        return failed, accuracies
+
+    failed, accuracies = failures({})
+    assert failed == set() and set(accuracies) == set(TASKS) and min(accuracies.values()) > 0.4
+    weaker = min(accuracies, key=accuracies.__getitem__)  # just above what it reached: only this task fails
+    failed, _ = failures({weaker: {"min_accuracy": min(1.0, accuracies[weaker] + 1e-3)}})
+    assert accuracies[weaker] < 1.0 and failed == {weaker}, "a model is blessed only when every task passes its own threshold"

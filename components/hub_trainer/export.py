@@ -5,7 +5,9 @@ Signatures:
   tasks: also `probabilities__<task>`, `predicted_class__<task>`, `class_names__<task>` for each task, the
   main task's also under the single-task names);
 - `serving_raw`: the raw input (encoded image bytes or text strings) -> the same outputs;
-- `transform_features`: serialized tf.Examples -> transformed features (used by TFMA).
+- `transform_features`: serialized tf.Examples -> transformed features (used by TFMA);
+- with several tasks, `task_probabilities`: serialized tf.Examples -> {task: probabilities} (TFMA's
+  output names are the tasks: the per-task gate reads it).
 All of them run the Transform graph, so serving preprocesses exactly like training.
 """
 
@@ -22,6 +24,7 @@ from retrain.components.training_core.tasks import task_feature
 
 RAW_SIGNATURE = "serving_raw"
 TRANSFORM_SIGNATURE = "transform_features"
+TASKS_SIGNATURE = "task_probabilities"  # several tasks: {task: probabilities}, the outputs TFMA gates by output name
 
 
 def _as_raw_feature(values: tf.Tensor, spec: tf.io.FixedLenFeature | tf.io.VarLenFeature) -> tf.Tensor | tf.SparseTensor:
@@ -86,6 +89,19 @@ def export_serving_model(
     def transform_features(examples: tf.Tensor) -> dict[str, tf.Tensor]:
         return model.tft_layer(tf.io.parse_example(examples, raw_spec))
 
+    signatures = {
+        "serving_default": serve_examples.get_concrete_function(),
+        RAW_SIGNATURE: serve_raw.get_concrete_function(),
+        TRANSFORM_SIGNATURE: transform_features.get_concrete_function(),
+    }
+    if several:
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def task_probabilities(examples: tf.Tensor) -> dict[str, tf.Tensor]:
+            logits = model(model.tft_layer(tf.io.parse_example(examples, serving_spec))[MODEL_INPUT], training=False)
+            return {task: tf.nn.softmax(task_logits, axis=-1) for task, task_logits in logits.items()}
+
+        signatures[TASKS_SIGNATURE] = task_probabilities.get_concrete_function()
     # TFMA recomputes the saved model's compiled loss and metrics against the sparse
     # label ids of `transform_features`; training used one-hot (smoothed) labels.
     model.compile(
@@ -96,9 +112,5 @@ def export_serving_model(
         directory,
         save_format="tf",
         include_optimizer=False,
-        signatures={
-            "serving_default": serve_examples.get_concrete_function(),
-            RAW_SIGNATURE: serve_raw.get_concrete_function(),
-            TRANSFORM_SIGNATURE: transform_features.get_concrete_function(),
-        },
+        signatures=signatures,
     )
