@@ -6,6 +6,7 @@ Data: the sklearn digits with two label columns, `digit` (10 classes) and `size`
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from retrain.components.training_core.tasks import TaskHead
 from retrain.pipelines.code_version import components_fingerprint
 from retrain.pipelines.config import EvaluationConfig, RetrainConfig
 from retrain.pipelines.gate import eval_config_for
+from retrain.pipelines.run_summary import describe_failure
 from retrain.pipelines.trainer_settings import trainer_settings_for
 from hub_trainer_data import TransformedDigits, data_accessor, fn_args
 from settings_data import plan as plan_of
@@ -236,6 +238,8 @@ def test_the_gate_checks_every_task_and_blesses_only_when_all_pass(
         result = tfma.load_validation_result(str(output))
         failed = {failure.metric_key.output_name for per_slice in result.metric_validations_per_slice for failure in per_slice.failures}
         assert result.validation_ok == (not failed)
+        lines = [describe_failure(failure) for per_slice in result.metric_validations_per_slice for failure in per_slice.failures]
+        assert all(re.fullmatch(r"sparse_categorical_accuracy of task \w+ [\d.]+ is below the minimum [\d.]+", line) for line in lines), lines
         return failed, accuracies
 
     failed, accuracies = failures({})
