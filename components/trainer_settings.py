@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any, Literal, Mapping, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from retrain.components.tuning.space import TUNING_KEY, TuningConfig
 
 SETTINGS_KEY = "settings"  # custom_config key: the TrainerSettings (Trainer, Tuner, TorchTrainer) or InputSettings (Transform)
 CODE_VERSION_KEY = "code_version"  # custom_config key: the components' fingerprint, so a code change invalidates the cache
 LABEL_VOCABULARY_KEY = "label_vocabulary"  # Transform custom_config key, set by LabelMappedTransform's executor
+TASK_VOCABULARIES_KEY = "task_vocabularies"  # with several tasks, also set: each task's classes in id order
 
 
 class _Strict(BaseModel):
@@ -39,15 +40,28 @@ class AugmentationConfig(_Strict):
 class InputSettings(_Strict):
     """How raw examples become the backbone's input (Transform's settings; the trainers' too).
 
-    `background`: RGB in [0, 1] that transparent pixels are composited onto.
+    `background`: RGB in [0, 1] that transparent pixels are composited onto. `task_labels`: every
+    task's label column, the main one (`label_feature`) first (one task: just it).
     """
 
     task_type: Literal["image_classification", "text_classification"]
     input_feature: str
     label_feature: str
+    task_labels: tuple[str, ...] = Field(min_length=1)
     image_size: tuple[int, int]
     channels: Literal[1, 3]
     background: tuple[float, float, float]
+
+    @model_validator(mode="after")
+    def _main_task_first(self) -> "InputSettings":
+        if self.task_labels[0] != self.label_feature or len(set(self.task_labels)) != len(self.task_labels):
+            raise ValueError(f"task_labels {list(self.task_labels)} must be distinct and start with label_feature {self.label_feature!r}")
+        return self
+
+    @property
+    def multitask(self) -> bool:
+        """True when several label columns are learned on one backbone."""
+        return len(self.task_labels) > 1
 
 
 class TrainerSettings(InputSettings):
@@ -56,6 +70,7 @@ class TrainerSettings(InputSettings):
     `tf_backbone_handle`: the TF Hub module (the TF trainer's backbone; the PyTorch text backbone
     truncates where it does); `torch_checkpoint`: the PyTorch trainer's backbone (None with `trainer: tf`).
     `learning_rate`/`backbone_learning_rate_scale` are the effective rates, `learning_rates_from` where they came from.
+    `loss_weights`: each task's weight in the training loss, in `task_labels` order.
     """
 
     tf_backbone_handle: Optional[str]
@@ -83,6 +98,13 @@ class TrainerSettings(InputSettings):
     augmentation: AugmentationConfig
     mixed_precision: bool
     torch_processes: Optional[int] = Field(ge=1)
+    loss_weights: tuple[float, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _a_weight_per_task(self) -> "TrainerSettings":
+        if len(self.loss_weights) != len(self.task_labels) or min(self.loss_weights) <= 0:
+            raise ValueError(f"loss_weights {list(self.loss_weights)} must be one positive weight per task of {list(self.task_labels)}")
+        return self
 
     @property
     def inputs(self) -> InputSettings:
@@ -101,6 +123,12 @@ def _validated(model: type[BaseModel], raw: Any, what: str) -> Any:
         first = error.errors()[0]
         location = ".".join(str(part) for part in first["loc"]) or what
         raise ValueError(f"{what}: {location}: {first['msg']}") from None
+
+
+def require_single_task(settings: InputSettings, what: str) -> None:
+    """Refuses several task labels where `what` (a step that trains or searches one head) does not learn them yet."""
+    if settings.multitask:
+        raise ValueError(f"{what}: several tasks ({', '.join(settings.task_labels)}) are not supported yet; only the TF trainer learns them")
 
 
 def trainer_custom_config(settings: TrainerSettings, code_version: str) -> dict[str, Any]:
@@ -136,10 +164,23 @@ def tuner_settings_from(custom_config: Mapping[str, Any]) -> tuple[TrainerSettin
     settings = _validated(TrainerSettings, custom_config[SETTINGS_KEY], "trainer settings")
     if settings.validation_fraction <= 0:
         raise ValueError("tuning needs validation_fraction > 0: trials are compared on a validation subset of the train split")
+    require_single_task(settings, "tuning")
     return settings, _validated(TuningConfig, custom_config[TUNING_KEY], "tuning")
 
 
 def transform_settings_from(custom_config: Mapping[str, Any]) -> tuple[InputSettings, list[str]]:
-    """The InputSettings and label vocabulary of Transform's `custom_config`."""
-    _envelope(custom_config, {SETTINGS_KEY, CODE_VERSION_KEY, LABEL_VOCABULARY_KEY}, "transform")
+    """The InputSettings and (main task's) label vocabulary of Transform's `custom_config`."""
+    several = isinstance(custom_config, Mapping) and TASK_VOCABULARIES_KEY in custom_config
+    _envelope(custom_config, {SETTINGS_KEY, CODE_VERSION_KEY, LABEL_VOCABULARY_KEY, *([TASK_VOCABULARIES_KEY] if several else [])}, "transform")
     return _validated(InputSettings, custom_config[SETTINGS_KEY], "input settings"), [str(label) for label in custom_config[LABEL_VOCABULARY_KEY]]
+
+
+def task_vocabularies_from(custom_config: Mapping[str, Any], inputs: InputSettings) -> dict[str, list[str]]:
+    """Each task's label vocabulary in Transform's `custom_config` (one task: the label vocabulary); ValueError names a missing task."""
+    if not inputs.multitask:
+        return {inputs.label_feature: [str(label) for label in custom_config[LABEL_VOCABULARY_KEY]]}
+    vocabularies = custom_config.get(TASK_VOCABULARIES_KEY) or {}
+    missing = [task for task in inputs.task_labels if task not in vocabularies]
+    if missing:
+        raise ValueError(f"transform custom_config: no label vocabulary of task(s) {missing}")
+    return {task: [str(label) for label in vocabularies[task]] for task in inputs.task_labels}

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Optional, Sequence, Union
 
 import yaml
 from PIL import ImageColor
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from retrain.components.backbones.registry import backbone_names, backbone_spec
 from retrain.components.branches import BRANCHES, ORIGINAL, TrainerChoice, branches_for
@@ -22,6 +22,7 @@ from retrain.components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXE
 from retrain.components.label_prep.settings import LabelSettings
 from retrain.components.trainer_settings import AugmentationConfig
 from retrain.components.training_core.blocks import DEFAULT_BLOCK_PATTERN
+from retrain.components.training_core.tasks import check_task_labels
 from retrain.components.tuning.space import TuningConfig
 from retrain.pipelines.config_error import ConfigError
 from retrain.pipelines.kubeflow.settings import KubeflowSettings
@@ -44,6 +45,7 @@ def _check_name(value: str) -> str:
 
 
 ResourceName = Annotated[str, AfterValidator(_check_name)]
+PositiveWeight = Annotated[float, Field(gt=0.0)]
 
 
 def background_rgb(value: Union[str, Sequence[int]]) -> tuple[int, int, int]:
@@ -64,17 +66,66 @@ class _Section(BaseModel):
 
 
 class TaskConfig(_Section):
-    """What is learned and which features carry it."""
+    """What is learned and which features carry it.
+
+    One label column (`label_feature`) is the simple case. `labels: [category, brand]`
+    names several label columns learned on one shared backbone, one head per task; the
+    first is the main task (`label_feature` follows it; setting both, they must agree).
+    `loss_weights: {category: 1.0, brand: 0.5}` weights each task's loss (1.0 when left out).
+    """
 
     type: Literal["image_classification", "text_classification"] = "image_classification"
     image_feature: str = "image"
     text_feature: str = "text"
     label_feature: str = "label"
+    labels: Optional[tuple[str, ...]] = None
+    loss_weights: dict[str, PositiveWeight] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _label_feature_of_labels(cls, values: Any) -> Any:
+        """`label_feature` is the first of `labels`: filled in when unset, refused when it names another column."""
+        if not isinstance(values, dict) or not isinstance(values.get("labels"), (list, tuple)) or not values["labels"]:
+            return values
+        first = values["labels"][0]
+        given = values.get("label_feature")
+        if given is not None and given != first:
+            raise ValueError(
+                f"label_feature {given!r} and labels {list(values['labels'])} disagree: the first of labels is the main label (set only labels)"
+            )
+        return {**values, "label_feature": first}
+
+    @field_validator("labels")
+    @classmethod
+    def _distinct_labels(cls, value: Optional[tuple[str, ...]], info: ValidationInfo) -> Optional[tuple[str, ...]]:
+        if value is not None:
+            image = info.data.get("type", "image_classification") == "image_classification"
+            check_task_labels(value, info.data.get("image_feature" if image else "text_feature", ""))
+        return value
+
+    @field_validator("loss_weights")
+    @classmethod
+    def _weights_of_tasks(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        tasks = info.data.get("labels") or (info.data.get("label_feature"),)
+        unknown = sorted(set(value) - set(tasks))
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a task (task labels: {', '.join(str(task) for task in tasks)})")
+        return value
 
     @property
     def input_feature(self) -> str:
         """The raw feature the backbone consumes."""
         return self.image_feature if self.type == "image_classification" else self.text_feature
+
+    @property
+    def task_labels(self) -> tuple[str, ...]:
+        """Every task's label column, the main one (`label_feature`) first."""
+        return self.labels if self.labels is not None else (self.label_feature,)
+
+    @property
+    def task_loss_weights(self) -> tuple[float, ...]:
+        """Each task's loss weight, in `task_labels` order."""
+        return tuple(self.loss_weights.get(label, 1.0) for label in self.task_labels)
 
 
 class DataConfig(_Section):
@@ -302,11 +353,29 @@ class TrainingConfig(_Section):
         return value
 
 
+class TaskThresholds(_Section):
+    """One task's gate; a threshold left out is the evaluation section's."""
+
+    min_accuracy: Optional[float] = Field(None, ge=0.0, le=1.0)
+    max_accuracy_drop: Optional[float] = Field(None, ge=0.0, le=1.0)
+
+
 class EvaluationConfig(_Section):
-    """The gate a candidate must pass before it is pushed."""
+    """The gate a candidate must pass before it is pushed; `tasks.<label>` overrides it for one task."""
 
     min_accuracy: float = Field(0.8, ge=0.0, le=1.0)
     max_accuracy_drop: float = Field(0.0, ge=0.0, le=1.0)
+    tasks: dict[str, TaskThresholds] = {}
+
+    def min_accuracy_of(self, task: str) -> float:
+        """The lowest accuracy `task` may have."""
+        override = self.tasks.get(task)
+        return self.min_accuracy if override is None or override.min_accuracy is None else override.min_accuracy
+
+    def max_accuracy_drop_of(self, task: str) -> float:
+        """How far `task`'s accuracy may fall below the baseline's."""
+        override = self.tasks.get(task)
+        return self.max_accuracy_drop if override is None or override.max_accuracy_drop is None else override.max_accuracy_drop
 
 
 class PushConfig(_Section):
@@ -402,6 +471,12 @@ class RetrainConfig(_Section):
             raise ValueError("training.augmentation applies to image_classification only")
         if self.tuning.enabled and self.training.validation_fraction == 0:
             raise ValueError("tuning.enabled needs training.validation_fraction > 0: trials are compared on it, never on the eval split")
+        if len(self.task.task_labels) > 1 and (self.data.is_images or self.data.example is not None):
+            source = f"data.format {self.data.format}" if self.data.example is None else f"the built-in {self.data.example} example"
+            raise ValueError(f"task.labels: {source} carries one label column; several tasks need tfrecord or csv data with one column per label")
+        unknown = sorted(set(self.evaluation.tasks) - set(self.task.task_labels))
+        if unknown:
+            raise ValueError(f"evaluation.tasks: {unknown[0]!r} is not a task (task labels: {', '.join(self.task.task_labels)})")
         return self
 
 
@@ -439,14 +514,25 @@ def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     return resolved
 
 
+def require_runnable(config: RetrainConfig) -> None:
+    """Refuses what validates but cannot run a whole pipeline yet: several task labels (issue 18, first slice)."""
+    if len(config.task.task_labels) > 1:
+        raise ConfigError(
+            f"task.labels: multi-task runs ({len(config.task.task_labels)} labels: {', '.join(config.task.task_labels)}) "
+            "are not yet supported end to end; use one label column (task.label_feature)"
+        )
+
+
 def config_from_dict(raw: dict[str, Any], base_dir: Optional[Path] = None) -> RetrainConfig:
-    """Validates a config mapping; raises ConfigError with a one-line message."""
+    """Validates a config mapping; raises ConfigError with a one-line message (also for what cannot run yet: `require_runnable`)."""
     if not isinstance(raw, dict):
         raise ConfigError("config: the top level must be a mapping of sections")
     try:
-        return RetrainConfig.model_validate(_resolve_paths(raw, base_dir or Path.cwd()))
+        config = RetrainConfig.model_validate(_resolve_paths(raw, base_dir or Path.cwd()))
     except ValidationError as error:
         raise ConfigError(_format_error(error)) from None
+    require_runnable(config)
+    return config
 
 
 def load_config(path: Optional[Path]) -> RetrainConfig:

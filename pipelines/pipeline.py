@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Literal, Optional
 
-import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from tfx.dsl.components.base.base_component import BaseComponent
 from tfx.dsl.components.base.base_node import BaseNode
@@ -30,8 +29,6 @@ from retrain.components.resolvers.baseline import (
 )
 from retrain.components.branches import PYTORCH, TENSORFLOW, Branch, branches_for, model_filter
 from retrain.components.data_gate.component import AnomaliesGate
-from retrain.components.hub_trainer.export import TRANSFORM_SIGNATURE
-from retrain.components.training_core.features import LABEL_ID
 from retrain.components.image_example_gen.component import ImageFolderExampleGen
 from retrain.components.kubeflow import consumers as kubeflow_consumers
 from retrain.components.label_prep.artifact import LabelMap
@@ -47,7 +44,8 @@ from retrain.components.torch_trainer.component import TorchTrainer
 from retrain.components.torch_tuner.component import TorchTuner
 from retrain.components.versioned_pusher.component import VersionedPusher
 from retrain.pipelines.code_version import components_fingerprint
-from retrain.pipelines.config import RetrainConfig
+from retrain.pipelines.config import RetrainConfig, require_runnable
+from retrain.pipelines.gate import eval_config_for
 from retrain.pipelines.kubeflow import steps as kubeflow_steps
 from retrain.pipelines.paths import RunPaths
 from retrain.pipelines.trainer_settings import trainer_settings_for
@@ -244,7 +242,7 @@ def _gate_and_push(
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
         model_evaluation=evaluator.outputs["evaluation"],
-        max_accuracy_drop=config.evaluation.max_accuracy_drop,
+        max_accuracy_drop=config.evaluation.max_accuracy_drop_of(config.task.label_feature),
     )
     return evaluator, pusher
 
@@ -283,41 +281,6 @@ def _branch_nodes(
     return [*([tuner] if tuner else []), trainer, baseline_resolver, evaluator.with_id(branch.evaluator_id), pusher.with_id(branch.pusher_id)]
 
 
-def eval_config_for(config: RetrainConfig) -> tfma.EvalConfig:
-    """Accuracy gate: at least `min_accuracy`, and at most `max_accuracy_drop` below the baseline.
-
-    The multi-class confusion matrix (argmax predictions) is computed for the report's
-    confusion matrix and per-class precision/recall; it does not take part in the gate.
-    """
-    threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.evaluation.min_accuracy}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -config.evaluation.max_accuracy_drop - 1e-10},
-        ),
-    )
-    return tfma.EvalConfig(
-        model_specs=[
-            tfma.ModelSpec(
-                signature_name="serving_default",
-                label_key=LABEL_ID,
-                prediction_key="probabilities",
-                preprocessing_function_names=[TRANSFORM_SIGNATURE],
-            )
-        ],
-        slicing_specs=[tfma.SlicingSpec()],
-        metrics_specs=[
-            tfma.MetricsSpec(
-                metrics=[
-                    tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=threshold),
-                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
-                ]
-            )
-        ],
-    )
-
-
 def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "local") -> tfx.dsl.Pipeline:
     """The full retraining pipeline for `config`, writing under `paths`.
 
@@ -327,6 +290,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
     evaluators) are the Kubeflow variants that accept an empty resolver output
     (components/kubeflow/consumers.py); everything else is the same definition.
     """
+    require_runnable(config)
     example_gen = example_gen_for(config)
     span_probe: list[BaseNode] = []
     if target == "kfp":
@@ -354,6 +318,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
         input_feature=config.task.input_feature,
         settings=config.labels,
         previous_label_map=previous_label_map_resolver.outputs[LABEL_MAP_KEY],
+        task_labels=config.task.task_labels,
     )
     label_prep.add_upstream_node(anomalies_gate)  # no training on data that does not match its schema
     transform = LabelMappedTransform(

@@ -82,14 +82,14 @@ def _check_csv(path: Path, required: list[str], encoding: str = "utf-8") -> None
 
 
 def check_data(config: RetrainConfig) -> None:
-    """The data directory exists and each split's files hold records with the configured features."""
+    """The data directory exists and each split's files hold records with the configured input and every task's label column."""
     data = config.data
     if data.path is None:
         return
     if not data.path.is_dir():
         raise InputError(f"data.path: directory not found: {data.path}")
     patterns = data.input_patterns()
-    required = [config.task.input_feature, config.task.label_feature]
+    required = [config.task.input_feature, *config.task.task_labels]
     for pattern in patterns:
         files = _data_files(data.path, pattern)
         if data.format == "tfrecord":

@@ -125,16 +125,18 @@ def _validation_failures(evaluation_uri: str) -> list[str]:
 
 
 def describe_failure(failure: validation_result_pb2.ValidationFailure) -> str:
-    """One line per failed threshold, e.g. `sparse_categorical_accuracy 0.61 is below the minimum 0.75`."""
+    """One line per failed threshold, e.g. `sparse_categorical_accuracy 0.61 is below the minimum 0.75` (with several
+    tasks, `sparse_categorical_accuracy of task brand 0.61 ...`)."""
     key, threshold = failure.metric_key, failure.metric_threshold
     value = failure.metric_value.double_value.value
+    name = f"{key.name} of task {key.output_name}" if key.output_name else key.name
     if key.is_diff:
         bound = threshold.change_threshold.absolute.value
-        return f"{key.name} changed by {value:+.4f} vs. the baseline; the gate allows at least {bound:+.4f}"
+        return f"{name} changed by {value:+.4f} vs. the baseline; the gate allows at least {bound:+.4f}"
     bounds = threshold.value_threshold
     if bounds.HasField("lower_bound") and value < bounds.lower_bound.value:
-        return f"{key.name} {value:.4f} is below the minimum {bounds.lower_bound.value:.4f}"
-    return f"{key.name} {value:.4f} fails its threshold: {failure.message or 'see the evaluation artifact'}"
+        return f"{name} {value:.4f} is below the minimum {bounds.lower_bound.value:.4f}"
+    return f"{name} {value:.4f} fails its threshold: {failure.message or 'see the evaluation artifact'}"
 
 
 def _read_run_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, summary: RunSummary, brief: bool) -> None:

@@ -21,6 +21,8 @@ def trainer_settings_for(config: RetrainConfig) -> TrainerSettings:
             "task_type": config.task.type,
             "input_feature": config.task.input_feature,
             "label_feature": config.task.label_feature,
+            "task_labels": config.task.task_labels,
+            "loss_weights": config.task.task_loss_weights,
             "image_size": backbone.image_size,
             "channels": backbone.channels,
             "background": config.data.background_unit_rgb,

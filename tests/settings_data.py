@@ -37,6 +37,8 @@ _SETTINGS = {
     "task_type": "image_classification",
     "input_feature": "image",
     "label_feature": "label",
+    "task_labels": ("label",),
+    "loss_weights": (1.0,),
     "image_size": (8, 8),
     "channels": 1,
     "background": (1.0, 1.0, 1.0),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import tensorflow as tf
 
@@ -36,10 +36,28 @@ class PredictedClassCount(tf.keras.metrics.Metric):
 class DivergenceCallback(tf.keras.callbacks.Callback):
     """Checks every epoch's training loss and predicted classes with a `DivergenceGuard` (raises TrainingDiverged)."""
 
-    def __init__(self, guard: DivergenceGuard) -> None:
+    def __init__(self, guard: DivergenceGuard, output: str = "") -> None:
+        """`output`: the model output watched (its logged loss and predicted classes are `<output>_loss`, ...); "" for a one-output model."""
         super().__init__()
         self._guard = guard
+        self._prefix = f"{output}_" if output else ""
 
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
         logs = logs or {}
-        self._guard.check(float(logs["loss"]), int(round(float(logs[PREDICTED_CLASSES]))))
+        self._guard.check(float(logs[f"{self._prefix}loss"]), int(round(float(logs[f"{self._prefix}{PREDICTED_CLASSES}"]))))
+
+
+class MeanTaskAccuracy(tf.keras.callbacks.Callback):
+    """Logs `accuracy` (and `val_accuracy`) of a multi-task model as the mean of its outputs', for the callbacks after it (early stopping)."""
+
+    def __init__(self, outputs: Sequence[str]) -> None:
+        super().__init__()
+        self._outputs = list(outputs)
+
+    def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
+        if logs is None:
+            return
+        for prefix in ("", "val_"):
+            keys = [f"{prefix}{output}_accuracy" for output in self._outputs]
+            if all(key in logs for key in keys):
+                logs[f"{prefix}accuracy"] = sum(float(logs[key]) for key in keys) / len(keys)

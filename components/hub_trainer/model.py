@@ -1,4 +1,4 @@
-"""Builds the transfer model: a TF Hub backbone plus a new classification head."""
+"""Builds the transfer model: a TF Hub backbone plus a new classification head (or one head per task)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from retrain.components.hub_trainer.fused_adam import FusedAdam
 from retrain.components.hub_trainer.guard_callback import PredictedClassCount
 from retrain.components.trainer_settings import TrainerSettings
 from retrain.components.training_core.features import MODEL_INPUT
+from retrain.components.training_core.tasks import TaskHead, task_feature
 
 BACKBONE_LAYER = "backbone"
 LOGITS_LAYER = "logits"
@@ -79,6 +80,42 @@ def build_classifier(
     return GroupedTrainingModel(inputs, logits, name="transfer_classifier")
 
 
+def build_multitask_classifier(
+    backbone_handle: str,
+    input_shape: tuple[int, ...],
+    input_dtype: tf.DType,
+    tasks: Sequence[TaskHead],
+    hidden_units: Sequence[int] = (),
+    dropout: float = 0.0,
+    trainable_backbone: bool = False,
+    seed: int = 0,
+    backbone_train_mode: str = "inference",
+) -> GroupedTrainingModel:
+    """One shared backbone, one head per task (`build_classifier`'s head, its layers named `<layer>__<task>`).
+
+    The model outputs a dict {task: logits}; each task's logits layer is `logits__<task>`
+    (Keras names the task's metrics after it: `logits__<task>_accuracy`).
+    """
+    tf.keras.utils.set_random_seed(seed)
+    inputs = tf.keras.Input(shape=input_shape, dtype=input_dtype, name=MODEL_INPUT)
+    backbone = hub.KerasLayer(backbone_handle, trainable=trainable_backbone, name=BACKBONE_LAYER, dtype="float32")
+    embedding = backbone(inputs, training=False) if backbone_train_mode == "inference" else backbone(inputs)
+    outputs = {}
+    for task in tasks:
+        x = embedding
+        for index, units in enumerate(hidden_units):
+            x = head_dense(units, x.shape[-1], task_feature(f"head_dense_{index}", task.name), activation="relu")(x)
+        if dropout > 0:
+            x = tf.keras.layers.Dropout(dropout, seed=seed, name=task_feature("head_dropout", task.name))(x)
+        outputs[task.name] = head_dense(task.num_classes, x.shape[-1], task_logits_layer(task.name), dtype="float32")(x)
+    return GroupedTrainingModel(inputs, outputs, name="multitask_classifier")
+
+
+def task_logits_layer(task: str) -> str:
+    """The logits layer of `task`'s head."""
+    return task_feature(LOGITS_LAYER, task)
+
+
 def build_classifier_from_settings(settings: TrainerSettings, num_classes: int) -> GroupedTrainingModel:
     """`build_classifier` as the trainer settings describe it (TF backbone, input, head, mode, seed, backbone train mode)."""
     if settings.tf_backbone_handle is None:
@@ -94,6 +131,52 @@ def build_classifier_from_settings(settings: TrainerSettings, num_classes: int) 
         trainable_backbone=settings.mode != "feature_extraction",
         seed=settings.seed,
         backbone_train_mode=settings.backbone_train_mode,
+    )
+
+
+def build_multitask_classifier_from_settings(settings: TrainerSettings, tasks: Sequence[TaskHead]) -> GroupedTrainingModel:
+    """`build_multitask_classifier` as the trainer settings describe it (as `build_classifier_from_settings`)."""
+    if settings.tf_backbone_handle is None:
+        raise ValueError("trainer settings: tf_backbone_handle is not set (backbone.name or backbone.handle)")
+    input_shape, input_dtype = input_signature(settings.task_type, settings.image_size, settings.channels)
+    return build_multitask_classifier(
+        backbone_handle=settings.tf_backbone_handle,
+        input_shape=input_shape,
+        input_dtype=input_dtype,
+        tasks=tasks,
+        hidden_units=settings.hidden_units,
+        dropout=settings.dropout,
+        trainable_backbone=settings.mode != "feature_extraction",
+        seed=settings.seed,
+        backbone_train_mode=settings.backbone_train_mode,
+    )
+
+
+class ClassWeightedCrossentropy(tf.keras.losses.Loss):
+    """Categorical cross-entropy on logits, each example weighted by its class's weight (what Keras' `class_weight` does for one output).
+
+    A label row of zeros (a record without a label for this task) weighs 0.
+    """
+
+    def __init__(self, class_weights: Sequence[float], label_smoothing: float = 0.0, name: str = "class_weighted_crossentropy") -> None:
+        super().__init__(name=name)
+        self._class_weights = tf.constant(list(class_weights), tf.float32)
+        self._crossentropy = tf.keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing, reduction="none")
+
+    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        y_true = tf.cast(y_true, tf.float32)
+        return self._crossentropy(y_true, y_pred) * tf.linalg.matvec(y_true, self._class_weights)
+
+
+def compile_multitask_classifier(model: tf.keras.Model, learning_rate: float, tasks: Sequence[TaskHead], steps_per_execution: int = 1) -> None:
+    """Adam (`FusedAdam`) + the loss-weighted sum of each task's class-weighted, smoothed cross-entropy; per task its accuracy
+    and predicted-class count (logged as `logits__<task>_accuracy`, `logits__<task>_predicted_classes`)."""
+    model.compile(
+        optimizer=FusedAdam(learning_rate),
+        loss={task.name: ClassWeightedCrossentropy(task.class_weights, task.label_smoothing) for task in tasks},
+        loss_weights={task.name: task.loss_weight for task in tasks},
+        metrics={task.name: [tf.keras.metrics.CategoricalAccuracy(name="accuracy"), PredictedClassCount(task.num_classes)] for task in tasks},
+        steps_per_execution=steps_per_execution,
     )
 
 

@@ -11,11 +11,13 @@ from retrain.components.hub_trainer import devices, export, model as model_lib
 from retrain.components.hub_trainer.checkpoints import remove_checkpoints
 from retrain.components.hub_trainer.training import train_classifier
 from retrain.components.hub_trainer.warm_start import warm_start
-from retrain.components.label_prep.label_map import load_label_map
+from retrain.components.hub_trainer.task_data import transformed_task_dataset
+from retrain.components.label_prep.task_maps import load_task_label_maps
 from retrain.components.trainer_settings import trainer_settings_from
 from retrain.components.training_core.checkpoints import checkpoint_dir
 from retrain.components.training_core.features import LABEL_ID, labelled
 from retrain.components.training_core.plan import TrainingPlan
+from retrain.components.training_core.tasks import task_heads
 from retrain.components.tuning.hyperparameters import apply_hyperparameters
 
 
@@ -66,17 +68,26 @@ def checkpoint_dir_for(fn_args: tfx.components.FnArgs) -> str:
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    """Builds, trains and exports the classifier described by `fn_args.custom_config` (and tuned hyperparameters)."""
+    """Builds, trains and exports the classifier described by `fn_args.custom_config` (and tuned hyperparameters).
+
+    With several task labels: one shared backbone, one head per task, each task's label map from the transform output.
+    """
     settings = apply_hyperparameters(trainer_settings_from(fn_args.custom_config), fn_args.hyperparameters)
     seed = settings.seed
     tf.keras.utils.set_random_seed(seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    label_map = load_label_map(fn_args.transform_output)
+    label_maps = load_task_label_maps(fn_args.transform_output, settings.task_labels)
+    label_map = label_maps[settings.label_feature]
     num_classes = len(label_map.labels)
+    tasks = task_heads(settings.task_labels, settings.loss_weights, label_maps) if settings.multitask else ()
     batch_size = settings.batch_size
-    train = transformed_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, num_classes, shuffle_seed=seed)
-    evaluation = transformed_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size, num_classes, shuffle_seed=None)
-    plan = TrainingPlan.from_settings(settings, label_map.label_smoothing)
+    if tasks:
+        train = transformed_task_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, tasks, shuffle_seed=seed)
+        evaluation = transformed_task_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size, tasks, shuffle_seed=None)
+    else:
+        train = transformed_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, num_classes, shuffle_seed=seed)
+        evaluation = transformed_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size, num_classes, shuffle_seed=None)
+    plan = TrainingPlan.from_settings(settings, label_map.label_smoothing, tasks)
 
     gpus = devices.visible_gpus()
     policy = devices.precision_policy(settings.mixed_precision, gpus)
@@ -89,7 +100,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     tf.keras.mixed_precision.set_global_policy(policy)
     try:
         with devices.strategy_for(gpus).scope():
-            model = model_lib.build_classifier_from_settings(settings, num_classes)
+            if tasks:
+                model = model_lib.build_multitask_classifier_from_settings(settings, tasks)
+            else:
+                model = model_lib.build_classifier_from_settings(settings, num_classes)
             if fn_args.base_model and settings.warm_start:
                 print(f"[retrain] {warm_start(model, fn_args.base_model).summary()} (from {fn_args.base_model})", flush=True)
             train_classifier(
@@ -97,11 +111,12 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                 train,
                 plan,
                 validation=evaluation,
-                class_weight=dict(enumerate(label_map.class_weights)),
+                class_weight=None if tasks else dict(enumerate(label_map.class_weights)),  # several tasks: in each task's loss
                 callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
                 checkpoint_dir=checkpoints,
             )
     finally:
         tf.keras.mixed_precision.set_global_policy(previous_policy)
-    export.export_serving_model(model, tft_output, label_map.labels, settings, fn_args.serving_model_dir)
+    class_names = {task: task_map.labels for task, task_map in label_maps.items()} if tasks else label_map.labels
+    export.export_serving_model(model, tft_output, class_names, settings, fn_args.serving_model_dir)
     remove_checkpoints(checkpoints)

@@ -27,27 +27,27 @@ from retrain.components.hub_trainer.checkpoints import EpochCheckpoint, complete
 from retrain.components.hub_trainer.embeddings import embed, head_model
 from retrain.components.hub_trainer.features import model_input
 from retrain.components.hub_trainer.finetune import GroupedTrainingModel
-from retrain.components.hub_trainer.guard_callback import DivergenceCallback
+from retrain.components.hub_trainer.guard_callback import DivergenceCallback, MeanTaskAccuracy
 from retrain.components.hub_trainer.keras_progress import EpochProgress
-from retrain.components.hub_trainer.model import BACKBONE_LAYER, compile_classifier
+from retrain.components.hub_trainer.model import BACKBONE_LAYER, compile_classifier, compile_multitask_classifier, task_logits_layer
 from retrain.components.hub_trainer.schedule import LearningRateSchedule
 from retrain.components.hub_trainer.validation import RequireValidationSubset, split_validation
 from retrain.components.training_core.blocks import backbone_blocks
 from retrain.components.training_core.features import MODEL_INPUT
 from retrain.components.training_core.groups import training_groups
-from retrain.components.training_core.plan import Augmentation, Phase, TrainingPlan, guard_for, phases
+from retrain.components.training_core.plan import Augmentation, Phase, TrainingPlan, guard_for, phases, task_guards_for
 
 EARLY_STOPPING_METRIC = "val_accuracy"
 HEAD_STEPS_PER_EXECUTION = 32
 
 
 def _batches(data: Any, batch_size: int, shuffle_seed: Optional[int]) -> Optional[tf.data.Dataset]:
-    """A dataset of batches from a dataset (returned as is) or an (x, one-hot y) pair of arrays."""
+    """A dataset of batches from a dataset (returned as is) or an (x, one-hot y) pair of arrays ({task: one-hot y} for several tasks)."""
     if data is None or not isinstance(data, tuple):
         return data
     dataset = tf.data.Dataset.from_tensor_slices(data)
     if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(data[1]), seed=shuffle_seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(len(tf.nest.flatten(data[1])[0]), seed=shuffle_seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size)
 
 
@@ -81,12 +81,28 @@ def _phase_callbacks(
                 monitor=EARLY_STOPPING_METRIC, mode="max", patience=plan.early_stopping_patience, restore_best_weights=True
             )
         )
-    guard = guard_for(plan, phase, num_classes)
-    if guard is not None:
+    if plan.multitask:
+        # Early stopping watches the tasks' mean accuracy; each task's head has its own guard.
+        callbacks.insert(0, MeanTaskAccuracy([task_logits_layer(task.name) for task in plan.tasks]))
+        callbacks += [DivergenceCallback(guard, task_logits_layer(task)) for task, guard in task_guards_for(plan, phase).items()]
+    elif (guard := guard_for(plan, phase, num_classes)) is not None:
         callbacks.append(DivergenceCallback(guard))
     if checkpoint is not None and checkpoint_dir:
         callbacks.append(EpochCheckpoint(checkpoint, checkpoint_dir, first_epoch + phase.epochs))
     return callbacks
+
+
+def _compile(model: tf.keras.Model, plan: TrainingPlan, steps_per_execution: int = 1) -> None:
+    """One head's loss and metrics, or (several tasks) each task's, weighted."""
+    if plan.multitask:
+        compile_multitask_classifier(model, plan.learning_rate, plan.tasks, steps_per_execution)
+    else:
+        compile_classifier(model, plan.learning_rate, plan.label_smoothing, steps_per_execution)
+
+
+def _classes(model: tf.keras.Model) -> int:
+    """The classes of a one-output model (0 for several outputs: each task's head knows its own)."""
+    return int(model.output_shape[-1]) if not isinstance(model.output_shape, dict) else 0
 
 
 def _fit(
@@ -160,7 +176,7 @@ def _train_head_on_embeddings(
     (train_x, train_y), carved = embed(model, train, plan.validation_fraction, plan.seed, progress="train examples" if verbose else None)
     head = head_model(model)
     # A head step is tiny: many steps per call keep Python's per-step overhead out of the way.
-    compile_classifier(head, plan.learning_rate, plan.label_smoothing, steps_per_execution=HEAD_STEPS_PER_EXECUTION)
+    _compile(head, plan, steps_per_execution=HEAD_STEPS_PER_EXECUTION)
     if carved is None and validation is not None:
         (validation_x, validation_y), _ = embed(model, validation, progress="validation examples" if verbose else None)
         carved = (validation_x, validation_y)
@@ -175,9 +191,7 @@ def _train_head_on_embeddings(
     checkpoint = tf.train.Checkpoint(model=model, head_optimizer=head.optimizer) if checkpoint_dir else None
     if checkpoint is not None and done:
         restore(checkpoint, checkpoint_dir)
-    phase_callbacks = _phase_callbacks(
-        plan, lambda: [(head.optimizer, plan.learning_rate)], 0, phase, checkpoint, checkpoint_dir, int(head.output_shape[-1])
-    )
+    phase_callbacks = _phase_callbacks(plan, lambda: [(head.optimizer, plan.learning_rate)], 0, phase, checkpoint, checkpoint_dir, _classes(head))
     embedded_train = _batches((train_x, train_y), plan.batch_size, plan.seed)
     embedded_validation = _batches(carved, plan.batch_size, None)
     return [_fit(head, embedded_train, embedded_validation, done, phase.epochs, class_weight, [*callbacks, *phase_callbacks], verbose)]
@@ -197,7 +211,9 @@ def train_classifier(
     """Runs every phase of `plan`; returns the histories of the phases that ran.
 
     `train` and `validation` are datasets of (features, one-hot labels) batches or
-    (x, one-hot y) arrays. With `plan.validation_fraction` the validation data is
+    (x, one-hot y) arrays; with several tasks (`plan.tasks`) the labels are {task: one-hot labels},
+    the loss is the tasks' weighted sum (class weights inside it, `class_weight` unused)
+    and early stopping watches their mean accuracy. With `plan.validation_fraction` the validation data is
     carved from `train` (see `validation.py`) and `validation` is not used;
     otherwise `validation` is only monitored. Early stopping watches validation
     accuracy and restores the best weights. With `checkpoint_dir`, every epoch is
@@ -206,6 +222,8 @@ def train_classifier(
     batch_size = batch_size or plan.batch_size
     train = _batches(train, batch_size, plan.seed)
     validation = _batches(validation, batch_size, None)
+    if plan.multitask and class_weight:
+        raise ValueError("with several tasks each task's class weights are in plan.tasks, not class_weight")
     if plan.early_stopping_patience > 0 and plan.validation_fraction <= 0:
         raise ValueError("early stopping needs a validation subset of the train split: set validation_fraction > 0")
     if plan.uses_cached_embeddings:
@@ -232,7 +250,7 @@ def train_classifier(
             training_groups(head, blocks, plan.learning_rate, phase.backbone_learning_rate_scale, phase.unfreeze_blocks, phase.layer_decay)
         )
         model.set_augmentation(_augmenter(plan.augmentation) if plan.augmentation.enabled else None, plan.seed + index)
-        compile_classifier(model, plan.learning_rate, plan.label_smoothing)
+        _compile(model, plan)
         optimizers = _built_group_optimizers(model, phase)
         checkpoint = None
         if checkpoint_dir:
@@ -241,7 +259,7 @@ def train_classifier(
                 restore(checkpoint, checkpoint_dir)
         if verbose:
             print(f"[retrain] training phase '{phase.name}': {phase.epochs} epochs", flush=True)
-        phase_callbacks = _phase_callbacks(plan, partial(_peak_rates, model), epoch, phase, checkpoint, checkpoint_dir, int(model.output_shape[-1]))
+        phase_callbacks = _phase_callbacks(plan, partial(_peak_rates, model), epoch, phase, checkpoint, checkpoint_dir, _classes(model))
         histories.append(_fit(model, train, validation, max(epoch, done), end, class_weight, [*callbacks, *phase_callbacks], verbose))
         epoch = end
     return histories

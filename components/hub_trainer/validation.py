@@ -32,15 +32,15 @@ def validation_mask(inputs: tf.Tensor, fraction: float, seed: int) -> tf.Tensor:
 
 
 def split_validation(batches: tf.data.Dataset, fraction: float, seed: int) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """Splits batches of (features, labels) into (train, validation) batches by `validation_mask`."""
+    """Splits batches of (features, labels) into (train, validation) batches by `validation_mask` (labels: a tensor or {task: tensor})."""
 
     def part(keep_validation: bool) -> tf.data.Dataset:
-        def select(features: Any, labels: tf.Tensor) -> tuple[Any, tf.Tensor]:
+        def select(features: Any, labels: Any) -> tuple[Any, Any]:
             mask = validation_mask(model_input(features), fraction, seed)
             mask = mask if keep_validation else tf.logical_not(mask)
-            return tf.nest.map_structure(lambda values: tf.boolean_mask(values, mask), features), tf.boolean_mask(labels, mask)
+            return tuple(tf.nest.map_structure(lambda values: tf.boolean_mask(values, mask), part) for part in (features, labels))
 
-        return batches.map(select).filter(lambda features, labels: tf.shape(labels)[0] > 0)
+        return batches.map(select).filter(lambda features, labels: tf.shape(model_input(features))[0] > 0)
 
     return part(False), part(True)
 

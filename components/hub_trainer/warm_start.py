@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2, trackable_object_graph_pb2
 
-from retrain.components.hub_trainer.model import LOGITS_LAYER
+from retrain.components.hub_trainer.model import LOGITS_LAYER, task_logits_layer
 from retrain.components.training_core.warm_start import WarmStartReport, copy_matching
 
 _HEAD_OUTPUTS = (f"{LOGITS_LAYER}/kernel", f"{LOGITS_LAYER}/bias")
@@ -51,16 +51,24 @@ def saved_variables(saved_model_dir: str) -> dict[str, np.ndarray]:
     return {_name(variable): variable.numpy() for variable in tf.saved_model.load(saved_model_dir).variables}
 
 
+def _head_outputs(model: tf.keras.Model) -> tuple[str, ...]:
+    """The classifier kernel and bias names of `model`: one head's, or every task's (`logits__<task>/kernel`, ...)."""
+    if not isinstance(model.output, dict):
+        return _HEAD_OUTPUTS
+    return tuple(f"{task_logits_layer(task)}/{part}" for task in model.output for part in ("kernel", "bias"))
+
+
 def warm_start(model: tf.keras.Model, base_model_dir: str) -> WarmStartReport:
     """Copies every same-named, same-shaped variable of the SavedModel in `base_model_dir` into `model`.
 
-    The classifier's kernel and bias may have more classes (last axis) than the base model's:
-    their leading columns are copied and the remaining ones keep their fresh values.
+    The classifier's kernel and bias (each task's, with several heads) may have more classes
+    (last axis) than the base model's: their leading columns are copied and the remaining
+    ones keep their fresh values. A head of a task the base model did not have starts fresh.
     """
     return copy_matching(
         ((_name(variable), variable) for variable in model.weights),
         saved_variables(base_model_dir),
-        _HEAD_OUTPUTS,
+        _head_outputs(model),
         class_axis=-1,
         restore=lambda variable, source: variable.assign(source),
         expand=lambda variable, source: variable.assign(tf.concat([source, variable[..., source.shape[-1] :]], axis=-1)),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Optional, Sequence
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
@@ -27,6 +27,7 @@ class LabelPrepSpec(ComponentSpec):
         "label_feature": ExecutionParameter(type=str),
         "input_feature": ExecutionParameter(type=str),
         "settings": ExecutionParameter(type=str),
+        "task_labels": ExecutionParameter(type=str, optional=True),  # JSON list, set only for several tasks
     }
     INPUTS = {
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
@@ -48,7 +49,10 @@ class LabelPrep(base_beam_component.BaseBeamComponent):
         input_feature: str,
         settings: LabelSettings,
         previous_label_map: Optional[types.BaseChannel] = None,
+        task_labels: Sequence[str] = (),
     ) -> None:
+        """`task_labels`: with several tasks, every task's label column (the first is `label_feature`); one map per task."""
+        several = {"task_labels": json_utils.dumps(list(task_labels))} if len(task_labels) > 1 else {}  # one task: as before
         super().__init__(
             spec=LabelPrepSpec(
                 examples=examples,
@@ -57,5 +61,6 @@ class LabelPrep(base_beam_component.BaseBeamComponent):
                 input_feature=input_feature,
                 settings=json_utils.dumps(dataclasses.asdict(settings)),
                 label_map=types.Channel(type=LabelMap),
+                **several,
             )
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import apache_beam as beam
 import tensorflow as tf
@@ -26,6 +26,19 @@ def label_key(serialized: bytes, label_feature: str, input_feature: str) -> tupl
         if value.bytes_list.value:
             has_input = any(item.strip() for item in value.bytes_list.value)
     return label, has_input
+
+
+def task_label_keys(serialized: bytes, label_features: Sequence[str], input_feature: str) -> list[tuple[str, str, bool]]:
+    """(task, stripped label or "", whether the input has a value) of one record, for each task's label column."""
+    return [(task, *label_key(serialized, task, input_feature)) for task in label_features]
+
+
+def task_split_counts(records: Iterable[tuple[tuple[str, str, str, bool], int]], tasks: Sequence[str]) -> dict[str, dict[str, SplitCounts]]:
+    """Folds ((split, task, label, has_input), count) pairs into per-split counts of each task, in `tasks` order."""
+    per_task: dict[str, list[tuple[tuple[str, str, bool], int]]] = {task: [] for task in tasks}
+    for (split, task, label, has_input), count in records:
+        per_task[task].append(((split, label, has_input), count))
+    return {task: split_counts(task_records) for task, task_records in per_task.items()}
 
 
 def split_counts(records: Iterable[tuple[tuple[str, str, bool], int]]) -> dict[str, SplitCounts]:
@@ -59,5 +72,21 @@ def CountLabels(  # pylint: disable=invalid-name
             | f"Patterns[{split}]" >> beam.Create(patterns)
             | f"Read[{split}]" >> beam.io.ReadAllFromTFRecord()
             | f"Key[{split}]" >> beam.Map(lambda record, s=split: (s, *label_key(record, label_feature, input_feature)))
+        )
+    return per_split | "Flatten" >> beam.Flatten() | "Count" >> beam.combiners.Count.PerElement()
+
+
+@beam.ptransform_fn
+def CountTaskLabels(  # pylint: disable=invalid-name
+    pipeline: beam.Pipeline, file_patterns: Mapping[str, list[str]], label_features: Sequence[str], input_feature: str
+) -> beam.PCollection:
+    """PCollection of ((split, task, label, has_input), count) over every split's TFRecord files, for each task's label column."""
+    per_split = []
+    for split, patterns in sorted(file_patterns.items()):
+        per_split.append(
+            pipeline
+            | f"Patterns[{split}]" >> beam.Create(patterns)
+            | f"Read[{split}]" >> beam.io.ReadAllFromTFRecord()
+            | f"Key[{split}]" >> beam.FlatMap(lambda record, s=split: [(s, *key) for key in task_label_keys(record, label_features, input_feature)])
         )
     return per_split | "Flatten" >> beam.Flatten() | "Count" >> beam.combiners.Count.PerElement()

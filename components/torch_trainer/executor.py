@@ -14,7 +14,7 @@ from tfx.utils import io_utils, path_utils
 
 from retrain.components.branches import FRAMEWORK_PROPERTY, PYTORCH
 from retrain.components.label_prep.label_map import load_label_map
-from retrain.components.trainer_settings import trainer_settings_from
+from retrain.components.trainer_settings import require_single_task, trainer_settings_from
 from retrain.components.training_core.checkpoints import checkpoint_dir
 from retrain.components.tuning.hyperparameters import apply_hyperparameters
 
@@ -62,6 +62,7 @@ class Executor(base_executor.BaseExecutor):
 
         hyperparameters = tuned_hyperparameters(input_dict)
         settings = apply_hyperparameters(trainer_settings_from(json.loads(exec_properties["custom_config"])), hyperparameters)
+        require_single_task(settings, "TorchTrainer")
         if hyperparameters:
             print(f"[retrain] TorchTrainer: tuned hyperparameters {hyperparameters['values']}", flush=True)
         transform_uri = artifact_utils.get_single_uri(input_dict["transform_graph"])

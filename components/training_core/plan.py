@@ -11,10 +11,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 from retrain.components.trainer_settings import AugmentationConfig, TrainerSettings
 from retrain.components.training_core.divergence import DivergenceGuard
+from retrain.components.training_core.tasks import TaskHead
 
 MODES = ("feature_extraction", "fine_tune", "incremental")
 ALL_BLOCKS = -1
@@ -59,12 +60,19 @@ class TrainingPlan:
     warmup_epochs: float
     augmentation: Augmentation
     divergence_guard: bool
+    tasks: tuple[TaskHead, ...] = ()  # several tasks on one backbone: each head's classes, loss weight, smoothing, class weights
 
     @classmethod
-    def from_settings(cls, settings: TrainerSettings, label_smoothing: float) -> "TrainingPlan":
-        """The plan described by the trainer settings, with the label map's smoothing."""
-        same_names = {name: getattr(settings, name) for name in cls.__dataclass_fields__ if name not in ("augmentation", "label_smoothing")}
-        return cls(**same_names, augmentation=Augmentation.from_settings(settings.augmentation), label_smoothing=label_smoothing)
+    def from_settings(cls, settings: TrainerSettings, label_smoothing: float, tasks: Sequence[TaskHead] = ()) -> "TrainingPlan":
+        """The plan described by the trainer settings, with the label map's smoothing (and, with several tasks, their heads)."""
+        derived = ("augmentation", "label_smoothing", "tasks")
+        same_names = {name: getattr(settings, name) for name in cls.__dataclass_fields__ if name not in derived}
+        return cls(**same_names, augmentation=Augmentation.from_settings(settings.augmentation), label_smoothing=label_smoothing, tasks=tuple(tasks))
+
+    @property
+    def multitask(self) -> bool:
+        """True when several heads train on one backbone (`tasks`); a single task trains as before."""
+        return len(self.tasks) > 1
 
     @property
     def uses_cached_embeddings(self) -> bool:
@@ -103,3 +111,11 @@ def guard_for(plan: TrainingPlan, phase: Phase, num_classes: int) -> Optional[Di
         return None
     backbone_rate = plan.learning_rate * phase.backbone_learning_rate_scale if phase.unfreeze_blocks else None
     return DivergenceGuard(phase.name, num_classes, plan.learning_rate, backbone_rate)
+
+
+def task_guards_for(plan: TrainingPlan, phase: Phase) -> dict[str, DivergenceGuard]:
+    """One divergence guard per task of a multi-task phase, each watching its task's loss and predictions (none when off)."""
+    if not plan.divergence_guard:
+        return {}
+    backbone_rate = plan.learning_rate * phase.backbone_learning_rate_scale if phase.unfreeze_blocks else None
+    return {task.name: DivergenceGuard(f"{phase.name}, task {task.name}", task.num_classes, plan.learning_rate, backbone_rate) for task in plan.tasks}

@@ -1,0 +1,249 @@
+"""Several tasks on one backbone, TF side: Transform writes each task's ids, run_fn trains one head per task on the shared
+backbone and exports one model answering every task in one call; warm start expands each task's head on its own.
+
+Data: the sklearn digits with two label columns, `digit` (10 classes) and `size` (`high` for 5-9, else `low`).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+
+from retrain.components.digits_example import data as digits
+from retrain.components.digits_example.prepare import ExampleLayout
+from retrain.components.hub_trainer.export import RAW_SIGNATURE, TRANSFORM_SIGNATURE
+from retrain.components.hub_trainer.model import BACKBONE_LAYER, ClassWeightedCrossentropy, build_multitask_classifier, input_signature
+from retrain.components.hub_trainer.trainer_module import run_fn
+from retrain.components.hub_trainer.training import train_classifier
+from retrain.components.hub_trainer.transform_module import preprocessing_fn
+from retrain.components.hub_trainer.warm_start import warm_start
+from retrain.components.label_prep.label_map import LabelMap
+from retrain.components.label_prep.task_maps import save_task_label_maps
+from retrain.components.trainer_settings import LABEL_VOCABULARY_KEY, TASK_VOCABULARIES_KEY, trainer_custom_config, transform_custom_config
+from retrain.components.training_core.blocks import backbone_blocks
+from retrain.components.training_core.tasks import TaskHead
+from retrain.pipelines.code_version import components_fingerprint
+from retrain.pipelines.config import EvaluationConfig, RetrainConfig
+from retrain.pipelines.gate import eval_config_for
+from retrain.pipelines.run_summary import describe_failure
+from retrain.pipelines.trainer_settings import trainer_settings_for
+from hub_trainer_data import TransformedDigits, data_accessor, fn_args
+from settings_data import plan as plan_of
+
+TASKS = ("digit", "size")
+VOCABULARIES = {"digit": [str(d) for d in range(10)], "size": ["high", "low"]}
+
+
+def _size(digit: int) -> str:
+    return "high" if digit >= 5 else "low"
+
+
+def _raw_example(image: np.ndarray, digit: int | None = None) -> dict[str, bytes]:
+    example = {"image": digits.encode_png(image)}
+    if digit is not None:
+        example.update(digit=str(digit).encode(), size=_size(digit).encode())
+    return example
+
+
+def _serialized(example: dict[str, bytes]) -> bytes:
+    features = {name: tf.train.Feature(bytes_list=tf.train.BytesList(value=[value])) for name, value in example.items()}
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def _config(layout: ExampleLayout, **training: object) -> RetrainConfig:
+    """The multi-task config (validated, not `config_from_dict`: that refuses several labels until a whole pipeline runs them)."""
+    return RetrainConfig.model_validate(
+        {
+            "data": {"path": "/data", "format": "tfrecord"},
+            "backbone": {"handle": str(layout.backbone_dir)},
+            "task": {"labels": list(TASKS), "loss_weights": {"size": 0.5}},
+            "training": training,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class TwoTaskDigits:
+    transformed: TransformedDigits
+    eval_images: np.ndarray
+    eval_digits: np.ndarray
+
+
+@pytest.fixture(scope="module")
+def two_task_digits(tmp_path_factory: pytest.TempPathFactory, digits_example: ExampleLayout) -> TwoTaskDigits:
+    """Every digit, 20 train images each, through the real Transform graph (tft_beam in-process); each task's label map beside it."""
+    directory = tmp_path_factory.mktemp("two_task")
+    train, evaluation = digits.few_shot_split(digits.load_digits_images(), 20, seed=0)
+    spec = {name: tf.io.FixedLenFeature([], tf.string) for name in ("image", *TASKS)}
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
+    inputs = trainer_settings_for(_config(digits_example)).inputs
+    custom_config = {
+        **transform_custom_config(inputs, "tests"),
+        LABEL_VOCABULARY_KEY: VOCABULARIES["digit"],
+        TASK_VOCABULARIES_KEY: VOCABULARIES,
+    }
+    transform_dir = directory / "transform_graph"
+    eval_images, eval_digits = evaluation.images[::4], evaluation.labels[::4]
+    splits = {
+        "train": [_raw_example(i, int(d)) for i, d in zip(train.images, train.labels)],
+        "eval": [_raw_example(i, int(d)) for i, d in zip(eval_images, eval_digits)],
+    }
+    files = {}
+    with tft_beam.Context(temp_dir=tempfile.mkdtemp(dir=directory)):
+        transform_fn = (splits["train"], metadata) | tft_beam.AnalyzeDataset(lambda raw: preprocessing_fn(raw, custom_config))
+        _ = transform_fn | tft_beam.WriteTransformFn(str(transform_dir))
+        for split, raw in splits.items():
+            transformed, transformed_metadata = ((raw, metadata), transform_fn) | f"Transform{split}" >> tft_beam.TransformDataset()
+            coder = tft.coders.ExampleProtoCoder(transformed_metadata.schema)
+            path = directory / split / "data.tfrecord"
+            path.parent.mkdir(parents=True)
+            with tf.io.TFRecordWriter(str(path)) as writer:
+                for example in transformed:
+                    writer.write(coder.encode(example))
+            files[split] = [str(path)]
+    metadata_io.write_metadata(metadata, str(transform_dir / tft.TFTransformOutput.RAW_METADATA_DIR))
+    maps = {task: LabelMap(labels=labels, class_weights=[1.0] * len(labels)) for task, labels in VOCABULARIES.items()}
+    save_task_label_maps(maps, str(transform_dir))
+    transformed = TransformedDigits(str(transform_dir), files["train"], files["eval"], data_accessor())
+    return TwoTaskDigits(transformed, eval_images, eval_digits)
+
+
+def test_transform_writes_each_tasks_ids_and_the_main_tasks_as_label_id(two_task_digits: TwoTaskDigits) -> None:
+    tft_output = tft.TFTransformOutput(two_task_digits.transformed.transform_output)
+    assert set(tft_output.transformed_feature_spec()) == {"model_input", "label_id", "label_id__digit", "label_id__size"}
+    record = next(iter(tf.data.TFRecordDataset(two_task_digits.transformed.eval_files)))
+    parsed = tf.io.parse_single_example(record, tft_output.transformed_feature_spec())
+    digit = int(two_task_digits.eval_digits[0])
+    assert int(parsed["label_id"]) == int(parsed["label_id__digit"]) == digit
+    assert int(parsed["label_id__size"]) == VOCABULARIES["size"].index(_size(digit))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory, digits_example: ExampleLayout, two_task_digits: TwoTaskDigits) -> str:
+    """The Trainer's run_fn on the two-task digits: the exported SavedModel's directory."""
+    config = _config(digits_example, epochs=40, learning_rate=0.01, validation_fraction=0.2, early_stopping_patience=10)
+    custom_config = trainer_custom_config(trainer_settings_for(config), components_fingerprint())
+    args = fn_args(two_task_digits.transformed, tmp_path_factory.mktemp("trainer"), custom_config)
+    run_fn(args)
+    return args.serving_model_dir
+
+
+def test_one_shared_backbone_learns_both_tasks_and_answers_both_in_one_call(exported: str, two_task_digits: TwoTaskDigits) -> None:
+    model = tf.saved_model.load(exported)
+    names = {v.name.split(":")[0] for v in model.variables}
+    assert {"logits__digit/kernel", "logits__size/kernel"} <= names and "logits/kernel" not in names
+    examples = tf.constant([_serialized(_raw_example(image)) for image in two_task_digits.eval_images])
+    outputs = model.signatures["serving_default"](examples=examples)
+    truth = {"digit": [str(d) for d in two_task_digits.eval_digits], "size": [_size(int(d)) for d in two_task_digits.eval_digits]}
+    chance = {"digit": 0.1, "size": 0.5}
+    for task in TASKS:
+        probabilities = outputs[f"probabilities__{task}"].numpy()
+        assert probabilities.shape == (len(examples), len(VOCABULARIES[task]))
+        assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+        assert [n.decode() for n in outputs[f"class_names__{task}"].numpy()[0]] == VOCABULARIES[task]
+        predicted = [p.decode() for p in outputs[f"predicted_class__{task}"].numpy()]
+        assert predicted == [VOCABULARIES[task][i] for i in probabilities.argmax(1)]
+        accuracy = float(np.mean(np.array(predicted) == np.array(truth[task])))
+        assert accuracy > chance[task] + 0.3, f"task {task}: eval accuracy {accuracy:.3f}"
+    # The main task is also answered under the single-task names, so readers of one task keep working.
+    np.testing.assert_array_equal(outputs["probabilities"].numpy(), outputs["probabilities__digit"].numpy())
+    raw = model.signatures[RAW_SIGNATURE](image=tf.constant([digits.encode_png(i) for i in two_task_digits.eval_images[:4]]))
+    np.testing.assert_allclose(raw["probabilities__size"].numpy(), outputs["probabilities__size"].numpy()[:4], atol=1e-5)
+    features = model.signatures[TRANSFORM_SIGNATURE](examples=tf.constant([_serialized(_raw_example(two_task_digits.eval_images[0], 7))]))
+    assert (int(features["label_id__digit"][0]), int(features["label_id__size"][0])) == (7, 0)
+
+
+def _heads(digit_classes: int) -> list[TaskHead]:
+    return [TaskHead("digit", digit_classes, 1.0, 0.0, (1.0,) * digit_classes), TaskHead("size", 2, 0.5, 0.0, (1.0, 1.0))]
+
+
+def test_warm_start_expands_each_tasks_head_on_its_own(tmp_path: Path, digits_example: ExampleLayout) -> None:
+    shape, dtype = input_signature("image_classification", (8, 8), 1)
+    base = build_multitask_classifier(str(digits_example.backbone_dir), shape, dtype, _heads(10), hidden_units=(8,), seed=1)
+    base.save(str(tmp_path / "base"), save_format="tf", include_optimizer=False)
+    grown = build_multitask_classifier(str(digits_example.backbone_dir), shape, dtype, _heads(11), hidden_units=(8,), seed=2)
+    report = warm_start(grown, str(tmp_path / "base"))
+    assert sorted(report.expanded) == ["logits__digit/bias", "logits__digit/kernel"]
+    assert {"logits__size/kernel", "logits__size/bias", "head_dense_0__digit/kernel", "head_dense_0__size/kernel"} <= set(report.restored)
+    images = digits.load_digits_images().images[:5]
+    before, after = base(images, training=False), grown(images, training=False)
+    np.testing.assert_allclose(after["size"], before["size"], atol=1e-5)
+    np.testing.assert_allclose(after["digit"][:, :10], before["digit"], atol=1e-5)
+
+
+@pytest.mark.parametrize(("mode", "changed_blocks"), [("feature_extraction", set()), ("incremental", {"block3"})])
+def test_training_modes_keep_their_meaning_on_the_shared_backbone(digits_example: ExampleLayout, mode: str, changed_blocks: set[str]) -> None:
+    train, _ = digits.few_shot_split(digits.load_digits_images(), 8, seed=0)
+    labels = {"digit": tf.one_hot(train.labels, 10).numpy(), "size": tf.one_hot((train.labels < 5).astype(int), 2).numpy()}
+    shape, dtype = input_signature("image_classification", (8, 8), 1)
+    model = build_multitask_classifier(
+        str(digits_example.backbone_dir), shape, dtype, _heads(10), trainable_backbone=mode != "feature_extraction", seed=1
+    )
+    backbone = model.get_layer(BACKBONE_LAYER)
+    before = {w.name: w.numpy().copy() for w in model.weights}
+    plan = plan_of(mode=mode, epochs=2, fine_tune_epochs=1, unfreeze_blocks=1, learning_rate=1e-2, validation_fraction=0.25, tasks=tuple(_heads(10)))
+    histories = train_classifier(model, (train.images, labels), plan, verbose=0)
+    assert [len(h.epoch) for h in histories] == ([2] if mode == "feature_extraction" else [2, 1])
+    for history in histories:  # each task's accuracy, and their mean that early stopping watches
+        assert {"logits__digit_accuracy", "logits__size_accuracy", "accuracy", "val_accuracy"} <= set(history.history)
+    changed = {w.name for w in model.weights if not np.array_equal(before[w.name], w.numpy())}
+    blocks = {block.name for block in backbone_blocks(backbone.trainable_weights) if any(v.name in changed for v in block.variables)}
+    assert blocks == changed_blocks
+    assert {"logits__digit/kernel:0", "logits__size/kernel:0"} <= changed
+
+
+def test_class_weighted_loss_is_what_keras_class_weight_does_for_one_output() -> None:
+    logits = tf.constant([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [1.0, -1.0, 0.0]])
+    labels = tf.one_hot([0, 2, 1], 3)
+    weights = (0.5, 2.0, 1.5)
+    expected = tf.keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)(labels, logits, sample_weight=[0.5, 1.5, 2.0])
+    np.testing.assert_allclose(ClassWeightedCrossentropy(weights, 0.1)(labels, logits), expected, rtol=1e-6)
+    unlabelled = tf.zeros([1, 3])  # a record without this task's label adds nothing
+    np.testing.assert_allclose(ClassWeightedCrossentropy(weights, 0.1)(unlabelled, logits[:1]), 0.0)
+
+
+def test_the_gate_checks_every_task_and_blesses_only_when_all_pass(
+    tmp_path: Path, digits_example: ExampleLayout, exported: str, two_task_digits: TwoTaskDigits
+) -> None:
+    data = tmp_path / "eval.tfrecord"
+    with tf.io.TFRecordWriter(str(data)) as writer:
+        for image, digit in zip(two_task_digits.eval_images, two_task_digits.eval_digits):
+            writer.write(_serialized(_raw_example(image, int(digit))))
+
+    def failures(tasks: dict[str, dict[str, float]]) -> tuple[set[str], dict[str, float]]:
+        config = _config(digits_example).model_copy(update={"evaluation": EvaluationConfig.model_validate({"min_accuracy": 0.4, "tasks": tasks})})
+        eval_config = eval_config_for(config)
+        for spec in eval_config.metrics_specs:  # no baseline here: TFX's Evaluator drops the change thresholds the same way
+            for metric in spec.metrics:
+                metric.threshold.ClearField("change_threshold")
+        output = tmp_path / f"evaluation{len(list(tmp_path.iterdir()))}"
+        shared = tfma.default_eval_shared_model(eval_saved_model_path=exported, eval_config=eval_config)
+        tfma.run_model_analysis(eval_shared_model=shared, eval_config=eval_config, data_location=str(data), output_path=str(output))
+        accuracies = {
+            key.output_name: value.double_value.value
+            for record in tfma.load_metrics(str(output))
+            for key, value in ((entry.key, entry.value) for entry in record.metric_keys_and_values)
+            if key.name == "sparse_categorical_accuracy"
+        }
+        result = tfma.load_validation_result(str(output))
+        failed = {failure.metric_key.output_name for per_slice in result.metric_validations_per_slice for failure in per_slice.failures}
+        assert result.validation_ok == (not failed)
+        lines = [describe_failure(failure) for per_slice in result.metric_validations_per_slice for failure in per_slice.failures]
+        assert all(re.fullmatch(r"sparse_categorical_accuracy of task \w+ [\d.]+ is below the minimum [\d.]+", line) for line in lines), lines
+        return failed, accuracies
+
+    failed, accuracies = failures({})
+    assert failed == set() and set(accuracies) == set(TASKS) and min(accuracies.values()) > 0.4
+    weaker = min(accuracies, key=accuracies.__getitem__)  # just above what it reached: only this task fails
+    failed, _ = failures({weaker: {"min_accuracy": min(1.0, accuracies[weaker] + 1e-3)}})
+    assert accuracies[weaker] < 1.0 and failed == {weaker}, "a model is blessed only when every task passes its own threshold"
