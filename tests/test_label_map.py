@@ -88,6 +88,23 @@ def _example(**features: bytes) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
+def test_count_labels_counts_every_split_of_gzipped_tfrecords(tmp_path: Path) -> None:
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    records = {"train": [_example(image=b"png", label=b"cat")] * 3 + [_example(label=b"dog")], "eval": [_example(image=b"png", label=b" ")]}
+    patterns = {}
+    for split, examples in records.items():
+        path = tmp_path / f"{split}.gz"
+        with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+            for example in examples:
+                writer.write(example)
+        patterns[split] = [str(path)]
+    with beam.Pipeline() as pipeline:
+        counts = pipeline | counting.CountLabels(patterns, "label", "image")
+        assert_that(counts, equal_to([(("train", "cat", True), 3), (("train", "dog", False), 1), (("eval", "", True), 1)]))
+
+
 def test_label_key_reads_label_and_input_presence() -> None:
     assert counting.label_key(_example(image=b"png", label=b" cat "), "label", "image") == ("cat", True)
     assert counting.label_key(_example(image=b"png", label=b"  "), "label", "image") == ("", True)

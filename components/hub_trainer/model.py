@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import tensorflow as tf
 import tensorflow_hub as hub
@@ -116,40 +116,31 @@ def task_logits_layer(task: str) -> str:
     return task_feature(LOGITS_LAYER, task)
 
 
-def build_classifier_from_settings(settings: TrainerSettings, num_classes: int) -> GroupedTrainingModel:
-    """`build_classifier` as the trainer settings describe it (TF backbone, input, head, mode, seed, backbone train mode)."""
+def _settings_arguments(settings: TrainerSettings) -> dict[str, Any]:
+    """The builders' keyword arguments that the trainer settings fix (TF backbone, input, head, mode, seed, backbone train mode)."""
     if settings.tf_backbone_handle is None:
         raise ValueError("trainer settings: tf_backbone_handle is not set (backbone.name or backbone.handle)")
     input_shape, input_dtype = input_signature(settings.task_type, settings.image_size, settings.channels)
-    return build_classifier(
-        backbone_handle=settings.tf_backbone_handle,
-        input_shape=input_shape,
-        input_dtype=input_dtype,
-        num_classes=num_classes,
-        hidden_units=settings.hidden_units,
-        dropout=settings.dropout,
-        trainable_backbone=settings.mode != "feature_extraction",
-        seed=settings.seed,
-        backbone_train_mode=settings.backbone_train_mode,
-    )
+    return {
+        "backbone_handle": settings.tf_backbone_handle,
+        "input_shape": input_shape,
+        "input_dtype": input_dtype,
+        "hidden_units": settings.hidden_units,
+        "dropout": settings.dropout,
+        "trainable_backbone": settings.mode != "feature_extraction",
+        "seed": settings.seed,
+        "backbone_train_mode": settings.backbone_train_mode,
+    }
+
+
+def build_classifier_from_settings(settings: TrainerSettings, num_classes: int) -> GroupedTrainingModel:
+    """`build_classifier` as the trainer settings describe it."""
+    return build_classifier(num_classes=num_classes, **_settings_arguments(settings))
 
 
 def build_multitask_classifier_from_settings(settings: TrainerSettings, tasks: Sequence[TaskHead]) -> GroupedTrainingModel:
-    """`build_multitask_classifier` as the trainer settings describe it (as `build_classifier_from_settings`)."""
-    if settings.tf_backbone_handle is None:
-        raise ValueError("trainer settings: tf_backbone_handle is not set (backbone.name or backbone.handle)")
-    input_shape, input_dtype = input_signature(settings.task_type, settings.image_size, settings.channels)
-    return build_multitask_classifier(
-        backbone_handle=settings.tf_backbone_handle,
-        input_shape=input_shape,
-        input_dtype=input_dtype,
-        tasks=tasks,
-        hidden_units=settings.hidden_units,
-        dropout=settings.dropout,
-        trainable_backbone=settings.mode != "feature_extraction",
-        seed=settings.seed,
-        backbone_train_mode=settings.backbone_train_mode,
-    )
+    """`build_multitask_classifier` as the trainer settings describe it."""
+    return build_multitask_classifier(tasks=tasks, **_settings_arguments(settings))
 
 
 class ClassWeightedCrossentropy(tf.keras.losses.Loss):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import apache_beam as beam
 import tensorflow as tf
@@ -60,20 +60,27 @@ def split_counts(records: Iterable[tuple[tuple[str, str, bool], int]]) -> dict[s
     }
 
 
-@beam.ptransform_fn
-def CountLabels(  # pylint: disable=invalid-name
-    pipeline: beam.Pipeline, file_patterns: Mapping[str, list[str]], label_feature: str, input_feature: str
+def _counted_keys(
+    pipeline: beam.Pipeline, file_patterns: Mapping[str, list[str]], keys_of: Callable[[bytes, str], Iterable[tuple]]
 ) -> beam.PCollection:
-    """PCollection of ((split, label, has_input), count) over every split's TFRecord files."""
+    """PCollection of (key, count) over every split's TFRecord files, `keys_of(record, split)` giving each record's keys."""
     per_split = []
     for split, patterns in sorted(file_patterns.items()):
         per_split.append(
             pipeline
             | f"Patterns[{split}]" >> beam.Create(patterns)
             | f"Read[{split}]" >> beam.io.ReadAllFromTFRecord()
-            | f"Key[{split}]" >> beam.Map(lambda record, s=split: (s, *label_key(record, label_feature, input_feature)))
+            | f"Key[{split}]" >> beam.FlatMap(keys_of, split)
         )
     return per_split | "Flatten" >> beam.Flatten() | "Count" >> beam.combiners.Count.PerElement()
+
+
+@beam.ptransform_fn
+def CountLabels(  # pylint: disable=invalid-name
+    pipeline: beam.Pipeline, file_patterns: Mapping[str, list[str]], label_feature: str, input_feature: str
+) -> beam.PCollection:
+    """PCollection of ((split, label, has_input), count) over every split's TFRecord files."""
+    return _counted_keys(pipeline, file_patterns, lambda record, split: [(split, *label_key(record, label_feature, input_feature))])
 
 
 @beam.ptransform_fn
@@ -81,12 +88,6 @@ def CountTaskLabels(  # pylint: disable=invalid-name
     pipeline: beam.Pipeline, file_patterns: Mapping[str, list[str]], label_features: Sequence[str], input_feature: str
 ) -> beam.PCollection:
     """PCollection of ((split, task, label, has_input), count) over every split's TFRecord files, for each task's label column."""
-    per_split = []
-    for split, patterns in sorted(file_patterns.items()):
-        per_split.append(
-            pipeline
-            | f"Patterns[{split}]" >> beam.Create(patterns)
-            | f"Read[{split}]" >> beam.io.ReadAllFromTFRecord()
-            | f"Key[{split}]" >> beam.FlatMap(lambda record, s=split: [(s, *key) for key in task_label_keys(record, label_features, input_feature)])
-        )
-    return per_split | "Flatten" >> beam.Flatten() | "Count" >> beam.combiners.Count.PerElement()
+    return _counted_keys(
+        pipeline, file_patterns, lambda record, split: [(split, *key) for key in task_label_keys(record, label_features, input_feature)]
+    )
