@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -53,18 +54,16 @@ def data_accessor() -> tfx.components.DataAccessor:
     return tfx.components.DataAccessor(tf_dataset_factory=factory, record_batch_factory=None, data_view_decode_fn=None)
 
 
-def transformed_digits(directory: Path, per_class: int, eval_limit: int = 100) -> TransformedDigits:
-    """`per_class` train images of each digit 5-9 and up to `eval_limit` eval images, transformed."""
-    target = digits.select_digits(digits.load_digits_images(), digits.TARGET_DIGITS)
-    train, evaluation = digits.few_shot_split(target, per_class, seed=0)
-    spec = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.string)}
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
+def transform_splits(
+    directory: Path, splits: dict[str, list[dict[str, Any]]], metadata: dataset_metadata.DatasetMetadata, custom_config: Mapping[str, Any]
+) -> tuple[Path, dict[str, list[str]]]:
+    """Analyzes `splits["train"]` with the real `preprocessing_fn`, writes the transform graph (with raw metadata) to
+    `directory/transform_graph` and every split's transformed examples to `directory/<split>/data.tfrecord`."""
     transform_dir = directory / "transform_graph"
-    splits = {"train": _raw_examples(train), "eval": _raw_examples(evaluation)[:eval_limit]}
+    files = {}
     with tft_beam.Context(temp_dir=tempfile.mkdtemp(dir=directory)):
-        transform_fn = (splits["train"], metadata) | tft_beam.AnalyzeDataset(lambda inputs: preprocessing_fn(inputs, SETTINGS))
+        transform_fn = (splits["train"], metadata) | tft_beam.AnalyzeDataset(lambda inputs: preprocessing_fn(inputs, custom_config))
         _ = transform_fn | tft_beam.WriteTransformFn(str(transform_dir))
-        files = {}
         for split, raw in splits.items():
             (transformed, transformed_metadata) = ((raw, metadata), transform_fn) | f"Transform{split}" >> tft_beam.TransformDataset()
             coder = tft.coders.ExampleProtoCoder(transformed_metadata.schema)
@@ -75,6 +74,17 @@ def transformed_digits(directory: Path, per_class: int, eval_limit: int = 100) -
                     writer.write(coder.encode(example))
             files[split] = [str(path)]
     metadata_io.write_metadata(metadata, str(transform_dir / tft.TFTransformOutput.RAW_METADATA_DIR))
+    return transform_dir, files
+
+
+def transformed_digits(directory: Path, per_class: int, eval_limit: int = 100) -> TransformedDigits:
+    """`per_class` train images of each digit 5-9 and up to `eval_limit` eval images, transformed."""
+    target = digits.select_digits(digits.load_digits_images(), digits.TARGET_DIGITS)
+    train, evaluation = digits.few_shot_split(target, per_class, seed=0)
+    spec = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.string)}
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
+    splits = {"train": _raw_examples(train), "eval": _raw_examples(evaluation)[:eval_limit]}
+    transform_dir, files = transform_splits(directory, splits, metadata, SETTINGS)
     save_label_map(LabelMap(labels=CLASS_NAMES, class_weights=[1.0] * 5), str(transform_dir))
     return TransformedDigits(str(transform_dir), files["train"], files["eval"], data_accessor())
 

@@ -7,7 +7,6 @@ Data: the sklearn digits with two label columns, `digit` (10 classes) and `size`
 from __future__ import annotations
 
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +15,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from retrain.components.digits_example import data as digits
 from retrain.components.digits_example.prepare import ExampleLayout
@@ -25,7 +23,6 @@ from retrain.components.hub_trainer.export import RAW_SIGNATURE, TRANSFORM_SIGNA
 from retrain.components.hub_trainer.model import BACKBONE_LAYER, ClassWeightedCrossentropy, build_multitask_classifier, input_signature
 from retrain.components.hub_trainer.trainer_module import run_fn
 from retrain.components.hub_trainer.training import train_classifier
-from retrain.components.hub_trainer.transform_module import preprocessing_fn
 from retrain.components.hub_trainer.warm_start import warm_start
 from retrain.components.label_prep.label_map import LabelMap
 from retrain.components.label_prep.task_maps import save_task_label_maps
@@ -37,7 +34,7 @@ from retrain.pipelines.config import EvaluationConfig, RetrainConfig
 from retrain.pipelines.gate import eval_config_for
 from retrain.pipelines.run_summary import describe_failure
 from retrain.pipelines.trainer_settings import trainer_settings_for
-from hub_trainer_data import TransformedDigits, data_accessor, fn_args
+from hub_trainer_data import TransformedDigits, data_accessor, fn_args, transform_splits
 from settings_data import plan as plan_of
 
 TASKS = ("digit", "size")
@@ -92,26 +89,12 @@ def two_task_digits(tmp_path_factory: pytest.TempPathFactory, digits_example: Ex
         LABEL_VOCABULARY_KEY: VOCABULARIES["digit"],
         TASK_VOCABULARIES_KEY: VOCABULARIES,
     }
-    transform_dir = directory / "transform_graph"
     eval_images, eval_digits = evaluation.images[::4], evaluation.labels[::4]
     splits = {
         "train": [_raw_example(i, int(d)) for i, d in zip(train.images, train.labels)],
         "eval": [_raw_example(i, int(d)) for i, d in zip(eval_images, eval_digits)],
     }
-    files = {}
-    with tft_beam.Context(temp_dir=tempfile.mkdtemp(dir=directory)):
-        transform_fn = (splits["train"], metadata) | tft_beam.AnalyzeDataset(lambda raw: preprocessing_fn(raw, custom_config))
-        _ = transform_fn | tft_beam.WriteTransformFn(str(transform_dir))
-        for split, raw in splits.items():
-            transformed, transformed_metadata = ((raw, metadata), transform_fn) | f"Transform{split}" >> tft_beam.TransformDataset()
-            coder = tft.coders.ExampleProtoCoder(transformed_metadata.schema)
-            path = directory / split / "data.tfrecord"
-            path.parent.mkdir(parents=True)
-            with tf.io.TFRecordWriter(str(path)) as writer:
-                for example in transformed:
-                    writer.write(coder.encode(example))
-            files[split] = [str(path)]
-    metadata_io.write_metadata(metadata, str(transform_dir / tft.TFTransformOutput.RAW_METADATA_DIR))
+    transform_dir, files = transform_splits(directory, splits, metadata, custom_config)
     maps = {task: LabelMap(labels=labels, class_weights=[1.0] * len(labels)) for task, labels in VOCABULARIES.items()}
     save_task_label_maps(maps, str(transform_dir))
     transformed = TransformedDigits(str(transform_dir), files["train"], files["eval"], data_accessor())
