@@ -20,6 +20,7 @@ from benchmarks.pipeline_runs import cached_rerun_time_ratio
 from benchmarks.result import Result
 from benchmarks.scaling import pipeline_scaling
 from benchmarks.search import search_efficiency
+from benchmarks.shared_backbone import shared_backbone_speedup
 from benchmarks.torch_parity import torch_tf_accuracy_gap, torch_tf_throughput_ratio
 from benchmarks.trainer_overhead import tf_trainer_vs_plain_keras, torch_trainer_vs_plain_loop
 from benchmarks.text import tf_torch_text_finetune_ratio, tf_torch_text_inference_ratio
@@ -43,6 +44,7 @@ BENCHMARKS: dict[str, Callable[[bool], Union[Result, dict[str, Result]]]] = {
     "tf_trainer_vs_plain_keras": tf_trainer_vs_plain_keras,
     "torch_trainer_vs_plain_loop": torch_trainer_vs_plain_loop,
     "search_efficiency": search_efficiency,
+    "shared_backbone_speedup": shared_backbone_speedup,
 }
 
 

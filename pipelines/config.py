@@ -17,7 +17,7 @@ from PIL import ImageColor
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from retrain.components.backbones.registry import backbone_names, backbone_spec
-from retrain.components.branches import BRANCHES, ORIGINAL, TrainerChoice, branches_for
+from retrain.components.branches import BRANCHES, ORIGINAL, PYTORCH, TrainerChoice, branches_for
 from retrain.components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS
 from retrain.components.label_prep.settings import LabelSettings
 from retrain.components.trainer_settings import AugmentationConfig
@@ -469,6 +469,11 @@ class RetrainConfig(_Section):
             raise ValueError(f"data.format {self.data.format} holds images: task.type must be image_classification")
         if self.training.augmentation.enabled and self.task.type != "image_classification":
             raise ValueError("training.augmentation applies to image_classification only")
+        if self.tuning.enabled and len(self.task.task_labels) > 1:
+            raise ValueError(
+                f"tuning.enabled: the search tunes one head; it does not search several tasks ({', '.join(self.task.task_labels)}) yet: "
+                "set tuning.enabled: false or use one label column"
+            )
         if self.tuning.enabled and self.training.validation_fraction == 0:
             raise ValueError("tuning.enabled needs training.validation_fraction > 0: trials are compared on it, never on the eval split")
         if len(self.task.task_labels) > 1 and (self.data.is_images or self.data.example is not None):
@@ -515,11 +520,11 @@ def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
 
 
 def require_runnable(config: RetrainConfig) -> None:
-    """Refuses what validates but cannot run a whole pipeline yet: several task labels (issue 18, first slice)."""
-    if len(config.task.task_labels) > 1:
+    """Refuses what validates but cannot run a whole pipeline yet: several task labels with the PyTorch trainer."""
+    if len(config.task.task_labels) > 1 and any(branch.framework == PYTORCH for branch in branches_for(config.trainer)):
         raise ConfigError(
-            f"task.labels: multi-task runs ({len(config.task.task_labels)} labels: {', '.join(config.task.task_labels)}) "
-            "are not yet supported end to end; use one label column (task.label_feature)"
+            f"task.labels: several tasks ({', '.join(config.task.task_labels)}) train with trainer: tf only so far; "
+            f"trainer: {config.trainer} includes the PyTorch trainer"
         )
 
 

@@ -243,8 +243,15 @@ def _gate_and_push(
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
         model_evaluation=evaluator.outputs["evaluation"],
         max_accuracy_drop=config.evaluation.max_accuracy_drop_of(config.task.label_feature),
+        task_max_accuracy_drops=_task_max_accuracy_drops(config),
     )
     return evaluator, pusher
+
+
+def _task_max_accuracy_drops(config: RetrainConfig) -> Optional[dict[str, float]]:
+    """With several tasks, each task's allowed drift below the best pushed model (None with one task)."""
+    tasks = config.task.task_labels
+    return {task: config.evaluation.max_accuracy_drop_of(task) for task in tasks} if len(tasks) > 1 else None
 
 
 def _branch_nodes(

@@ -18,7 +18,7 @@ from ml_metadata.proto import metadata_store_pb2
 from retrain.components.branches import BRANCHES, BY_FRAMEWORK, ORIGINAL, Branch, branch_of_node
 from retrain.components.image_example_gen.properties import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
 from retrain.components.label_prep.type_name import LABEL_MAP_TYPE_NAME
-from retrain.components.versioned_pusher.evaluation import ACCURACY_METRIC, gate_accuracies
+from retrain.components.versioned_pusher.evaluation import ACCURACY_METRIC, task_accuracies
 from retrain.components.versioned_pusher.properties import PUSH_OUTCOME_KEY
 
 if TYPE_CHECKING:
@@ -30,13 +30,24 @@ NODE_CONTEXT = "node"
 Step = tuple[Optional[str], metadata_store_pb2.Execution, list[metadata_store_pb2.Artifact]]
 
 
+@dataclass(frozen=True)
+class TaskAccuracy:
+    """One task's eval accuracy in a model trained for several tasks: candidate, baseline and the gate's minimum."""
+
+    task: str
+    accuracy: Optional[float]
+    baseline_accuracy: Optional[float]
+    min_accuracy: Optional[float]
+
+
 @dataclass
 class ModelVerdict:
-    """One framework's model in a run: metrics, blessing and push outcome."""
+    """One framework's model in a run: metrics (the main task's; with several tasks also each task's), blessing and push outcome."""
 
     accuracy: Optional[float] = None
     baseline_accuracy: Optional[float] = None
     min_accuracy: Optional[float] = None  # the gate's minimum eval accuracy
+    tasks: list[TaskAccuracy] = field(default_factory=list)  # several tasks only, the main one first
     blessed: Optional[bool] = None
     validation_failures: list[str] = field(default_factory=list)
     pushed: bool = False
@@ -101,20 +112,21 @@ def output_artifacts(store: mlmd.MetadataStore, execution_id: int) -> list[metad
     return store.get_artifacts_by_id(ids) if ids else []
 
 
-def _min_accuracy(evaluation_uri: str) -> Optional[float]:
-    """The lower bound the evaluation's config set on the gate metric (None without one)."""
+def _min_accuracies(evaluation_uri: str) -> dict[str, float]:
+    """The lower bound the evaluation's config set on the gate metric, per task ("" for a single task; {} without one)."""
     from tensorflow_model_analysis.metrics import metric_specs
     from tensorflow_model_analysis.proto import config_pb2
     from tensorflow_model_analysis.writers.eval_config_writer import load_eval_run
 
     eval_config = load_eval_run(evaluation_uri)[0]
     if eval_config is None:
-        return None
+        return {}
+    bounds = {}
     for key, conditions in metric_specs.metric_thresholds_from_metrics_specs(eval_config.metrics_specs, eval_config).items():
         for _, threshold in conditions:
             if key.name == ACCURACY_METRIC and isinstance(threshold, config_pb2.GenericValueThreshold) and threshold.HasField("lower_bound"):
-                return threshold.lower_bound.value
-    return None
+                bounds[key.output_name or ""] = threshold.lower_bound.value
+    return bounds
 
 
 def _validation_failures(evaluation_uri: str) -> list[str]:
@@ -159,10 +171,15 @@ def _read_model_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, 
     if type_name == "ModelBlessing":
         verdict.blessed = bool(properties["blessed"].int_value)
     elif type_name == "ModelEvaluation":
-        verdict.accuracy, verdict.baseline_accuracy = gate_accuracies(artifact.uri)
+        accuracies = task_accuracies(artifact.uri)
+        main_task = next(iter(accuracies), "")
+        verdict.accuracy, verdict.baseline_accuracy = accuracies.get(main_task, (None, None))
         if not brief:
-            verdict.min_accuracy = _min_accuracy(artifact.uri)
+            minimums = _min_accuracies(artifact.uri)
+            verdict.min_accuracy = minimums.get(main_task)
             verdict.validation_failures = _validation_failures(artifact.uri)
+            if len(accuracies) > 1:
+                verdict.tasks = [TaskAccuracy(task, *accuracy, minimums.get(task)) for task, accuracy in accuracies.items()]
     elif type_name == "PushedModel":
         verdict.pushed = bool(properties["pushed"].int_value)
         verdict.push_outcome = properties[PUSH_OUTCOME_KEY].string_value
@@ -207,19 +224,25 @@ def shown_verdicts(summary: RunSummary) -> list[tuple[Branch, ModelVerdict]]:
     return shown or [(ORIGINAL, ModelVerdict())]
 
 
-def _accuracy_text(verdict: ModelVerdict) -> str:
-    if verdict.baseline_accuracy is None:
-        text = f"{verdict.accuracy:.4f} (no baseline: no other blessed model yet)"
+def _accuracy_text(accuracy: float, baseline_accuracy: Optional[float], min_accuracy: Optional[float]) -> str:
+    if baseline_accuracy is None:
+        text = f"{accuracy:.4f} (no baseline: no other blessed model yet)"
     else:
-        text = f"{verdict.accuracy:.4f} (baseline {verdict.baseline_accuracy:.4f})"
-    return text if verdict.min_accuracy is None else f"{text}, gate minimum {verdict.min_accuracy:.4f}"
+        text = f"{accuracy:.4f} (baseline {baseline_accuracy:.4f})"
+    return text if min_accuracy is None else f"{text}, gate minimum {min_accuracy:.4f}"
 
 
 def verdict_facts(verdict: ModelVerdict) -> list[tuple[str, str]]:
-    """(label, text) of one model's accuracy vs. baseline and gate, blessing and push: the words of the summary and the report."""
+    """(label, text) of one model's accuracy vs. baseline and gate (each task's with several), blessing and push: the words of the summary and the report."""
     facts = []
-    if verdict.accuracy is not None:
-        facts.append(("eval accuracy", _accuracy_text(verdict)))
+    if verdict.tasks:
+        facts.extend(
+            (f"eval accuracy, task {task.task}", _accuracy_text(task.accuracy, task.baseline_accuracy, task.min_accuracy))
+            for task in verdict.tasks
+            if task.accuracy is not None
+        )
+    elif verdict.accuracy is not None:
+        facts.append(("eval accuracy", _accuracy_text(verdict.accuracy, verdict.baseline_accuracy, verdict.min_accuracy)))
     if verdict.blessed is not None:
         facts.append(("blessed", "yes" if verdict.blessed else "no"))
     if verdict.push_reused:

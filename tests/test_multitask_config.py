@@ -59,13 +59,32 @@ def test_a_multi_task_config_round_trips_through_yaml(tmp_path: Path) -> None:
     assert RetrainConfig.model_validate(yaml.safe_load(config_to_yaml(config))) == config
 
 
-def test_several_labels_are_refused_until_a_whole_pipeline_runs_them(tmp_path: Path) -> None:
+def _write_config(tmp_path: Path, extra: str = "") -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(
-        f"data: {{path: {tmp_path}, format: csv}}\nbackbone: {{handle: b}}\ntask: {{type: text_classification, labels: [category, brand]}}\n"
+        f"data: {{path: {tmp_path}, format: csv}}\nbackbone: {{handle: b, torch_checkpoint: c}}\n"
+        f"task: {{type: text_classification, labels: [category, brand]}}\n{extra}"
     )
-    with pytest.raises(ConfigError, match=r"^task\.labels: multi-task runs \(2 labels: category, brand\) are not yet supported end to end; use one"):
-        load_config(path)
+    return path
+
+
+def test_several_labels_load_for_the_tensorflow_trainer(tmp_path: Path) -> None:
+    assert load_config(_write_config(tmp_path)).task.task_labels == ("category", "brand")
+
+
+@pytest.mark.parametrize("trainer", ["torch", "both"])
+def test_several_labels_are_refused_with_the_pytorch_trainer_until_it_learns_them(tmp_path: Path, trainer: str) -> None:
+    with pytest.raises(
+        ConfigError, match=rf"^task\.labels: several tasks \(category, brand\) train with trainer: tf only so far; trainer: {trainer}"
+    ):
+        load_config(_write_config(tmp_path, f"trainer: {trainer}\n"))
+
+
+def test_several_labels_refuse_the_search_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"^config: tuning\.enabled: the search tunes one head; it does not search several tasks \(category, brand\) yet"
+    ):
+        load_config(_write_config(tmp_path, "tuning: {enabled: true}\ntraining: {validation_fraction: 0.2}\n"))
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,9 @@ from retrain.components.training_core.blocks import backbone_blocks
 from retrain.components.training_core.tasks import TaskHead
 from retrain.pipelines.code_version import components_fingerprint
 from retrain.pipelines.config import EvaluationConfig, RetrainConfig
+from retrain.components.versioned_pusher.evaluation import task_accuracies
 from retrain.pipelines.gate import eval_config_for
+from retrain.pipelines.report.evaluation import load_evaluation
 from retrain.pipelines.run_summary import describe_failure
 from retrain.pipelines.trainer_settings import trainer_settings_for
 from hub_trainer_data import TransformedDigits, data_accessor, fn_args, transform_splits
@@ -221,6 +223,11 @@ def test_the_gate_checks_every_task_and_blesses_only_when_all_pass(
         result = tfma.load_validation_result(str(output))
         failed = {failure.metric_key.output_name for per_slice in result.metric_validations_per_slice for failure in per_slice.failures}
         assert result.validation_ok == (not failed)
+        read = task_accuracies(str(output))  # what the pusher and the run summary read: every task, the main one first
+        assert list(read) == list(TASKS) and {task: pair.candidate for task, pair in read.items()} == pytest.approx(accuracies)
+        evaluation = load_evaluation(str(output))  # what the report shows: each task's metrics, confusion matrix and thresholds
+        assert evaluation.tasks == list(TASKS) and all(model.confusion is not None for model in evaluation.models)
+        assert {rule.task for rule in evaluation.thresholds if not rule.passed} == failed
         lines = [describe_failure(failure) for per_slice in result.metric_validations_per_slice for failure in per_slice.failures]
         assert all(re.fullmatch(r"sparse_categorical_accuracy of task \w+ [\d.]+ is below the minimum [\d.]+", line) for line in lines), lines
         return failed, accuracies

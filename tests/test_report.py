@@ -6,21 +6,19 @@ import base64
 import json
 import re
 import shutil
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import tensorflow_model_analysis as tfma
-from lxml import etree
 from ml_metadata.proto import metadata_store_pb2
 
 from retrain.components.label_prep.label_map import load_label_map
 from retrain.pipelines import cli
 from retrain.pipelines.run_summary import open_store
+from report_html import facts_of, parse_report, table_rows, text_of
 
 pytestmark = pytest.mark.e2e
 ACCURACY = "sparse_categorical_accuracy"
-VOID_ELEMENTS = {"meta", "img", "br", "hr", "link", "input"}
 
 
 @pytest.fixture(scope="module")
@@ -41,51 +39,6 @@ def runs(workdir: Path, run_cli, seed_digits_example):
         if len(completed) == 1:
             shutil.copy(workdir / "out" / "report.html", workdir / "first.html")
     return completed
-
-
-class _BalanceChecker(HTMLParser):
-    """Fails on any end tag that does not close the innermost open element."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.open: list[str] = []
-        self.errors: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag not in VOID_ELEMENTS:
-            self.open.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list) -> None:
-        """`<img .../>`: opens nothing."""
-
-    def handle_endtag(self, tag: str) -> None:
-        if not self.open or self.open.pop() != tag:
-            self.errors.append(f"unexpected </{tag}> at {self.getpos()}")
-
-
-def _parse(path: Path) -> etree._Element:
-    """Strict parse twice: tag balance with html.parser, then well-formedness with an XML parser."""
-    text = path.read_text(encoding="utf-8")
-    checker = _BalanceChecker()
-    checker.feed(text)
-    checker.close()
-    assert not checker.errors and not checker.open, (checker.errors, checker.open)
-    return etree.fromstring(text.encode("utf-8"), etree.XMLParser(recover=False, no_network=True))
-
-
-def _text(element: etree._Element) -> str:
-    return " ".join("".join(element.itertext()).split())
-
-
-def _table(root: etree._Element, table_id: str) -> list[dict[str, str]]:
-    [table] = root.xpath(f"//table[@id='{table_id}']")
-    headers = [_text(cell) for cell in table.xpath("./thead/tr/th")]
-    return [dict(zip(headers, (_text(cell) for cell in row.xpath("./td")))) for row in table.xpath("./tbody/tr")]
-
-
-def _facts(root: etree._Element, table_id: str) -> dict[str, str]:
-    [table] = root.xpath(f"//table[@id='{table_id}']")
-    return {_text(row[0]): _text(row[1]) for row in table.xpath("./tbody/tr")}
 
 
 def _store(workdir: Path):
@@ -121,7 +74,7 @@ def test_run_prints_the_report_path(workdir: Path, runs) -> None:
 
 
 def test_report_of_a_blessed_run_matches_mlmd_and_tfma(workdir: Path, runs) -> None:
-    root = _parse(workdir / "first.html")
+    root = parse_report(workdir / "first.html")
     evaluation = _artifacts(workdir, "ModelEvaluation")[0].uri
     metrics = _tfma_metrics(evaluation)
     accuracy, count = metrics[("", ACCURACY, False)], metrics[("", "example_count", False)]
@@ -129,10 +82,10 @@ def test_report_of_a_blessed_run_matches_mlmd_and_tfma(workdir: Path, runs) -> N
     version = push.custom_properties["pushed_version"].string_value
     destination = push.custom_properties["pushed_destination"].string_value
 
-    headline = _text(root.xpath("//p[@id='headline-tensorflow']")[0])
+    headline = text_of(root.xpath("//p[@id='headline-tensorflow']")[0])
     assert headline == f"Blessed and pushed as version {version} to {destination}"
     assert root.xpath("//div[@class='framework']/@id") == ["verdict-tensorflow"], "trainer: tf has one model"
-    facts = _facts(root, "verdict-facts-tensorflow")
+    facts = facts_of(root, "verdict-facts-tensorflow")
     assert facts == {
         "eval accuracy": f"{accuracy:.4f} (no baseline: no other blessed model yet), gate minimum 0.5000",
         "blessed": "yes",
@@ -140,28 +93,28 @@ def test_report_of_a_blessed_run_matches_mlmd_and_tfma(workdir: Path, runs) -> N
         "baseline model": "none (no other blessed model yet)",
     }
     _assert_summary_says(runs[0].stdout, facts)
-    [threshold] = _table(root, "thresholds")
+    [threshold] = table_rows(root, "thresholds")
     assert threshold == {"metric": ACCURACY, "model": "candidate", "condition": ">= 0.5000 (minimum)", "value": f"{accuracy:.4f}", "result": "pass"}
 
-    overall = {row["metric"]: row for row in _table(root, "overall-metrics")}
+    overall = {row["metric"]: row for row in table_rows(root, "overall-metrics")}
     assert overall[ACCURACY]["candidate"] == f"{accuracy:.4f}"
     assert overall["example_count"]["candidate"] == f"{count:.0f}"
 
     label_map = load_label_map(_artifacts(workdir, "retrain.LabelMap")[0].uri)
-    per_class = _table(root, "per-class")
+    per_class = table_rows(root, "per-class")
     assert [row["class"] for row in per_class] == label_map.labels
     supports = [int(row["support"]) for row in per_class]
     assert sum(supports) == count
     recalls = [float(row["recall (candidate)"]) for row in per_class]
     assert sum(r * n for r, n in zip(recalls, supports)) / count == pytest.approx(accuracy, abs=1e-3)
 
-    [examples] = _table(root, "examples")
+    [examples] = table_rows(root, "examples")
     assert examples == {"span": "0", "train": str(sum(label_map.counts["train"].values())), "eval": str(sum(label_map.counts["eval"].values()))}
     assert int(examples["eval"]) == count
-    assert [row["label"] for row in _table(root, "label-map")] == label_map.labels
-    assert [row["train"] for row in _table(root, "label-map")] == [str(label_map.counts["train"][label]) for label in label_map.labels]
+    assert [row["label"] for row in table_rows(root, "label-map")] == label_map.labels
+    assert [row["train"] for row in table_rows(root, "label-map")] == [str(label_map.counts["train"][label]) for label in label_map.labels]
 
-    curves = {(row["metric"], row["data"]): row for row in _table(root, "curves-Trainer")}
+    curves = {(row["metric"], row["data"]): row for row in table_rows(root, "curves-Trainer")}
     assert {key: row["epochs"] for key, row in curves.items()} == {
         ("accuracy", "train"): "20",
         ("accuracy", "validation"): "20",
@@ -170,55 +123,55 @@ def test_report_of_a_blessed_run_matches_mlmd_and_tfma(workdir: Path, runs) -> N
     }
     trainer = _store(workdir).get_executions_by_type("tfx.components.trainer.component.Trainer")[0]
     settings = json.loads(trainer.custom_properties["custom_config"].string_value)
-    lineage = _facts(root, "lineage")
+    lineage = facts_of(root, "lineage")
     assert lineage["backbone"] == settings["settings"]["tf_backbone_handle"]
     assert lineage["code version"] == settings["code_version"]
     assert lineage["data spans"] == "0"
     assert lineage["warm start from"] == "none"
     assert re.fullmatch(r"[0-9a-f]{16}", lineage["config hash"])
-    assert _text(root.xpath("//p[@id='anomalies']")[0]).startswith("None")
+    assert text_of(root.xpath("//p[@id='anomalies']")[0]).startswith("None")
 
 
 def test_report_of_a_run_that_was_not_blessed_says_why(workdir: Path, runs) -> None:
-    root = _parse(workdir / "out" / "report.html")
+    root = parse_report(workdir / "out" / "report.html")
     first_eval, second_eval = (artifact.uri for artifact in _artifacts(workdir, "ModelEvaluation"))  # the re-run was cached
     metrics = _tfma_metrics(second_eval)
     accuracy, baseline = metrics[("candidate", ACCURACY, False)], metrics[("baseline", ACCURACY, False)]
     assert baseline == _tfma_metrics(first_eval)[("", ACCURACY, False)]
 
-    assert _text(root.xpath("//p[@id='headline-tensorflow']")[0]).startswith("Not blessed")
-    facts = _facts(root, "verdict-facts-tensorflow")
+    assert text_of(root.xpath("//p[@id='headline-tensorflow']")[0]).startswith("Not blessed")
+    facts = facts_of(root, "verdict-facts-tensorflow")
     assert facts["blessed"] == "no" and facts["nothing pushed"] == "not blessed by the Evaluator"
     assert facts["eval accuracy"] == f"{accuracy:.4f} (baseline {baseline:.4f}), gate minimum 0.9990"
     assert facts["baseline model"].endswith("pushed as version 1")
     _assert_summary_says(runs[2].stdout, facts)
-    reasons = [_text(item) for item in root.xpath("//ul[@id='gate-failures-tensorflow']/li")]
+    reasons = [text_of(item) for item in root.xpath("//ul[@id='gate-failures-tensorflow']/li")]
     assert all(f"  gate failed: {reason}" in runs[2].stdout.splitlines() for reason in reasons)
     assert f"{ACCURACY} {accuracy:.4f} is below the minimum 0.9990" in reasons
-    thresholds = {row["condition"]: row for row in _table(root, "thresholds")}
+    thresholds = {row["condition"]: row for row in table_rows(root, "thresholds")}
     assert thresholds[">= 0.9990 (minimum)"]["result"] == "FAIL"
     assert thresholds[">= 0.9990 (minimum)"]["value"] == f"{accuracy:.4f}"
     change = metrics[("candidate", ACCURACY, True)]
     assert thresholds["change vs. baseline >= -0.0000"]["value"] == f"{change:.4f}"
     assert thresholds["change vs. baseline >= -0.0000"]["result"] == ("pass" if change >= 0 else "FAIL")
 
-    overall = {row["metric"]: row for row in _table(root, "overall-metrics")}
+    overall = {row["metric"]: row for row in table_rows(root, "overall-metrics")}
     assert overall[ACCURACY]["candidate"] == f"{accuracy:.4f}"
     assert overall[ACCURACY]["baseline"] == f"{baseline:.4f}"
     assert overall[ACCURACY]["change (candidate)"] == f"{change:+.4f}"
-    assert "precision (baseline)" in _table(root, "per-class")[0]
+    assert "precision (baseline)" in table_rows(root, "per-class")[0]
     store = _store(workdir)
     trainer = max(store.get_executions_by_type("tfx.components.trainer.component.Trainer"), key=lambda e: e.id)
     events = store.get_events_by_execution_ids([trainer.id])
     base_models = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.INPUT and e.path.steps[0].key == "base_model"]
-    warm_start = _facts(root, "lineage")["warm start from"]
+    warm_start = facts_of(root, "lineage")["warm start from"]
     assert warm_start == "none" if not base_models else warm_start.startswith(f"model #{base_models[0]} from run ")
-    assert _text(root.xpath("//span[@id='outcome']")[0]) == "ok"
+    assert text_of(root.xpath("//span[@id='outcome']")[0]) == "ok"
 
 
 def test_reports_are_self_contained(workdir: Path, runs) -> None:
     for path in (workdir / "first.html", workdir / "out" / "report.html"):
-        root = _parse(path)
+        root = parse_report(path)
         assert not root.xpath("//script | //link | //iframe | //object")
         for value in root.xpath("//@src | //@href"):
             assert not re.match(r"^(https?:)?//", value), value
@@ -236,14 +189,14 @@ def test_report_command_for_a_named_run(workdir: Path, runs, capsys: pytest.Capt
     output = str(workdir / "out")
     assert cli.main(["report", "--output", output, "--run", cached_id, "--html", str(target)]) == 0
     assert capsys.readouterr().out == f"report: {target}\n"
-    root = _parse(target)
-    assert cached_id in _text(root.xpath("//h1")[0])
-    assert _text(root.xpath("//span[@id='outcome']")[0]) == "cached"
-    headline = _text(root.xpath("//p[@id='headline-tensorflow']")[0])
+    root = parse_report(target)
+    assert cached_id in text_of(root.xpath("//h1")[0])
+    assert text_of(root.xpath("//span[@id='outcome']")[0]) == "cached"
+    headline = text_of(root.xpath("//p[@id='headline-tensorflow']")[0])
     assert headline == "Blessed; nothing new pushed: inputs unchanged since the run that pushed version 1"
-    first = _parse(workdir / "first.html")
-    assert _table(root, "overall-metrics") == _table(first, "overall-metrics")
-    assert _facts(root, "lineage")["config hash"] == _facts(first, "lineage")["config hash"]
+    first = parse_report(workdir / "first.html")
+    assert table_rows(root, "overall-metrics") == table_rows(first, "overall-metrics")
+    assert facts_of(root, "lineage")["config hash"] == facts_of(first, "lineage")["config hash"]
 
     assert cli.main(["report", "--output", output, "--run", "no-such-run"]) == 2
     error = capsys.readouterr().err

@@ -89,6 +89,31 @@ def test_small_drops_cannot_add_up(tmp_path: Path) -> None:
     assert (recovered.pushed, recovered.version) == (True, 3)
 
 
+def test_each_task_may_not_drift_below_its_best_pushed(tmp_path: Path) -> None:
+    """With several tasks every task has its own drift allowance against the best pushed accuracy of that task."""
+    serving = str(tmp_path / "serving")
+    drops = {"digit": 0.02, "size": 0.05}
+
+    def push(name: str, digit: float, size: float) -> versioning.PushResult:
+        return versioning.push_model(
+            str(_model(tmp_path / name, name)),
+            serving,
+            accuracy=digit,
+            max_accuracy_drop=drops["digit"],
+            task_accuracies={"digit": digit, "size": size},
+            task_max_accuracy_drops=drops,
+        )
+
+    assert push("m1", 0.90, 0.95).pushed
+    assert versioning.read_manifest(str(Path(serving) / "1"))["task_accuracies"] == {"digit": 0.90, "size": 0.95}
+    assert push("m2", 0.91, 0.92).pushed  # size lost 0.03, within its 0.05
+    refused = push("m3", 0.91, 0.89)  # size 0.06 below version 1's 0.95: the main task alone would have passed
+    assert not refused.pushed
+    assert refused.reason == (
+        "accuracy of task size 0.8900 is 0.0600 below version 1 (0.9500), the best pushed; task size's max_accuracy_drop allows 0.0500 in total"
+    )
+
+
 def test_failed_copy_leaves_no_version_and_no_staging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     serving = tmp_path / "serving"
     real_copy = versioning._copy_saved_model

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 from PIL import Image
@@ -68,8 +69,13 @@ def encode_png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def write_tfrecord(data: LabelledImages, path: Path, image_feature: str, label_feature: str) -> int:
-    """Writes PNG-encoded tf.Examples (image bytes + label string); returns the count."""
+def write_tfrecord(
+    data: LabelledImages, path: Path, image_feature: str, label_feature: str, more_labels: Mapping[str, Mapping[int, str]] = {}
+) -> int:
+    """Writes PNG-encoded tf.Examples (image bytes + label string); returns the count.
+
+    `more_labels`: further label columns, {column: {digit: value}} (several tasks on one backbone).
+    """
     import tensorflow as tf
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +86,10 @@ def write_tfrecord(data: LabelledImages, path: Path, image_feature: str, label_f
                     feature={
                         image_feature: tf.train.Feature(bytes_list=tf.train.BytesList(value=[encode_png(image)])),
                         label_feature: tf.train.Feature(bytes_list=tf.train.BytesList(value=[str(label).encode()])),
+                        **{
+                            column: tf.train.Feature(bytes_list=tf.train.BytesList(value=[values[int(label)].encode()]))
+                            for column, values in more_labels.items()
+                        },
                     }
                 )
             )

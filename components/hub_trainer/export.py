@@ -46,9 +46,12 @@ def _readable_outputs(logits: tf.Tensor, class_names: tf.Tensor) -> dict[str, tf
 
 def _task_outputs(logits: Mapping[str, tf.Tensor], class_names: Mapping[str, tf.Tensor], main_task: str) -> dict[str, tf.Tensor]:
     """Every task's readable outputs under `<output>__<task>`, the main task's also under the single-task names."""
-    outputs = dict(_readable_outputs(logits[main_task], class_names[main_task]))
+    outputs = {}
     for task, task_logits in logits.items():
-        outputs.update({task_feature(name, task): values for name, values in _readable_outputs(task_logits, class_names[task]).items()})
+        readable = _readable_outputs(task_logits, class_names[task])
+        outputs.update({task_feature(name, task): values for name, values in readable.items()})
+        if task == main_task:
+            outputs.update(readable)
     return outputs
 
 

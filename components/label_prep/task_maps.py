@@ -72,6 +72,17 @@ def load_task_label_maps(directory: str, tasks: Sequence[str]) -> dict[str, Labe
     return maps
 
 
+def saved_task_label_maps(directory: str) -> dict[str, LabelMap]:
+    """Every task's map a LabelMap artifact of several tasks holds, by task name (sorted); {} for a single-task artifact."""
+    tasks_root = os.path.join(directory, TASKS_DIR)
+    if not fileio.isdir(tasks_root):
+        return {}
+    tasks = sorted(name.rstrip("/") for name in fileio.listdir(tasks_root))
+    return {
+        task: load_label_map(task_dir(directory, task)) for task in tasks if fileio.exists(os.path.join(task_dir(directory, task), LABEL_MAP_FILE))
+    }
+
+
 def previous_task_label_maps(directory: Optional[str], tasks: Sequence[str]) -> dict[str, LabelMap]:
     """The previous run's map of each task it has one of (one task: its `label_map.json`, as today)."""
     if directory is None:

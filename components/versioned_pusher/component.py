@@ -27,7 +27,8 @@ class VersionedPusher(base_component.BaseComponent):
     """Pushes a blessed model as the next integer version, atomically, never a model already pushed.
 
     With `model_evaluation` and `max_accuracy_drop` it also refuses a model more than
-    `max_accuracy_drop` below the best pushed version (components/versioned_pusher/versioning.py).
+    `max_accuracy_drop` below the best pushed version (components/versioned_pusher/versioning.py);
+    with several tasks, `task_max_accuracy_drops` ({task: allowed drift}) does so for each task.
     """
 
     SPEC_CLASS = VersionedPusherSpec
@@ -40,12 +41,16 @@ class VersionedPusher(base_component.BaseComponent):
         push_destination: pusher_pb2.PushDestination,
         model_evaluation: Optional[types.BaseChannel] = None,
         max_accuracy_drop: Optional[float] = None,
+        task_max_accuracy_drops: Optional[dict[str, float]] = None,
     ) -> None:
+        drift = {executor.MAX_ACCURACY_DROP_KEY: max_accuracy_drop}
+        if task_max_accuracy_drops:
+            drift[executor.TASK_MAX_ACCURACY_DROPS_KEY] = task_max_accuracy_drops
         spec = VersionedPusherSpec(
             model=model,
             model_blessing=model_blessing,
             push_destination=push_destination,
-            custom_config=json_utils.dumps({executor.MAX_ACCURACY_DROP_KEY: max_accuracy_drop}),
+            custom_config=json_utils.dumps(drift),
             pushed_model=types.Channel(type=standard_artifacts.PushedModel),
             **{executor.EVALUATION_KEY: model_evaluation},
         )

@@ -10,17 +10,19 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import json_utils, proto_utils
 
-from retrain.components.versioned_pusher.evaluation import gate_accuracies
+from retrain.components.versioned_pusher.evaluation import task_accuracies
 from retrain.components.versioned_pusher.properties import PUSH_OUTCOME_KEY
 from retrain.components.versioned_pusher.versioning import push_model
 
 EVALUATION_KEY = "model_evaluation"
 MAX_ACCURACY_DROP_KEY = "max_accuracy_drop"
+TASK_MAX_ACCURACY_DROPS_KEY = "task_max_accuracy_drops"  # several tasks: {task: allowed drift}
 
 
-def _candidate_accuracy(input_dict: dict[str, list[types.Artifact]]) -> Optional[float]:
+def _candidate_accuracies(input_dict: dict[str, list[types.Artifact]]) -> dict[str, Optional[float]]:
+    """The candidate's gate accuracy per task ("" for a single task), main task first; {} without an evaluation."""
     evaluations = input_dict.get(EVALUATION_KEY) or []
-    return gate_accuracies(evaluations[0].uri)[0] if evaluations else None
+    return {task: accuracy.candidate for task, accuracy in task_accuracies(evaluations[0].uri).items()} if evaluations else {}
 
 
 class Executor(tfx_pusher_executor.Executor):
@@ -39,12 +41,15 @@ class Executor(tfx_pusher_executor.Executor):
             raise ValueError("VersionedPusher supports filesystem push destinations only")
         custom_config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null") or {}
         model_path = self.GetModelPath(input_dict)
+        accuracies = _candidate_accuracies(input_dict)
         result = push_model(
             model_path,
             destination.filesystem.base_directory,
             source=model_path,
-            accuracy=_candidate_accuracy(input_dict),
+            accuracy=next(iter(accuracies.values()), None),
             max_accuracy_drop=custom_config.get(MAX_ACCURACY_DROP_KEY),
+            task_accuracies={task: accuracy for task, accuracy in accuracies.items() if task and accuracy is not None},
+            task_max_accuracy_drops=custom_config.get(TASK_MAX_ACCURACY_DROPS_KEY),
         )
         model_push.set_string_custom_property(PUSH_OUTCOME_KEY, result.reason)
         if result.pushed:

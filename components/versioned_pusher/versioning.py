@@ -2,14 +2,15 @@
 
 Layout: `<base_directory>/<version>/` with integer versions 1, 2, 3, ... (TF Serving
 serves the highest). Each version holds `retrain_push.json` (its content digest, eval
-accuracy, source, time), written into the staging copy before the rename, so a
+accuracy, with several tasks each task's, source, time), written into the staging copy before the rename, so a
 version and its record appear together. A push:
 1. takes the destination's lock (`.<model name>.retrain-push.lock` beside the model
    directory; local destinations), so concurrent pushers act one after the other;
 2. removes staging directories that no live pusher owns (a push killed mid-copy);
 3. refuses a model whose content digest equals ANY pushed version's;
 4. refuses a model whose accuracy is more than `max_accuracy_drop` below the best
-   pushed version's, so repeated small drops cannot add up;
+   pushed version's, so repeated small drops cannot add up (with several tasks: any
+   task's accuracy more than its allowance below the best pushed for that task);
 5. copies into a hidden staging directory and renames it to the next free version.
 TF Serving ignores every name here that is not an integer.
 """
@@ -22,9 +23,9 @@ import os
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Mapping, Optional
 
 from tfx.dsl.io import fileio
 from tfx.utils import io_utils
@@ -53,11 +54,16 @@ class PushResult:
 
 @dataclass(frozen=True)
 class PushedVersion:
-    """A version in the destination: its content digest and, when recorded, its eval accuracy."""
+    """A version in the destination: its content digest and, when recorded, its eval accuracy (and each task's)."""
 
     version: int
     digest: str
     accuracy: Optional[float]
+    task_accuracies: Mapping[str, float] = field(default_factory=dict)
+
+    def accuracy_of(self, task: str) -> Optional[float]:
+        """The recorded accuracy of `task` ("": the model's main accuracy)."""
+        return self.task_accuracies.get(task) if task else self.accuracy
 
 
 def is_local(path: str) -> bool:
@@ -89,7 +95,7 @@ def pushed_records(base_directory: str) -> list[PushedVersion]:
         version_dir = os.path.join(base_directory, str(version))
         manifest = read_manifest(version_dir)
         digest = manifest.get("digest") or model_content_digest(version_dir, ignored=[MANIFEST_FILE])
-        records.append(PushedVersion(version, digest, manifest.get("accuracy")))
+        records.append(PushedVersion(version, digest, manifest.get("accuracy"), manifest.get("task_accuracies") or {}))
     return records
 
 
@@ -144,22 +150,36 @@ def duplicate_refusal(digest: str, records: list[PushedVersion]) -> Optional[Pus
     return PushResult(False, same[-1], None, reason)
 
 
-def drift_refusal(accuracy: Optional[float], max_accuracy_drop: Optional[float], records: list[PushedVersion]) -> Optional[PushResult]:
-    """A refusal when `accuracy` is more than `max_accuracy_drop` below the best pushed version's recorded accuracy."""
-    scored = [record for record in records if record.accuracy is not None]
+def drift_refusal(
+    accuracy: Optional[float], max_accuracy_drop: Optional[float], records: list[PushedVersion], task: str = ""
+) -> Optional[PushResult]:
+    """A refusal when `accuracy` (of `task`; "": the model's) is more than `max_accuracy_drop` below the best pushed version's record."""
+    scored = [(record.accuracy_of(task), record.version) for record in records if record.accuracy_of(task) is not None]
     if accuracy is None or max_accuracy_drop is None or not scored:
         return None
-    best = max(scored, key=lambda record: (record.accuracy, record.version))
-    drop = best.accuracy - accuracy
+    best_accuracy, best_version = max(scored)
+    drop = best_accuracy - accuracy
     if drop <= max_accuracy_drop + _SLACK:
         return None
+    what, setting = (f"accuracy of task {task}", f"task {task}'s max_accuracy_drop") if task else ("accuracy", "evaluation.max_accuracy_drop")
     return PushResult(
         False,
         None,
         None,
-        f"accuracy {accuracy:.4f} is {drop:.4f} below version {best.version} ({best.accuracy:.4f}), the best pushed; "
-        f"evaluation.max_accuracy_drop allows {max_accuracy_drop:.4f} in total",
+        f"{what} {accuracy:.4f} is {drop:.4f} below version {best_version} ({best_accuracy:.4f}), the best pushed; "
+        f"{setting} allows {max_accuracy_drop:.4f} in total",
     )
+
+
+def task_drift_refusal(
+    task_accuracies: Mapping[str, float], task_max_accuracy_drops: Mapping[str, float], records: list[PushedVersion]
+) -> Optional[PushResult]:
+    """The first task whose accuracy drifted more than its allowance below the best pushed for that task."""
+    for task, accuracy in task_accuracies.items():
+        refusal = drift_refusal(accuracy, task_max_accuracy_drops.get(task), records, task)
+        if refusal:
+            return refusal
+    return None
 
 
 def _copy_saved_model(model_dir: str, target: str) -> None:
@@ -190,20 +210,33 @@ def push_model(
     source: str = "",
     accuracy: Optional[float] = None,
     max_accuracy_drop: Optional[float] = None,
+    task_accuracies: Optional[Mapping[str, float]] = None,
+    task_max_accuracy_drops: Optional[Mapping[str, float]] = None,
 ) -> PushResult:
-    """Pushes `model_dir` as the next version under `base_directory` unless a rule above refuses it."""
+    """Pushes `model_dir` as the next version under `base_directory` unless a rule above refuses it.
+
+    `accuracy`: the model's (main task's) eval accuracy; with several tasks, `task_accuracies` and
+    `task_max_accuracy_drops` hold each task's accuracy and allowed drift.
+    """
+    task_accuracies = dict(task_accuracies or {})
     digest = model_content_digest(model_dir)
     fileio.makedirs(base_directory)
     with destination_lock(base_directory):
         remove_stale_staging(base_directory, None if is_local(base_directory) else STALE_STAGING_SECONDS)
         records = pushed_records(base_directory)
-        refusal = duplicate_refusal(digest, records) or drift_refusal(accuracy, max_accuracy_drop, records)
+        refusal = (
+            duplicate_refusal(digest, records)
+            or drift_refusal(accuracy, max_accuracy_drop, records)
+            or task_drift_refusal(task_accuracies, task_max_accuracy_drops or {}, records)
+        )
         if refusal:
             return refusal
         staging = os.path.join(base_directory, f"{STAGING_PREFIX}{int(time.time())}-{uuid.uuid4().hex}")
         try:
             _copy_saved_model(model_dir, staging)
             manifest = {"digest": digest, "accuracy": accuracy, "source": source, "pushed_at": time.time()}
+            if task_accuracies:
+                manifest["task_accuracies"] = task_accuracies
             with fileio.open(os.path.join(staging, MANIFEST_FILE), "w") as handle:
                 json.dump(manifest, handle, indent=2)
             version = _claim_next_version(staging, base_directory, records[-1].version if records else 0)

@@ -16,6 +16,7 @@ from retrain.components.data_gate.anomalies import describe_anomalies, load_spli
 from retrain.components.image_example_gen.properties import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
 from retrain.components.image_example_gen.records import Rejection
 from retrain.components.label_prep.label_map import LabelMap, load_label_map
+from retrain.components.label_prep.task_maps import saved_task_label_maps
 from retrain.pipelines.report.runs import RunRecord, derived_artifacts
 from retrain.pipelines.report.spans import int_property, span_of, used_examples
 
@@ -38,7 +39,8 @@ class DataReport:
     """The data side of a run."""
 
     spans: list[SpanData] = field(default_factory=list)
-    label_map: Optional[LabelMap] = None
+    label_map: Optional[LabelMap] = None  # the main task's
+    task_label_maps: dict[str, LabelMap] = field(default_factory=dict)  # several tasks: every task's, by name
     previous_label_map: bool = False
     rejected: int = 0
     rejected_dirs: list[str] = field(default_factory=list)
@@ -111,6 +113,7 @@ def load_data(store: mlmd.MetadataStore, record: RunRecord) -> DataReport:
     label_prep = record.node("LabelPrep")
     label_map = label_prep.output("label_map") if label_prep else None
     report.label_map = load_label_map(label_map.uri) if label_map else None
+    report.task_label_maps = saved_task_label_maps(label_map.uri) if label_map else {}
     report.previous_label_map = bool(label_prep and label_prep.inputs.get("previous_label_map"))
     validator = record.node("ExampleValidator")
     anomalies = validator.output("anomalies") if validator else None

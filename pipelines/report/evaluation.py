@@ -11,7 +11,7 @@ from tensorflow_model_analysis.metrics import metric_specs
 from tensorflow_model_analysis.proto import metrics_for_slice_pb2
 from tensorflow_model_analysis.writers.eval_config_writer import load_eval_run
 
-from retrain.components.versioned_pusher.evaluation import overall_metrics
+from retrain.components.versioned_pusher.evaluation import MetricsKey, gated_tasks, overall_metrics
 
 CONFUSION_MATRIX_PLOT = "multi_class_confusion_matrix_plot"
 BASELINE = "baseline"
@@ -48,23 +48,26 @@ class ConfusionMatrix:
 
 @dataclass(frozen=True)
 class Threshold:
-    """One gate condition of the candidate, the value it was checked against, and whether it held."""
+    """One gate condition of the candidate (of one task, with several), the value it was checked against, and whether it held."""
 
     metric: str
     model: str
     condition: str
     value: Optional[float]
     passed: bool
+    task: str = ""
 
 
 @dataclass
 class ModelResult:
-    """One evaluated model: TFMA's model name, scalar metrics, their change vs. the baseline, confusion matrix."""
+    """One evaluated model's output: TFMA's model name, the task (TFMA output name; "" with one task), scalar metrics, their
+    change vs. the baseline, confusion matrix."""
 
     name: str
     metrics: dict[str, float]
     diffs: dict[str, float] = field(default_factory=dict)
     confusion: Optional[ConfusionMatrix] = None
+    task: str = ""
 
     @property
     def is_baseline(self) -> bool:
@@ -86,6 +89,15 @@ class Evaluation:
     def candidates(self) -> list[ModelResult]:
         return [model for model in self.models if not model.is_baseline]
 
+    @property
+    def tasks(self) -> list[str]:
+        """The evaluated tasks in the gate's order ([""] for one unnamed output)."""
+        return list(dict.fromkeys(model.task for model in self.models))
+
+    def of_task(self, task: str) -> "Evaluation":
+        """The models' results and thresholds of one task."""
+        return Evaluation([model for model in self.models if model.task == task], [rule for rule in self.thresholds if rule.task == task])
+
 
 def _confusion_matrix(matrices: metrics_for_slice_pb2.MultiClassConfusionMatrixAtThresholds) -> Optional[ConfusionMatrix]:
     if not matrices.matrices:
@@ -100,7 +112,8 @@ def _confusion_matrix(matrices: metrics_for_slice_pb2.MultiClassConfusionMatrixA
     return ConfusionMatrix(ids, counts)
 
 
-def _confusion_matrices(uri: str) -> dict[str, ConfusionMatrix]:
+def _confusion_matrices(uri: str) -> dict[tuple[str, str], ConfusionMatrix]:
+    """(model name, task) -> its confusion matrix on the overall slice."""
     matrices = {}
     for per_slice in tfma.load_plots(uri):
         if per_slice.slice_key.single_slice_keys:
@@ -109,7 +122,7 @@ def _confusion_matrices(uri: str) -> dict[str, ConfusionMatrix]:
             if entry.key.name == CONFUSION_MATRIX_PLOT and entry.value.HasField("multi_class_confusion_matrix_at_thresholds"):
                 matrix = _confusion_matrix(entry.value.multi_class_confusion_matrix_at_thresholds)
                 if matrix is not None:
-                    matrices[entry.key.model_name] = matrix
+                    matrices[(entry.key.model_name, entry.key.output_name)] = matrix
     return matrices
 
 
@@ -130,12 +143,12 @@ def _condition(threshold: Union[tfma.GenericValueThreshold, tfma.GenericChangeTh
     return " and ".join(parts)
 
 
-def _thresholds(uri: str, metrics: dict[tuple[str, bool], dict[str, float]], result: tfma.ValidationResult) -> list[Threshold]:
+def _thresholds(uri: str, metrics: dict[MetricsKey, dict[str, float]], result: tfma.ValidationResult) -> list[Threshold]:
     eval_config = load_eval_run(uri)[0]
     if eval_config is None:
         return []
     failed = {
-        (failure.metric_key.name, failure.metric_key.model_name, failure.metric_key.is_diff)
+        (failure.metric_key.name, failure.metric_key.model_name, failure.metric_key.output_name, failure.metric_key.is_diff)
         for per_slice in result.metric_validations_per_slice
         for failure in per_slice.failures
     }
@@ -144,17 +157,25 @@ def _thresholds(uri: str, metrics: dict[tuple[str, bool], dict[str, float]], res
     for key, conditions in metric_specs.metric_thresholds_from_metrics_specs(eval_config.metrics_specs, eval_config).items():
         if key.model_name in baselines:  # TFMA gates candidates only
             continue
-        value = metrics.get((key.model_name, key.is_diff), {}).get(key.name)
+        task = key.output_name or ""
+        value = metrics.get(MetricsKey(key.model_name, task, key.is_diff), {}).get(key.name)
         for _, threshold in conditions:
-            passed = (key.name, key.model_name, key.is_diff) not in failed
-            thresholds.append(Threshold(key.name, key.model_name, _condition(threshold), value, passed))
+            passed = (key.name, key.model_name, task, key.is_diff) not in failed
+            thresholds.append(Threshold(key.name, key.model_name, _condition(threshold), value, passed, task))
     return thresholds
 
 
 def load_evaluation(uri: str) -> Evaluation:
-    """Reads a ModelEvaluation artifact (TFMA output directory)."""
+    """Reads a ModelEvaluation artifact (TFMA output directory): with several tasks, one result per model and task, in the gate's task order."""
     metrics = overall_metrics(uri)
     matrices = _confusion_matrices(uri)
-    names = sorted({name for name, is_diff in metrics if not is_diff} | set(matrices), key=lambda name: (name == BASELINE, name))
-    models = [ModelResult(name, metrics.get((name, False), {}), metrics.get((name, True), {}), matrices.get(name)) for name in names]
+    order = gated_tasks(uri)
+    outputs = {(key.model_name, key.output_name) for key in metrics if not key.is_diff} | set(matrices)
+    ranked = sorted(outputs, key=lambda pair: (order.index(pair[1]) if pair[1] in order else len(order), pair[1], pair[0] == BASELINE, pair[0]))
+    models = [
+        ModelResult(
+            name, metrics.get(MetricsKey(name, task, False), {}), metrics.get(MetricsKey(name, task, True), {}), matrices.get((name, task)), task
+        )
+        for name, task in ranked
+    ]
     return Evaluation(models, _thresholds(uri, metrics, tfma.load_validation_result(uri)))

@@ -86,6 +86,10 @@ def _model_label(model: ModelResult) -> str:
     return model.name or "candidate"
 
 
+def _task_title(task: str) -> str:
+    return f" — task {task}" if task else ""
+
+
 def _run_failure(report: RunReport) -> Optional[str]:
     failed = [step for step in report.steps if step.state in ("failed", "canceled")]
     return f"The run failed at {failed[0].node_id}: {failed[0].error or failed[0].state}" if failed else None
@@ -131,26 +135,31 @@ def _verdict(report: RunReport) -> str:
     if comparison:
         parts.append(f'<p id="framework-comparison">{_e(comparison)}</p>')
     if report.evaluation and report.evaluation.thresholds:
+        several = len(report.evaluation.tasks) > 1
         rows = [
             (
                 _e(threshold.metric),
                 _e(threshold.model or "candidate"),
+                *([_e(threshold.task)] if several else []),
                 _e(threshold.condition),
                 _num(threshold.value),
                 '<span class="pass">pass</span>' if threshold.passed else '<span class="fail">FAIL</span>',
             )
             for threshold in report.evaluation.thresholds
         ]
-        parts.append("<h3>Gate thresholds</h3>" + _table("thresholds", ["metric", "model", "condition", "value", "result"], rows))
+        headers = ["metric", "model", *(["task"] if several else []), "condition", "value", "result"]
+        parts.append("<h3>Gate thresholds</h3>" + _table("thresholds", headers, rows))
     return _section("verdict", "Verdict", "".join(parts))
 
 
-def _class_names(report: RunReport, class_ids: Sequence[int]) -> list[str]:
-    labels = report.data.label_map.labels if report.data.label_map else []
+def _class_names(report: RunReport, class_ids: Sequence[int], task: str = "") -> list[str]:
+    """The names of `class_ids` in `task`'s label map ("": the main task's)."""
+    label_map = report.data.task_label_maps.get(task) if task else report.data.label_map
+    labels = label_map.labels if label_map else []
     return [labels[i] if 0 <= i < len(labels) else "(none)" if i < 0 else f"#{i}" for i in class_ids]
 
 
-def _overall(evaluation: Evaluation) -> str:
+def _overall(evaluation: Evaluation, table_id: str = "overall-metrics") -> str:
     names = sorted({name for model in evaluation.models for name in model.metrics})
     with_diffs = [model for model in evaluation.candidates if model.diffs]
     headers = ["metric", *(_model_label(model) for model in evaluation.models), *(f"change ({_model_label(m)})" for m in with_diffs)]
@@ -160,16 +169,17 @@ def _overall(evaluation: Evaluation) -> str:
         values = [_num(model.metrics.get(name), digits) for model in evaluation.models]
         changes = [DASH if name not in m.diffs else f"{m.diffs[name]:+.{digits}f}" for m in with_diffs]
         rows.append((_e(name), *values, *changes))
-    return _table("overall-metrics", headers, rows)
+    return _table(table_id, headers, rows)
 
 
-def _per_class(report: RunReport, evaluation: Evaluation) -> str:
+def _per_class(report: RunReport, evaluation: Evaluation, task: str = "") -> str:
+    """Per-class precision/recall table and chart, and each model's confusion matrix, of one task's results in `evaluation`."""
     models = [model for model in evaluation.models if model.confusion is not None]
     if not models:
         return "<p>No confusion matrix was computed for this run.</p>"
     scores = {_model_label(model): model.confusion.scores() for model in models}
     class_ids = sorted({class_id for per_class in scores.values() for class_id in per_class})
-    names = _class_names(report, class_ids)
+    names = _class_names(report, class_ids, task)
     series = {
         f"{metric} ({label})": [getattr(per_class.get(class_id), metric, None) for class_id in class_ids]
         for label, per_class in scores.items()
@@ -180,12 +190,16 @@ def _per_class(report: RunReport, evaluation: Evaluation) -> str:
     for index, (class_id, name) in enumerate(zip(class_ids, names)):
         support = _count(first[class_id].support if class_id in first else None)
         rows.append((str(class_id), _e(name), support, *(_num(values[index]) for values in series.values())))
-    figures = [_image(plots.per_class_png(names, series), "per-class precision and recall")]
+    of_task = _task_title(task)
+    figures = [_image(plots.per_class_png(names, series), f"per-class precision and recall{of_task}")]
     for model in models:
         label = _model_label(model)
-        png = plots.confusion_png(model.confusion.counts, _class_names(report, model.confusion.class_ids), f"confusion matrix: {label}")
-        figures.append(_image(png, f"confusion matrix of the {label} model"))
-    return _table("per-class", ["id", "class", "support", *series], rows) + "<div>" + "".join(figures) + "</div>"
+        png = plots.confusion_png(
+            model.confusion.counts, _class_names(report, model.confusion.class_ids, task), f"confusion matrix: {label}{of_task}"
+        )
+        figures.append(_image(png, f"confusion matrix of the {label} model{of_task}"))
+    table_id = f"per-class-{task}" if task else "per-class"
+    return _table(table_id, ["id", "class", "support", *series], rows) + "<div>" + "".join(figures) + "</div>"
 
 
 def _metrics(report: RunReport) -> str:
@@ -197,8 +211,13 @@ def _metrics(report: RunReport) -> str:
         if report.baselines
         else "<p>No baseline: there was no other blessed model to compare with.</p>"
     )
-    body = intro + "<h3>Overall</h3>" + _overall(evaluation) + "<h3>Per class</h3>" + _per_class(report, evaluation)
-    return _section("metrics", "Candidate vs. baseline", body)
+    parts = [intro]
+    for task in evaluation.tasks:
+        of_task, suffix = _task_title(task), f"-{task}" if task else ""
+        results = evaluation.of_task(task)
+        parts.append(f"<h3>Overall{_e(of_task)}</h3>" + _overall(results, f"overall-metrics{suffix}"))
+        parts.append(f"<h3>Per class{_e(of_task)}</h3>" + _per_class(report, results, task))
+    return _section("metrics", "Candidate vs. baseline", "".join(parts))
 
 
 def _trainer(trainer: TrainerRun, label_map: Optional[LabelMap]) -> str:
@@ -239,9 +258,17 @@ def _examples(data: DataReport) -> str:
 
 
 def _label_map(data: DataReport) -> str:
-    label_map = data.label_map
-    if label_map is None:
+    """The label map (with several tasks, each task's) with per-split counts and class weights, new classes highlighted."""
+    if data.label_map is None:
         return "<p>No label map: the run stopped before LabelPrep.</p>"
+    if not data.task_label_maps:
+        return _one_label_map(data.label_map, data.previous_label_map, "")
+    return "".join(
+        f"<h3>Task {_e(task)}</h3>" + _one_label_map(label_map, data.previous_label_map, task) for task, label_map in data.task_label_maps.items()
+    )
+
+
+def _one_label_map(label_map: LabelMap, had_previous: bool, task: str) -> str:
     splits = sorted(label_map.counts, key=lambda s: (s != "train", s))
     rows, classes = [], []
     for class_id, label in enumerate(label_map.labels):
@@ -252,13 +279,14 @@ def _label_map(data: DataReport) -> str:
         classes.append("new" if new else "")
     if label_map.new_labels:
         note = f"Classes added since the last blessed model (highlighted): {', '.join(label_map.new_labels)}."
-    elif data.previous_label_map:
+    elif had_previous:
         note = "No classes added since the last blessed model."
     else:
         note = "First label map: there was no blessed model before."
-    parts = [f"<p>{_e(note)}</p>", _table("label-map", ["id", "label", *splits, "class weight"], rows, classes)]
+    suffix = f"-{task}" if task else ""
+    parts = [f"<p>{_e(note)}</p>", _table(f"label-map{suffix}", ["id", "label", *splits, "class weight"], rows, classes)]
     if label_map.problems:
-        parts.append("<p>Label problems:</p>" + _list(label_map.problems, "label-problems"))
+        parts.append("<p>Label problems:</p>" + _list(label_map.problems, f"label-problems{suffix}"))
     return "".join(parts)
 
 
