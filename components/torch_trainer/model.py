@@ -1,4 +1,5 @@
-"""The PyTorch transfer model: a pretrained backbone plus a new classification head.
+"""The PyTorch transfer model: a pretrained backbone plus a new classification head (`Classifier`),
+or one head per task on the shared backbone (`MultiTaskClassifier`, returning {task: logits}).
 
 Backbones: a TorchScript file (images; NCHW float input in [0, 1], embedding
 output), or a local Hugging Face directory (text; loaded with `local_files_only`,
@@ -124,6 +125,7 @@ class TransferModel(nn.Module):
         return self.backbone(inputs.permute(0, 3, 1, 2) if self.images else inputs)
 
     def head(self, embeddings: torch.Tensor) -> Any:
+        """The layers after the backbone on `embeddings`: logits, or {task: logits} (each subclass's)."""
         raise NotImplementedError
 
     def head_module(self) -> nn.Module:
