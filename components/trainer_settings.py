@@ -126,9 +126,11 @@ def _validated(model: type[BaseModel], raw: Any, what: str) -> Any:
 
 
 def require_single_task(settings: InputSettings, what: str) -> None:
-    """Refuses several task labels where `what` (a step that trains or searches one head) does not learn them yet."""
+    """Refuses several task labels where `what` (a step that searches one head) does not handle them yet."""
     if settings.multitask:
-        raise ValueError(f"{what}: several tasks ({', '.join(settings.task_labels)}) are not supported yet; only the TF trainer learns them")
+        raise ValueError(
+            f"{what}: several tasks ({', '.join(settings.task_labels)}) are not supported yet; both trainers learn them with tuning.enabled: false"
+        )
 
 
 def trainer_custom_config(settings: TrainerSettings, code_version: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from PIL import ImageColor
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from retrain.components.backbones.registry import backbone_names, backbone_spec
-from retrain.components.branches import BRANCHES, ORIGINAL, PYTORCH, TrainerChoice, branches_for
+from retrain.components.branches import BRANCHES, ORIGINAL, TrainerChoice, branches_for
 from retrain.components.image_example_gen.settings import DEFAULT_MAX_IMAGE_PIXELS
 from retrain.components.label_prep.settings import LabelSettings
 from retrain.components.trainer_settings import AugmentationConfig
@@ -519,24 +519,14 @@ def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     return resolved
 
 
-def require_runnable(config: RetrainConfig) -> None:
-    """Refuses what validates but cannot run a whole pipeline yet: several task labels with the PyTorch trainer."""
-    if len(config.task.task_labels) > 1 and any(branch.framework == PYTORCH for branch in branches_for(config.trainer)):
-        raise ConfigError(
-            f"task.labels: several tasks ({', '.join(config.task.task_labels)}) train with trainer: tf only so far; "
-            f"trainer: {config.trainer} includes the PyTorch trainer"
-        )
-
-
 def config_from_dict(raw: dict[str, Any], base_dir: Optional[Path] = None) -> RetrainConfig:
-    """Validates a config mapping; raises ConfigError with a one-line message (also for what cannot run yet: `require_runnable`)."""
+    """Validates a config mapping; raises ConfigError with a one-line message."""
     if not isinstance(raw, dict):
         raise ConfigError("config: the top level must be a mapping of sections")
     try:
         config = RetrainConfig.model_validate(_resolve_paths(raw, base_dir or Path.cwd()))
     except ValidationError as error:
         raise ConfigError(_format_error(error)) from None
-    require_runnable(config)
     return config
 
 

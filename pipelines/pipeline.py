@@ -44,7 +44,7 @@ from retrain.components.torch_trainer.component import TorchTrainer
 from retrain.components.torch_tuner.component import TorchTuner
 from retrain.components.versioned_pusher.component import VersionedPusher
 from retrain.pipelines.code_version import components_fingerprint
-from retrain.pipelines.config import RetrainConfig, require_runnable
+from retrain.pipelines.config import RetrainConfig
 from retrain.pipelines.gate import eval_config_for
 from retrain.pipelines.kubeflow import steps as kubeflow_steps
 from retrain.pipelines.paths import RunPaths
@@ -297,7 +297,6 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
     evaluators) are the Kubeflow variants that accept an empty resolver output
     (components/kubeflow/consumers.py); everything else is the same definition.
     """
-    require_runnable(config)
     example_gen = example_gen_for(config)
     span_probe: list[BaseNode] = []
     if target == "kfp":

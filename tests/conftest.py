@@ -7,13 +7,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pytest
 
 import retrain.pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from retrain.components.digits_example.prepare import ExampleLayout, prepare_digits_example
 from retrain.components.text_example.prepare import TextExampleLayout, prepare_text_example
+
+if TYPE_CHECKING:
+    from two_task_data import TwoTaskDigits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,6 +25,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def digits_example(tmp_path_factory: pytest.TempPathFactory) -> ExampleLayout:
     """Target-task TFRecords and the pretrained Hub-format backbone, built offline."""
     return prepare_digits_example(tmp_path_factory.mktemp("examples") / "digits", "image", "label")
+
+
+@pytest.fixture(scope="session")
+def two_task_digits(tmp_path_factory: pytest.TempPathFactory, digits_example: ExampleLayout) -> "TwoTaskDigits":
+    """The digits with two label columns (`digit`, `size`) through the real Transform graph, each task's label map beside it
+    (tests/two_task_data.py; both trainers' multi-task tests)."""
+    from two_task_data import transform_two_task_digits
+
+    return transform_two_task_digits(tmp_path_factory.mktemp("two_task"), digits_example)
 
 
 @pytest.fixture(scope="session")

@@ -26,45 +26,62 @@ def _write_data(root: Path) -> None:
         write_digit_records(root / split / "data.tfrecord", dict.fromkeys(NAMES, count), NAMES, offset, {"parity": PARITY})
 
 
-def test_two_tasks_train_one_model_gated_per_task_pushed_once(tmp_path: Path, digits_example: ExampleLayout, run_cli) -> None:
+def _task_accuracies(summary: str, title: str) -> dict[str, float]:
+    """Each task's eval accuracy in one framework's block of the run summary (`TensorFlow model:` ...)."""
+    block = summary.split(f"{title}:\n", 1)[1].split("\n\S", 1)[0]
+    found = re.findall(r"^  eval accuracy, task (\w+): ([\d.]+) \(no baseline[^)]*\), gate minimum", block, re.MULTILINE)
+    return {task: float(value) for task, value in found}
+
+
+def test_two_tasks_train_one_model_per_framework_gated_per_task_pushed_once(tmp_path: Path, digits_example: ExampleLayout, run_cli) -> None:
     _write_data(tmp_path / "data")
     (tmp_path / "config.yaml").write_text(
         "pipeline_name: two-tasks\n"
+        "trainer: both\n"
         "data: {path: data, train_pattern: 'train/*', eval_pattern: 'eval/*'}\n"
-        f"backbone: {{handle: {digits_example.backbone_dir}}}\n"
+        f"backbone: {{handle: {digits_example.backbone_dir}, torch_checkpoint: {digits_example.torch_backbone_path}}}\n"
         "task: {labels: [label, parity], loss_weights: {label: 1.0, parity: 0.5}}\n"
         "training: {epochs: 8}\n"
         "evaluation: {min_accuracy: 0.3, tasks: {parity: {min_accuracy: 0.55}}}\n"
     )
     run = run_cli("run", "--config", "config.yaml", "--output", "out", cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
-    shown = {match[0]: float(match[1]) for match in re.findall(r"eval accuracy, task (\w+): ([\d.]+) \(no baseline[^)]*\), gate minimum", run.stdout)}
-    assert set(shown) == set(TASKS), run.stdout
-    assert "blessed: yes" in run.stdout and "pushed model:" in run.stdout
+    shown = {title: _task_accuracies(run.stdout, title) for title in ("TensorFlow model", "PyTorch model")}
+    assert all(set(accuracies) == set(TASKS) for accuracies in shown.values()), run.stdout
+    assert run.stdout.count("blessed: yes") == 2 and run.stdout.count("pushed model:") == 2, run.stdout
 
-    [version] = [path for path in (tmp_path / "out" / "serving" / "two-tasks").iterdir() if path.name.isdigit()]
-    manifest = json.loads((version / "retrain_push.json").read_text())
-    assert manifest["task_accuracies"] == pytest.approx(shown, abs=1e-4) and manifest["accuracy"] == pytest.approx(shown["label"], abs=1e-4)
+    serving = tmp_path / "out" / "serving"
+    for title, model_dir in (("TensorFlow model", serving / "two-tasks"), ("PyTorch model", serving / "two-tasks-torch")):
+        [version] = [path for path in model_dir.iterdir() if path.name.isdigit()]
+        manifest = json.loads((version / "retrain_push.json").read_text())
+        assert manifest["task_accuracies"] == pytest.approx(shown[title], abs=1e-4), "the pusher recorded every task"
+        assert manifest["accuracy"] == pytest.approx(shown[title]["label"], abs=1e-4)
 
-    served = tf.saved_model.load(str(version))
+    [tf_version] = [path for path in (serving / "two-tasks").iterdir() if path.name.isdigit()]
+    served = tf.saved_model.load(str(tf_version))
     images = digits.select_digits(digits.load_digits_images(), (2, 3))
     outputs = served.signatures["serving_raw"](image=tf.constant([digits.encode_png(image) for image in images.images[:2]]))
     assert {f"probabilities__{task}" for task in TASKS} <= set(outputs), "one call answers every task"
     assert sorted(name.decode() for name in outputs["class_names__parity"].numpy()[0]) == ["even", "odd"]
     assert sorted(name.decode() for name in outputs["class_names__label"].numpy()[0]) == sorted(NAMES.values())
+    [torch_version] = [path for path in (serving / "two-tasks-torch").iterdir() if path.name.isdigit()]
+    torch_classes = json.loads((torch_version / "task_labels.json").read_text())
+    assert {task: sorted(classes) for task, classes in torch_classes.items()} == {"label": sorted(NAMES.values()), "parity": ["even", "odd"]}
 
     report = parse_report(tmp_path / "out" / "report.html")
     for task in TASKS:
         metrics = {row["metric"]: row for row in table_rows(report, f"overall-metrics-{task}")}
-        assert float(metrics["sparse_categorical_accuracy"]["candidate"]) == pytest.approx(shown[task], abs=1e-4)
+        assert float(metrics["sparse_categorical_accuracy"]["candidate"]) == pytest.approx(shown["TensorFlow model"][task], abs=1e-4)
+        assert float(metrics["sparse_categorical_accuracy"]["pytorch candidate"]) == pytest.approx(shown["PyTorch model"][task], abs=1e-4)
         classes = {row["class"] for row in table_rows(report, f"per-class-{task}")}
         assert classes == (set(PARITY.values()) if task == "parity" else set(NAMES.values()))
     gate = table_rows(report, "thresholds")
-    assert {row["task"] for row in gate} == set(TASKS) and all(row["result"] == "pass" for row in gate)
-    assert {(row["task"], row["condition"]) for row in gate if "minimum" in row["condition"]} == {
-        ("label", ">= 0.3000 (minimum)"),
-        ("parity", ">= 0.5500 (minimum)"),
+    assert all(row["result"] == "pass" for row in gate)
+    assert {(row["model"], row["task"], row["condition"]) for row in gate if "minimum" in row["condition"]} == {
+        (model, task, f">= {minimum} (minimum)")
+        for model in ("candidate", "pytorch candidate")
+        for task, minimum in (("label", "0.3000"), ("parity", "0.5500"))
     }
 
     history = run_cli("history", "--output", "out", cwd=tmp_path)
-    assert history.returncode == 0 and f"{shown['label']:.4f}" in history.stdout, history.stdout
+    assert history.returncode == 0 and f"{shown['TensorFlow model']['label']:.4f}" in history.stdout, history.stdout

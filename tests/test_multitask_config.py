@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from retrain.components.trainer_settings import TrainerSettings, require_single_task, tuner_custom_config, tuner_settings_from
+from retrain.components.trainer_settings import TrainerSettings, tuner_custom_config, tuner_settings_from
 from retrain.components.tuning.space import TuningConfig
 from retrain.pipelines.config import ConfigError, RetrainConfig, TaskConfig, config_from_dict, config_to_yaml, load_config
 from retrain.pipelines.pipeline import eval_config_for
@@ -68,16 +68,9 @@ def _write_config(tmp_path: Path, extra: str = "") -> Path:
     return path
 
 
-def test_several_labels_load_for_the_tensorflow_trainer(tmp_path: Path) -> None:
-    assert load_config(_write_config(tmp_path)).task.task_labels == ("category", "brand")
-
-
-@pytest.mark.parametrize("trainer", ["torch", "both"])
-def test_several_labels_are_refused_with_the_pytorch_trainer_until_it_learns_them(tmp_path: Path, trainer: str) -> None:
-    with pytest.raises(
-        ConfigError, match=rf"^task\.labels: several tasks \(category, brand\) train with trainer: tf only so far; trainer: {trainer}"
-    ):
-        load_config(_write_config(tmp_path, f"trainer: {trainer}\n"))
+@pytest.mark.parametrize("trainer", ["tf", "torch", "both"])
+def test_several_labels_load_for_every_trainer(tmp_path: Path, trainer: str) -> None:
+    assert load_config(_write_config(tmp_path, f"trainer: {trainer}\n")).task.task_labels == ("category", "brand")
 
 
 def test_several_labels_refuse_the_search_in_one_line(tmp_path: Path) -> None:
@@ -133,13 +126,11 @@ def test_preflight_names_a_label_column_the_data_lacks(tmp_path: Path) -> None:
         check_data(config)
 
 
-def test_steps_that_learn_one_head_refuse_several_tasks(tmp_path: Path) -> None:
+def test_tuning_refuses_several_tasks(tmp_path: Path) -> None:
     raw = _raw(tmp_path, {"labels": ["category", "brand"], "loss_weights": {"brand": 0.5}}, training={"validation_fraction": 0.2})
     settings = trainer_settings_for(RetrainConfig.model_validate(raw))
     assert settings.task_labels == ("category", "brand") and settings.loss_weights == (1.0, 0.5) and settings.label_feature == "category"
-    with pytest.raises(ValueError, match=r"^TorchTrainer: several tasks \(category, brand\) are not supported yet"):
-        require_single_task(settings, "TorchTrainer")
-    with pytest.raises(ValueError, match=r"^tuning: several tasks"):
+    with pytest.raises(ValueError, match=r"^tuning: several tasks \(category, brand\) are not supported yet"):
         tuner_settings_from(tuner_custom_config(settings, "v", TuningConfig(enabled=True)))
     with pytest.raises(ValueError, match=r"loss_weights \[1.0\] must be one positive weight per task"):
         TrainerSettings.model_validate({**settings.model_dump(), "loss_weights": (1.0,)})

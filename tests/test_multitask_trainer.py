@@ -1,13 +1,13 @@
 """Several tasks on one backbone, TF side: Transform writes each task's ids, run_fn trains one head per task on the shared
 backbone and exports one model answering every task in one call; warm start expands each task's head on its own.
 
-Data: the sklearn digits with two label columns, `digit` (10 classes) and `size` (`high` for 5-9, else `low`).
+Data: the sklearn digits with two label columns, `digit` (10 classes) and `size` (`high` for 5-9, else `low`)
+(tests/two_task_data.py, fixture `two_task_digits`).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,6 @@ import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 import tensorflow_transform as tft
-from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from retrain.components.digits_example import data as digits
 from retrain.components.digits_example.prepare import ExampleLayout
@@ -24,83 +23,19 @@ from retrain.components.hub_trainer.model import BACKBONE_LAYER, ClassWeightedCr
 from retrain.components.hub_trainer.trainer_module import run_fn
 from retrain.components.hub_trainer.training import train_classifier
 from retrain.components.hub_trainer.warm_start import warm_start
-from retrain.components.label_prep.label_map import LabelMap
-from retrain.components.label_prep.task_maps import save_task_label_maps
-from retrain.components.trainer_settings import LABEL_VOCABULARY_KEY, TASK_VOCABULARIES_KEY, trainer_custom_config, transform_custom_config
+from retrain.components.trainer_settings import trainer_custom_config
 from retrain.components.training_core.blocks import backbone_blocks
 from retrain.components.training_core.tasks import TaskHead
 from retrain.pipelines.code_version import components_fingerprint
-from retrain.pipelines.config import EvaluationConfig, RetrainConfig
 from retrain.components.versioned_pusher.evaluation import task_accuracies
+from retrain.pipelines.config import EvaluationConfig
 from retrain.pipelines.gate import eval_config_for
 from retrain.pipelines.report.evaluation import load_evaluation
 from retrain.pipelines.run_summary import describe_failure
 from retrain.pipelines.trainer_settings import trainer_settings_for
-from hub_trainer_data import TransformedDigits, data_accessor, fn_args, transform_splits
+from hub_trainer_data import fn_args
 from settings_data import plan as plan_of
-
-TASKS = ("digit", "size")
-VOCABULARIES = {"digit": [str(d) for d in range(10)], "size": ["high", "low"]}
-
-
-def _size(digit: int) -> str:
-    return "high" if digit >= 5 else "low"
-
-
-def _raw_example(image: np.ndarray, digit: int | None = None) -> dict[str, bytes]:
-    example = {"image": digits.encode_png(image)}
-    if digit is not None:
-        example.update(digit=str(digit).encode(), size=_size(digit).encode())
-    return example
-
-
-def _serialized(example: dict[str, bytes]) -> bytes:
-    features = {name: tf.train.Feature(bytes_list=tf.train.BytesList(value=[value])) for name, value in example.items()}
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
-
-
-def _config(layout: ExampleLayout, **training: object) -> RetrainConfig:
-    """The multi-task config (validated, not `config_from_dict`: that refuses several labels until a whole pipeline runs them)."""
-    return RetrainConfig.model_validate(
-        {
-            "data": {"path": "/data", "format": "tfrecord"},
-            "backbone": {"handle": str(layout.backbone_dir)},
-            "task": {"labels": list(TASKS), "loss_weights": {"size": 0.5}},
-            "training": training,
-        }
-    )
-
-
-@dataclass(frozen=True)
-class TwoTaskDigits:
-    transformed: TransformedDigits
-    eval_images: np.ndarray
-    eval_digits: np.ndarray
-
-
-@pytest.fixture(scope="module")
-def two_task_digits(tmp_path_factory: pytest.TempPathFactory, digits_example: ExampleLayout) -> TwoTaskDigits:
-    """Every digit, 20 train images each, through the real Transform graph (tft_beam in-process); each task's label map beside it."""
-    directory = tmp_path_factory.mktemp("two_task")
-    train, evaluation = digits.few_shot_split(digits.load_digits_images(), 20, seed=0)
-    spec = {name: tf.io.FixedLenFeature([], tf.string) for name in ("image", *TASKS)}
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
-    inputs = trainer_settings_for(_config(digits_example)).inputs
-    custom_config = {
-        **transform_custom_config(inputs, "tests"),
-        LABEL_VOCABULARY_KEY: VOCABULARIES["digit"],
-        TASK_VOCABULARIES_KEY: VOCABULARIES,
-    }
-    eval_images, eval_digits = evaluation.images[::4], evaluation.labels[::4]
-    splits = {
-        "train": [_raw_example(i, int(d)) for i, d in zip(train.images, train.labels)],
-        "eval": [_raw_example(i, int(d)) for i, d in zip(eval_images, eval_digits)],
-    }
-    transform_dir, files = transform_splits(directory, splits, metadata, custom_config)
-    maps = {task: LabelMap(labels=labels, class_weights=[1.0] * len(labels)) for task, labels in VOCABULARIES.items()}
-    save_task_label_maps(maps, str(transform_dir))
-    transformed = TransformedDigits(str(transform_dir), files["train"], files["eval"], data_accessor())
-    return TwoTaskDigits(transformed, eval_images, eval_digits)
+from two_task_data import TASKS, VOCABULARIES, TwoTaskDigits, raw_example, serialized, size_of, two_task_config
 
 
 def test_transform_writes_each_tasks_ids_and_the_main_tasks_as_label_id(two_task_digits: TwoTaskDigits) -> None:
@@ -110,13 +45,13 @@ def test_transform_writes_each_tasks_ids_and_the_main_tasks_as_label_id(two_task
     parsed = tf.io.parse_single_example(record, tft_output.transformed_feature_spec())
     digit = int(two_task_digits.eval_digits[0])
     assert int(parsed["label_id"]) == int(parsed["label_id__digit"]) == digit
-    assert int(parsed["label_id__size"]) == VOCABULARIES["size"].index(_size(digit))
+    assert int(parsed["label_id__size"]) == VOCABULARIES["size"].index(size_of(digit))
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory, digits_example: ExampleLayout, two_task_digits: TwoTaskDigits) -> str:
     """The Trainer's run_fn on the two-task digits: the exported SavedModel's directory."""
-    config = _config(digits_example, epochs=40, learning_rate=0.01, validation_fraction=0.2, early_stopping_patience=10)
+    config = two_task_config(digits_example, epochs=40, learning_rate=0.01, validation_fraction=0.2, early_stopping_patience=10)
     custom_config = trainer_custom_config(trainer_settings_for(config), components_fingerprint())
     args = fn_args(two_task_digits.transformed, tmp_path_factory.mktemp("trainer"), custom_config)
     run_fn(args)
@@ -127,9 +62,9 @@ def test_one_shared_backbone_learns_both_tasks_and_answers_both_in_one_call(expo
     model = tf.saved_model.load(exported)
     names = {v.name.split(":")[0] for v in model.variables}
     assert {"logits__digit/kernel", "logits__size/kernel"} <= names and "logits/kernel" not in names
-    examples = tf.constant([_serialized(_raw_example(image)) for image in two_task_digits.eval_images])
+    examples = tf.constant([serialized(raw_example(image)) for image in two_task_digits.eval_images])
     outputs = model.signatures["serving_default"](examples=examples)
-    truth = {"digit": [str(d) for d in two_task_digits.eval_digits], "size": [_size(int(d)) for d in two_task_digits.eval_digits]}
+    truth = {"digit": [str(d) for d in two_task_digits.eval_digits], "size": [size_of(int(d)) for d in two_task_digits.eval_digits]}
     chance = {"digit": 0.1, "size": 0.5}
     for task in TASKS:
         probabilities = outputs[f"probabilities__{task}"].numpy()
@@ -144,7 +79,7 @@ def test_one_shared_backbone_learns_both_tasks_and_answers_both_in_one_call(expo
     np.testing.assert_array_equal(outputs["probabilities"].numpy(), outputs["probabilities__digit"].numpy())
     raw = model.signatures[RAW_SIGNATURE](image=tf.constant([digits.encode_png(i) for i in two_task_digits.eval_images[:4]]))
     np.testing.assert_allclose(raw["probabilities__size"].numpy(), outputs["probabilities__size"].numpy()[:4], atol=1e-5)
-    features = model.signatures[TRANSFORM_SIGNATURE](examples=tf.constant([_serialized(_raw_example(two_task_digits.eval_images[0], 7))]))
+    features = model.signatures[TRANSFORM_SIGNATURE](examples=tf.constant([serialized(raw_example(two_task_digits.eval_images[0], 7))]))
     assert (int(features["label_id__digit"][0]), int(features["label_id__size"][0])) == (7, 0)
 
 
@@ -203,10 +138,12 @@ def test_the_gate_checks_every_task_and_blesses_only_when_all_pass(
     data = tmp_path / "eval.tfrecord"
     with tf.io.TFRecordWriter(str(data)) as writer:
         for image, digit in zip(two_task_digits.eval_images, two_task_digits.eval_digits):
-            writer.write(_serialized(_raw_example(image, int(digit))))
+            writer.write(serialized(raw_example(image, int(digit))))
 
     def failures(tasks: dict[str, dict[str, float]]) -> tuple[set[str], dict[str, float]]:
-        config = _config(digits_example).model_copy(update={"evaluation": EvaluationConfig.model_validate({"min_accuracy": 0.4, "tasks": tasks})})
+        config = two_task_config(digits_example).model_copy(
+            update={"evaluation": EvaluationConfig.model_validate({"min_accuracy": 0.4, "tasks": tasks})}
+        )
         eval_config = eval_config_for(config)
         for spec in eval_config.metrics_specs:  # no baseline here: TFX's Evaluator drops the change thresholds the same way
             for metric in spec.metrics:

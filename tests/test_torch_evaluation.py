@@ -39,7 +39,7 @@ def _gate(tmp_path: Path, candidate: float, baseline: float | None, min_accuracy
     if baseline is not None:
         probabilities[keys["baseline"]] = _probabilities(labels, baseline, 2)
     predictions = str(tmp_path / "predictions" / "p.tfrecord")
-    write_predictions(predictions, "label_id", labels.tolist(), probabilities)
+    write_predictions(predictions, {"label_id": labels.tolist()}, probabilities)
     gate = eval_config_for(RetrainConfig.model_validate({"evaluation": {"min_accuracy": min_accuracy}}))
     return evaluate_predictions(predictions, gate, keys, str(tmp_path))
 

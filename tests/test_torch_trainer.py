@@ -15,6 +15,7 @@ from retrain.components.digits_example import data as digits
 from retrain.components.digits_example.torch_backbone import DigitsCNN
 from retrain.components.training_core.plan import TrainingPlan
 from settings_data import plan as plan_of, settings as trainer_settings
+from torch_records import save_tiny_bert
 from retrain.components.torch_trainer import training
 from retrain.components.torch_trainer.accelerate import Accelerator, usable_cpus
 from retrain.components.torch_trainer.export import ONNX_FILE, TORCHSCRIPT_FILE, export_model
@@ -193,20 +194,6 @@ def test_torch_backbone_has_the_hub_module_weights(digits_example) -> None:
     np.testing.assert_allclose(torch_embeddings, hub_embeddings, atol=1e-4)
 
 
-def _tiny_bert(directory: Path) -> None:
-    """A 2-layer BERT with a 19-token vocabulary, saved as a Hugging Face model directory."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    words = "good bad great awful fine terrible nice poor movie film the a is was".split()
-    (directory / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]))
-    BertTokenizerFast(vocab_file=str(directory / "vocab.txt")).save_pretrained(str(directory))
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=5 + len(words), hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, max_position_embeddings=32
-    )
-    BertModel(config).save_pretrained(str(directory))
-
-
 def test_text_backbone_from_a_local_hugging_face_directory(tmp_path: Path) -> None:
     import onnxruntime
 
@@ -214,7 +201,7 @@ def test_text_backbone_from_a_local_hugging_face_directory(tmp_path: Path) -> No
     from retrain.components.torch_trainer.model import build_classifier
 
     (tmp_path / "bert").mkdir()
-    _tiny_bert(tmp_path / "bert")
+    save_tiny_bert(tmp_path / "bert")
     texts = ["good movie", "great film", "nice film", "bad movie", "awful film", "terrible movie"] * 3
     labels = torch.tensor([0, 0, 0, 1, 1, 1] * 3)
     model = build_classifier(trainer_settings(task_type="text_classification", torch_checkpoint=str(tmp_path / "bert"), seed=0), 2, example=texts[:1])

@@ -1,4 +1,4 @@
-"""Test data helper: transformed-looking TFRecords of two separable image classes, and a tiny TorchScript-able CNN backbone."""
+"""Test data helper: transformed-looking TFRecords of two separable image classes, a tiny TorchScript-able CNN backbone and a tiny BERT."""
 
 from __future__ import annotations
 
@@ -51,3 +51,17 @@ def save_backbone(path: Path, seed: int = 0) -> None:
     """A TinyCNN as the TorchScript file `backbone.torch_checkpoint` names."""
     torch.manual_seed(seed)
     torch.jit.save(torch.jit.script(TinyCNN()), str(path))
+
+
+def save_tiny_bert(directory: Path) -> None:
+    """A 2-layer BERT with a 19-token vocabulary, saved as a Hugging Face model directory."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    words = "good bad great awful fine terrible nice poor movie film the a is was".split()
+    (directory / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]))
+    BertTokenizerFast(vocab_file=str(directory / "vocab.txt")).save_pretrained(str(directory))
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=5 + len(words), hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, max_position_embeddings=32
+    )
+    BertModel(config).save_pretrained(str(directory))

@@ -26,16 +26,18 @@ def _bless(blessing: types.Artifact, blessed: bool, model: types.Artifact, basel
 
 
 class Executor(base_executor.BaseExecutor):
-    """Evaluates the candidate PyTorch model (against the baseline) on the eval split and blesses it or not."""
+    """Evaluates the candidate PyTorch model (against the baseline) on the eval split and blesses it or not.
+
+    With several tasks each task is gated on its own (TFMA output name = task): blessed only when every task passes.
+    """
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
         import tensorflow_model_analysis as tfma
         import tensorflow_transform as tft
 
-        from retrain.components.torch_evaluator.gate import evaluate_predictions
+        from retrain.components.torch_evaluator.gate import evaluate_predictions, gated_labels
         from retrain.components.torch_evaluator.predictions import prediction_keys, predictions_for, write_predictions
         from retrain.components.torch_trainer.data import TransformedExamples, load_all, split_files
-        from retrain.components.training_core.features import LABEL_ID
 
         model = artifact_utils.get_single_instance(input_dict["model"])
         baselines = input_dict.get("baseline_model") or []
@@ -45,10 +47,13 @@ class Executor(base_executor.BaseExecutor):
         candidate_dir = path_utils.serving_model_path(model.uri)
         spec = tft.TFTransformOutput(artifact_utils.get_single_uri(input_dict["transform_graph"])).transformed_feature_spec()
         files = [path for artifact in input_dict["examples"] for path in split_files(artifact.uri, "eval")]
-        inputs, labels = load_all(TransformedExamples(files, spec))
-        probabilities = predictions_for(candidate_dir, path_utils.serving_model_path(baseline.uri) if baseline else None, inputs)
+        label_features = gated_labels(gate)
+        inputs, labels = load_all(TransformedExamples(files, spec, label_features=list(label_features.values())))
+        baseline_dir = path_utils.serving_model_path(baseline.uri) if baseline else None
+        probabilities, compared = predictions_for(candidate_dir, baseline_dir, inputs, [task for task in label_features if task])
         evaluation_uri = artifact_utils.get_single_uri(output_dict["evaluation"])
         predictions = os.path.join(evaluation_uri, PREDICTIONS_FILE)
-        write_predictions(predictions, LABEL_ID, labels.tolist(), probabilities)
-        result = evaluate_predictions(predictions, gate, prediction_keys(baseline is not None), evaluation_uri)
-        _bless(artifact_utils.get_single_instance(output_dict["blessing"]), result.validation_ok, model, baseline)
+        ids = labels.reshape(len(labels), -1)  # [N, tasks]
+        write_predictions(predictions, {feature: ids[:, i].tolist() for i, feature in enumerate(label_features.values())}, probabilities)
+        result = evaluate_predictions(predictions, gate, prediction_keys(compared), evaluation_uri)
+        _bless(artifact_utils.get_single_instance(output_dict["blessing"]), result.validation_ok, model, baseline if compared else None)

@@ -8,6 +8,14 @@ threshold + change threshold vs. the baseline) is applied by TFMA's
 `metrics_validator` to those metrics plus their differences. The output
 directory reads like a TFX Evaluator's: metrics (with `is_diff` entries), plots,
 `validations.tfrecord` and `eval_config.json` holding the gate.
+
+With several tasks the gate's model spec has `label_keys` {task: `label_id__<task>`} and one
+MetricsSpec per task (`output_names=[task]`, its own thresholds). Each model here then gets
+`prediction_keys` {task: `<its prediction key>__<task>`}: TFMA 0.47's model-agnostic
+extractors (`LabelsExtractor`, `MaterializedPredictionsExtractor`, both through
+`model_util.get_feature_values_for_model_spec_field`) read such maps into {task: values}
+per model, and a metric of output name `task` takes that entry, so every task's metrics
+come out under output name = task, as the TF Evaluator's do.
 """
 
 from __future__ import annotations
@@ -23,19 +31,31 @@ from tensorflow_model_analysis.proto import metrics_for_slice_pb2
 from tensorflow_model_analysis.writers import eval_config_writer
 
 from retrain.components.compat.tfma_private import serialize_eval_run
+from retrain.components.training_core.tasks import task_feature
 
 BASELINE = "baseline"
 CANDIDATE = "candidate"
 
 
+def gated_labels(gate: tfma.EvalConfig) -> dict[str, str]:
+    """The label feature of each task the gate checks: {task: `label_id__<task>`} with several tasks, {"": label key} with one."""
+    spec = gate.model_specs[0]
+    return dict(spec.label_keys) if spec.label_keys else {"": spec.label_key}
+
+
 def _with_models(gate: tfma.EvalConfig, keys: Mapping[str, str], mark_baseline: bool) -> tfma.EvalConfig:
-    """A copy of `gate` with one model spec (the gate's label key) per model name -> prediction key."""
+    """A copy of `gate` with one model spec (the gate's label key, or keys per task) per model name -> prediction key."""
     config = tfma.EvalConfig()
     config.CopyFrom(gate)
-    label_key = gate.model_specs[0].label_key
+    labels = gated_labels(gate)
     del config.model_specs[:]
     for name, prediction_key in keys.items():
-        config.model_specs.add(name=name, label_key=label_key, prediction_key=prediction_key, is_baseline=mark_baseline and name == BASELINE)
+        spec = config.model_specs.add(name=name, is_baseline=mark_baseline and name == BASELINE)
+        if "" in labels:
+            spec.label_key, spec.prediction_key = labels[""], prediction_key
+        else:
+            spec.label_keys.update(labels)
+            spec.prediction_keys.update({task: task_feature(prediction_key, task) for task in labels})
     return config
 
 

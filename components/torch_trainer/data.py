@@ -3,12 +3,15 @@
 Reads the gzipped tf.Example TFRecords that Transform writes (the same files the TF
 trainer reads), parses them with the transform graph's feature spec, and yields
 (model input, label id) pairs; records whose label has no id are left out (`labelled`).
+With several tasks it reads each task's `label_id__<task>` and yields (model input,
+(label id of each task)); a record trains only when every task has a label id for it,
+as in the TF trainer.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -38,30 +41,45 @@ class TransformedExamples(IterableDataset):
     """(model_input, label_id) of every labelled record in `files`, this shard's share only.
 
     `feature_spec` is the transformed feature spec (`TFTransformOutput.transformed_feature_spec()`).
-    Image inputs come out as float32 arrays, text inputs as `str`.
+    Image inputs come out as float32 arrays, text inputs as `str`. With several `label_features`
+    (each task's `label_id__<task>`) the label is a tuple of their ids, and only records labelled
+    for every one of them are yielded.
     """
 
-    def __init__(self, files: list[str], feature_spec: Mapping[str, Any], rank: int = 0, world_size: int = 1, batch_size: int = 256) -> None:
+    def __init__(
+        self,
+        files: list[str],
+        feature_spec: Mapping[str, Any],
+        rank: int = 0,
+        world_size: int = 1,
+        batch_size: int = 256,
+        label_features: Sequence[str] = (LABEL_ID,),
+    ) -> None:
         super().__init__()
         self.files, self.feature_spec = list(files), dict(feature_spec)
         self.rank, self.world_size, self.batch_size = rank, world_size, batch_size
+        self.label_features = tuple(label_features)
 
-    def __iter__(self) -> Iterator[tuple[Any, int]]:
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
         import tensorflow as tf
 
         shard, shards = shard_index(self.rank, self.world_size)
         dataset = tf.data.TFRecordDataset(self.files, compression_type="GZIP").shard(shards, shard)
-        spec = {name: self.feature_spec[name] for name in (MODEL_INPUT, LABEL_ID)}
+        spec = {name: self.feature_spec[name] for name in (MODEL_INPUT, *self.label_features)}
+        one = len(self.label_features) == 1
         for batch in dataset.batch(self.batch_size).map(lambda records: tf.io.parse_example(records, spec)):
-            labels = batch[LABEL_ID].numpy().reshape(-1)
+            labels = np.stack([batch[name].numpy().reshape(-1) for name in self.label_features], axis=1)
             inputs = batch[MODEL_INPUT].numpy()
-            for value, label in zip(inputs, labels):
-                if labelled(label):
-                    yield (value.decode("utf-8") if isinstance(value, bytes) else value.astype(np.float32)), int(label)
+            for value, ids in zip(inputs, labels):
+                if labelled(ids).all():
+                    yield (
+                        (value.decode("utf-8") if isinstance(value, bytes) else value.astype(np.float32)),
+                        (int(ids[0]) if one else tuple(map(int, ids))),
+                    )
 
 
 def load_all(dataset: TransformedExamples, device: torch.device = torch.device("cpu")) -> tuple[Any, torch.Tensor]:
-    """Every (input, label) of `dataset` in memory: a float tensor (images) or a list of strings (text), and labels.
+    """Every (input, label) of `dataset` in memory: a float tensor (images) or a list of strings (text), and labels ([N], or [N, tasks]).
 
     Read through a DataLoader (workers each read their shard); transfer-learning data sets fit in memory.
     """
@@ -106,8 +124,9 @@ def training_splits(
     rank: int = 0,
     world_size: int = 1,
     device: torch.device = torch.device("cpu"),
+    label_features: Sequence[str] = (LABEL_ID,),
 ) -> tuple[tuple[Any, torch.Tensor], tuple[Any, torch.Tensor]]:
-    """(this rank's train shard, the whole validation set) in memory.
+    """(this rank's train shard, the whole validation set) in memory; labels of `label_features` (several: [N, tasks]).
 
     With `validation_fraction` > 0 the TF trainer's validation subset is carved out of
     all of train (by content, so the same on every rank) and the rest is dealt out to
@@ -115,13 +134,14 @@ def training_splits(
     split is the validation set (monitored only). Shards are disjoint and cover train.
     """
     if validation_fraction > 0:
-        train, validation = carve_validation(load_all(TransformedExamples(train_files, feature_spec), device), validation_fraction, seed)
+        everything = load_all(TransformedExamples(train_files, feature_spec, label_features=label_features), device)
+        train, validation = carve_validation(everything, validation_fraction, seed)
         shard = (train[0][rank::world_size], train[1][rank::world_size])
         if not len(shard[1]):
             raise ValueError(f"no training examples left for process {rank} of {world_size}: {len(train[1])} after carving out validation")
         return shard, validation
-    return load_all(TransformedExamples(train_files, feature_spec, rank, world_size), device), load_all(
-        TransformedExamples(eval_files, feature_spec), device
+    return load_all(TransformedExamples(train_files, feature_spec, rank, world_size, label_features=label_features), device), load_all(
+        TransformedExamples(eval_files, feature_spec, label_features=label_features), device
     )
 
 

@@ -13,9 +13,10 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from retrain.components.branches import FRAMEWORK_PROPERTY, PYTORCH
-from retrain.components.label_prep.label_map import load_label_map
-from retrain.components.trainer_settings import require_single_task, trainer_settings_from
+from retrain.components.label_prep.task_maps import load_task_label_maps
+from retrain.components.trainer_settings import trainer_settings_from
 from retrain.components.training_core.checkpoints import checkpoint_dir
+from retrain.components.training_core.tasks import task_heads
 from retrain.components.tuning.hyperparameters import apply_hyperparameters
 
 
@@ -50,7 +51,8 @@ class Executor(base_executor.BaseExecutor):
     Tuned `hyperparameters` (TorchTuner's best) replace the settings' head, dropout, learning
     rate and unfrozen blocks exactly as the TF trainer applies the Tuner's. Trains in this process, or, with several GPUs visible (or `torch_processes` > 1),
     in one DistributedDataParallel worker per GPU started with PyTorch's elastic
-    launcher; rank 0 exports, then this process records the artifact.
+    launcher; rank 0 exports, then this process records the artifact. With several task
+    labels: one shared backbone, one head per task, each task's label map from the transform output.
     """
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
@@ -62,11 +64,12 @@ class Executor(base_executor.BaseExecutor):
 
         hyperparameters = tuned_hyperparameters(input_dict)
         settings = apply_hyperparameters(trainer_settings_from(json.loads(exec_properties["custom_config"])), hyperparameters)
-        require_single_task(settings, "TorchTrainer")
         if hyperparameters:
             print(f"[retrain] TorchTrainer: tuned hyperparameters {hyperparameters['values']}", flush=True)
         transform_uri = artifact_utils.get_single_uri(input_dict["transform_graph"])
-        label_map = load_label_map(transform_uri)
+        label_maps = load_task_label_maps(transform_uri, settings.task_labels)
+        label_map = label_maps[settings.label_feature]
+        tasks = task_heads(settings.task_labels, settings.loss_weights, label_maps) if settings.multitask else ()
         processes = process_count(settings.torch_processes, torch.cuda.device_count())
         base_models = input_dict.get("base_model") or []
         model_run_uri = artifact_utils.get_single_uri(output_dict["model_run"])
@@ -77,13 +80,14 @@ class Executor(base_executor.BaseExecutor):
             eval_files=examples_split_files(input_dict["examples"], "eval"),
             feature_spec=dict(tft.TFTransformOutput(transform_uri).transformed_feature_spec()),
             settings=settings,
-            labels=list(label_map.labels),
-            class_weights=list(label_map.class_weights) or None,
+            labels={task: list(task_map.labels) for task, task_map in label_maps.items()} if tasks else list(label_map.labels),
+            class_weights=None if tasks else list(label_map.class_weights) or None,  # several tasks: in each task's loss
             label_smoothing=label_map.label_smoothing,
             checkpoint_dir=checkpoints,
             export_dir=path_utils.serving_model_path(model_artifact.uri),
             log_dir=model_run_uri,
             base_model_dir=path_utils.serving_model_path(base_models[0].uri) if base_models else None,
+            tasks=tasks,
         )
         if processes > 1:
             print(f"[retrain] TorchTrainer: {processes} DistributedDataParallel processes", flush=True)

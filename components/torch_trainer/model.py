@@ -1,4 +1,5 @@
-"""The PyTorch transfer model: a pretrained backbone plus a new classification head.
+"""The PyTorch transfer model: a pretrained backbone plus a new classification head (`Classifier`),
+or one head per task on the shared backbone (`MultiTaskClassifier`, returning {task: logits}).
 
 Backbones: a TorchScript file (images; NCHW float input in [0, 1], embedding
 output), or a local Hugging Face directory (text; loaded with `local_files_only`,
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 from torch import nn
 
 from retrain.components.trainer_settings import TrainerSettings
 from retrain.components.training_core.blocks import DEFAULT_BLOCK_PATTERN, Block, named_blocks
+from retrain.components.training_core.tasks import TaskHead as CoreTaskHead
 
 IMAGE_TASK = "image_classification"
 
@@ -99,39 +101,108 @@ def embedding_size(backbone: nn.Module, example: Any) -> int:
     return width
 
 
-class Classifier(nn.Module):
-    """backbone -> optional dense ReLU layers -> dropout -> logits (the head), like the TF trainer's model."""
+def _head_layers(width: int, hidden_units: Sequence[int], dropout: float) -> tuple[nn.Sequential, int]:
+    """Optional dense ReLU layers -> dropout (a head below its logits), and the width they end with."""
+    layers: list[nn.Module] = []
+    for units in hidden_units:
+        layers += [nn.Linear(width, units), nn.ReLU()]
+        width = units
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers), width
 
-    def __init__(
-        self, backbone: nn.Module, embedding_width: int, num_classes: int, hidden_units: Sequence[int] = (), dropout: float = 0.0, images: bool = True
-    ) -> None:
+
+class TransferModel(nn.Module):
+    """A pretrained backbone and what sits on it: embeds NHWC images (or a list of texts), then `head`."""
+
+    def __init__(self, backbone: nn.Module, images: bool) -> None:
         super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"need at least 2 classes to train a classifier, got {num_classes}")
         self.backbone = backbone
         self.images = images
-        layers: list[nn.Module] = []
-        width = embedding_width
-        for units in hidden_units:
-            layers += [nn.Linear(width, units), nn.ReLU()]
-            width = units
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        self.hidden = nn.Sequential(*layers)
-        self.logits = nn.Linear(width, num_classes)
 
     def embed(self, inputs: Any) -> torch.Tensor:
         """Backbone embeddings of NHWC images (or of a list of texts)."""
         return self.backbone(inputs.permute(0, 3, 1, 2) if self.images else inputs)
 
-    def head(self, embeddings: torch.Tensor) -> torch.Tensor:
-        return self.logits(self.hidden(embeddings))
+    def head(self, embeddings: torch.Tensor) -> Any:
+        """The layers after the backbone on `embeddings`: logits, or {task: logits} (each subclass's)."""
+        raise NotImplementedError
 
-    def forward(self, inputs: Any) -> torch.Tensor:
+    def head_module(self) -> nn.Module:
+        """The layers after the backbone as one module, embeddings -> what `head` returns (trained alone on cached embeddings)."""
+        raise NotImplementedError
+
+    def forward(self, inputs: Any) -> Any:
         return self.head(self.embed(inputs))
 
     def head_parameters(self) -> list[nn.Parameter]:
-        return [*self.hidden.parameters(), *self.logits.parameters()]
+        return list(self.head_module().parameters())
+
+
+class Classifier(TransferModel):
+    """backbone -> optional dense ReLU layers -> dropout -> logits (the head), like the TF trainer's model."""
+
+    def __init__(
+        self, backbone: nn.Module, embedding_width: int, num_classes: int, hidden_units: Sequence[int] = (), dropout: float = 0.0, images: bool = True
+    ) -> None:
+        super().__init__(backbone, images)
+        if num_classes < 2:
+            raise ValueError(f"need at least 2 classes to train a classifier, got {num_classes}")
+        self.hidden, width = _head_layers(embedding_width, hidden_units, dropout)
+        self.logits = nn.Linear(width, num_classes)
+
+    def head(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.logits(self.hidden(embeddings))
+
+    def head_module(self) -> nn.Module:
+        return nn.Sequential(self.hidden, self.logits)
+
+
+class Head(nn.Module):
+    """One task's head: `Classifier`'s layers after the backbone."""
+
+    def __init__(self, embedding_width: int, num_classes: int, hidden_units: Sequence[int], dropout: float) -> None:
+        super().__init__()
+        self.hidden, width = _head_layers(embedding_width, hidden_units, dropout)
+        self.logits = nn.Linear(width, num_classes)
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.logits(self.hidden(embeddings))
+
+
+class TaskHeads(nn.ModuleDict):
+    """One `Head` per task, in task order: embeddings -> {task: logits} (scriptable)."""
+
+    def forward(self, embeddings: torch.Tensor) -> Dict[str, torch.Tensor]:
+        logits: Dict[str, torch.Tensor] = {}
+        for task, head in self.items():
+            logits[task] = head(embeddings)
+        return logits
+
+
+class MultiTaskClassifier(TransferModel):
+    """One shared backbone, one head per task (`heads.<task>.hidden`, `heads.<task>.logits`), like the TF trainer's multi-task model.
+
+    Returns {task: logits} in task order.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        embedding_width: int,
+        tasks: Sequence[CoreTaskHead],
+        hidden_units: Sequence[int] = (),
+        dropout: float = 0.0,
+        images: bool = True,
+    ) -> None:
+        super().__init__(backbone, images)
+        self.heads = TaskHeads({task.name: Head(embedding_width, task.num_classes, hidden_units, dropout) for task in tasks})
+
+    def head(self, embeddings: torch.Tensor) -> Dict[str, torch.Tensor]:
+        return self.heads(embeddings)
+
+    def head_module(self) -> nn.Module:
+        return self.heads
 
 
 def parameter_blocks(backbone: nn.Module, pattern: str = DEFAULT_BLOCK_PATTERN) -> list[Block]:
@@ -143,20 +214,20 @@ def parameter_blocks(backbone: nn.Module, pattern: str = DEFAULT_BLOCK_PATTERN) 
     return named_blocks(((name.replace(".", "_"), parameter) for name, parameter in backbone.named_parameters()), pattern)
 
 
-def build_classifier(settings: TrainerSettings, num_classes: int, example: Any, backbone: Optional[nn.Module] = None) -> Classifier:
-    """The classifier the trainer settings describe (`backbone` given, or loaded from `torch_checkpoint`)."""
+def build_classifier(
+    settings: TrainerSettings, num_classes: int, example: Any, backbone: Optional[nn.Module] = None, tasks: Sequence[CoreTaskHead] = ()
+) -> TransferModel:
+    """The classifier the trainer settings describe (`backbone` given, or loaded from `torch_checkpoint`).
+
+    With several `tasks` (the plan's), one head per task on the shared backbone (`num_classes` is then the main task's).
+    """
     torch.manual_seed(settings.seed)
     images = settings.task_type == IMAGE_TASK
     if backbone is None:
         if settings.torch_checkpoint is None:
             raise ValueError("trainer settings: torch_checkpoint is not set (backbone.name or backbone.torch_checkpoint)")
         backbone = load_backbone(settings.torch_checkpoint, settings.task_type, settings.tf_backbone_handle)
-    probe = example.permute(0, 3, 1, 2) if images else example
-    return Classifier(
-        backbone,
-        embedding_size(backbone, probe),
-        num_classes,
-        hidden_units=settings.hidden_units,
-        dropout=settings.dropout,
-        images=images,
-    )
+    width = embedding_size(backbone, example.permute(0, 3, 1, 2) if images else example)
+    if len(tasks) > 1:
+        return MultiTaskClassifier(backbone, width, tasks, hidden_units=settings.hidden_units, dropout=settings.dropout, images=images)
+    return Classifier(backbone, width, num_classes, hidden_units=settings.hidden_units, dropout=settings.dropout, images=images)

@@ -10,7 +10,10 @@ the backbone in eval mode (pretrained BatchNorm statistics, no dropout) even whi
 its weights train; `training` puts it in train mode whenever it trains. The learning-rate
 schedule (`learning_rate_factor`, per step) and early stopping (best validation
 accuracy, `early_stopping_patience` epochs, best weights restored) are the TF
-trainer's too, and so is the divergence guard. With several processes each phase trains through its own
+trainer's too, and so is the divergence guard. With several tasks (`plan.tasks`, a
+`MultiTaskClassifier`) the loss is their weighted sum (`task_losses.py`), each task has its
+own divergence guard, and an epoch's accuracy (what early stopping watches) is the tasks'
+mean, as in the TF trainer. With several processes each phase trains through its own
 DistributedDataParallel wrapper (`Accelerator.wrap`); epoch metrics are summed
 over the ranks, so every rank records, checkpoints and stops alike.
 """
@@ -28,9 +31,18 @@ from torch import nn
 
 from retrain.components.torch_trainer.accelerate import Accelerator
 from retrain.components.torch_trainer.data import take
-from retrain.components.torch_trainer.model import Classifier, parameter_blocks
+from retrain.components.torch_trainer.model import MultiTaskClassifier, TransferModel, parameter_blocks
+from retrain.components.torch_trainer.task_losses import (
+    TaskLoss,
+    check_labels,
+    phase_guards,
+    task_label_ids,
+    task_logits,
+    task_losses,
+    weighted_loss,
+)
 from retrain.components.training_core.groups import training_groups
-from retrain.components.training_core.plan import Phase, TrainingPlan, guard_for, phases
+from retrain.components.training_core.plan import Phase, TrainingPlan, phases
 from retrain.components.training_core.progress import ProgressLine
 from retrain.components.training_core.schedule import learning_rate_factor
 
@@ -40,7 +52,10 @@ INFERENCE_BATCH = 1024  # embedding and validation passes: no gradients, so larg
 
 @dataclass
 class EpochRecord:
-    """One epoch's metrics (validation ones are None without validation data)."""
+    """One epoch's metrics (validation ones are None without validation data).
+
+    With several tasks `accuracy`/`val_accuracy` are the tasks' mean and `task_accuracy`/`val_task_accuracy` each task's.
+    """
 
     epoch: int
     phase: str
@@ -50,6 +65,8 @@ class EpochRecord:
     val_accuracy: Optional[float] = None
     seconds: float = 0.0  # wall time of the epoch's training steps and validation
     examples: int = 0  # training examples seen in the epoch (all processes)
+    task_accuracy: Optional[dict[str, float]] = None
+    val_task_accuracy: Optional[dict[str, float]] = None
 
 
 @dataclass
@@ -64,14 +81,14 @@ class TrainingState:
     bad_epochs: int = 0
 
 
-def set_trainable(model: Classifier, groups: Sequence[Any]) -> None:
+def set_trainable(model: TransferModel, groups: Sequence[Any]) -> None:
     """Only parameters of `groups` require gradients; every other parameter is frozen."""
     chosen = {id(parameter) for group in groups for parameter in group.variables}
     for parameter in model.parameters():
         parameter.requires_grad_(id(parameter) in chosen)
 
 
-def set_modes(model: Classifier, backbone_trains: bool, backbone_train_mode: str) -> None:
+def set_modes(model: TransferModel, backbone_trains: bool, backbone_train_mode: str) -> None:
     """Head in train mode; backbone in train mode only when it trains and `backbone_train_mode` is `training`."""
     model.train()
     model.backbone.train(backbone_trains and backbone_train_mode == "training")
@@ -100,7 +117,7 @@ def _to(inputs: Any, device: torch.device) -> Any:
     return inputs if isinstance(inputs, list) else inputs.to(device, non_blocking=True)
 
 
-def embeddings(model: Classifier, inputs: Any, batch_size: int, accelerator: Accelerator, what: str = "examples") -> torch.Tensor:
+def embeddings(model: TransferModel, inputs: Any, batch_size: int, accelerator: Accelerator, what: str = "examples") -> torch.Tensor:
     """Backbone embeddings of every input, in eval mode (the feature-extraction cache); progress lines from the main process."""
     model.backbone.eval()
     line = ProgressLine(f"embedding {what}", len(inputs), "examples") if accelerator.is_main_process else None
@@ -116,16 +133,19 @@ def embeddings(model: Classifier, inputs: Any, batch_size: int, accelerator: Acc
 
 
 def _evaluate(
-    forward: Callable[[Any], torch.Tensor], inputs: Any, labels: torch.Tensor, loss_fn: nn.Module, batch_size: int, accelerator: Accelerator
-) -> tuple[float, float]:
-    total_loss, correct = 0.0, 0
+    forward: Callable[[Any], Any], inputs: Any, labels: torch.Tensor, tasks: Sequence[TaskLoss], batch_size: int, accelerator: Accelerator
+) -> list[float]:
+    """[loss, each task's accuracy] on `inputs` (the loss: the tasks' weighted sum)."""
+    total_loss, correct = 0.0, [0] * len(tasks)
     with torch.no_grad(), accelerator.autocast():
         for index in _batches(len(labels), batch_size, None):
             y = labels[index].to(accelerator.device)
-            logits = forward(_to(take(inputs, index), accelerator.device)).float()
-            total_loss += float(loss_fn(logits, y)) * len(index)
-            correct += int((logits.argmax(-1) == y).sum())
-    return total_loss / len(labels), correct / len(labels)
+            logits = task_logits(forward(_to(take(inputs, index), accelerator.device)), tasks)
+            ids = [task_label_ids(y, i) for i in range(len(tasks))]
+            total_loss += float(weighted_loss([task.loss_fn(out, truth) for task, out, truth in zip(tasks, logits, ids)], tasks)) * len(index)
+            for i, (out, truth) in enumerate(zip(logits, ids)):
+                correct[i] += int((out.argmax(-1) == truth).sum())
+    return [total_loss / len(labels), *(count / len(labels) for count in correct)]
 
 
 def save_checkpoint(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainingState) -> None:
@@ -151,7 +171,7 @@ def load_checkpoint(path: str) -> dict[str, Any]:
 
 
 def train_classifier(
-    model: Classifier,
+    model: TransferModel,
     train: tuple[Any, torch.Tensor],
     plan: TrainingPlan,
     validation: Optional[tuple[Any, torch.Tensor]] = None,
@@ -164,13 +184,18 @@ def train_classifier(
     """Runs every phase of `plan` on (inputs, label ids); resumes from `checkpoint_dir` when it holds a checkpoint.
 
     Returns one record per epoch (over all phases, including epochs done before a resume).
+    With several tasks (`plan.tasks`) `model` is a `MultiTaskClassifier` with their heads in that order,
+    the label ids are [examples, tasks] and each task's class weights are in `plan.tasks`.
     With several processes, `train` is this rank's shard (the same size on every rank),
     `validation` the whole validation set, and `plan.batch_size` the global batch:
     each rank takes its share of every batch, so an epoch has as many steps as in one process.
     """
     accelerator = accelerator or Accelerator.detect()
     model.to(accelerator.device)
-    weight = torch.tensor(class_weights, dtype=torch.float32, device=accelerator.device) if class_weights is not None else None
+    tasks = _tasks_of(model, plan, class_weights, accelerator.device)
+    for data in (train, validation):
+        if data is not None:
+            check_labels(data[1], tasks)
     checkpoint_path = os.path.join(checkpoint_dir, CHECKPOINT_FILE) if checkpoint_dir else None
     state, saved = TrainingState(), None
     if checkpoint_path and os.path.exists(checkpoint_path):
@@ -187,7 +212,7 @@ def train_classifier(
     run = _Run(
         model,
         plan,
-        nn.CrossEntropyLoss(weight=weight, label_smoothing=plan.label_smoothing),
+        tasks,
         backbone_train_mode,
         state,
         checkpoint_path,
@@ -199,13 +224,25 @@ def train_classifier(
     return run.state.history
 
 
+def _tasks_of(model: TransferModel, plan: TrainingPlan, class_weights: Optional[Sequence[float]], device: torch.device) -> list[TaskLoss]:
+    """The losses of the model's heads: one head, or (a MultiTaskClassifier) the plan's tasks, which must be its heads."""
+    if isinstance(model, MultiTaskClassifier):
+        heads, planned = list(model.heads), [task.name for task in plan.tasks]
+        if heads != planned or not plan.multitask:
+            raise ValueError(f"the model's heads {heads} are not the plan's tasks {planned}")
+        return task_losses(plan, 0, class_weights, device)
+    if plan.multitask:
+        raise ValueError(f"the plan has several tasks {[task.name for task in plan.tasks]} but the model has one head")
+    return task_losses(plan, model.logits.out_features, class_weights, device)
+
+
 @dataclass
 class _Run:
     """What every phase of one `train_classifier` call shares."""
 
-    model: Classifier
+    model: TransferModel
     plan: TrainingPlan
-    loss_fn: nn.Module
+    tasks: list[TaskLoss]
     backbone_train_mode: str
     state: TrainingState
     checkpoint_path: Optional[str]
@@ -286,7 +323,7 @@ def _run_phase(
             cache["train"] = embeddings(model, x, INFERENCE_BATCH, accelerator, "train examples")
             if validation is not None:
                 cache["validation"] = embeddings(model, validation[0], INFERENCE_BATCH, accelerator, "validation examples")
-        x, module = cache["train"], nn.Sequential(model.hidden, model.logits)
+        x, module = cache["train"], model.head_module()
         validation = (cache["validation"], validation[1]) if validation is not None else None
     context = _PhaseContext(run, phase, optimizer, accelerator.wrap(module), module, (x, y), validation)
     # Head-only steps on [batch, embedding] tensors are too small to split across threads: one CPU thread is faster.
@@ -297,13 +334,51 @@ def _run_phase(
         model.load_state_dict(run.state.best_state)
 
 
+class _EpochTally:
+    """One epoch's sums over this rank's training steps: the loss, and per task its loss, right predictions and predicted classes."""
+
+    def __init__(self, tasks: Sequence[TaskLoss]) -> None:
+        self.tasks = tasks
+        self.loss, self.task_loss, self.correct = 0.0, [0.0] * len(tasks), [0] * len(tasks)
+        self.predicted = [torch.zeros(task.num_classes, dtype=torch.long) for task in tasks]
+
+    def add(self, loss: torch.Tensor, losses: Sequence[torch.Tensor], logits: Sequence[torch.Tensor], ids: Sequence[torch.Tensor]) -> None:
+        examples = len(ids[0])
+        values = [float(part.detach()) for part in losses]  # one head: its loss is `loss`
+        self.loss += (values[0] if len(values) == 1 else float(loss.detach())) * examples
+        for i, task in enumerate(self.tasks):
+            self.task_loss[i] += values[i] * examples
+            predicted = logits[i].argmax(-1)
+            self.correct[i] += int((predicted == ids[i]).sum())
+            self.predicted[i] += torch.bincount(predicted.cpu(), minlength=task.num_classes)
+
+    def record(self, epoch: int, phase: str, examples: int, accelerator: Accelerator) -> tuple["EpochRecord", list[float], list[int]]:
+        """The epoch's record summed over every rank, each task's mean loss and how many classes it predicted."""
+        flat = [self.loss, examples, *self.task_loss, *self.correct, *(value for counts in self.predicted for value in counts.tolist())]
+        total, count, *rest = accelerator.sum_across(flat)
+        tasks = len(self.tasks)
+        task_loss, correct, per_class = rest[:tasks], rest[tasks : 2 * tasks], rest[2 * tasks :]
+        accuracy = [value / count for value in correct]
+        record = EpochRecord(epoch, phase, total / count, sum(accuracy) / tasks, examples=int(count), task_accuracy=_by_task(self.tasks, accuracy))
+        classes, start = [], 0
+        for task in self.tasks:
+            classes.append(sum(1 for value in per_class[start : start + task.num_classes] if value > 0))
+            start += task.num_classes
+        return record, [value / count for value in task_loss], classes
+
+
+def _by_task(tasks: Sequence[TaskLoss], values: Sequence[float]) -> Optional[dict[str, float]]:
+    """{task: value} with several tasks; None for one head."""
+    return {task.name: value for task, value in zip(tasks, values)} if len(tasks) > 1 else None
+
+
 def _epochs(context: _PhaseContext) -> None:
     """The remaining epochs of one phase, checkpointing after each; stops early when asked to."""
     run, phase, optimizer = context.run, context.phase, context.optimizer
     model, plan, state, accelerator = run.model, run.plan, run.state, run.accelerator
     (x, y), base_rates = context.train, [group["lr"] for group in optimizer.param_groups]
     batch_size = math.ceil(plan.batch_size / accelerator.world_size)  # this rank's share of the global batch
-    guard = guard_for(plan, phase, model.logits.out_features)
+    guards = phase_guards(plan, phase, run.tasks)
     for epoch in range(state.epoch_in_phase, phase.epochs):
         global_epoch = len(state.history)
         torch.manual_seed(
@@ -311,7 +386,7 @@ def _epochs(context: _PhaseContext) -> None:
         )  # dropout: same draws after a resume, other draws per rank
         generator = torch.Generator().manual_seed(plan.seed * 100_003 + global_epoch)
         set_modes(model, context.backbone_trains, run.backbone_train_mode)
-        total_loss, correct, predicted = 0.0, 0, torch.zeros(model.logits.out_features, dtype=torch.long)
+        tally = _EpochTally(run.tasks)
         batches = _batches(len(y), batch_size, generator)
         line = ProgressLine(f"torch epoch {global_epoch + 1} ({phase.name})", len(batches)) if accelerator.is_main_process else None
         for step, index in enumerate(batches):
@@ -319,32 +394,33 @@ def _epochs(context: _PhaseContext) -> None:
             for group, rate in zip(optimizer.param_groups, base_rates):
                 group["lr"] = rate * factor
             batch_y = y[index].to(accelerator.device)
+            ids = [task_label_ids(batch_y, i) for i in range(len(run.tasks))]
             with accelerator.autocast():
-                logits = context.train_forward(_to(take(x, index), accelerator.device)).float()
-                loss = run.loss_fn(logits, batch_y)
+                logits = task_logits(context.train_forward(_to(take(x, index), accelerator.device)), run.tasks)
+                losses = [task.loss_fn(out, truth) for task, out, truth in zip(run.tasks, logits, ids)]
+                loss = weighted_loss(losses, run.tasks)
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)
             accelerator.step(optimizer)
-            total_loss += float(loss.detach()) * len(index)
-            correct += int((logits.argmax(-1) == batch_y).sum())
-            predicted += torch.bincount(logits.argmax(-1).cpu(), minlength=model.logits.out_features)
+            tally.add(loss, losses, logits, ids)
             if line is not None:
                 line.update(step + 1)
         for group, rate in zip(optimizer.param_groups, base_rates):
             group["lr"] = rate  # the checkpoint keeps the phase's base rates
         accelerator.sync_buffers(model)
-        total_loss, correct, count, *per_class = accelerator.sum_across([total_loss, correct, len(y), *predicted.tolist()])
-        record = EpochRecord(global_epoch, phase.name, total_loss / count, correct / count, examples=int(count))
+        record, task_loss, predicted_classes = tally.record(global_epoch, phase.name, len(y), accelerator)
         if context.validation is not None:
             model.eval()
-            metrics = _evaluate(context.eval_forward, *context.validation, run.loss_fn, INFERENCE_BATCH, accelerator)
+            metrics = _evaluate(context.eval_forward, *context.validation, run.tasks, INFERENCE_BATCH, accelerator)
             # every rank evaluates the same data; the mean makes their early-stopping decisions identical by construction
-            record.val_loss, record.val_accuracy = (value / accelerator.world_size for value in accelerator.sum_across(metrics))
+            record.val_loss, *accuracy = (value / accelerator.world_size for value in accelerator.sum_across(metrics))
+            record.val_accuracy, record.val_task_accuracy = sum(accuracy) / len(accuracy), _by_task(run.tasks, accuracy)
         if line is not None:
             line.close()
             record.seconds = line.elapsed()
-        if guard is not None:  # every rank sees the same sums, so every rank stops alike
-            guard.check(record.loss, sum(1 for value in per_class if value > 0))
+        for guard, loss_of_task, classes in zip(guards, task_loss, predicted_classes):
+            if guard is not None:  # every rank sees the same sums, so every rank stops alike
+                guard.check(loss_of_task, classes)
         state.history.append(record)
         state.epoch_in_phase = epoch + 1
         stop = _early_stop(model, record, plan.early_stopping_patience, state)

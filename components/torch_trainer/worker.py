@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import torch
 
 from retrain.components.torch_trainer.launch import launch
 from retrain.components.trainer_settings import TrainerSettings
+from retrain.components.training_core.tasks import TaskHead, task_feature
 
 
 @dataclass(frozen=True)
@@ -25,19 +26,21 @@ class TrainingJob:
     `settings`: the trainer's settings (a pydantic model, picklable); `feature_spec`: the transformed feature
     spec; `export_dir`: where rank 0 writes the model; `log_dir`: TensorBoard
     scalars (None: no logs); `base_model_dir`: exported model to warm start from.
+    `labels`: the classes in id order; with several `tasks` (their heads), {task: classes}.
     """
 
     train_files: list[str]
     eval_files: list[str]
     feature_spec: dict[str, Any]
     settings: TrainerSettings
-    labels: list[str]
+    labels: Union[list[str], dict[str, list[str]]]
     class_weights: Optional[list[float]]
     label_smoothing: float
     checkpoint_dir: str
     export_dir: str
     log_dir: Optional[str] = None
     base_model_dir: Optional[str] = None
+    tasks: tuple[TaskHead, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,14 +70,17 @@ def train_worker(job: TrainingJob) -> WorkerResult:
     from retrain.components.torch_trainer.model import build_classifier
     from retrain.components.torch_trainer.training import train_classifier
     from retrain.components.torch_trainer.warm_start import warm_start
+    from retrain.components.training_core.features import LABEL_ID
     from retrain.components.training_core.plan import TrainingPlan
+    from retrain.components.training_core.tasks import task_label_id
 
     settings = job.settings
     accelerator = Accelerator.detect(mixed_precision=settings.mixed_precision)
     accelerator.init_distributed()
     try:
         torch.manual_seed(settings.seed)
-        plan = TrainingPlan.from_settings(settings, job.label_smoothing)
+        plan = TrainingPlan.from_settings(settings, job.label_smoothing, job.tasks)
+        label_features = [task_label_id(task.name) for task in plan.tasks] if plan.multitask else [LABEL_ID]
         train, validation = training_splits(
             job.train_files,
             job.eval_files,
@@ -84,10 +90,11 @@ def train_worker(job: TrainingJob) -> WorkerResult:
             accelerator.rank,
             accelerator.world_size,
             accelerator.device,
+            label_features,
         )
         shard_examples = len(train[1])
         train = repeat_to(train, accelerator.max_across(shard_examples))
-        model = build_classifier(settings, len(job.labels), example=train[0][:1])
+        model = build_classifier(settings, len(job.labels), example=train[0][:1], tasks=plan.tasks)
         if job.base_model_dir and settings.warm_start:
             report = warm_start(model, job.base_model_dir)
             if accelerator.is_main_process:
@@ -125,7 +132,11 @@ def run_training(job: TrainingJob, processes: int) -> list[WorkerResult]:
 
 
 class EpochLogger:
-    """Per-epoch loss/accuracy as `epoch_*` TensorBoard scalars under train/ and validation/ (what the report reads)."""
+    """Per-epoch loss/accuracy as `epoch_*` TensorBoard scalars under train/ and validation/ (what the report reads).
+
+    With several tasks `epoch_accuracy` is their mean and each task's accuracy is also logged as
+    `epoch_logits__<task>_accuracy`, the name the TF trainer's Keras logs give it.
+    """
 
     def __init__(self, directory: str) -> None:
         import tensorflow as tf
@@ -134,19 +145,36 @@ class EpochLogger:
         self._writers = {name: tf.summary.create_file_writer(os.path.join(directory, name)) for name in ("train", "validation")}
 
     def __call__(self, record: Any) -> None:
-        values = {"train": (record.loss, record.accuracy), "validation": (record.val_loss, record.val_accuracy)}
-        for name, (loss, accuracy) in values.items():
+        values = {
+            "train": (record.loss, record.accuracy, record.task_accuracy),
+            "validation": (record.val_loss, record.val_accuracy, record.val_task_accuracy),
+        }
+        for name, (loss, accuracy, task_accuracy) in values.items():
             if loss is None:
                 continue
             with self._writers[name].as_default():
                 self._tf.summary.scalar("epoch_loss", loss, step=record.epoch)
                 self._tf.summary.scalar("epoch_accuracy", accuracy, step=record.epoch)
+                for task, value in (task_accuracy or {}).items():
+                    self._tf.summary.scalar(f"epoch_{task_feature('logits', task)}_accuracy", value, step=record.epoch)
                 self._writers[name].flush()
         print(epoch_line(record), flush=True)
 
 
+def _per_task(accuracy: Optional[dict[str, float]]) -> str:
+    return f" ({', '.join(f'{task} {value:.4f}' for task, value in accuracy.items())})" if accuracy else ""
+
+
 def epoch_line(record: Any) -> str:
-    """`[retrain] torch epoch 3 (head) in 1.2s (410 examples/s): loss …, accuracy …[, val_loss …, val_accuracy …]`."""
-    validation = f", val_loss {record.val_loss:.4f}, val_accuracy {record.val_accuracy:.4f}" if record.val_loss is not None else ""
+    """`[retrain] torch epoch 3 (head) in 1.2s (410 examples/s): loss …, accuracy …[, val_loss …, val_accuracy …]`
+    (several tasks: each accuracy followed by the tasks', `accuracy 0.9 (digit 0.85, size 0.95)`)."""
+    validation = (
+        f", val_loss {record.val_loss:.4f}, val_accuracy {record.val_accuracy:.4f}{_per_task(record.val_task_accuracy)}"
+        if record.val_loss is not None
+        else ""
+    )
     timing = f" in {record.seconds:.1f}s ({record.examples / record.seconds:.0f} examples/s)" if record.seconds > 0 else ""
-    return f"[retrain] torch epoch {record.epoch + 1} ({record.phase}){timing}: loss {record.loss:.4f}, accuracy {record.accuracy:.4f}{validation}"
+    return (
+        f"[retrain] torch epoch {record.epoch + 1} ({record.phase}){timing}: loss {record.loss:.4f}, "
+        f"accuracy {record.accuracy:.4f}{_per_task(record.task_accuracy)}{validation}"
+    )
