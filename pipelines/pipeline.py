@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Literal, Optional
 
+import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import v1 as tfx
 from tfx.dsl.components.base.base_component import BaseComponent
 from tfx.dsl.components.base.base_node import BaseNode
@@ -288,6 +290,20 @@ def _branch_nodes(
     return [*([tuner] if tuner else []), trainer, baseline_resolver, evaluator.with_id(branch.evaluator_id), pusher.with_id(branch.pusher_id)]
 
 
+def statistics_options(config: RetrainConfig) -> Optional[tfdv.StatsOptions]:
+    """StatisticsGen's options: an image task's input declared an image (TFDV `image_domain`), else TFDV's defaults (None).
+
+    TFDV then gives the encoded images bytes statistics only, instead of hashing every image
+    for its top-k and unique-value sketches (half of StatisticsGen's time on photos); the
+    schema SchemaGen infers from the statistics is the same.
+    """
+    if config.task.type != "image_classification":
+        return None
+    schema = schema_pb2.Schema()
+    schema.feature.add(name=config.task.input_feature, type=schema_pb2.BYTES).image_domain.SetInParent()
+    return tfdv.StatsOptions(schema=schema)
+
+
 def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "local") -> tfx.dsl.Pipeline:
     """The full retraining pipeline for `config`, writing under `paths`.
 
@@ -306,7 +322,7 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
     else:
         span_window = _span_window(config, example_gen)
     examples = span_window.outputs["examples"] if span_window else example_gen.outputs["examples"]
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"], stats_options=statistics_options(config))
     if config.data.schema_file is not None:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=str(config.data.schema_file))
     else:
