@@ -119,3 +119,17 @@ def test_torch_search_runs_hyperband_with_the_proposed_epochs(tuned: dict[str, A
     assert [result.epochs for result in results] == [1, 1, 1, 3]
     best_first_round = max(results[:3], key=lambda result: (result.score, -result.index))
     assert results[3].values == best_first_round.values, "the round's best trial is the one promoted"
+
+
+def test_torch_search_with_median_pruning_stops_only_trials_it_may(tuned: dict[str, Any]) -> None:
+    from retrain.components.torch_trainer.data import TransformedExamples, carve_validation, load_all
+    from retrain.components.torch_tuner.search import run_trials
+
+    records = TransformedExamples([str(tuned["root"] / "examples" / "Split-train" / "data.gz")], feature_spec())
+    train, validation = carve_validation(load_all(records), 0.25, SEED)
+    tuning = TUNING.model_copy(update={"pruning": "median", "max_trials": 6, "trial_epochs": 4, "learning_rate": (1e-6, 0.3)})
+    results = run_trials(tuned["settings"], tuning, train, validation, 2, None, 0.0)
+    assert len(results) == 6 and not any(result.pruned for result in results[:2]), "no trial is judged before two completed"
+    assert all(2 <= result.epochs < 4 for result in results if result.pruned), "never in the first epoch, and only before the last"
+    assert all(result.epochs <= 4 for result in results)
+    assert max(results, key=lambda result: result.score).pruned is False or all(result.pruned for result in results[2:])

@@ -56,6 +56,21 @@ def test_tuner_fn_searches_within_the_bounds_on_the_train_split(tmp_path: Path, 
     assert applied.hidden_units == (best.get(HEAD_WIDTH),) * best.get(HEAD_DEPTH)
 
 
+def test_tuner_fn_with_median_pruning_judges_trials_after_two_completed(tmp_path: Path, digits_example: ExampleLayout) -> None:
+    transformed = transformed_digits(tmp_path, per_class=8, eval_limit=5)
+    settings = trainer_settings(digits_example, validation_fraction=0.25)
+    tuning = {**TUNING, "max_trials": 4, "trial_epochs": 3, "pruning": "median", "learning_rate": [1e-6, 0.05]}
+    args = fn_args(transformed, tmp_path, {**settings, TUNING_KEY: tuning})
+    args.working_dir = str(tmp_path / "tuner")
+    args.transform_output = None
+    result = tuner_fn(args)
+    result.tuner.search(**result.fit_kwargs)
+    pruner = result.tuner.hypermodel.pruner
+    assert len(result.tuner.oracle.trials) == 4 and pruner.stopped + len(pruner.completed_curves) == 4
+    assert all(len(curve) == 3 for curve in pruner.completed_curves), "a completed trial trained every epoch"
+    assert all(0.0 <= trial.score <= 1.0 for trial in result.tuner.oracle.trials.values()), "a stopped trial keeps the score it reached"
+
+
 def test_search_space_fixes_equal_bounds_and_tunes_blocks_only_in_incremental() -> None:
     bounds = {"head_depth": (1, 1), "head_width": (32, 256), "dropout": (0.0, 0.5), "learning_rate": (1e-3, 1e-1), "unfreeze_blocks": (1, 3)}
     hp = search_space(TuningConfig.model_validate(bounds), "incremental")

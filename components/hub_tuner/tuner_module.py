@@ -25,6 +25,7 @@ from retrain.components.trainer_settings import TrainerSettings, tuner_settings_
 from retrain.components.training_core.plan import TrainingPlan
 from retrain.components.tuning import space as tuning_space
 from retrain.components.tuning.hyperparameters import apply_hyperparameters
+from retrain.components.tuning.pruning import MedianPruner, NoPruning, TrialPruned, build_pruner
 from retrain.components.tuning.space import TuningConfig
 from retrain.components.tuning.strategy import TRIAL_EPOCHS, Proposal, SearchStrategy, build_strategy
 
@@ -61,13 +62,38 @@ class StrategyOracle(keras_tuner.Oracle):
         self._strategy.report(self._proposals[trial.trial_id], ended.score if ended.status == "COMPLETED" else 0.0)
 
 
+class PruningCallback(tf.keras.callbacks.Callback):
+    """Shows each epoch's validation accuracy to the pruner (which may stop the trial) and keeps the running phase's."""
+
+    def __init__(self, pruner: MedianPruner) -> None:
+        super().__init__()
+        self.pruner = pruner
+        self.phase_scores: list[float] = []
+
+    def on_train_begin(self, logs: Optional[dict[str, float]] = None) -> None:
+        self.phase_scores = []  # `train_classifier` fits once per phase
+
+    def on_epoch_end(self, epoch: int, logs: Optional[dict[str, float]] = None) -> None:
+        score = float((logs or {})[EARLY_STOPPING_METRIC])
+        self.phase_scores.append(score)
+        self.pruner.epoch_end(score)
+
+
 class TransferHyperModel(keras_tuner.HyperModel):
     """Builds and trains one trial's classifier from the trainer settings and the drawn hyperparameters."""
 
-    def __init__(self, settings: TrainerSettings, num_classes: int, label_smoothing: float, class_weight: Optional[dict[int, float]]) -> None:
+    def __init__(
+        self,
+        settings: TrainerSettings,
+        num_classes: int,
+        label_smoothing: float,
+        class_weight: Optional[dict[int, float]],
+        pruner: Optional[MedianPruner] = None,
+    ) -> None:
         super().__init__(name="transfer_classifier")
         self._settings = settings.updated(divergence_guard=False)  # a diverging trial scores low instead of stopping the search
         self._num_classes, self._label_smoothing, self._class_weight = num_classes, label_smoothing, class_weight
+        self.pruner = pruner or NoPruning()  # `tuning.pruning`'s rule, shared by every trial of the search
 
     def _trial_settings(self, hp: keras_tuner.HyperParameters) -> TrainerSettings:
         return apply_hyperparameters(self._settings, hp.values)
@@ -76,12 +102,18 @@ class TransferHyperModel(keras_tuner.HyperModel):
         return model_lib.build_classifier_from_settings(self._trial_settings(hp), self._num_classes)
 
     def fit(self, hp: keras_tuner.HyperParameters, model: tf.keras.Model, x: Any, callbacks: Any = (), **_: Any) -> dict[str, float]:
-        """Trains with `train_classifier`; the score is the validation accuracy of the weights it ends with."""
+        """Trains with `train_classifier` (`tuning.pruning` may stop it after an epoch); the score is the validation accuracy
+        of the weights it ends with, over the last phase it reached."""
         epochs = int(hp.values[TRIAL_EPOCHS])  # the strategy's epochs per phase for this trial
         plan = TrainingPlan.from_settings(self._trial_settings(hp).updated(epochs=epochs, fine_tune_epochs=epochs), self._label_smoothing)
-        histories = train_classifier(model, x, plan, class_weight=self._class_weight, callbacks=list(callbacks or []), verbose=0)
-        scores = histories[-1].history[EARLY_STOPPING_METRIC]
-        return {EARLY_STOPPING_METRIC: tuning_space.trial_score(list(scores), plan.early_stopping_patience > 0)}
+        pruning = PruningCallback(self.pruner)
+        self.pruner.begin_trial()
+        try:
+            train_classifier(model, x, plan, class_weight=self._class_weight, callbacks=[*(callbacks or []), pruning], verbose=0)
+            self.pruner.end_trial(pruned=False)
+        except TrialPruned:
+            self.pruner.end_trial(pruned=True)
+        return {EARLY_STOPPING_METRIC: tuning_space.trial_score(pruning.phase_scores, plan.early_stopping_patience > 0)}
 
 
 def strategy_oracle(settings: TrainerSettings, tuning: TuningConfig) -> StrategyOracle:
@@ -101,7 +133,7 @@ def build_tuner(
     """A KerasTuner tuner running `strategy_oracle`'s trials, each trained by `TransferHyperModel`."""
     return keras_tuner.Tuner(
         oracle=strategy_oracle(settings, tuning),
-        hypermodel=TransferHyperModel(settings, num_classes, label_smoothing, class_weight),
+        hypermodel=TransferHyperModel(settings, num_classes, label_smoothing, class_weight, build_pruner(tuning.pruning, tuning.max_trials)),
         directory=directory,
         project_name="hub_trainer",
         overwrite=True,

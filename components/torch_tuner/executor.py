@@ -25,7 +25,8 @@ def _write(directory: str, name: str, content: Any) -> None:
 
 def _trial_line(result: TrialResult) -> None:
     print(
-        f"[retrain] TorchTuner: trial {result.index + 1}: {result.values} -> validation accuracy {result.score:.4f} ({result.epochs} epochs)",
+        f"[retrain] TorchTuner: trial {result.index + 1}: {result.values} -> validation accuracy {result.score:.4f} "
+        f"({result.epochs} epochs{', stopped early by pruning' if result.pruned else ''})",
         flush=True,
     )
 

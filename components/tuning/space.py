@@ -26,7 +26,13 @@ TUNED_SETTINGS = ("dropout", "learning_rate", "unfreeze_blocks")  # trainer sett
 
 
 STRATEGIES = ("random", "hyperband", "bayesian")
+PRUNING = ("none", "median")  # components/tuning/pruning.py
 HYPERBAND_FACTOR = 3
+
+
+def random_initial_trials(max_trials: int) -> int:
+    """How many trials the Bayesian search draws at random before its Gaussian process proposes (and the median pruner waits for)."""
+    return max(2, max_trials // 3)
 
 
 def hyperband_first_round(max_epochs: int, factor: int = HYPERBAND_FACTOR) -> tuple[int, int]:
@@ -50,7 +56,8 @@ class TuningConfig(BaseModel):
     `strategy` picks the trials (`components/tuning/strategy.py`): `random` draws them from
     the seed, `hyperband` (KerasTuner's) trains many for few epochs and reruns the best
     for more, `bayesian` (KerasTuner's Gaussian-process search) proposes from the scores so
-    far. Each of `max_trials` trials trains with the `training` settings for up to `trial_epochs` epochs per
+    far; `pruning: median` stops a trial whose validation accuracy falls below the median of
+    earlier trials at the same epoch (`components/tuning/pruning.py`). Each of `max_trials` trials trains with the `training` settings for up to `trial_epochs` epochs per
     phase, with hyperparameters drawn from these [low, high] bounds: dense head
     layers (`head_depth`, each `head_width` units), `dropout`, `learning_rate`
     (log scale) and, in `incremental` mode, `unfreeze_blocks`. Trials are compared
@@ -62,6 +69,7 @@ class TuningConfig(BaseModel):
 
     enabled: bool = False
     strategy: str = "random"
+    pruning: str = "none"
     max_trials: int = Field(6, ge=1)
     trial_epochs: int = Field(20, ge=1)
     head_depth: tuple[int, int] = (0, 2)
@@ -90,6 +98,19 @@ class TuningConfig(BaseModel):
         if value not in STRATEGIES:
             raise ValueError(f"unknown strategy {value!r}; expected one of: {', '.join(STRATEGIES)}")
         return value
+
+    @field_validator("pruning")
+    @classmethod
+    def _known_pruning(cls, value: str) -> str:
+        if value not in PRUNING:
+            raise ValueError(f"unknown pruning {value!r}; expected one of: {', '.join(PRUNING)}")
+        return value
+
+    @model_validator(mode="after")
+    def _hyperband_prunes_itself(self) -> "TuningConfig":
+        if self.strategy == "hyperband" and self.pruning != "none":
+            raise ValueError("pruning: hyperband already stops trials early (its rounds); use pruning: none, or strategy: random or bayesian")
+        return self
 
     @field_validator("head_depth", "head_width", "dropout", "learning_rate", "unfreeze_blocks")
     @classmethod
@@ -184,13 +205,14 @@ def hyperparameters_config(space: Sequence[Param], values: Optional[Mapping[str,
 
 @dataclass(frozen=True)
 class TrialResult:
-    """One finished trial: its index (trials are numbered as they start), values, score (validation accuracy)
-    and the epochs it trained (all phases)."""
+    """One finished trial: its index (trials are numbered as they start), values, score (validation accuracy),
+    the epochs it trained (all phases) and whether `tuning.pruning` stopped it early."""
 
     index: int
     values: dict[str, Any]
     score: float
     epochs: int
+    pruned: bool = False
 
 
 def trial_score(validation_accuracies: Sequence[float], early_stopping: bool) -> float:

@@ -27,7 +27,15 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from retrain.components.tuning.space import HYPERBAND_FACTOR, Param, TuningConfig, hyperparameters_config, sample_trials, search_space
+from retrain.components.tuning.space import (
+    HYPERBAND_FACTOR,
+    Param,
+    TuningConfig,
+    hyperparameters_config,
+    random_initial_trials,
+    sample_trials,
+    search_space,
+)
 
 TRIAL_EPOCHS = "tuner/epochs"  # KerasTuner's Hyperband key for a trial's epochs (tuners/hyperband.py, keras-tuner 1.3.5)
 _OBJECTIVE = "val_accuracy"
@@ -108,7 +116,9 @@ def _oracle(tuning: TuningConfig, space: Sequence[Param], seed: int) -> Any:
         oracle = keras_tuner.oracles.HyperbandOracle(max_epochs=tuning.trial_epochs, factor=HYPERBAND_FACTOR, hyperband_iterations=None, **common)
         oracle.max_trials = tuning.max_trials  # Hyperband counts no trials itself; Oracle.create_trial stops at max_trials
         return oracle
-    return keras_tuner.oracles.BayesianOptimizationOracle(max_trials=tuning.max_trials, num_initial_points=max(2, tuning.max_trials // 3), **common)
+    return keras_tuner.oracles.BayesianOptimizationOracle(
+        max_trials=tuning.max_trials, num_initial_points=random_initial_trials(tuning.max_trials), **common
+    )
 
 
 def build_strategy(tuning: TuningConfig, mode: str, seed: int) -> SearchStrategy:
