@@ -70,7 +70,8 @@ class TrainerSettings(InputSettings):
     `tf_backbone_handle`: the TF Hub module (the TF trainer's backbone; the PyTorch text backbone
     truncates where it does); `torch_checkpoint`: the PyTorch trainer's backbone (None with `trainer: tf`).
     `learning_rate`/`backbone_learning_rate_scale` are the effective rates, `learning_rates_from` where they came from.
-    `loss_weights`: each task's weight in the training loss, in `task_labels` order.
+    `loss_weights`: each task's weight in the training loss, in `task_labels` order. `task_hidden_units`: each
+    task's dense head layers in `task_labels` order where tuning gave every head its own depth; empty: every head has `hidden_units`.
     """
 
     tf_backbone_handle: Optional[str]
@@ -99,11 +100,14 @@ class TrainerSettings(InputSettings):
     mixed_precision: bool
     torch_processes: Optional[int] = Field(ge=1)
     loss_weights: tuple[float, ...] = Field(min_length=1)
+    task_hidden_units: tuple[tuple[int, ...], ...]
 
     @model_validator(mode="after")
     def _a_weight_per_task(self) -> "TrainerSettings":
         if len(self.loss_weights) != len(self.task_labels) or min(self.loss_weights) <= 0:
             raise ValueError(f"loss_weights {list(self.loss_weights)} must be one positive weight per task of {list(self.task_labels)}")
+        if self.task_hidden_units and len(self.task_hidden_units) != len(self.task_labels):
+            raise ValueError(f"task_hidden_units must be empty or one head per task of {list(self.task_labels)}")
         return self
 
     @property
@@ -123,14 +127,6 @@ def _validated(model: type[BaseModel], raw: Any, what: str) -> Any:
         first = error.errors()[0]
         location = ".".join(str(part) for part in first["loc"]) or what
         raise ValueError(f"{what}: {location}: {first['msg']}") from None
-
-
-def require_single_task(settings: InputSettings, what: str) -> None:
-    """Refuses several task labels where `what` (a step that searches one head) does not handle them yet."""
-    if settings.multitask:
-        raise ValueError(
-            f"{what}: several tasks ({', '.join(settings.task_labels)}) are not supported yet; both trainers learn them with tuning.enabled: false"
-        )
 
 
 def trainer_custom_config(settings: TrainerSettings, code_version: str) -> dict[str, Any]:
@@ -166,7 +162,6 @@ def tuner_settings_from(custom_config: Mapping[str, Any]) -> tuple[TrainerSettin
     settings = _validated(TrainerSettings, custom_config[SETTINGS_KEY], "trainer settings")
     if settings.validation_fraction <= 0:
         raise ValueError("tuning needs validation_fraction > 0: trials are compared on a validation subset of the train split")
-    require_single_task(settings, "tuning")
     return settings, _validated(TuningConfig, custom_config[TUNING_KEY], "tuning")
 
 

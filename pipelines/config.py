@@ -469,11 +469,6 @@ class RetrainConfig(_Section):
             raise ValueError(f"data.format {self.data.format} holds images: task.type must be image_classification")
         if self.training.augmentation.enabled and self.task.type != "image_classification":
             raise ValueError("training.augmentation applies to image_classification only")
-        if self.tuning.enabled and len(self.task.task_labels) > 1:
-            raise ValueError(
-                f"tuning.enabled: the search tunes one head; it does not search several tasks ({', '.join(self.task.task_labels)}) yet: "
-                "set tuning.enabled: false or use one label column"
-            )
         if self.tuning.enabled and self.training.validation_fraction == 0:
             raise ValueError("tuning.enabled needs training.validation_fraction > 0: trials are compared on it, never on the eval split")
         if len(self.task.task_labels) > 1 and (self.data.is_images or self.data.example is not None):

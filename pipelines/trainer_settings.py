@@ -7,7 +7,8 @@ from retrain.pipelines.config import RetrainConfig
 
 
 def trainer_settings_for(config: RetrainConfig) -> TrainerSettings:
-    """Every `training` field under its own name, the effective learning rates, the task's inputs and both backbones.
+    """Every `training` field under its own name, the effective learning rates, the task's inputs and both backbones
+    (no per-task head layers: only the tuned hyperparameters set them).
 
     A `training` field that TrainerSettings lacks is refused (extra="forbid"), so none can be left out.
     """
@@ -23,6 +24,7 @@ def trainer_settings_for(config: RetrainConfig) -> TrainerSettings:
             "label_feature": config.task.label_feature,
             "task_labels": config.task.task_labels,
             "loss_weights": config.task.task_loss_weights,
+            "task_hidden_units": (),  # every head has training.hidden_units until tuning gives each task its own depth
             "image_size": backbone.image_size,
             "channels": backbone.channels,
             "background": config.data.background_unit_rgb,

@@ -39,6 +39,7 @@ _SETTINGS = {
     "label_feature": "label",
     "task_labels": ("label",),
     "loss_weights": (1.0,),
+    "task_hidden_units": (),
     "image_size": (8, 8),
     "channels": 1,
     "background": (1.0, 1.0, 1.0),

@@ -73,11 +73,15 @@ def test_several_labels_load_for_every_trainer(tmp_path: Path, trainer: str) -> 
     assert load_config(_write_config(tmp_path, f"trainer: {trainer}\n")).task.task_labels == ("category", "brand")
 
 
-def test_several_labels_refuse_the_search_in_one_line(tmp_path: Path) -> None:
-    with pytest.raises(
-        ConfigError, match=r"^config: tuning\.enabled: the search tunes one head; it does not search several tasks \(category, brand\) yet"
-    ):
-        load_config(_write_config(tmp_path, "tuning: {enabled: true}\ntraining: {validation_fraction: 0.2}\n"))
+@pytest.mark.parametrize("trainer", ["tf", "torch", "both"])
+def test_several_labels_load_with_the_search_for_every_trainer(tmp_path: Path, trainer: str) -> None:
+    config = load_config(_write_config(tmp_path, f"trainer: {trainer}\ntuning: {{enabled: true}}\ntraining: {{validation_fraction: 0.2}}\n"))
+    assert config.tuning.enabled and config.task.task_labels == ("category", "brand")
+
+
+def test_the_search_with_several_labels_still_needs_a_validation_subset(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^config: tuning\.enabled needs training\.validation_fraction > 0"):
+        load_config(_write_config(tmp_path, "tuning: {enabled: true}\n"))
 
 
 @pytest.mark.parametrize(
@@ -126,12 +130,13 @@ def test_preflight_names_a_label_column_the_data_lacks(tmp_path: Path) -> None:
         check_data(config)
 
 
-def test_tuning_refuses_several_tasks(tmp_path: Path) -> None:
+def test_the_tuner_reads_several_tasks_and_the_settings_check_them(tmp_path: Path) -> None:
     raw = _raw(tmp_path, {"labels": ["category", "brand"], "loss_weights": {"brand": 0.5}}, training={"validation_fraction": 0.2})
     settings = trainer_settings_for(RetrainConfig.model_validate(raw))
     assert settings.task_labels == ("category", "brand") and settings.loss_weights == (1.0, 0.5) and settings.label_feature == "category"
-    with pytest.raises(ValueError, match=r"^tuning: several tasks \(category, brand\) are not supported yet"):
-        tuner_settings_from(tuner_custom_config(settings, "v", TuningConfig(enabled=True)))
+    assert tuner_settings_from(tuner_custom_config(settings, "v", TuningConfig(enabled=True)))[0] == settings
+    with pytest.raises(ValueError, match=r"task_hidden_units must be empty or one head per task of \['category', 'brand'\]"):
+        TrainerSettings.model_validate({**settings.model_dump(), "task_hidden_units": ((8,),)})
     with pytest.raises(ValueError, match=r"loss_weights \[1.0\] must be one positive weight per task"):
         TrainerSettings.model_validate({**settings.model_dump(), "loss_weights": (1.0,)})
     with pytest.raises(ValueError, match=r"task_labels \['brand', 'category'\] must be distinct and start with label_feature 'category'"):

@@ -22,7 +22,8 @@ def test_text_fine_tune_shows_no_image_fields_and_no_incremental_ones() -> None:
     config = config_from_dict({"task": {"type": "text_classification"}, "data": {"example": "text"}, "training": {"mode": "fine_tune"}})
     label_map = LabelMap(labels=["a", "b"], class_weights=[0.75, 1.5], label_smoothing=0.1)
     rows = dict(shown_settings(_recorded(config), label_map, TENSORFLOW))
-    assert not _names(rows.items()) & {"image_size", "channels", "augmentation", "unfreeze_blocks", "layer_decay", "fine_tune_epochs", "code_version"}
+    hidden = {"image_size", "channels", "augmentation", "unfreeze_blocks", "layer_decay", "fine_tune_epochs", "code_version", "task_hidden_units"}
+    assert not _names(rows.items()) & hidden
     assert {"backbone_learning_rate_scale", "backbone_train_mode", "learning_rate", "learning_rates_from"} <= set(rows)
     assert rows["label_smoothing"] == 0.1 and rows["class_weights"] == "0.75 to 1.5 by class (see the label map)"
 

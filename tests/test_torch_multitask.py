@@ -43,7 +43,7 @@ from retrain.pipelines.run_summary import describe_failure
 from retrain.pipelines.trainer_settings import trainer_settings_for
 from settings_data import plan as plan_of, settings as trainer_settings
 from torch_records import save_tiny_bert
-from two_task_data import TASKS, VOCABULARIES, TwoTaskDigits, size_of, two_task_config
+from two_task_data import TASKS, VOCABULARIES, TwoTaskDigits, size_of, two_task_config, write_examples_artifact
 
 LABEL_FEATURES = [task_label_id(task) for task in TASKS]
 SETTINGS = trainer_settings(task_labels=TASKS, label_feature="digit", loss_weights=(1.0, 0.5))
@@ -58,13 +58,7 @@ def _artifact(cls: type, uri: Path) -> Any:
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory: pytest.TempPathFactory, two_task_digits: TwoTaskDigits) -> Path:
     """The two-task transformed records as an Examples artifact directory, gzipped as TFX's Transform writes them."""
-    root = tmp_path_factory.mktemp("torch_two_task") / "examples"
-    for split, files in (("train", two_task_digits.transformed.train_files), ("eval", two_task_digits.transformed.eval_files)):
-        (root / f"Split-{split}").mkdir(parents=True)
-        with tf.io.TFRecordWriter(str(root / f"Split-{split}" / "data.gz"), options="GZIP") as writer:
-            for record in tf.data.TFRecordDataset(files):
-                writer.write(record.numpy())
-    return root
+    return write_examples_artifact(tmp_path_factory.mktemp("torch_two_task"), two_task_digits.transformed)
 
 
 @pytest.fixture(scope="module")

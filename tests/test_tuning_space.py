@@ -14,12 +14,17 @@ from retrain.components.tuning.space import (
     TrialResult,
     TuningConfig,
     best_trial,
+    hyperparameters_config,
+    mean_over_tasks,
     sample_trials,
     search_space,
+    task_head_depth,
     trial_score,
     tuner_results,
 )
+from retrain.components.tuning.hyperparameters import apply_hyperparameters
 from retrain.pipelines.config import ConfigError, config_from_dict
+from settings_data import settings as trainer_settings
 
 BOUNDS = {"head_depth": (0, 2), "head_width": (8, 64), "dropout": (0.0, 0.4), "learning_rate": (1e-4, 1e-1), "unfreeze_blocks": (1, 3)}
 
@@ -43,6 +48,37 @@ def test_equal_bounds_fix_the_value_and_blocks_are_searched_only_in_incremental(
     trials = sample_trials(space, seed=0, count=5)
     assert {trial[HEAD_DEPTH] for trial in trials} == {1}
     assert list(trials[0]) == [HEAD_DEPTH, HEAD_WIDTH, "dropout", "learning_rate"]
+
+
+def test_several_tasks_search_a_head_depth_each_and_one_task_the_single_head_space() -> None:
+    tuning = TuningConfig.model_validate(BOUNDS)
+    tasks = ("digit", "size")
+    space = search_space(tuning, "incremental", tasks)
+    assert [param.name for param in space] == ["head_depth__digit", "head_depth__size", HEAD_WIDTH, "dropout", "learning_rate", "unfreeze_blocks"]
+    assert task_head_depth("size") == "head_depth__size"
+    trials = sample_trials(space, seed=7, count=40)
+    assert trials == sample_trials(space, seed=7, count=40)
+    assert any(trial["head_depth__digit"] != trial["head_depth__size"] for trial in trials), "each task's depth is drawn on its own"
+    assert search_space(tuning, "incremental", ("digit",)) == search_space(tuning, "incremental"), "one task: the single-head space"
+
+
+def test_a_multi_task_trial_scores_the_tasks_mean_accuracy() -> None:
+    means = mean_over_tasks({"digit": [0.5, 0.75, 0.7], "size": [0.75, 0.75, 0.9]})
+    assert means == pytest.approx([0.625, 0.75, 0.8])
+    assert trial_score(means, early_stopping=True) == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="every task needs a validation accuracy per epoch"):
+        mean_over_tasks({"digit": [0.5, 0.75], "size": [0.75]})
+
+
+def test_tuned_depths_give_each_task_its_own_head_layers() -> None:
+    settings = trainer_settings(task_labels=("digit", "size"), label_feature="digit", loss_weights=(1.0, 1.0), hidden_units=(4,))
+    values = {"head_depth__digit": 2, "head_depth__size": 0, HEAD_WIDTH: 16, "dropout": 0.1, "learning_rate": 0.01}
+    tuned = apply_hyperparameters(settings, hyperparameters_config(search_space(TuningConfig(), "fine_tune", settings.task_labels), values))
+    assert tuned.task_hidden_units == ((16, 16), ()) and tuned.hidden_units == (16, 16)
+    assert (tuned.dropout, tuned.learning_rate) == (0.1, 0.01)
+    assert apply_hyperparameters(settings, None).task_hidden_units == (), "untuned: every head has hidden_units"
+    with pytest.raises(ValueError, match=r"^tuned head depths \['head_depth__colour', 'head_depth__digit'\] do not match the tasks"):
+        apply_hyperparameters(settings, {"head_depth__digit": 1, "head_depth__colour": 1, HEAD_WIDTH: 8})
 
 
 def test_the_best_trial_has_the_highest_score_and_ties_go_to_the_earlier_trial() -> None:

@@ -84,3 +84,15 @@ def transform_two_task_digits(directory: Path, layout: ExampleLayout) -> TwoTask
     save_task_label_maps(maps, str(transform_dir))
     transformed = TransformedDigits(str(transform_dir), files["train"], files["eval"], data_accessor())
     return TwoTaskDigits(transformed, eval_images, eval_digits)
+
+
+def write_examples_artifact(root: Path, transformed: TransformedDigits) -> Path:
+    """The transformed train/eval records as an Examples artifact directory under `root`, gzipped as TFX's Transform writes them
+    (what TorchTrainer and TorchTuner read)."""
+    examples = root / "examples"
+    for split, files in (("train", transformed.train_files), ("eval", transformed.eval_files)):
+        (examples / f"Split-{split}").mkdir(parents=True)
+        with tf.io.TFRecordWriter(str(examples / f"Split-{split}" / "data.gz"), options="GZIP") as writer:
+            for record in tf.data.TFRecordDataset(files):
+                writer.write(record.numpy())
+    return examples

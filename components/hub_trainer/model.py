@@ -91,7 +91,8 @@ def build_multitask_classifier(
     seed: int = 0,
     backbone_train_mode: str = "inference",
 ) -> GroupedTrainingModel:
-    """One shared backbone, one head per task (`build_classifier`'s head, its layers named `<layer>__<task>`).
+    """One shared backbone, one head per task (`build_classifier`'s head, its layers named `<layer>__<task>`; a task's own
+    `hidden_units` in place of the shared ones where it has them).
 
     The model outputs a dict {task: logits}; each task's logits layer is `logits__<task>`
     (Keras names the task's metrics after it: `logits__<task>_accuracy`).
@@ -103,7 +104,7 @@ def build_multitask_classifier(
     outputs = {}
     for task in tasks:
         x = embedding
-        for index, units in enumerate(hidden_units):
+        for index, units in enumerate(task.dense_layers(hidden_units)):
             x = head_dense(units, x.shape[-1], task_feature(f"head_dense_{index}", task.name), activation="relu")(x)
         if dropout > 0:
             x = tf.keras.layers.Dropout(dropout, seed=seed, name=task_feature("head_dropout", task.name))(x)

@@ -79,7 +79,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     label_maps = load_task_label_maps(fn_args.transform_output, settings.task_labels)
     label_map = label_maps[settings.label_feature]
     num_classes = len(label_map.labels)
-    tasks = task_heads(settings.task_labels, settings.loss_weights, label_maps) if settings.multitask else ()
+    tasks = task_heads(settings.task_labels, settings.loss_weights, label_maps, settings.task_hidden_units) if settings.multitask else ()
     batch_size = settings.batch_size
     if tasks:
         train = transformed_task_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, tasks, shuffle_seed=seed)

@@ -5,12 +5,14 @@ proposes from the seed, as the PyTorch tuner's are; `StrategyOracle` hands them 
 Each trial builds the classifier with its hyperparameters and trains it with the
 trainer's own `train_classifier` (same modes, cached embeddings, phases), and is
 scored on validation accuracy over the validation subset carved from the train
-split; the eval split that the Evaluator gates on is never read.
+split; the eval split that the Evaluator gates on is never read. With several tasks a
+trial is the trainer's multi-task model (one head per task, each of its own searched
+depth) and scores the tasks' mean validation accuracy.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import keras_tuner
 import tensorflow as tf
@@ -18,11 +20,15 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 
 from retrain.components.hub_trainer import model as model_lib
+from retrain.components.hub_trainer.model import task_logits_layer
+from retrain.components.hub_trainer.task_data import transformed_task_dataset
 from retrain.components.hub_trainer.trainer_module import transformed_dataset
 from retrain.components.hub_trainer.training import EARLY_STOPPING_METRIC, train_classifier
-from retrain.components.label_prep.label_map import load_label_map
+from retrain.components.label_prep.label_map import LabelMap
+from retrain.components.label_prep.task_maps import load_task_label_maps
 from retrain.components.trainer_settings import TrainerSettings, tuner_settings_from
 from retrain.components.training_core.plan import TrainingPlan
+from retrain.components.training_core.tasks import TaskHead, task_heads
 from retrain.components.tuning import space as tuning_space
 from retrain.components.tuning.hyperparameters import apply_hyperparameters
 from retrain.components.tuning.pruning import MedianPruner, NoPruning, TrialPruned, build_pruner
@@ -32,9 +38,9 @@ from retrain.components.tuning.strategy import TRIAL_EPOCHS, Proposal, SearchStr
 OBJECTIVE = keras_tuner.Objective(EARLY_STOPPING_METRIC, direction="max")
 
 
-def search_space(tuning: TuningConfig, mode: str) -> keras_tuner.HyperParameters:
+def search_space(tuning: TuningConfig, mode: str, tasks: Sequence[str] = ()) -> keras_tuner.HyperParameters:
     """The neutral search space (`retrain.components.tuning.space.search_space`) as KerasTuner hyperparameters."""
-    return keras_tuner.HyperParameters.from_config(tuning_space.hyperparameters_config(tuning_space.search_space(tuning, mode)))
+    return keras_tuner.HyperParameters.from_config(tuning_space.hyperparameters_config(tuning_space.search_space(tuning, mode, tasks)))
 
 
 class StrategyOracle(keras_tuner.Oracle):
@@ -63,53 +69,59 @@ class StrategyOracle(keras_tuner.Oracle):
 
 
 class PruningCallback(tf.keras.callbacks.Callback):
-    """Shows each epoch's validation accuracy to the pruner (which may stop the trial) and keeps the running phase's."""
+    """Shows each epoch's validation accuracy (several tasks: the mean of `metrics`) to the pruner, which may stop the
+    trial, and keeps the running phase's."""
 
-    def __init__(self, pruner: MedianPruner) -> None:
+    def __init__(self, pruner: MedianPruner, metrics: Sequence[str]) -> None:
         super().__init__()
-        self.pruner = pruner
+        self.pruner, self._metrics = pruner, list(metrics)
         self.phase_scores: list[float] = []
 
     def on_train_begin(self, logs: Optional[dict[str, float]] = None) -> None:
         self.phase_scores = []  # `train_classifier` fits once per phase
 
     def on_epoch_end(self, epoch: int, logs: Optional[dict[str, float]] = None) -> None:
-        score = float((logs or {})[EARLY_STOPPING_METRIC])
+        logs = logs or {}
+        [score] = tuning_space.mean_over_tasks({metric: [float(logs[metric])] for metric in self._metrics})
         self.phase_scores.append(score)
         self.pruner.epoch_end(score)
 
 
 class TransferHyperModel(keras_tuner.HyperModel):
-    """Builds and trains one trial's classifier from the trainer settings and the drawn hyperparameters."""
+    """Builds and trains one trial's classifier (several tasks: the trainer's multi-task model) from the trainer settings,
+    each task's label map and the drawn hyperparameters."""
 
-    def __init__(
-        self,
-        settings: TrainerSettings,
-        num_classes: int,
-        label_smoothing: float,
-        class_weight: Optional[dict[int, float]],
-        pruner: Optional[MedianPruner] = None,
-    ) -> None:
+    def __init__(self, settings: TrainerSettings, label_maps: Mapping[str, LabelMap], pruner: Optional[MedianPruner] = None) -> None:
         super().__init__(name="transfer_classifier")
         self._settings = settings.updated(divergence_guard=False)  # a diverging trial scores low instead of stopping the search
-        self._num_classes, self._label_smoothing, self._class_weight = num_classes, label_smoothing, class_weight
+        self._label_maps = dict(label_maps)
         self.pruner = pruner or NoPruning()  # `tuning.pruning`'s rule, shared by every trial of the search
 
-    def _trial_settings(self, hp: keras_tuner.HyperParameters) -> TrainerSettings:
-        return apply_hyperparameters(self._settings, hp.values)
+    def _trial(self, hp: keras_tuner.HyperParameters) -> tuple[TrainerSettings, tuple[TaskHead, ...]]:
+        """The trial's settings and, with several tasks, its heads (each of its tuned depth), as run_fn derives them."""
+        settings = apply_hyperparameters(self._settings, hp.values)
+        if not settings.multitask:
+            return settings, ()
+        return settings, task_heads(settings.task_labels, settings.loss_weights, self._label_maps, settings.task_hidden_units)
 
     def build(self, hp: keras_tuner.HyperParameters) -> tf.keras.Model:
-        return model_lib.build_classifier_from_settings(self._trial_settings(hp), self._num_classes)
+        settings, tasks = self._trial(hp)
+        if tasks:
+            return model_lib.build_multitask_classifier_from_settings(settings, tasks)
+        return model_lib.build_classifier_from_settings(settings, len(self._label_maps[settings.label_feature].labels))
 
     def fit(self, hp: keras_tuner.HyperParameters, model: tf.keras.Model, x: Any, callbacks: Any = (), **_: Any) -> dict[str, float]:
         """Trains with `train_classifier` (`tuning.pruning` may stop it after an epoch); the score is the validation accuracy
-        of the weights it ends with, over the last phase it reached."""
+        (several tasks: their mean) of the weights it ends with, over the last phase it reached."""
         epochs = int(hp.values[TRIAL_EPOCHS])  # the strategy's epochs per phase for this trial
-        plan = TrainingPlan.from_settings(self._trial_settings(hp).updated(epochs=epochs, fine_tune_epochs=epochs), self._label_smoothing)
-        pruning = PruningCallback(self.pruner)
+        settings, tasks = self._trial(hp)
+        main = self._label_maps[settings.label_feature]
+        plan = TrainingPlan.from_settings(settings.updated(epochs=epochs, fine_tune_epochs=epochs), main.label_smoothing, tasks)
+        class_weight = None if tasks else dict(enumerate(main.class_weights))  # several tasks: in each task's loss
+        pruning = PruningCallback(self.pruner, [f"val_{task_logits_layer(task.name)}_accuracy" for task in tasks] or [EARLY_STOPPING_METRIC])
         self.pruner.begin_trial()
         try:
-            train_classifier(model, x, plan, class_weight=self._class_weight, callbacks=[*(callbacks or []), pruning], verbose=0)
+            train_classifier(model, x, plan, class_weight=class_weight, callbacks=[*(callbacks or []), pruning], verbose=0)
             self.pruner.end_trial(pruned=False)
         except TrialPruned:
             self.pruner.end_trial(pruned=True)
@@ -117,23 +129,17 @@ class TransferHyperModel(keras_tuner.HyperModel):
 
 
 def strategy_oracle(settings: TrainerSettings, tuning: TuningConfig) -> StrategyOracle:
-    """The oracle of the TF search: `tuning.strategy` seeded with `settings.seed`, in the KerasTuner space."""
-    strategy = build_strategy(tuning, settings.mode, settings.seed)
-    return StrategyOracle(strategy, tuning.max_trials, search_space(tuning, settings.mode), settings.seed)
+    """The oracle of the TF search: `tuning.strategy` seeded with `settings.seed`, in the KerasTuner space (a head depth per task
+    with several tasks)."""
+    strategy = build_strategy(tuning, settings.mode, settings.seed, settings.task_labels)
+    return StrategyOracle(strategy, tuning.max_trials, search_space(tuning, settings.mode, settings.task_labels), settings.seed)
 
 
-def build_tuner(
-    settings: TrainerSettings,
-    tuning: TuningConfig,
-    num_classes: int,
-    label_smoothing: float,
-    class_weight: Optional[dict[int, float]],
-    directory: str,
-) -> keras_tuner.Tuner:
+def build_tuner(settings: TrainerSettings, tuning: TuningConfig, label_maps: Mapping[str, LabelMap], directory: str) -> keras_tuner.Tuner:
     """A KerasTuner tuner running `strategy_oracle`'s trials, each trained by `TransferHyperModel`."""
     return keras_tuner.Tuner(
         oracle=strategy_oracle(settings, tuning),
-        hypermodel=TransferHyperModel(settings, num_classes, label_smoothing, class_weight, build_pruner(tuning.pruning, tuning.max_trials)),
+        hypermodel=TransferHyperModel(settings, label_maps, build_pruner(tuning.pruning, tuning.max_trials)),
         directory=directory,
         project_name="hub_trainer",
         overwrite=True,
@@ -147,8 +153,12 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     # TFX's Tuner sets only `transform_graph_path` (tfx/components/trainer/fn_args_utils.py, get_common_fn_args, tfx 1.16);
     # `transform_output` is the Trainer's alias of it.
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    label_map = load_label_map(fn_args.transform_graph_path)
-    num_classes = len(label_map.labels)
-    train = transformed_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, settings.batch_size, num_classes, shuffle_seed=settings.seed)
-    tuner = build_tuner(settings, tuning, num_classes, label_map.label_smoothing, dict(enumerate(label_map.class_weights)), fn_args.working_dir)
+    label_maps = load_task_label_maps(fn_args.transform_graph_path, settings.task_labels)
+    files, accessor, batch_size, seed = fn_args.train_files, fn_args.data_accessor, settings.batch_size, settings.seed
+    if settings.multitask:  # the data only needs each task's classes: the heads' depths vary by trial
+        tasks = task_heads(settings.task_labels, settings.loss_weights, label_maps)
+        train = transformed_task_dataset(files, accessor, tft_output, batch_size, tasks, shuffle_seed=seed)
+    else:
+        train = transformed_dataset(files, accessor, tft_output, batch_size, len(label_maps[settings.label_feature].labels), shuffle_seed=seed)
+    tuner = build_tuner(settings, tuning, label_maps, fn_args.working_dir)
     return tfx.components.TunerFnResult(tuner=tuner, fit_kwargs={"x": train})

@@ -69,7 +69,7 @@ class Executor(base_executor.BaseExecutor):
         transform_uri = artifact_utils.get_single_uri(input_dict["transform_graph"])
         label_maps = load_task_label_maps(transform_uri, settings.task_labels)
         label_map = label_maps[settings.label_feature]
-        tasks = task_heads(settings.task_labels, settings.loss_weights, label_maps) if settings.multitask else ()
+        tasks = task_heads(settings.task_labels, settings.loss_weights, label_maps, settings.task_hidden_units) if settings.multitask else ()
         processes = process_count(settings.torch_processes, torch.cuda.device_count())
         base_models = input_dict.get("base_model") or []
         model_run_uri = artifact_utils.get_single_uri(output_dict["model_run"])

@@ -181,7 +181,8 @@ class TaskHeads(nn.ModuleDict):
 
 
 class MultiTaskClassifier(TransferModel):
-    """One shared backbone, one head per task (`heads.<task>.hidden`, `heads.<task>.logits`), like the TF trainer's multi-task model.
+    """One shared backbone, one head per task (`heads.<task>.hidden`, `heads.<task>.logits`), like the TF trainer's multi-task model;
+    a task's own `hidden_units` in place of the shared ones where it has them.
 
     Returns {task: logits} in task order.
     """
@@ -196,7 +197,7 @@ class MultiTaskClassifier(TransferModel):
         images: bool = True,
     ) -> None:
         super().__init__(backbone, images)
-        self.heads = TaskHeads({task.name: Head(embedding_width, task.num_classes, hidden_units, dropout) for task in tasks})
+        self.heads = TaskHeads({task.name: Head(embedding_width, task.num_classes, task.dense_layers(hidden_units), dropout) for task in tasks})
 
     def head(self, embeddings: torch.Tensor) -> Dict[str, torch.Tensor]:
         return self.heads(embeddings)

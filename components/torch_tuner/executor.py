@@ -11,7 +11,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
-from retrain.components.label_prep.label_map import load_label_map
+from retrain.components.label_prep.task_maps import load_task_label_maps
 from retrain.components.trainer_settings import tuner_settings_from
 from retrain.components.tuning.hyperparameters import BEST_HYPERPARAMETERS_FILE, TUNER_RESULTS_FILE
 from retrain.components.tuning.space import TrialResult, best_trial, hyperparameters_config, search_space, tuner_results
@@ -46,18 +46,30 @@ class Executor(base_executor.BaseExecutor):
         from retrain.components.torch_trainer.data import TransformedExamples, carve_validation, load_all
         from retrain.components.torch_trainer.executor import examples_split_files
         from retrain.components.torch_tuner.search import run_trials
+        from retrain.components.training_core.features import LABEL_ID
+        from retrain.components.training_core.tasks import task_label_id
 
         settings, tuning = tuner_settings_from(json.loads(exec_properties["custom_config"]))
         transform_uri = artifact_utils.get_single_uri(input_dict["transform_graph"])
-        label_map = load_label_map(transform_uri)
+        label_maps = load_task_label_maps(transform_uri, settings.task_labels)
+        label_map = label_maps[settings.label_feature]
         feature_spec = dict(tft.TFTransformOutput(transform_uri).transformed_feature_spec())
-        examples = load_all(TransformedExamples(examples_split_files(input_dict["examples"], "train"), feature_spec))
+        label_features = [task_label_id(task) for task in settings.task_labels] if settings.multitask else [LABEL_ID]
+        examples = load_all(TransformedExamples(examples_split_files(input_dict["examples"], "train"), feature_spec, label_features=label_features))
         train, validation = carve_validation(examples, settings.validation_fraction, settings.seed)
         results = run_trials(
-            settings, tuning, train, validation, len(label_map.labels), list(label_map.class_weights) or None, label_map.label_smoothing, _trial_line
+            settings,
+            tuning,
+            train,
+            validation,
+            len(label_map.labels),
+            list(label_map.class_weights) or None,
+            label_map.label_smoothing,
+            _trial_line,
+            label_maps=label_maps,
         )
         best = best_trial(results)
         print(f"[retrain] TorchTuner: best trial {best.index + 1}: {best.values}", flush=True)
-        config = hyperparameters_config(search_space(tuning, settings.mode), best.values)
+        config = hyperparameters_config(search_space(tuning, settings.mode, settings.task_labels), best.values)
         _write(artifact_utils.get_single_uri(output_dict["best_hyperparameters"]), BEST_HYPERPARAMETERS_FILE, config)
         _write(artifact_utils.get_single_uri(output_dict["tuner_results"]), TUNER_RESULTS_FILE, tuner_results(results, tuning.max_trials))

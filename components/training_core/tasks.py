@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Mapping, Protocol, Sequence
+from typing import Mapping, Optional, Protocol, Sequence
 
 from retrain.components.training_core.features import LABEL_ID
 
@@ -44,13 +44,15 @@ def check_task_labels(labels: Sequence[str], input_feature: str) -> None:
 
 @dataclass(frozen=True)
 class TaskHead:
-    """One task's head and loss: its classes, loss weight, label smoothing and class weights (from its label map)."""
+    """One task's head and loss: its classes, loss weight, label smoothing and class weights (from its label map), and
+    its own dense layers (`hidden_units`; None: the model's shared `hidden_units`)."""
 
     name: str
     num_classes: int
     loss_weight: float
     label_smoothing: float
     class_weights: tuple[float, ...]
+    hidden_units: Optional[tuple[int, ...]] = None
 
     def __post_init__(self) -> None:
         if self.num_classes < 2:
@@ -59,6 +61,10 @@ class TaskHead:
             raise ValueError(f"task {self.name!r}: {len(self.class_weights)} class weights for {self.num_classes} classes")
         if self.loss_weight <= 0:
             raise ValueError(f"task {self.name!r}: loss weight must be positive, got {self.loss_weight}")
+
+    def dense_layers(self, shared: Sequence[int]) -> tuple[int, ...]:
+        """The units of this head's dense layers: its own, else the model's `shared` ones."""
+        return tuple(shared) if self.hidden_units is None else self.hidden_units
 
 
 class ClassesOfTask(Protocol):
@@ -69,9 +75,16 @@ class ClassesOfTask(Protocol):
     class_weights: list[float]
 
 
-def task_heads(task_labels: Sequence[str], loss_weights: Sequence[float], label_maps: Mapping[str, ClassesOfTask]) -> tuple[TaskHead, ...]:
-    """Each task's head, in `task_labels` order, from its label map and loss weight."""
+def task_heads(
+    task_labels: Sequence[str],
+    loss_weights: Sequence[float],
+    label_maps: Mapping[str, ClassesOfTask],
+    hidden_units: Sequence[Sequence[int]] = (),
+) -> tuple[TaskHead, ...]:
+    """Each task's head, in `task_labels` order, from its label map and loss weight; with `hidden_units` (one per task,
+    the settings' `task_hidden_units`) each head's own dense layers, else the model's shared ones."""
+    layers: Sequence[Optional[tuple[int, ...]]] = [tuple(units) for units in hidden_units] if hidden_units else [None] * len(task_labels)
     return tuple(
-        TaskHead(task, len(label_maps[task].labels), weight, label_maps[task].label_smoothing, tuple(label_maps[task].class_weights))
-        for task, weight in zip(task_labels, loss_weights, strict=True)
+        TaskHead(task, len(label_maps[task].labels), weight, label_maps[task].label_smoothing, tuple(label_maps[task].class_weights), units)
+        for task, weight, units in zip(task_labels, loss_weights, layers, strict=True)
     )

@@ -4,7 +4,9 @@ No TensorFlow, no torch: the TF tuner (KerasTuner, `components/hub_tuner`) and t
 PyTorch tuner (`components/torch_tuner`) draw the same trial list from the same seed
 (`sample_trials`), train each trial with their own code for `trial_epochs` epochs per
 phase, score it on validation accuracy over the subset carved from the train split
-(`trial_score`) and pick the best the same way (`best_trial`). Which trials run is the
+(`trial_score`; with several tasks their mean, `mean_over_tasks`) and pick the best the
+same way (`best_trial`). With several tasks each task's head has its own depth
+(`head_depth__<task>`); width, dropout, learning rate and unfrozen blocks stay shared. Which trials run is the
 `strategy`'s (`components/tuning/strategy.py`). The best values travel
 as a KerasTuner `HyperParameters.get_config()` mapping (`hyperparameters_config`),
 which is what TFX's Tuner writes and its Trainer reads.
@@ -18,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from retrain.components.training_core.tasks import task_feature
 
 TUNING_KEY = "tuning"  # tuners' custom_config key holding the `tuning` section
 HEAD_DEPTH = "head_depth"
@@ -60,8 +64,9 @@ class TuningConfig(BaseModel):
     earlier trials at the same epoch (`components/tuning/pruning.py`). Each of `max_trials` trials trains with the `training` settings for up to `trial_epochs` epochs per
     phase, with hyperparameters drawn from these [low, high] bounds: dense head
     layers (`head_depth`, each `head_width` units), `dropout`, `learning_rate`
-    (log scale) and, in `incremental` mode, `unfreeze_blocks`. Trials are compared
-    on validation accuracy over `training.validation_fraction` of the train split;
+    (log scale) and, in `incremental` mode, `unfreeze_blocks`; with several tasks a
+    `head_depth` per task (same bounds). Trials are compared on validation accuracy
+    (several tasks: their mean) over `training.validation_fraction` of the train split;
     the best hyperparameters feed the trainer.
     """
 
@@ -156,10 +161,20 @@ class Param:
         return min(max(cast(round(value) if self.kind == "int" else value), cast(self.low)), cast(self.high))
 
 
-def search_space(tuning: TuningConfig, mode: str) -> tuple[Param, ...]:
-    """The searched hyperparameters with the config's bounds; `unfreeze_blocks` only where the mode uses it."""
+def task_head_depth(task: str) -> str:
+    """The searched head depth of `task`'s head when several tasks share the backbone: `head_depth__<task>`."""
+    return task_feature(HEAD_DEPTH, task)
+
+
+def search_space(tuning: TuningConfig, mode: str, tasks: Sequence[str] = ()) -> tuple[Param, ...]:
+    """The searched hyperparameters with the config's bounds; `unfreeze_blocks` only where the mode uses it.
+
+    With several `tasks` (the task labels, main first) a head depth per task replaces `head_depth`;
+    one task (or none named) searches exactly the single-head space.
+    """
+    names = [task_head_depth(task) for task in tasks] if len(tasks) > 1 else [HEAD_DEPTH]
     space = (
-        Param(HEAD_DEPTH, "int", *tuning.head_depth),
+        *(Param(name, "int", *tuning.head_depth) for name in names),
         Param(HEAD_WIDTH, "int", *tuning.head_width, log=True),
         Param("dropout", "float", *tuning.dropout),
         Param("learning_rate", "float", *tuning.learning_rate, log=True),
@@ -221,6 +236,15 @@ def trial_score(validation_accuracies: Sequence[float], early_stopping: bool) ->
     if not validation_accuracies:
         raise ValueError("a trial needs validation accuracy per epoch: tuning compares trials on the validation subset")
     return max(validation_accuracies) if early_stopping else validation_accuracies[-1]
+
+
+def mean_over_tasks(task_accuracies: Mapping[str, Sequence[float]]) -> list[float]:
+    """Each epoch's mean of the tasks' validation accuracies (what both trainers' early stopping watches with several
+    tasks): the per-epoch accuracies `trial_score` takes for a multi-task trial."""
+    lengths = {len(accuracies) for accuracies in task_accuracies.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"every task needs a validation accuracy per epoch, got { ({task: len(a) for task, a in task_accuracies.items()}) }")
+    return [sum(epoch) / len(epoch) for epoch in zip(*task_accuracies.values())]
 
 
 def best_trial(results: Sequence[TrialResult]) -> TrialResult:

@@ -121,9 +121,9 @@ def _oracle(tuning: TuningConfig, space: Sequence[Param], seed: int) -> Any:
     )
 
 
-def build_strategy(tuning: TuningConfig, mode: str, seed: int) -> SearchStrategy:
-    """The `tuning.strategy` search over `search_space(tuning, mode)`, its random draws from `seed`."""
-    space = search_space(tuning, mode)
+def build_strategy(tuning: TuningConfig, mode: str, seed: int, tasks: Sequence[str] = ()) -> SearchStrategy:
+    """The `tuning.strategy` search over `search_space(tuning, mode, tasks)`, its random draws from `seed`."""
+    space = search_space(tuning, mode, tasks)
     if tuning.strategy == "random":
         return RandomStrategy(space, seed, tuning.max_trials, tuning.trial_epochs)
     return OracleStrategy(_oracle(tuning, space, seed), space, tuning.trial_epochs)

@@ -7,7 +7,7 @@ from typing import Any, Optional
 from retrain.components.branches import BRANCHES, BY_FRAMEWORK
 from retrain.components.label_prep.label_map import LabelMap
 
-_INTERNAL = frozenset({"code_version"})
+_INTERNAL = frozenset({"code_version", "task_hidden_units"})  # per-task head layers: set by tuned hyperparameters only, never recorded
 _IMAGES_ONLY = frozenset({"image_size", "channels", "augmentation", "background"})
 _BACKBONE_TRAINS = frozenset({"backbone_learning_rate_scale", "backbone_train_mode", "block_pattern"})
 _INCREMENTAL_ONLY = frozenset({"unfreeze_blocks", "layer_decay", "fine_tune_epochs"})
