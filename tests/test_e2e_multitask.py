@@ -1,5 +1,6 @@
-"""Several tasks on one backbone, end to end: one run trains one shared model for two label columns, gates each task,
-pushes once, and the pushed model answers both tasks in one call; the summary, history and report show every task."""
+"""Several tasks on one backbone, end to end: after a single-task run, a run adds a second label column; it trains one
+shared model per framework for both, gates each task (the single-task baseline, which cannot answer the new task, is
+left out), pushes once, and the pushed model answers both tasks in one call; the summary, history and report show every task."""
 
 from __future__ import annotations
 
@@ -33,39 +34,47 @@ def _task_accuracies(summary: str, title: str) -> dict[str, float]:
     return {task: float(value) for task, value in found}
 
 
-def test_two_tasks_train_one_model_per_framework_gated_per_task_pushed_once(tmp_path: Path, digits_example: ExampleLayout, run_cli) -> None:
-    _write_data(tmp_path / "data")
-    (tmp_path / "config.yaml").write_text(
+def _config(path: Path, layout: ExampleLayout, labels: str) -> None:
+    path.write_text(
         "pipeline_name: two-tasks\n"
         "trainer: both\n"
         "data: {path: data, train_pattern: 'train/*', eval_pattern: 'eval/*'}\n"
-        f"backbone: {{handle: {digits_example.backbone_dir}, torch_checkpoint: {digits_example.torch_backbone_path}}}\n"
-        "task: {labels: [label, parity], loss_weights: {label: 1.0, parity: 0.5}}\n"
+        f"backbone: {{handle: {layout.backbone_dir}, torch_checkpoint: {layout.torch_backbone_path}}}\n"
+        f"task: {{labels: {labels}, loss_weights: {{label: 1.0}}}}\n"
         "training: {epochs: 8}\n"
-        "evaluation: {min_accuracy: 0.3, tasks: {parity: {min_accuracy: 0.55}}}\n"
+        "evaluation: {min_accuracy: 0.3" + (", tasks: {parity: {min_accuracy: 0.55}}" if "parity" in labels else "") + "}\n"
     )
+
+
+def test_adding_a_task_trains_one_model_per_framework_gated_per_task_pushed_once(tmp_path: Path, digits_example: ExampleLayout, run_cli) -> None:
+    _write_data(tmp_path / "data")
+    _config(tmp_path / "single.yaml", digits_example, "[label]")
+    first = run_cli("run", "--config", "single.yaml", "--output", "out", cwd=tmp_path)
+    assert first.returncode == 0 and first.stdout.count("pushed model:") == 2, first.stderr[-3000:]
+
+    _config(tmp_path / "config.yaml", digits_example, "[label, parity]")
     run = run_cli("run", "--config", "config.yaml", "--output", "out", cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
+    assert re.search(r"^\[retrain\] Evaluator: the baseline model \S+ does not answer label, parity; evaluating without a baseline", run.stdout, re.M)
+    assert "[retrain] TorchEvaluator: the baseline answers ['label'], not every task of the candidate" in run.stdout
     shown = {title: _task_accuracies(run.stdout, title) for title in ("TensorFlow model", "PyTorch model")}
     assert all(set(accuracies) == set(TASKS) for accuracies in shown.values()), run.stdout
     assert run.stdout.count("blessed: yes") == 2 and run.stdout.count("pushed model:") == 2, run.stdout
 
     serving = tmp_path / "out" / "serving"
     for title, model_dir in (("TensorFlow model", serving / "two-tasks"), ("PyTorch model", serving / "two-tasks-torch")):
-        [version] = [path for path in model_dir.iterdir() if path.name.isdigit()]
+        version = model_dir / "2"
         manifest = json.loads((version / "retrain_push.json").read_text())
         assert manifest["task_accuracies"] == pytest.approx(shown[title], abs=1e-4), "the pusher recorded every task"
         assert manifest["accuracy"] == pytest.approx(shown[title]["label"], abs=1e-4)
 
-    [tf_version] = [path for path in (serving / "two-tasks").iterdir() if path.name.isdigit()]
-    served = tf.saved_model.load(str(tf_version))
+    served = tf.saved_model.load(str(serving / "two-tasks" / "2"))
     images = digits.select_digits(digits.load_digits_images(), (2, 3))
     outputs = served.signatures["serving_raw"](image=tf.constant([digits.encode_png(image) for image in images.images[:2]]))
     assert {f"probabilities__{task}" for task in TASKS} <= set(outputs), "one call answers every task"
     assert sorted(name.decode() for name in outputs["class_names__parity"].numpy()[0]) == ["even", "odd"]
     assert sorted(name.decode() for name in outputs["class_names__label"].numpy()[0]) == sorted(NAMES.values())
-    [torch_version] = [path for path in (serving / "two-tasks-torch").iterdir() if path.name.isdigit()]
-    torch_classes = json.loads((torch_version / "task_labels.json").read_text())
+    torch_classes = json.loads((serving / "two-tasks-torch" / "2" / "task_labels.json").read_text())
     assert {task: sorted(classes) for task, classes in torch_classes.items()} == {"label": sorted(NAMES.values()), "parity": ["even", "odd"]}
 
     report = parse_report(tmp_path / "out" / "report.html")

@@ -10,8 +10,11 @@ import tensorflow as tf
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from tfx import types
 from tfx.components.evaluator import executor as evaluator_executor
+import tensorflow_model_analysis as tfma
 from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import path_utils, proto_utils
 
+from retrain.components.evaluator_progress.baseline import unanswered_tasks
 from retrain.components.evaluator_progress.expected import expected_examples
 
 _DEFAULT_SPLITS = ["eval"]
@@ -40,11 +43,30 @@ def one_local_worker(beam_pipeline_args: list[str]) -> bool:
     return direct.direct_running_mode == "in_memory" or direct.direct_num_workers == 1
 
 
+def drop_unanswering_baseline(input_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+    """Leaves the baseline out (with a line saying why) when it does not answer every task the gate reads."""
+    baselines = input_dict.get(standard_component_specs.BASELINE_MODEL_KEY) or []
+    config_json = exec_properties.get(standard_component_specs.EVAL_CONFIG_KEY)
+    if not baselines or not config_json:
+        return
+    eval_config = proto_utils.json_to_proto(config_json, tfma.EvalConfig())
+    missing = unanswered_tasks(path_utils.serving_model_path(baselines[0].uri), eval_config)
+    if missing:
+        print(
+            f"[retrain] Evaluator: the baseline model {baselines[0].uri} does not answer {', '.join(missing)}; "
+            "evaluating without a baseline (value thresholds only)",
+            flush=True,
+        )
+        input_dict[standard_component_specs.BASELINE_MODEL_KEY] = []
+
+
 class Executor(evaluator_executor.Executor):
-    """Evaluates exactly as TFX's Evaluator does; `custom_extractors` reports progress against the counted total
-    when one worker sees every example (with several, each worker reports its own count and rate)."""
+    """Evaluates exactly as TFX's Evaluator does, without a baseline that cannot answer every task; `custom_extractors`
+    reports progress against the counted total when one worker sees every example (with several, each worker reports its
+    own count and rate)."""
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        drop_unanswering_baseline(input_dict, exec_properties)
         total = None
         if one_local_worker(self._beam_pipeline_args):
             splits = json.loads(exec_properties.get(standard_component_specs.EXAMPLE_SPLITS_KEY) or "null") or _DEFAULT_SPLITS

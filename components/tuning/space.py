@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Optional, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from retrain.components.training_core.tasks import task_feature
 
@@ -97,18 +97,12 @@ class TuningConfig(BaseModel):
             )
         return self
 
-    @field_validator("strategy")
+    @field_validator("strategy", "pruning")
     @classmethod
-    def _known_strategy(cls, value: str) -> str:
-        if value not in STRATEGIES:
-            raise ValueError(f"unknown strategy {value!r}; expected one of: {', '.join(STRATEGIES)}")
-        return value
-
-    @field_validator("pruning")
-    @classmethod
-    def _known_pruning(cls, value: str) -> str:
-        if value not in PRUNING:
-            raise ValueError(f"unknown pruning {value!r}; expected one of: {', '.join(PRUNING)}")
+    def _known_choice(cls, value: str, info: ValidationInfo) -> str:
+        choices = {"strategy": STRATEGIES, "pruning": PRUNING}[str(info.field_name)]
+        if value not in choices:
+            raise ValueError(f"unknown {info.field_name} {value!r}; expected one of: {', '.join(choices)}")
         return value
 
     @model_validator(mode="after")
