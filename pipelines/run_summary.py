@@ -18,7 +18,7 @@ from ml_metadata.proto import metadata_store_pb2
 from retrain.components.branches import BRANCHES, BY_FRAMEWORK, ORIGINAL, Branch, branch_of_node
 from retrain.components.image_example_gen.properties import ACCEPTED_COUNT_PROPERTY, REJECTED_COUNT_PROPERTY, REJECTED_DIR
 from retrain.components.label_prep.type_name import LABEL_MAP_TYPE_NAME
-from retrain.components.versioned_pusher.evaluation import ACCURACY_METRIC, task_accuracies
+from retrain.components.versioned_pusher.evaluation import ACCURACY_METRIC, BASELINE_LEFT_OUT_PROPERTY, task_accuracies
 from retrain.components.versioned_pusher.properties import PUSH_OUTCOME_KEY
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ class ModelVerdict:
     baseline_accuracy: Optional[float] = None
     min_accuracy: Optional[float] = None  # the gate's minimum eval accuracy
     tasks: list[TaskAccuracy] = field(default_factory=list)  # several tasks only, the main one first
+    baseline_left_out: Optional[str] = None  # why the evaluator compared with no baseline although one was resolved
     blessed: Optional[bool] = None
     validation_failures: list[str] = field(default_factory=list)
     pushed: bool = False
@@ -172,6 +173,8 @@ def _read_model_artifact(type_name: str, artifact: metadata_store_pb2.Artifact, 
         verdict.blessed = bool(properties["blessed"].int_value)
     elif type_name == "ModelEvaluation":
         accuracies = task_accuracies(artifact.uri)
+        if BASELINE_LEFT_OUT_PROPERTY in properties:
+            verdict.baseline_left_out = properties[BASELINE_LEFT_OUT_PROPERTY].string_value
         main_task = next(iter(accuracies), "")
         verdict.accuracy, verdict.baseline_accuracy = accuracies.get(main_task, (None, None))
         if not brief:
@@ -224,9 +227,9 @@ def shown_verdicts(summary: RunSummary) -> list[tuple[Branch, ModelVerdict]]:
     return shown or [(ORIGINAL, ModelVerdict())]
 
 
-def _accuracy_text(accuracy: float, baseline_accuracy: Optional[float], min_accuracy: Optional[float]) -> str:
+def _accuracy_text(accuracy: float, baseline_accuracy: Optional[float], min_accuracy: Optional[float], left_out: Optional[str]) -> str:
     if baseline_accuracy is None:
-        text = f"{accuracy:.4f} (no baseline: no other blessed model yet)"
+        text = f"{accuracy:.4f} (no baseline: {'left out, ' + left_out if left_out else 'no other blessed model yet'})"
     else:
         text = f"{accuracy:.4f} (baseline {baseline_accuracy:.4f})"
     return text if min_accuracy is None else f"{text}, gate minimum {min_accuracy:.4f}"
@@ -237,12 +240,12 @@ def verdict_facts(verdict: ModelVerdict) -> list[tuple[str, str]]:
     facts = []
     if verdict.tasks:
         facts.extend(
-            (f"eval accuracy, task {task.task}", _accuracy_text(task.accuracy, task.baseline_accuracy, task.min_accuracy))
+            (f"eval accuracy, task {task.task}", _accuracy_text(task.accuracy, task.baseline_accuracy, task.min_accuracy, verdict.baseline_left_out))
             for task in verdict.tasks
             if task.accuracy is not None
         )
     elif verdict.accuracy is not None:
-        facts.append(("eval accuracy", _accuracy_text(verdict.accuracy, verdict.baseline_accuracy, verdict.min_accuracy)))
+        facts.append(("eval accuracy", _accuracy_text(verdict.accuracy, verdict.baseline_accuracy, verdict.min_accuracy, verdict.baseline_left_out)))
     if verdict.blessed is not None:
         facts.append(("blessed", "yes" if verdict.blessed else "no"))
     if verdict.push_reused:

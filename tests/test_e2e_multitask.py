@@ -14,7 +14,7 @@ import tensorflow as tf
 from retrain.components.digits_example import data as digits
 from retrain.components.digits_example.prepare import ExampleLayout
 from digits_records import write_digit_records
-from report_html import parse_report, table_rows
+from report_html import facts_of, parse_report, table_rows
 
 pytestmark = pytest.mark.e2e
 NAMES = {0: "zero", 1: "one", 2: "two", 3: "three"}
@@ -30,7 +30,9 @@ def _write_data(root: Path) -> None:
 def _task_accuracies(summary: str, title: str) -> dict[str, float]:
     """Each task's eval accuracy in one framework's block of the run summary (`TensorFlow model:` ...)."""
     block = summary.split(f"{title}:\n", 1)[1].split("\n\S", 1)[0]
-    found = re.findall(r"^  eval accuracy, task (\w+): ([\d.]+) \(no baseline[^)]*\), gate minimum", block, re.MULTILINE)
+    found = re.findall(
+        r"^  eval accuracy, task (\w+): ([\d.]+) \(no baseline: left out, the baseline model \S+ does not answer [^)]*\), gate minimum", block, re.M
+    )
     return {task: float(value) for task, value in found}
 
 
@@ -84,6 +86,7 @@ def test_adding_a_task_trains_one_model_per_framework_gated_per_task_pushed_once
         assert float(metrics["sparse_categorical_accuracy"]["pytorch candidate"]) == pytest.approx(shown["PyTorch model"][task], abs=1e-4)
         classes = {row["class"] for row in table_rows(report, f"per-class-{task}")}
         assert classes == (set(PARITY.values()) if task == "parity" else set(NAMES.values()))
+    assert "; not compared: the baseline model" in facts_of(report, "verdict-facts-tensorflow")["baseline model"]
     gate = table_rows(report, "thresholds")
     assert all(row["result"] == "pass" for row in gate)
     assert {(row["model"], row["task"], row["condition"]) for row in gate if "minimum" in row["condition"]} == {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, Optional
 
 import tensorflow as tf
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
@@ -16,6 +16,7 @@ from tfx.utils import path_utils, proto_utils
 
 from retrain.components.evaluator_progress.baseline import unanswered_tasks
 from retrain.components.evaluator_progress.expected import expected_examples
+from retrain.components.versioned_pusher.evaluation import BASELINE_LEFT_OUT_PROPERTY
 
 _DEFAULT_SPLITS = ["eval"]
 
@@ -43,21 +44,20 @@ def one_local_worker(beam_pipeline_args: list[str]) -> bool:
     return direct.direct_running_mode == "in_memory" or direct.direct_num_workers == 1
 
 
-def drop_unanswering_baseline(input_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
-    """Leaves the baseline out (with a line saying why) when it does not answer every task the gate reads."""
+def drop_unanswering_baseline(input_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> Optional[str]:
+    """Leaves the baseline out (with a line saying why) when it does not answer every task the gate reads; returns why, or None."""
     baselines = input_dict.get(standard_component_specs.BASELINE_MODEL_KEY) or []
     config_json = exec_properties.get(standard_component_specs.EVAL_CONFIG_KEY)
     if not baselines or not config_json:
-        return
+        return None
     eval_config = proto_utils.json_to_proto(config_json, tfma.EvalConfig())
     missing = unanswered_tasks(path_utils.serving_model_path(baselines[0].uri), eval_config)
-    if missing:
-        print(
-            f"[retrain] Evaluator: the baseline model {baselines[0].uri} does not answer {', '.join(missing)}; "
-            "evaluating without a baseline (value thresholds only)",
-            flush=True,
-        )
-        input_dict[standard_component_specs.BASELINE_MODEL_KEY] = []
+    if not missing:
+        return None
+    reason = f"the baseline model {baselines[0].uri} does not answer {', '.join(missing)}"
+    print(f"[retrain] Evaluator: {reason}; evaluating without a baseline (value thresholds only)", flush=True)
+    input_dict[standard_component_specs.BASELINE_MODEL_KEY] = []
+    return reason
 
 
 class Executor(evaluator_executor.Executor):
@@ -66,7 +66,11 @@ class Executor(evaluator_executor.Executor):
     own count and rate)."""
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
-        drop_unanswering_baseline(input_dict, exec_properties)
+        left_out = drop_unanswering_baseline(input_dict, exec_properties)
+        if left_out:
+            artifact_utils.get_single_instance(output_dict[standard_component_specs.EVALUATION_KEY]).set_string_custom_property(
+                BASELINE_LEFT_OUT_PROPERTY, left_out
+            )
         total = None
         if one_local_worker(self._beam_pipeline_args):
             splits = json.loads(exec_properties.get(standard_component_specs.EXAMPLE_SPLITS_KEY) or "null") or _DEFAULT_SPLITS

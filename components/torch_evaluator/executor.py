@@ -11,6 +11,8 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils, proto_utils
 
+from retrain.components.versioned_pusher.evaluation import BASELINE_LEFT_OUT_PROPERTY
+
 PREDICTIONS_FILE = os.path.join("predictions", "predictions.tfrecord")
 
 
@@ -57,3 +59,7 @@ class Executor(base_executor.BaseExecutor):
         write_predictions(predictions, {feature: ids[:, i].tolist() for i, feature in enumerate(label_features.values())}, probabilities)
         result = evaluate_predictions(predictions, gate, prediction_keys(compared), evaluation_uri)
         _bless(artifact_utils.get_single_instance(output_dict["blessing"]), result.validation_ok, model, baseline if compared else None)
+        if baseline is not None and not compared:
+            artifact_utils.get_single_instance(output_dict["evaluation"]).set_string_custom_property(
+                BASELINE_LEFT_OUT_PROPERTY, f"the baseline model {baseline.uri} does not answer every task of the candidate"
+            )

@@ -10,7 +10,9 @@ from retrain.components.versioned_pusher.metrics_records import load_local_metri
 
 ACCURACY_METRIC = "sparse_categorical_accuracy"  # TFMA name of the gate metric
 BASELINE_MODEL_NAME = "baseline"
-EVAL_CONFIG_FILE = "eval_config.json"  # tensorflow_model_analysis/writers/eval_config_writer.py EVAL_CONFIG_FILE + ".json"
+EVAL_CONFIG_FILE = "eval_config.json"
+# Custom property both evaluators set on their ModelEvaluation when they left the resolved baseline out, saying why.
+BASELINE_LEFT_OUT_PROPERTY = "baseline_left_out"  # tensorflow_model_analysis/writers/eval_config_writer.py EVAL_CONFIG_FILE + ".json"
 
 
 class MetricsKey(NamedTuple):

@@ -112,6 +112,8 @@ def _framework_verdict(branch: Branch, verdict: ModelVerdict, baseline: Optional
     """One model's box: headline, the facts the run summary prints, its baseline and why it failed the gate."""
     css, text = _headline(verdict)
     name = branch.framework
+    if baseline and verdict.baseline_left_out:
+        baseline = f"{baseline}; not compared: {verdict.baseline_left_out}"
     facts = [*verdict_facts(verdict), ("baseline model", baseline or "none (no other blessed model yet)")]
     parts = [
         f"<h3>{_e(branch.title)}</h3>",
