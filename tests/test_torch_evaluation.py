@@ -14,7 +14,7 @@ from retrain.components.branches import FRAMEWORK_PROPERTY, PYTORCH
 from retrain.components.torch_evaluator.gate import evaluate_predictions
 from retrain.components.torch_evaluator.predictions import prediction_keys, write_predictions
 from retrain.components.resolvers.framework import _only, framework_of
-from retrain.components.versioned_pusher.evaluation import gate_accuracies
+from retrain.components.versioned_pusher.evaluation import task_accuracies
 from retrain.pipelines.config import RetrainConfig
 from retrain.pipelines.pipeline import eval_config_for
 from retrain.pipelines.report.evaluation import load_evaluation
@@ -47,13 +47,13 @@ def _gate(tmp_path: Path, candidate: float, baseline: float | None, min_accuracy
 def test_first_model_is_gated_by_the_value_threshold_only(tmp_path: Path) -> None:
     result = _gate(tmp_path, candidate=0.9, baseline=None)
     assert result.validation_ok
-    assert gate_accuracies(str(tmp_path)) == (pytest.approx(0.9), None)
+    assert task_accuracies(str(tmp_path)) == {"": (pytest.approx(0.9), None)}
 
 
 def test_worse_candidate_fails_the_change_threshold_and_reads_like_the_evaluator(tmp_path: Path) -> None:
     result = _gate(tmp_path, candidate=0.85, baseline=0.95)
     assert not result.validation_ok
-    assert gate_accuracies(str(tmp_path)) == (pytest.approx(0.85), pytest.approx(0.95))
+    assert task_accuracies(str(tmp_path)) == {"": (pytest.approx(0.85), pytest.approx(0.95))}
     assert _validation_failures(str(tmp_path)) == [
         "sparse_categorical_accuracy changed by -0.1000 vs. the baseline; the gate allows at least -0.0000"
     ]

@@ -10,9 +10,9 @@ from retrain.components.versioned_pusher.metrics_records import load_local_metri
 
 ACCURACY_METRIC = "sparse_categorical_accuracy"  # TFMA name of the gate metric
 BASELINE_MODEL_NAME = "baseline"
-EVAL_CONFIG_FILE = "eval_config.json"
+EVAL_CONFIG_FILE = "eval_config.json"  # tensorflow_model_analysis/writers/eval_config_writer.py EVAL_CONFIG_FILE + ".json"
 # Custom property both evaluators set on their ModelEvaluation when they left the resolved baseline out, saying why.
-BASELINE_LEFT_OUT_PROPERTY = "baseline_left_out"  # tensorflow_model_analysis/writers/eval_config_writer.py EVAL_CONFIG_FILE + ".json"
+BASELINE_LEFT_OUT_PROPERTY = "baseline_left_out"
 
 
 class MetricsKey(NamedTuple):
@@ -88,9 +88,3 @@ def task_accuracies(evaluation_uri: str) -> dict[str, GateAccuracy]:
     order = [task for task in gated_tasks(evaluation_uri) if task in found]
     order += sorted(task for task in found if task not in order)
     return {task: GateAccuracy(found[task].get("candidate"), found[task].get("baseline")) for task in order}
-
-
-def gate_accuracies(evaluation_uri: str) -> GateAccuracy:
-    """(candidate accuracy, baseline accuracy) of the main task (the only one, or the gate's first) on the overall slice."""
-    accuracies = task_accuracies(evaluation_uri)
-    return next(iter(accuracies.values()), GateAccuracy(None, None))
