@@ -61,6 +61,7 @@ def _time_plain_loop(input_base: Path, output_dir: Path) -> tuple[float, int]:
 
     import tensorflow as tf
 
+    from retrain.components.image_example_gen.gzip_records import GZIP_LEVEL
     from retrain.components.image_example_gen.records import classify, folder_item
     from retrain.components.image_example_gen.settings import IngestSettings
 
@@ -69,7 +70,9 @@ def _time_plain_loop(input_base: Path, output_dir: Path) -> tuple[float, int]:
     writers = {}
     for split in ("train", "eval"):
         (output_dir / f"Split-{split}").mkdir(parents=True)
-        writers[split] = tf.io.TFRecordWriter(str(output_dir / f"Split-{split}" / "data.gz"), options="GZIP")
+        writers[split] = tf.io.TFRecordWriter(
+            str(output_dir / f"Split-{split}" / "data.gz"), options=tf.io.TFRecordOptions(compression_type="GZIP", compression_level=GZIP_LEVEL)
+        )
     accepted = 0
     for path in sorted(input_base.glob("*/*")):
         item = folder_item(str(path), str(input_base))

@@ -96,9 +96,9 @@ def _tf_trainer(case: str, handle: str, x: np.ndarray, y: np.ndarray, epochs: in
 def _plain_keras(case: str, handle: str, x: np.ndarray, y: np.ndarray, epochs: int, workdir: str) -> Callable[[], Any]:
     import tensorflow as tf
 
-    from retrain.components.hub_trainer.autograph import skip_tf_keras_conversion
+    from retrain.components.hub_trainer.autograph import skip_library_conversion
 
-    skip_tf_keras_conversion()  # a process-wide AutoGraph rule, not trainer machinery: the baseline gets it too
+    skip_library_conversion()  # a process-wide AutoGraph rule, not trainer machinery: the baseline gets it too
     num_classes = int(y.max()) + 1
     model = _tf_model(case, handle, x, num_classes)
     one_hot = tf.one_hot(y, num_classes).numpy()

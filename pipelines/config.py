@@ -389,7 +389,7 @@ class RunnerConfig(_Section):
     """Orchestration: runner, Beam options, caching, where artifacts and metadata live."""
 
     type: Literal["beam", "local"] = "beam"
-    beam_args: tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+    beam_args: tuple[str, ...] = ()  # Beam's defaults: the DirectRunner, in memory, one worker (see README: Scaling out Beam)
     enable_cache: bool = True
     pipeline_root: Optional[Path] = None
     metadata_path: Optional[Path] = None

@@ -16,6 +16,7 @@ from retrain.pipelines.leftovers import remove_interrupted_outputs
 from retrain.pipelines.preflight import check_backbone, run_preflight
 from retrain.pipelines.run_lock import hold_run_lock
 from retrain.pipelines.run_states import FAILED, FINISHED, INTERRUPTED, mark_runs
+from retrain.pipelines.run_tempdir import run_tempdir
 from retrain.pipelines.run_summary import RunSummary, last_execution_id, summarize_run
 
 RunnerName = Literal["beam", "local"]
@@ -26,7 +27,8 @@ def run_locally(config: RetrainConfig, output_dir: Path, runner: Optional[Runner
 
     With `span_window: N`, spans of the window on disk that were never ingested are ingested first (pipelines/backfill.py).
     The whole run holds the store's run lock (pipelines/run_lock.py); under it, outputs left by steps of
-    earlier runs that were killed are removed first (pipelines/leftovers.py).
+    earlier runs that were killed are removed first (pipelines/leftovers.py). Libraries' temporary files go to a
+    directory of the run's own, removed when it ends (pipelines/run_tempdir.py).
     """
     paths = resolve_run_paths(config, output_dir)
     check_backbone(config)  # a user-given handle fails fast, before the example is prepared
@@ -35,7 +37,7 @@ def run_locally(config: RetrainConfig, output_dir: Path, runner: Optional[Runner
         run_preflight(config)  # users' data is checked before anything is written
     paths.output_dir.mkdir(parents=True, exist_ok=True)
     paths.metadata_path.parent.mkdir(parents=True, exist_ok=True)
-    with hold_run_lock(paths.metadata_path):  # RunLocked (one line) when another run uses this store
+    with hold_run_lock(paths.metadata_path), run_tempdir():  # RunLocked (one line) when another run uses this store
         for leftover in remove_interrupted_outputs(paths.metadata_path, paths.pipeline_root):
             print(f"[retrain] removed the output of an interrupted step: {leftover}", flush=True)
         config = materialize_builtin_example(config, paths)  # named backbones resolved, the built-in example prepared

@@ -164,14 +164,15 @@ def test_settings_travel_in_custom_config() -> None:
         IngestSettings(max_image_pixels=0)
 
 
-def test_records_framed_and_compressed_one_by_one_read_as_one_gzip_tfrecord_file(tmp_path: Path) -> None:
+def test_records_framed_one_by_one_and_joined_as_gzip_members_read_as_one_gzip_tfrecord_file(tmp_path: Path) -> None:
     records = [b"", b"x", _image(1, "PNG"), _image(2, "JPEG") * 3]
     with tf.io.TFRecordWriter(str(tmp_path / "reference.tfrecord")) as writer:
         for record in records:
             writer.write(record)
     assert b"".join(map(tfrecord_frame, records)) == (tmp_path / "reference.tfrecord").read_bytes()
 
-    (tmp_path / "members.gz").write_bytes(b"".join(gzip_member(tfrecord_frame(record)) for record in records))
+    batches = [records[:1], records[1:3], records[3:]]
+    (tmp_path / "members.gz").write_bytes(b"".join(gzip_member(b"".join(map(tfrecord_frame, batch))) for batch in batches))
     assert [r.numpy() for r in tf.data.TFRecordDataset(str(tmp_path / "members.gz"), compression_type="GZIP")] == records
 
 

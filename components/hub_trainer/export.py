@@ -18,6 +18,7 @@ from typing import Mapping, Sequence
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from retrain.components.hub_trainer.autograph import skip_library_conversion
 from retrain.components.trainer_settings import TrainerSettings
 from retrain.components.training_core.features import MODEL_INPUT
 from retrain.components.training_core.tasks import task_feature
@@ -66,6 +67,7 @@ def export_serving_model(
 
     `class_names`: the classes in id order; with several tasks (the model outputs {task: logits}), {task: classes}.
     """
+    skip_library_conversion()
     model.tft_layer = tft_output.transform_features_layer()
     several = isinstance(class_names, Mapping)
     task_class_names = {task: tf.constant(list(names)) for task, names in class_names.items()} if isinstance(class_names, Mapping) else {}

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import tensorflow as tf
 
 from retrain.components.hub_trainer.augmentation import augment_images
-from retrain.components.hub_trainer.autograph import skip_tf_keras_conversion
+from retrain.components.hub_trainer.autograph import skip_library_conversion
 from retrain.components.hub_trainer.checkpoints import EpochCheckpoint, completed_epochs, restore
 from retrain.components.hub_trainer.embeddings import embed, head_model
 from retrain.components.hub_trainer.features import model_input
@@ -115,7 +115,6 @@ def _fit(
     callbacks: Sequence[tf.keras.callbacks.Callback],
     verbose: int,
 ) -> tf.keras.callbacks.History:
-    skip_tf_keras_conversion()
     if verbose:
         callbacks = [EpochProgress(), *callbacks]
     return model.fit(
@@ -219,6 +218,7 @@ def train_classifier(
     accuracy and restores the best weights. With `checkpoint_dir`, every epoch is
     checkpointed there and a re-run resumes after the latest checkpoint.
     """
+    skip_library_conversion()
     batch_size = batch_size or plan.batch_size
     train = _batches(train, batch_size, plan.seed)
     validation = _batches(validation, batch_size, None)

@@ -5,11 +5,11 @@ manifest layout: the manifest's rows) -> Reshuffle -> batches that a thread pool
 confines (confinement.py: only real paths inside input_base or an allowed root are
 read), reads, fully decodes (PIL; normalise.py re-encodes what TensorFlow would
 decode wrongly), turns into tf.Examples, assigns to output splits (TFX's
-hash partition) and frames + GZIP-compresses record by record (gzip_records) ->
-one GZIP TFRecord sink per output split. Every per-image step runs on the pool
-(file reads, PIL's decoders, hashing and zlib release the GIL), so one Beam worker
-keeps every core busy; TFX's stock WriteSplit would deflate all image bytes again
-in one serial step.
+hash partition) and frames each record; each batch's framed records per output split
+become one gzip member (gzip_records) -> one GZIP TFRecord sink per output split.
+Every per-image step runs on the pool (file reads, PIL's decoders and hashing
+release the GIL), so one Beam worker keeps every core busy; TFX's stock WriteSplit
+would deflate all image bytes again in one serial step.
 
 The rejected records (`rejected-*.jsonl`, one JSON object `{"path", "reason"}` a line)
 and `counts.json` go to `<examples uri>/rejected/Split-<input split>/`; after the
@@ -42,7 +42,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from retrain.components.image_example_gen.confinement import OUTSIDE_REASON, Confinement
-from retrain.components.image_example_gen.gzip_records import OutputSplits, encode_example
+from retrain.components.image_example_gen.gzip_records import OutputSplits, encode_example, gzip_member
 from retrain.components.image_example_gen.gzip_sink import write_gzip_members
 from retrain.components.image_example_gen.records import (
     ImageItem,
@@ -131,7 +131,7 @@ def _encode_item(item: ImageItem, settings: IngestSettings, confinement: Confine
 
 
 class _EncodeImages(beam.DoFn):
-    """A batch of image items -> per output split one byte string of gzip-member records; rejections; the accepted count.
+    """A batch of image items -> per output split one gzip member of framed records; rejections; the accepted count.
 
     Everything per image runs on a thread pool, so one Beam worker keeps every core of its machine busy.
     """
@@ -147,17 +147,17 @@ class _EncodeImages(beam.DoFn):
 
     def process(self, items: list[ImageItem]) -> Iterator[beam.pvalue.TaggedOutput]:
         assert self._pool is not None, "setup() creates the thread pool"
-        records: dict[int, list[bytes]] = defaultdict(list)
+        framed: dict[int, list[bytes]] = defaultdict(list)
         for outcome in self._pool.map(
             _encode_item, items, itertools.repeat(self._settings), itertools.repeat(self._confinement), itertools.repeat(self._splits)
         ):
             if isinstance(outcome, Rejection):
                 yield _rejected(outcome)
             else:
-                records[outcome[0]].append(outcome[1])
-        for index, members in records.items():
-            yield beam.pvalue.TaggedOutput(_split_tag(index), b"".join(members))
-        yield beam.pvalue.TaggedOutput(_ACCEPTED, sum(len(members) for members in records.values()))
+                framed[outcome[0]].append(outcome[1])
+        for index, records in framed.items():
+            yield beam.pvalue.TaggedOutput(_split_tag(index), gzip_member(b"".join(records)))
+        yield beam.pvalue.TaggedOutput(_ACCEPTED, sum(len(records) for records in framed.values()))
 
     def teardown(self) -> None:
         if self._pool is not None:
@@ -226,7 +226,7 @@ def _ingest_split(
     splits: OutputSplits,
     report_uri: str,
 ) -> list[beam.pvalue.PCollection]:
-    """One input split's images as gzip-member records, one PCollection per output split in `splits`.
+    """One input split's images as gzip members of framed records, one PCollection per output split in `splits`.
 
     Its rejections and counts are written to `report_uri`.
     """
