@@ -61,7 +61,7 @@ def _time_plain_loop(input_base: Path, output_dir: Path) -> tuple[float, int]:
 
     import tensorflow as tf
 
-    from retrain.components.image_example_gen.gzip_records import GZIP_LEVEL
+    from retrain.components.image_example_gen.gzip_sink import GZIP_LEVEL
     from retrain.components.image_example_gen.records import classify, folder_item
     from retrain.components.image_example_gen.settings import IngestSettings
 

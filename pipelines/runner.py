@@ -7,6 +7,7 @@ from typing import Any, Literal, Optional
 
 from tfx import v1 as tfx
 
+from retrain.components.compat.beam_private import use_hardware_crc32c
 from retrain.pipelines.backfill import backfill_spans
 from retrain.pipelines.builtin_example import materialize_builtin_example
 from retrain.pipelines.config import RetrainConfig
@@ -30,6 +31,7 @@ def run_locally(config: RetrainConfig, output_dir: Path, runner: Optional[Runner
     earlier runs that were killed are removed first (pipelines/leftovers.py). Libraries' temporary files go to a
     directory of the run's own, removed when it ends (pipelines/run_tempdir.py).
     """
+    use_hardware_crc32c()  # Beam's TFRecord checksums at CPU speed (components/compat/beam_private.py)
     paths = resolve_run_paths(config, output_dir)
     check_backbone(config)  # a user-given handle fails fast, before the example is prepared
     builtin = config.data.example is not None

@@ -23,6 +23,7 @@ from tensorflow_model_analysis.writers import eval_config_writer
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
+from retrain.components.compat.beam_private import beam_crc32c_function, use_hardware_crc32c
 from retrain.components.compat.tf_private import skip_autograph_conversion
 from retrain.components.compat.tfma_files import metrics_for_slice_pb2
 from retrain.components.compat.tfma_private import serialize_eval_run
@@ -164,3 +165,22 @@ def test_skip_autograph_conversion_calls_the_module_unconverted(tmp_path: Path, 
     assert len(autograph_config.CONVERSION_RULES) == rules + 1, "the rule is added once"
     with pytest.raises(TypeError, match="bool"):  # unconverted: a graph tensor used as a Python bool
         tf.function(call)(tf.constant(-2.0))
+
+
+def test_use_hardware_crc32c_makes_beams_tfrecord_coder_checksum_with_google_crc32c(tmp_path: Path) -> None:
+    import apache_beam as beam
+    import google_crc32c
+
+    records = [b"", b"a", bytes(range(256)) * 100]
+    with tf.io.TFRecordWriter(str(tmp_path / "reference.tfrecord")) as writer:
+        for record in records:
+            writer.write(record)
+    use_hardware_crc32c()
+    assert beam_crc32c_function() is google_crc32c.value
+    with beam.Pipeline() as pipeline:
+        _ = pipeline | beam.Create(records) | beam.io.WriteToTFRecord(str(tmp_path / "beam"), shard_name_template="")
+    assert (tmp_path / "beam").read_bytes() == (tmp_path / "reference.tfrecord").read_bytes(), "the same checksums as TensorFlow's"
+    with beam.Pipeline() as pipeline:
+        read = pipeline | beam.io.ReadFromTFRecord(str(tmp_path / "reference.tfrecord"))
+        _ = read | beam.combiners.ToList() | beam.Map(lambda got: (tmp_path / "read").write_bytes(b"|".join(got)))
+    assert (tmp_path / "read").read_bytes() == b"|".join(records)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 from pathlib import Path
 
 import retrain.components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import apache_beam as beam
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -15,7 +17,8 @@ from sklearn.datasets import load_digits
 from tfx import v1 as tfx
 
 from retrain.components.image_example_gen.component import ImageFolderExampleGen
-from retrain.components.image_example_gen.gzip_records import gzip_member, tfrecord_frame
+from retrain.components.image_example_gen.framing import tfrecord_frame
+from retrain.components.image_example_gen.gzip_sink import write_framed_records
 from retrain.components.image_example_gen.records import (
     ImageItem,
     InvalidImage,
@@ -164,16 +167,26 @@ def test_settings_travel_in_custom_config() -> None:
         IngestSettings(max_image_pixels=0)
 
 
-def test_records_framed_one_by_one_and_joined_as_gzip_members_read_as_one_gzip_tfrecord_file(tmp_path: Path) -> None:
+def test_framed_batches_are_written_as_gzip_tfrecord_shards_that_tensorflow_and_beam_read(tmp_path: Path) -> None:
     records = [b"", b"x", _image(1, "PNG"), _image(2, "JPEG") * 3]
     with tf.io.TFRecordWriter(str(tmp_path / "reference.tfrecord")) as writer:
         for record in records:
             writer.write(record)
     assert b"".join(map(tfrecord_frame, records)) == (tmp_path / "reference.tfrecord").read_bytes()
 
-    batches = [records[:1], records[1:3], records[3:]]
-    (tmp_path / "members.gz").write_bytes(b"".join(gzip_member(b"".join(map(tfrecord_frame, batch))) for batch in batches))
-    assert [r.numpy() for r in tf.data.TFRecordDataset(str(tmp_path / "members.gz"), compression_type="GZIP")] == records
+    batches = [b"".join(map(tfrecord_frame, batch)) for batch in (records[:1], records[1:3], records[3:])]
+    with beam.Pipeline() as pipeline:
+        _ = pipeline | beam.Create(batches) | write_framed_records(str(tmp_path / "Split-train"))
+    shards = sorted((tmp_path / "Split-train").glob("data_tfrecord-*.gz"))
+    assert shards, "the sink wrote no shard"
+    for shard in shards:
+        assert gzip.decompress(shard.read_bytes())  # each shard is one gzip stream (a valid GZIP file)
+    from_tf = [r.numpy() for r in tf.data.TFRecordDataset([str(shard) for shard in shards], compression_type="GZIP")]
+    with beam.Pipeline() as pipeline:
+        from_beam = pipeline | beam.io.ReadFromTFRecord(str(tmp_path / "Split-train" / "*.gz"))
+        _ = from_beam | beam.combiners.ToList() | beam.Map(lambda read: (tmp_path / "from_beam").write_bytes(b"|".join(sorted(read))))
+    assert sorted(from_tf) == sorted(records)
+    assert (tmp_path / "from_beam").read_bytes() == b"|".join(sorted(records))
 
 
 # --- real runs in a local TFX pipeline ---------------------------------------------------------------------------

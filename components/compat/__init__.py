@@ -1,6 +1,6 @@
 """The upgrade seam: every private TFX / TensorFlow / TFMA symbol the project uses, one function each.
 
-Pinned upstream versions: TFX 1.16.0, TensorFlow 2.16.2, TFMA 0.47.1. Each
+Pinned upstream versions: TFX 1.16.0, TensorFlow 2.16.2, TFMA 0.47.1, Apache Beam 2.61.0. Each
 function's docstring names the upstream file it reaches into and why the project
 needs it; `tests/test_compat.py` holds one contract test per symbol, so an upgrade
 that changes a symbol's signature or the behaviour relied on fails there, by name,
@@ -11,4 +11,5 @@ and this package is the one place to adapt.
 - `tfma_private`: the EvalRun serialization behind TFMA's `eval_config.json`.
 - `tfma_files`: TFMA's generated metrics proto, loaded without importing TFMA (for `retrain history`).
 - `tf_private`: AutoGraph's module conversion rules.
+- `beam_private`: the CRC32C function of Beam's TFRecord coder.
 """

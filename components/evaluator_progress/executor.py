@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any, Optional
 
+import numpy as np
 import tensorflow as tf
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from tfx import types
@@ -19,6 +20,19 @@ from retrain.components.evaluator_progress.expected import expected_examples
 from retrain.components.versioned_pusher.evaluation import BASELINE_LEFT_OUT_PROPERTY
 
 _DEFAULT_SPLITS = ["eval"]
+
+
+def summarised_array_printing() -> Any:
+    """NumPy print options under which a tensor's repr shows a few elements, whatever the batch.
+
+    TFMA calls the model's signatures positionally with each batch of serialized
+    examples; the structured binding of a SavedModel signature (keyword-only) fails and
+    TensorFlow falls back to the flat one, which succeeds, but first formats the whole
+    batch into the discarded TypeError's message (`bind_function_inputs` in
+    tensorflow/python/eager/polymorphic_function/function_type_utils.py): every image's
+    bytes, ~3.8 s of a 15 s Evaluator at 20,000 images.
+    """
+    return np.printoptions(threshold=8, edgeitems=2)
 
 
 def count_records(directories: list[str]) -> int:
@@ -76,5 +90,5 @@ class Executor(evaluator_executor.Executor):
             splits = json.loads(exec_properties.get(standard_component_specs.EXAMPLE_SPLITS_KEY) or "null") or _DEFAULT_SPLITS
             examples = input_dict[standard_component_specs.EXAMPLES_KEY]
             total = count_records([uri for split in splits for uri in artifact_utils.get_split_uris(examples, split)])
-        with expected_examples(total):
+        with expected_examples(total), summarised_array_printing():
             super().Do(input_dict, output_dict, exec_properties)

@@ -5,8 +5,8 @@ manifest layout: the manifest's rows) -> Reshuffle -> batches that a thread pool
 confines (confinement.py: only real paths inside input_base or an allowed root are
 read), reads, fully decodes (PIL; normalise.py re-encodes what TensorFlow would
 decode wrongly), turns into tf.Examples, assigns to output splits (TFX's
-hash partition) and frames each record; each batch's framed records per output split
-become one gzip member (gzip_records) -> one GZIP TFRecord sink per output split.
+hash partition) and frames each record (framing) -> one GZIP TFRecord sink per
+output split, each shard one gzip stream (gzip_sink).
 Every per-image step runs on the pool (file reads, PIL's decoders and hashing
 release the GIL), so one Beam worker keeps every core busy; TFX's stock WriteSplit
 would deflate all image bytes again in one serial step.
@@ -42,8 +42,8 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from retrain.components.image_example_gen.confinement import OUTSIDE_REASON, Confinement
-from retrain.components.image_example_gen.gzip_records import OutputSplits, encode_example, gzip_member
-from retrain.components.image_example_gen.gzip_sink import write_gzip_members
+from retrain.components.image_example_gen.framing import OutputSplits, encode_example
+from retrain.components.image_example_gen.gzip_sink import write_framed_records
 from retrain.components.image_example_gen.records import (
     ImageItem,
     ManifestError,
@@ -62,7 +62,7 @@ from retrain.components.image_example_gen.settings import IngestSettings
 _REJECTED = "rejected"
 _ACCEPTED = "accepted"
 _READ_BATCH_SIZE = 64  # images handed to the thread pool at a time
-_Encoded = tuple[int, bytes]  # (output split index, the record as a gzip member)
+_Encoded = tuple[int, bytes]  # (output split index, the framed record)
 
 
 def report_dir(examples_uri: str, split_name: str) -> str:
@@ -131,7 +131,7 @@ def _encode_item(item: ImageItem, settings: IngestSettings, confinement: Confine
 
 
 class _EncodeImages(beam.DoFn):
-    """A batch of image items -> per output split one gzip member of framed records; rejections; the accepted count.
+    """A batch of image items -> per output split the batch's framed records as one byte string; rejections; the accepted count.
 
     Everything per image runs on a thread pool, so one Beam worker keeps every core of its machine busy.
     """
@@ -156,7 +156,7 @@ class _EncodeImages(beam.DoFn):
             else:
                 framed[outcome[0]].append(outcome[1])
         for index, records in framed.items():
-            yield beam.pvalue.TaggedOutput(_split_tag(index), gzip_member(b"".join(records)))
+            yield beam.pvalue.TaggedOutput(_split_tag(index), b"".join(records))
         yield beam.pvalue.TaggedOutput(_ACCEPTED, sum(len(records) for records in framed.values()))
 
     def teardown(self) -> None:
@@ -226,7 +226,7 @@ def _ingest_split(
     splits: OutputSplits,
     report_uri: str,
 ) -> list[beam.pvalue.PCollection]:
-    """One input split's images as gzip members of framed records, one PCollection per output split in `splits`.
+    """One input split's images as batches of framed records, one PCollection per output split in `splits`.
 
     Its rejections and counts are written to `report_uri`.
     """
@@ -296,7 +296,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     pipeline, input_split, exec_properties[standard_component_specs.INPUT_BASE_KEY], settings, splits, report_dirs[input_split.name]
                 )
                 for name, split_records in zip(splits.names, records):
-                    _ = split_records | f"WriteSplit[{name}]" >> write_gzip_members(artifact_utils.get_split_uri([examples], name))
+                    _ = split_records | f"WriteSplit[{name}]" >> write_framed_records(artifact_utils.get_split_uri([examples], name))
         self._set_formats(examples, exec_properties)
 
         counts = {name: _read_counts(directory) for name, directory in report_dirs.items()}

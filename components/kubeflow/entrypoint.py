@@ -86,6 +86,9 @@ def run_parsed(parsed: tuple[argparse.Namespace, list[str]]) -> None:
     """Runs one step's executor on its repaired ExecutorInput, then maps the reported output URIs back."""
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
+    from retrain.components.compat.beam_private import use_hardware_crc32c
+
+    use_hardware_crc32c()
     register_artifact_types()
     register_text_ops()
     args, beam_args = parsed

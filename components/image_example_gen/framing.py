@@ -1,15 +1,8 @@
-"""GZIP TFRecord files written in parallel: records framed on worker threads, each batch one gzip member.
+"""TFRecord framing on worker threads, and TFX's output splits.
 
-A gzip file may be a concatenation of members (RFC 1952 §2.2); TensorFlow's and
-Beam's GZIP TFRecord readers both read such files as one stream. So each worker
-thread frames (length, CRCs) its own records, each batch of framed records becomes
-one gzip member, and the writer only concatenates bytes. Members hold batches, not
-single records: Beam's Python reader (`CompressedFile`, used by LabelPrep,
-StatisticsGen and Transform) copies the rest of its 16 MiB read buffer at the end of
-every member, so one member per 30 KB image made every later read quadratic in
-members per buffer. The members are deflate's stored blocks (level 0): encoded
-images do not compress (JPEG/PNG digits: 0.987 of their size at level 1, 47 MB/s,
-against 700 MB/s stored), and GZIP is what TFX's readers of ExampleGen output expect.
+Each worker thread frames (length, CRCs) its own records; the sink (gzip_sink) only
+wraps the framed bytes of each shard in one gzip stream, so no serial step deflates
+every image again after the parallel read.
 
 Output splits follow TFX's ExampleGen exactly (its `_PartitionFn`, via retrain.components.compat: sha256 of the
 serialized example, or of the partition feature, modulo the hash buckets), so a
@@ -19,7 +12,6 @@ split assignment never depends on which ExampleGen wrote the data.
 from __future__ import annotations
 
 import functools
-import gzip
 import itertools
 import struct
 from dataclasses import dataclass
@@ -31,7 +23,6 @@ from tfx.proto import example_gen_pb2
 
 from retrain.components.compat.tfx_private import example_gen_partition
 
-GZIP_LEVEL = 0  # stored blocks: encoded images do not compress (see the module doc)
 _CRC_MASK_DELTA = 0xA282EAD8
 
 
@@ -45,11 +36,6 @@ def tfrecord_frame(record: bytes) -> bytes:
     """`record` in TFRecord framing: length, masked CRC32C of the length, data, masked CRC32C of the data."""
     length = struct.pack("<Q", len(record))
     return b"".join((length, _masked_crc32c(length), record, _masked_crc32c(record)))
-
-
-def gzip_member(data: bytes) -> bytes:
-    """`data` as one complete gzip member (fixed mtime, so equal inputs give equal bytes)."""
-    return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
 
 
 @dataclass(frozen=True)
@@ -74,6 +60,6 @@ class OutputSplits:
 
 
 def encode_example(example: tf.train.Example, splits: OutputSplits) -> tuple[int, bytes]:
-    """One example -> (its output split, its record framed for a TFRecord file); `gzip_member` of framed records joins them."""
+    """One example -> (its output split, its record framed for a TFRecord file)."""
     serialized = example.SerializeToString(deterministic=True)
     return splits.index_of(example, serialized), tfrecord_frame(serialized)
