@@ -14,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from tfx import v1 as tfx
+from tfx.dsl.io import fileio
+from tfx.orchestration.pipeline import Pipeline
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.proto import example_gen_pb2
 
@@ -38,7 +39,7 @@ def spans_on_disk(input_base: str, patterns: list[str]) -> list[int]:
         if not (match_span or match_date):
             return []
         glob, regex = span_glob_and_regex(input_base, split, match_span, match_date, match_version)
-        found = {span_of_path(path, regex, match_span, match_date, match_version) for path in tfx.dsl.io.fileio.glob(glob)}
+        found = {span_of_path(path, regex, match_span, match_date, match_version) for path in fileio.glob(glob)}
         common = found if index == 0 else common & found
     return sorted(common)
 
@@ -63,7 +64,7 @@ def spans_to_backfill(on_disk: list[int], ingested: set[int], window: int) -> li
     return [span for span in on_disk[-window:-1] if span not in ingested]
 
 
-def backfill_spans(config: RetrainConfig, paths: RunPaths, run: Callable[[tfx.dsl.Pipeline], None]) -> list[int]:
+def backfill_spans(config: RetrainConfig, paths: RunPaths, run: Callable[[Pipeline], None]) -> list[int]:
     """Ingests the window's missing spans, oldest first, each by the pipeline's ExampleGen pinned to it; returns them."""
     assert config.data.path is not None, "the data path is set before the pipeline is built"
     if config.data.span_window <= 1:

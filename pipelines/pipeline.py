@@ -19,7 +19,24 @@ from typing import Any, Callable, Literal, Optional
 
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2
-from tfx import v1 as tfx
+from tfx.components.example_gen.csv_example_gen.component import CsvExampleGen
+from tfx.components.example_validator.component import ExampleValidator
+from tfx.components.example_gen.import_example_gen.component import ImportExampleGen
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.components.schema_gen.component import SchemaGen
+from tfx.components.statistics_gen.component import StatisticsGen
+from tfx.components.trainer.component import Trainer
+from tfx.components.tuner.component import Tuner
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.span_range_strategy import SpanRangeStrategy
+from tfx.orchestration import metadata
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import example_gen_pb2
+from tfx.proto import pusher_pb2
+from tfx.proto import range_config_pb2
+from tfx.proto import trainer_pb2
+from tfx.types import standard_artifacts
+from tfx.types.channel import Channel
 from tfx.dsl.components.base.base_component import BaseComponent
 from tfx.dsl.components.base.base_node import BaseNode
 
@@ -59,27 +76,27 @@ _HASH_BUCKETS = 100
 Target = Literal["local", "kfp", "vertex"]  # local: Beam/Local runner; kfp, vertex: KubeflowV2DagRunner (pipelines/kubeflow)
 
 
-def example_gen_for(config: RetrainConfig, range_config: Optional[tfx.proto.RangeConfig] = None) -> BaseComponent:
+def example_gen_for(config: RetrainConfig, range_config: Optional[range_config_pb2.RangeConfig] = None) -> BaseComponent:
     """The pipeline's ExampleGen for `config`'s data (pinned to spans by `range_config`, e.g. for back-filling)."""
     data = config.data
     if data.path is None:
         raise ValueError("data.path is not set: materialise the built-in example before building the pipeline")
     if data.train_pattern is not None and data.eval_pattern is not None:
-        input_config = tfx.proto.Input(
+        input_config = example_gen_pb2.Input(
             splits=[
-                tfx.proto.Input.Split(name="train", pattern=data.train_pattern),
-                tfx.proto.Input.Split(name="eval", pattern=data.eval_pattern),
+                example_gen_pb2.Input.Split(name="train", pattern=data.train_pattern),
+                example_gen_pb2.Input.Split(name="eval", pattern=data.eval_pattern),
             ]
         )
         output_config = None
     else:
         eval_buckets = max(1, round(data.eval_fraction * _HASH_BUCKETS))
-        input_config = tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=data.input_patterns()[0])])
-        output_config = tfx.proto.Output(
-            split_config=tfx.proto.SplitConfig(
+        input_config = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern=data.input_patterns()[0])])
+        output_config = example_gen_pb2.Output(
+            split_config=example_gen_pb2.SplitConfig(
                 splits=[
-                    tfx.proto.SplitConfig.Split(name="train", hash_buckets=_HASH_BUCKETS - eval_buckets),
-                    tfx.proto.SplitConfig.Split(name="eval", hash_buckets=eval_buckets),
+                    example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=_HASH_BUCKETS - eval_buckets),
+                    example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_buckets),
                 ]
             )
         )
@@ -97,7 +114,7 @@ def example_gen_for(config: RetrainConfig, range_config: Optional[tfx.proto.Rang
             output_config=output_config,
             range_config=range_config,
         )
-    example_gen_class = tfx.components.ImportExampleGen if data.format == "tfrecord" else tfx.components.CsvExampleGen
+    example_gen_class = ImportExampleGen if data.format == "tfrecord" else CsvExampleGen
     return example_gen_class(input_base=str(data.path), input_config=input_config, output_config=output_config, range_config=range_config)
 
 
@@ -105,32 +122,32 @@ def _span_window(config: RetrainConfig, example_gen: BaseComponent) -> Optional[
     """A resolver over the newest `span_window` spans ExampleGen has ingested (None for one span)."""
     if config.data.span_window <= 1:
         return None
-    resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.SpanRangeStrategy,
+    resolver = Resolver(
+        strategy_class=SpanRangeStrategy,
         config={"range_config": rolling_window(config.data.span_window)},
-        examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples, producer_component_id=example_gen.id, output_key="examples"),
+        examples=Channel(type=standard_artifacts.Examples, producer_component_id=example_gen.id, output_key="examples"),
     ).with_id("span_window_resolver")
     resolver.add_upstream_node(example_gen)  # so this run's newest span is in the window
     return resolver
 
 
-def _tf_tuner(examples: tfx.dsl.Channel, transform_graph: tfx.dsl.Channel, custom_config: dict[str, Any]) -> BaseComponent:
-    return tfx.components.Tuner(
+def _tf_tuner(examples: Channel, transform_graph: Channel, custom_config: dict[str, Any]) -> BaseComponent:
+    return Tuner(
         tuner_fn=TUNER_FN,
         examples=examples,
         transform_graph=transform_graph,
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        train_args=trainer_pb2.TrainArgs(splits=["train"]),
+        eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
         custom_config=custom_config,
     )
 
 
-def _torch_tuner(examples: tfx.dsl.Channel, transform_graph: tfx.dsl.Channel, custom_config: dict[str, Any]) -> BaseComponent:
+def _torch_tuner(examples: Channel, transform_graph: Channel, custom_config: dict[str, Any]) -> BaseComponent:
     return TorchTuner(examples=examples, transform_graph=transform_graph, custom_config=custom_config)
 
 
 def _tf_trainer(**inputs: Any) -> BaseComponent:
-    return tfx.components.Trainer(run_fn=TRAINER_FN, **inputs)
+    return Trainer(run_fn=TRAINER_FN, **inputs)
 
 
 def _kubeflow_tf_trainer(**inputs: Any) -> BaseComponent:
@@ -141,12 +158,12 @@ def _kubeflow_torch_trainer(**inputs: Any) -> BaseComponent:
     return kubeflow_consumers.TorchTrainer(epochs=kubeflow_steps.epochs_parameter(), **inputs)
 
 
-def _tf_evaluation_data(examples: tfx.dsl.Channel, transform: BaseComponent) -> dict[str, tfx.dsl.Channel]:
+def _tf_evaluation_data(examples: Channel, transform: BaseComponent) -> dict[str, Channel]:
     """TFMA evaluates the raw examples through the model's transform signature."""
     return {"examples": examples}
 
 
-def _torch_evaluation_data(examples: tfx.dsl.Channel, transform: BaseComponent) -> dict[str, tfx.dsl.Channel]:
+def _torch_evaluation_data(examples: Channel, transform: BaseComponent) -> dict[str, Channel]:
     """TorchEvaluator evaluates Transform's output."""
     return {"examples": transform.outputs["transformed_examples"], "transform_graph": transform.outputs["transform_graph"]}
 
@@ -155,10 +172,10 @@ def _torch_evaluation_data(examples: tfx.dsl.Channel, transform: BaseComponent) 
 class _Parts:
     """How one branch's tuner, trainer and evaluator are built (their node ids: components/branches.py)."""
 
-    tuner: Callable[[tfx.dsl.Channel, tfx.dsl.Channel, dict[str, Any]], BaseComponent]  # (examples, transform graph, custom_config)
+    tuner: Callable[[Channel, Channel, dict[str, Any]], BaseComponent]  # (examples, transform graph, custom_config)
     trainer: Callable[..., BaseComponent]  # takes examples, transform_graph, schema, base_model, custom_config, hyperparameters
     evaluator: type[BaseComponent]
-    evaluation_data: Callable[[tfx.dsl.Channel, BaseComponent], dict[str, tfx.dsl.Channel]]  # (examples, Transform) -> its data inputs
+    evaluation_data: Callable[[Channel, BaseComponent], dict[str, Channel]]  # (examples, Transform) -> its data inputs
 
 
 _PARTS: dict[str, _Parts] = {
@@ -197,34 +214,34 @@ def _strategy(all_models: type, of_framework: type, framework: Optional[str]) ->
     return {"strategy_class": of_framework, "config": {"framework": framework}}
 
 
-def _label_map_resolver(config: RetrainConfig, target: Target, examples: tfx.dsl.Channel, framework: Optional[str], node_id: str) -> BaseNode:
+def _label_map_resolver(config: RetrainConfig, target: Target, examples: Channel, framework: Optional[str], node_id: str) -> BaseNode:
     """The latest blessed model's label map and the model itself (the warm start), of `framework` when given.
 
     A Resolver node locally; on Kubeflow a container step with the same id and outputs.
     """
     if target != "local":
         return kubeflow_steps.label_map_resolver_step(config, examples, framework, node_id)
-    return tfx.dsl.Resolver(
+    return Resolver(
         **_strategy(LatestBlessedLabelMapStrategy, LatestBlessedLabelMapOfFramework, framework),
         **{
             EXAMPLES_KEY: examples,
-            MODEL_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-            BLESSING_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-            LABEL_MAP_KEY: tfx.dsl.Channel(type=LabelMap),
+            MODEL_KEY: Channel(type=standard_artifacts.Model),
+            BLESSING_KEY: Channel(type=standard_artifacts.ModelBlessing),
+            LABEL_MAP_KEY: Channel(type=LabelMap),
         },
     ).with_id(node_id)
 
 
-def _baseline_resolver(config: RetrainConfig, target: Target, candidate: tfx.dsl.Channel, framework: Optional[str], node_id: str) -> BaseNode:
+def _baseline_resolver(config: RetrainConfig, target: Target, candidate: Channel, framework: Optional[str], node_id: str) -> BaseNode:
     """The evaluation baseline of `candidate`: the latest other blessed model (of `framework` when given); as above per target."""
     if target != "local":
         return kubeflow_steps.baseline_resolver_step(config, candidate, framework, node_id)
-    return tfx.dsl.Resolver(
+    return Resolver(
         **_strategy(LatestBlessedOtherModelStrategy, LatestBlessedOtherModelOfFramework, framework),
         **{
             CANDIDATE_KEY: candidate,
-            MODEL_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-            BLESSING_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+            MODEL_KEY: Channel(type=standard_artifacts.Model),
+            BLESSING_KEY: Channel(type=standard_artifacts.ModelBlessing),
         },
     ).with_id(node_id)
 
@@ -232,9 +249,9 @@ def _baseline_resolver(config: RetrainConfig, target: Target, candidate: tfx.dsl
 def _gate_and_push(
     config: RetrainConfig,
     evaluator_class: type[BaseComponent],
-    data: dict[str, tfx.dsl.Channel],
-    model: tfx.dsl.Channel,
-    baseline: tfx.dsl.Channel,
+    data: dict[str, Channel],
+    model: Channel,
+    baseline: Channel,
     serving_dir: str,
 ) -> tuple[BaseComponent, BaseComponent]:
     """Evaluator -> VersionedPusher: `evaluator_class` gates `model` vs. `baseline` on `data`; blessed, it is pushed to `serving_dir`."""
@@ -242,7 +259,7 @@ def _gate_and_push(
     pusher = VersionedPusher(
         model=model,
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
+        push_destination=pusher_pb2.PushDestination(filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_dir)),
         model_evaluation=evaluator.outputs["evaluation"],
         max_accuracy_drop=config.evaluation.max_accuracy_drop_of(config.task.label_feature),
         task_max_accuracy_drops=_task_max_accuracy_drops(config),
@@ -262,7 +279,7 @@ def _branch_nodes(
     target: Target,
     branch: Branch,
     enabled: tuple[Branch, ...],
-    examples: tfx.dsl.Channel,
+    examples: Channel,
     transform: BaseComponent,
     schema: Any,
     warm_start_resolver: BaseNode,
@@ -304,7 +321,7 @@ def statistics_options(config: RetrainConfig) -> Optional[tfdv.StatsOptions]:
     return tfdv.StatsOptions(schema=schema)
 
 
-def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "local") -> tfx.dsl.Pipeline:
+def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "local") -> Pipeline:
     """The full retraining pipeline for `config`, writing under `paths`.
 
     For a Kubeflow `target` the resolver nodes become container steps with the same
@@ -322,12 +339,12 @@ def create_pipeline(config: RetrainConfig, paths: RunPaths, target: Target = "lo
     else:
         span_window = _span_window(config, example_gen)
     examples = span_window.outputs["examples"] if span_window else example_gen.outputs["examples"]
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"], stats_options=statistics_options(config))
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"], stats_options=statistics_options(config))
     if config.data.schema_file is not None:
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=str(config.data.schema_file))
+        schema_gen = ImportSchemaGen(schema_file=str(config.data.schema_file))
     else:
-        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
-    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+        schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    example_validator = ExampleValidator(statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
     enabled = branches_for(config.trainer)
     previous_label_map_resolver = _label_map_resolver(
@@ -383,15 +400,15 @@ def nodes_without(nodes: list[BaseNode], drop: set[str]) -> list[BaseNode]:
     return kept
 
 
-def pipeline_of(config: RetrainConfig, paths: RunPaths, components: list[BaseNode], target: Target = "local") -> tfx.dsl.Pipeline:
+def pipeline_of(config: RetrainConfig, paths: RunPaths, components: list[BaseNode], target: Target = "local") -> Pipeline:
     """`components` as the config's pipeline: its name, root, caching and Beam args; local runs record to the SQLite MLMD."""
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=str(paths.pipeline_root),
         components=components,
         enable_cache=config.runner.enable_cache,
         metadata_connection_config=(  # Kubeflow runs use the cluster's MLMD
-            tfx.orchestration.metadata.sqlite_metadata_connection_config(str(paths.metadata_path)) if target == "local" else None
+            metadata.sqlite_metadata_connection_config(str(paths.metadata_path)) if target == "local" else None
         ),
         beam_pipeline_args=list(config.runner.beam_args),
     )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
-from tfx import v1 as tfx
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+from tfx.orchestration.pipeline import Pipeline
 
 from retrain.components.compat.beam_private import use_hardware_crc32c
 from retrain.pipelines.backfill import backfill_spans
@@ -19,6 +20,9 @@ from retrain.pipelines.run_lock import hold_run_lock
 from retrain.pipelines.run_states import FAILED, FINISHED, INTERRUPTED, mark_runs
 from retrain.pipelines.run_tempdir import run_tempdir
 from retrain.pipelines.run_summary import RunSummary, last_execution_id, summarize_run
+
+if TYPE_CHECKING:
+    from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
 RunnerName = Literal["beam", "local"]
 
@@ -46,14 +50,14 @@ def run_locally(config: RetrainConfig, output_dir: Path, runner: Optional[Runner
         if builtin:
             run_preflight(config)
         pipeline = create_pipeline(config, paths)
-        dag_runner = tfx.orchestration.LocalDagRunner() if (runner or config.runner.type) == "local" else _beam_runner()
+        dag_runner = LocalDagRunner() if (runner or config.runner.type) == "local" else _beam_runner()
         backfill_spans(config, paths, lambda each: _run_and_mark(dag_runner, each, paths.metadata_path))
         since = last_execution_id(paths.metadata_path)  # the summary is the run's own, back-filling excluded
         _run_and_mark(dag_runner, pipeline, paths.metadata_path)
         return paths, summarize_run(paths.metadata_path, since)
 
 
-def _run_and_mark(dag_runner: Any, pipeline: tfx.dsl.Pipeline, metadata_path: Path) -> None:
+def _run_and_mark(dag_runner: Any, pipeline: Pipeline, metadata_path: Path) -> None:
     """Runs `pipeline` and marks its run in ML Metadata as finished, failed or interrupted (pipelines/run_states.py)."""
     since = last_execution_id(metadata_path)
     try:
@@ -67,7 +71,7 @@ def _run_and_mark(dag_runner: Any, pipeline: tfx.dsl.Pipeline, metadata_path: Pa
     mark_runs(metadata_path, since, FINISHED)
 
 
-def _beam_runner() -> "tfx.orchestration.experimental.BeamDagRunner":
+def _beam_runner() -> "BeamDagRunner":
     from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
     return BeamDagRunner()

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import DataAccessor
 from tfx_bsl.public import tfxio
 
 from retrain.components.training_core.features import MODEL_INPUT, labelled
@@ -28,7 +28,7 @@ def labelled_by_every_task(features: dict[str, tf.Tensor], tasks: Sequence[TaskH
 
 def transformed_task_dataset(
     files: list[str],
-    data_accessor: tfx.components.DataAccessor,
+    data_accessor: DataAccessor,
     tft_output: tft.TFTransformOutput,
     batch_size: int,
     tasks: Sequence[TaskHead],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from tfx_bsl.public import tfxio
 
 from retrain.components.hub_trainer import devices, export, model as model_lib
@@ -23,7 +23,7 @@ from retrain.components.tuning.hyperparameters import apply_hyperparameters
 
 def transformed_dataset(
     files: list[str],
-    data_accessor: tfx.components.DataAccessor,
+    data_accessor: DataAccessor,
     tft_output: tft.TFTransformOutput,
     batch_size: int,
     num_classes: int,
@@ -48,7 +48,7 @@ def _labelled_only(features: dict[str, tf.Tensor], labels: tf.Tensor, num_classe
     return kept, tf.one_hot(tf.boolean_mask(labels, keep), num_classes)
 
 
-def checkpoint_dir_for(fn_args: tfx.components.FnArgs) -> str:
+def checkpoint_dir_for(fn_args: FnArgs) -> str:
     """Stable across re-executions with the same inputs and settings: `<pipeline_root>/Trainer/checkpoints/<fingerprint>`.
 
     TFX gives each execution a fresh `model_run_dir` (`<pipeline_root>/Trainer/model_run/<id>`);
@@ -67,7 +67,7 @@ def checkpoint_dir_for(fn_args: tfx.components.FnArgs) -> str:
     )
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
+def run_fn(fn_args: FnArgs) -> None:
     """Builds, trains and exports the classifier described by `fn_args.custom_config` (and tuned hyperparameters).
 
     With several task labels: one shared backbone, one head per task, each task's label map from the transform output.

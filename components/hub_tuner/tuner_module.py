@@ -17,7 +17,8 @@ from typing import Any, Mapping, Optional, Sequence
 import keras_tuner
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
+from tfx.components.tuner.component import TunerFnResult
 
 from retrain.components.hub_trainer import model as model_lib
 from retrain.components.hub_trainer.model import task_logits_layer
@@ -146,7 +147,7 @@ def build_tuner(settings: TrainerSettings, tuning: TuningConfig, label_maps: Map
     )
 
 
-def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
+def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     """The TFX Tuner's entry point: a tuner over the transformed train split and its `search` arguments."""
     settings, tuning = tuner_settings_from(fn_args.custom_config)
     tf.keras.utils.set_random_seed(settings.seed)
@@ -161,4 +162,4 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     else:
         train = transformed_dataset(files, accessor, tft_output, batch_size, len(label_maps[settings.label_feature].labels), shuffle_seed=seed)
     tuner = build_tuner(settings, tuning, label_maps, fn_args.working_dir)
-    return tfx.components.TunerFnResult(tuner=tuner, fit_kwargs={"x": train})
+    return TunerFnResult(tuner=tuner, fit_kwargs={"x": train})

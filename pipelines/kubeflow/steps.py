@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from tfx import v1 as tfx
+from tfx.orchestration.data_types import RuntimeParameter
+from tfx.types.channel import Channel
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base.base_component import BaseComponent
 from tfx.types import standard_component_specs
@@ -58,7 +59,7 @@ def _connection(config: RetrainConfig) -> str:
 def span_resolving_example_gen(example_gen: BaseComponent) -> tuple[list[BaseComponent], BaseComponent]:
     """([its span probe], `example_gen` resolving its span in its own container); the `span` runtime parameter pins one (-1: newest)."""
     assert isinstance(example_gen, FileBasedExampleGen), type(example_gen)
-    span = tfx.dsl.experimental.RuntimeParameter(name=SPAN_PARAMETER, ptype=int, default=NEWEST_SPAN)
+    span = RuntimeParameter(name=SPAN_PARAMETER, ptype=int, default=NEWEST_SPAN)
     properties = example_gen.exec_properties
     probe = SpanProbe(
         input_base=properties[standard_component_specs.INPUT_BASE_KEY],
@@ -95,20 +96,20 @@ def span_window_step(config: RetrainConfig, example_gen: BaseComponent) -> BaseC
     ).with_id(SPAN_WINDOW_RESOLVER_ID)
 
 
-def label_map_resolver_step(config: RetrainConfig, examples: tfx.dsl.Channel, framework: Optional[str], node_id: str) -> BaseComponent:
+def label_map_resolver_step(config: RetrainConfig, examples: Channel, framework: Optional[str], node_id: str) -> BaseComponent:
     """The container step for a label-map resolver (outputs `label_map` and `model`); `framework`: None for all models."""
     return LabelMapLineageResolver(
         examples=examples, pipeline_name=config.pipeline_name, metadata_connection=_connection(config), framework=framework
     ).with_id(node_id)
 
 
-def baseline_resolver_step(config: RetrainConfig, candidate: tfx.dsl.Channel, framework: Optional[str], node_id: str) -> BaseComponent:
+def baseline_resolver_step(config: RetrainConfig, candidate: Channel, framework: Optional[str], node_id: str) -> BaseComponent:
     """The container step for a baseline resolver (output `model`); `framework`: None for all models."""
     return BaselineModelResolver(
         candidate=candidate, pipeline_name=config.pipeline_name, metadata_connection=_connection(config), framework=framework
     ).with_id(node_id)
 
 
-def epochs_parameter() -> tfx.dsl.experimental.RuntimeParameter:
+def epochs_parameter() -> RuntimeParameter:
     """The `epochs` runtime parameter of the trainers (0: the configured number)."""
-    return tfx.dsl.experimental.RuntimeParameter(name=EPOCHS_PARAMETER, ptype=int, default=KEEP_CONFIGURED_EPOCHS)
+    return RuntimeParameter(name=EPOCHS_PARAMETER, ptype=int, default=KEEP_CONFIGURED_EPOCHS)
