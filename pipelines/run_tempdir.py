@@ -6,7 +6,7 @@ and TensorFlow leave temporary files of their own; on a machine that retrains on
 schedule these would fill the disk. During the run, Python's `tempfile` and the `TMPDIR`
 of every process the run starts (Beam's worker processes) point at one directory under
 the system's temporary directory, which is removed afterwards, whether the run succeeded
-or not.
+or not. The setting is process-wide, so it suits one run per process (the CLI's `run`).
 """
 
 from __future__ import annotations
