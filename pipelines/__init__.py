@@ -1,9 +1,8 @@
 """retrain pipelines: configuration, pipeline factory, runners and the CLI.
 
-`hub.KerasLayer` needs the Keras 2 API (`tf_keras`), so the legacy-Keras switch is
-set here, before anything imports TensorFlow; users never have to set it.
+Importing `retrain.components` first sets the legacy-Keras switch (`hub.KerasLayer`
+needs `tf_keras`) and blocks start-up-only optional modules, before anything imports
+TensorFlow or TFX; users never have to set either.
 """
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import retrain.components  # noqa: F401

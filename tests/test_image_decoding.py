@@ -15,7 +15,7 @@ import tensorflow as tf
 from PIL import Image
 
 from retrain.components.hub_trainer import features
-from retrain.components.image_example_gen.records import checked_image
+from retrain.components.image_example_gen.records import InvalidImage, checked_image
 
 ORIENTATION = 0x0112
 
@@ -146,3 +146,29 @@ def test_downscaling_is_antialiased() -> None:
     stripes[:, np.arange(64) % 8 < 2] = 255  # a quarter of each 8-pixel period is white
     pixels = decoded(encode(Image.fromarray(stripes)), (8, 8), channels=1)
     np.testing.assert_allclose(pixels[:, 1:-1], 0.25, atol=0.01)  # plain bilinear samples between two black columns: 0
+
+
+def noisy_photo(width: int = 480, height: int = 360, alpha: bool = False) -> Image.Image:
+    """A photo-sized image of smooth gradients plus noise (and, with `alpha`, a varying alpha channel)."""
+    rng = np.random.default_rng(7)
+    ramp = np.linspace(0, 255, width)[None, :, None] * np.ones((height, 1, 4 if alpha else 3))
+    pixels = np.clip(ramp + rng.normal(0, 20, ramp.shape), 0, 255).astype(np.uint8)
+    return Image.fromarray(pixels, "RGBA" if alpha else "RGB")
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_photo_sized_jpeg_cut_anywhere_is_rejected(progressive: bool) -> None:
+    # JPEGs are checked at reduced DCT scale: every coefficient is still read, so any truncation is found.
+    data = encode(noisy_photo(), "JPEG", quality=90, progressive=progressive)
+    assert checked_image(data) == data
+    for fraction in (0.3, 0.6, 0.95, 0.999):
+        with pytest.raises(InvalidImage, match="cannot decode JPEG image"):
+            checked_image(data[: int(len(data) * fraction)])
+
+
+def test_compositing_after_resizing_equals_resizing_the_composited_image() -> None:
+    photo = noisy_photo(96, 64, alpha=True)
+    rgba = np.asarray(photo, np.float32) / 255.0
+    composited = rgba[..., :3] * rgba[..., 3:] + 1.0 * (1.0 - rgba[..., 3:])  # onto white, at full size
+    expected = tf.image.resize(composited, (12, 8), antialias=True).numpy()
+    np.testing.assert_allclose(decoded(encode(photo), (12, 8)), expected, atol=1e-5)

@@ -12,4 +12,5 @@ and this package is the one place to adapt.
 - `tfma_files`: TFMA's generated metrics proto, loaded without importing TFMA (for `retrain history`).
 - `tf_private`: AutoGraph's module conversion rules.
 - `beam_private`: the CRC32C function of Beam's TFRecord coder.
+- `optional_imports`: optional modules blocked because importing them only costs start-up time.
 """

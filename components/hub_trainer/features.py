@@ -25,8 +25,8 @@ def to_dense_vector(values: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
 WHITE = (1.0, 1.0, 1.0)
 
 
-def _decode_rgba_or_gray(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """One encoded image -> (colour [H, W, 1 or 3], alpha [H, W, 1]), float32 in [0, 1]; 16-bit PNGs keep their range.
+def _decode(data: tf.Tensor) -> tf.Tensor:
+    """One encoded image -> float32 [H, W, C] in [0, 1], C in 1-4 (grey, grey+alpha, RGB, RGBA); 16-bit PNGs keep their range.
 
     BMPs decode as RGB: the fourth byte of a 32-bit BMP is usually padding, not alpha (as Pillow reads it).
     """
@@ -34,11 +34,29 @@ def _decode_rgba_or_gray(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     def decode(channels: int) -> tf.Tensor:
         return tf.io.decode_image(data, channels=channels, dtype=tf.float32, expand_animations=False)
 
-    image = tf.cond(tf.strings.substr(data, 0, 2) == b"BM", lambda: decode(3), lambda: decode(0))
+    return tf.cond(tf.strings.substr(data, 0, 2) == b"BM", lambda: decode(3), lambda: decode(0))
+
+
+def _resized_composite(image: tf.Tensor, image_size: tuple[int, int], backdrop: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(colour [h, w, 1 or 3] composited onto `backdrop`, alpha) at `image_size`, from a decoded image of any size.
+
+    Resizing is linear with weights summing to one, so compositing the resized premultiplied
+    colour equals resizing the composited image; only the premultiplication runs at full size,
+    and only for images with alpha (LA or RGBA; palette transparency decodes as RGBA).
+    """
     channels = tf.shape(image)[-1]
-    has_alpha = tf.equal(channels % 2, 0)  # LA or RGBA (palette transparency decodes as RGBA)
-    colour = image[..., : channels - tf.cast(has_alpha, tf.int32)]
-    alpha = tf.cond(has_alpha, lambda: image[..., -1:], lambda: tf.ones_like(image[..., :1]))
+    has_alpha = tf.equal(channels % 2, 0)
+
+    def premultiplied() -> tuple[tf.Tensor, tf.Tensor]:
+        alpha = image[..., -1:]
+        return image[..., :-1] * alpha, alpha
+
+    def opaque() -> tuple[tf.Tensor, tf.Tensor]:
+        return image, tf.ones_like(image[:1, :1, :1])
+
+    colour, alpha = tf.cond(has_alpha, premultiplied, opaque)
+    colour = tf.image.resize(colour, image_size, antialias=True)
+    alpha = tf.image.resize(alpha, image_size, antialias=True)
     return colour, alpha
 
 
@@ -57,7 +75,8 @@ def decode_images(encoded: tf.Tensor, image_size: tuple[int, int], channels: int
     Transparent pixels (RGBA, LA, palette transparency) are composited onto `background`
     (RGB in [0, 1]; its luma for one channel); grey images are repeated to RGB and RGB
     images turned to luma as `channels` asks; 16-bit PNGs are scaled from their full
-    range; downscaling is antialiased. EXIF orientation and GIF transparency need
+    range; downscaling is antialiased. Channel conversion and compositing are linear, so
+    they run after resizing, on the small image. EXIF orientation and GIF transparency need
     Pillow: ImageFolderExampleGen re-encodes such images at ingestion.
     Empty values become blank images; their records carry no label id (see `has_value`).
     """
@@ -66,9 +85,8 @@ def decode_images(encoded: tf.Tensor, image_size: tuple[int, int], channels: int
         backdrop = tf.image.rgb_to_grayscale(backdrop)
 
     def decode_one(data: tf.Tensor) -> tf.Tensor:
-        colour, alpha = _decode_rgba_or_gray(data)
-        image = _to_channels(colour, channels) * alpha + backdrop * (1.0 - alpha)
-        return tf.image.resize(image, image_size, antialias=True)
+        colour, alpha = _resized_composite(_decode(data), image_size, backdrop)
+        return _to_channels(colour, channels) + backdrop * (1.0 - alpha)
 
     def blank() -> tf.Tensor:
         return tf.zeros([image_size[0], image_size[1], channels], tf.float32)

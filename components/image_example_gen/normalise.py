@@ -27,8 +27,8 @@ def _orientation(image: Image.Image) -> int:
         return 1
 
 
-def _needs_pillow(image: Image.Image) -> bool:
-    """True when TensorFlow's decoder would give other pixels than the image shows."""
+def needs_pillow(image: Image.Image) -> bool:
+    """True when TensorFlow's decoder would give other pixels than the image shows (readable before decoding)."""
     gif_transparency = image.format == "GIF" and "transparency" in image.info
     return gif_transparency or _orientation(image) not in (1, 0)
 
@@ -43,7 +43,7 @@ def _png(image: Image.Image) -> bytes:
 
 def normalised(image: Image.Image) -> Optional[bytes]:
     """A loaded image re-encoded as PNG when TensorFlow would decode it wrongly (EXIF-rotated, GIF transparency), else None."""
-    if not _needs_pillow(image):
+    if not needs_pillow(image):
         return None
     if image.format == "GIF":
         image = image.convert("RGBA")
