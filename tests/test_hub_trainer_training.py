@@ -233,6 +233,20 @@ def test_each_phase_traces_its_step_once_and_checkpointing_changes_no_draw(tmp_p
     assert all(np.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(*weights)), "dropout drew differently with checkpoints"
 
 
+class _GraphRewritesDuringFit(tf.keras.callbacks.Callback):
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.disabled = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer")
+
+
+def test_grappler_is_off_while_training_on_cpu_and_restored_after(digits_example: ExampleLayout, few_shot: tuple) -> None:
+    assert not devices.visible_gpus()
+    model = _model(digits_example, mode="fine_tune")
+    seen = _GraphRewritesDuringFit()
+    train_classifier(model, few_shot, plan_of(mode="fine_tune", epochs=1, learning_rate=1e-2), callbacks=[seen], verbose=0)
+    assert seen.disabled is True
+    assert not tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer")
+
+
 def test_strategy_and_precision_follow_the_visible_gpus() -> None:
     assert devices.strategy_for([]) is tf.distribute.get_strategy()
     assert devices.strategy_for(["/device:GPU:0"]) is tf.distribute.get_strategy()

@@ -24,6 +24,7 @@ import tensorflow as tf
 from retrain.components.hub_trainer.augmentation import augment_images
 from retrain.components.hub_trainer.autograph import skip_library_conversion
 from retrain.components.hub_trainer.checkpoints import EpochCheckpoint, completed_epochs, restore
+from retrain.components.hub_trainer.devices import no_graph_rewrites_on_cpu
 from retrain.components.hub_trainer.embeddings import embed, head_model
 from retrain.components.hub_trainer.features import model_input
 from retrain.components.hub_trainer.finetune import GroupedTrainingModel
@@ -216,9 +217,26 @@ def train_classifier(
     carved from `train` (see `validation.py`) and `validation` is not used;
     otherwise `validation` is only monitored. Early stopping watches validation
     accuracy and restores the best weights. With `checkpoint_dir`, every epoch is
-    checkpointed there and a re-run resumes after the latest checkpoint.
+    checkpointed there and a re-run resumes after the latest checkpoint. On CPU, Grappler's
+    rewrites are off while it trains (see `devices.no_graph_rewrites_on_cpu`).
     """
     skip_library_conversion()
+    with no_graph_rewrites_on_cpu():
+        return _train_phases(model, train, plan, validation, class_weight, callbacks, batch_size, verbose, checkpoint_dir)
+
+
+def _train_phases(
+    model: GroupedTrainingModel,
+    train: Any,
+    plan: TrainingPlan,
+    validation: Optional[Any],
+    class_weight: Optional[dict[int, float]],
+    callbacks: Sequence[tf.keras.callbacks.Callback],
+    batch_size: Optional[int],
+    verbose: int,
+    checkpoint_dir: Optional[str],
+) -> list[tf.keras.callbacks.History]:
+    """The body of `train_classifier`."""
     batch_size = batch_size or plan.batch_size
     train = _batches(train, batch_size, plan.seed)
     validation = _batches(validation, batch_size, None)
