@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import threading
 import zlib
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from tfx.dsl.io import filesystem
 from tfx.utils import io_utils
 
 from retrain.components.image_example_gen.component import ImageFolderExampleGen
-from retrain.components.image_example_gen.confinement import OUTSIDE_REASON, Confinement
+from retrain.components.image_example_gen.confinement import INODE_CHECKS, OUTSIDE_REASON, Confinement
 from retrain.components.image_example_gen.driver import link_safe_fingerprint
 from retrain.components.image_example_gen.records import InvalidImage, Rejection, checked_image
 from image_example_gen_runs import examples_artifacts, property_of, rejections, run, split_contents
@@ -64,6 +65,31 @@ def test_confinement_resolves_inside_and_refuses_outside(tmp_path: Path) -> None
     remote = Confinement.of("gs://bucket/data")
     assert remote.resolve("gs://bucket/data/cat/a.png") == "gs://bucket/data/cat/a.png"
     assert remote.resolve("gs://bucket/data/../private/a.png") is None
+
+
+@pytest.mark.skipif(not INODE_CHECKS, reason="needs O_PATH and /proc/self/fd (Linux)")
+def test_read_local_reads_the_checked_inode_and_never_opens_outside(tmp_path: Path) -> None:
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    _write(data / "cat" / "a.png", b"inside")
+    _link(data / "cat" / "in.png", data / "cat" / "a.png")
+    _link(data / "cat" / "dangling_in.png", data / "cat" / "gone.png")
+    _link(data / "cat" / "dangling_out.png", outside / "gone.png")
+    outside.mkdir()
+    os.mkfifo(outside / "pipe")  # opening it for reading would block until a writer came
+    _link(data / "cat" / "pipe.png", outside / "pipe")
+    confinement = Confinement.of(str(data))
+    assert confinement.read_local(str(data / "cat" / "a.png")) == b"inside"
+    assert confinement.read_local(str(data / "cat" / "in.png")) == b"inside"
+    for refused in ("pipe.png", "dangling_out.png", "../../outside/pipe"):
+        outcome: list = []
+        reader = threading.Thread(target=lambda: outcome.append(confinement.read_local(str(data / "cat" / refused))), daemon=True)
+        reader.start()
+        reader.join(timeout=10)
+        assert outcome == [None], refused
+    with pytest.raises(FileNotFoundError):
+        confinement.read_local(str(data / "cat" / "dangling_in.png"))
+    with pytest.raises(IsADirectoryError):
+        confinement.read_local(str(data / "cat"))
 
 
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # ingestion silences it; pytest resets filters

@@ -41,7 +41,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from retrain.components.image_example_gen.confinement import OUTSIDE_REASON, Confinement
+from retrain.components.image_example_gen.confinement import INODE_CHECKS, OUTSIDE_REASON, Confinement, is_remote
 from retrain.components.image_example_gen.framing import OutputSplits, encode_example
 from retrain.components.image_example_gen.gzip_sink import write_framed_records
 from retrain.components.image_example_gen.records import (
@@ -77,6 +77,14 @@ def _split_tag(index: int) -> str:
 def _read(uri: str) -> bytes:
     with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
         return handle.read()
+
+
+def _read_confined(uri: str, confinement: Confinement) -> Optional[bytes]:
+    """The bytes of `uri` when it resolves inside the confinement's roots, else None (see confinement.py)."""
+    if INODE_CHECKS and not is_remote(uri):
+        return confinement.read_local(uri)
+    target = confinement.resolve(uri)
+    return None if target is None else _read(target)
 
 
 def _rejected(rejection: Rejection) -> beam.pvalue.TaggedOutput:
@@ -119,13 +127,12 @@ def _encode_item(item: ImageItem, settings: IngestSettings, confinement: Confine
 
     Only paths that resolve inside the confinement's roots are read (symlinks resolved first).
     """
-    target = confinement.resolve(item.uri)
-    if target is None:
-        return Rejection(item.path, OUTSIDE_REASON)
     try:
-        data = _read(target)
+        data = _read_confined(item.uri, confinement)
     except Exception as error:  # any I/O failure is a rejection, not a failed worker
         return Rejection(item.path, _read_failure(item.uri, error))
+    if data is None:
+        return Rejection(item.path, OUTSIDE_REASON)
     example = classify(data, item, settings)
     return example if isinstance(example, Rejection) else encode_example(example, splits)
 
