@@ -82,7 +82,8 @@ def test_read_local_reads_the_checked_inode_and_never_opens_outside(tmp_path: Pa
     assert confinement.read_local(str(data / "cat" / "in.png")) == b"inside"
     for refused in ("pipe.png", "dangling_out.png", "../../outside/pipe"):
         outcome: list = []
-        reader = threading.Thread(target=lambda: outcome.append(confinement.read_local(str(data / "cat" / refused))), daemon=True)
+        path = str(data / "cat" / refused)
+        reader = threading.Thread(target=lambda into, path: into.append(confinement.read_local(path)), args=(outcome, path), daemon=True)
         reader.start()
         reader.join(timeout=10)
         assert outcome == [None], refused
