@@ -238,8 +238,8 @@ class _GraphRewritesDuringFit(tf.keras.callbacks.Callback):
         self.disabled = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer")
 
 
+@pytest.mark.skipif(bool(devices.visible_gpus()), reason="Grappler stays on when a GPU is visible")
 def test_grappler_is_off_while_training_on_cpu_and_restored_after(digits_example: ExampleLayout, few_shot: tuple) -> None:
-    assert not devices.visible_gpus()
     model = _model(digits_example, mode="fine_tune")
     seen = _GraphRewritesDuringFit()
     train_classifier(model, few_shot, plan_of(mode="fine_tune", epochs=1, learning_rate=1e-2), callbacks=[seen], verbose=0)

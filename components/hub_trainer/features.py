@@ -37,8 +37,8 @@ def _decode(data: tf.Tensor) -> tf.Tensor:
     return tf.cond(tf.strings.substr(data, 0, 2) == b"BM", lambda: decode(3), lambda: decode(0))
 
 
-def _resized_composite(image: tf.Tensor, image_size: tuple[int, int], backdrop: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """(colour [h, w, 1 or 3] composited onto `backdrop`, alpha) at `image_size`, from a decoded image of any size.
+def _resized_premultiplied(image: tf.Tensor, image_size: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
+    """(colour [h, w, 1 or 3] premultiplied by alpha, alpha [h, w, 1]) at `image_size`, from a decoded image of any size.
 
     Resizing is linear with weights summing to one, so compositing the resized premultiplied
     colour equals resizing the composited image; only the premultiplication runs at full size,
@@ -85,7 +85,7 @@ def decode_images(encoded: tf.Tensor, image_size: tuple[int, int], channels: int
         backdrop = tf.image.rgb_to_grayscale(backdrop)
 
     def decode_one(data: tf.Tensor) -> tf.Tensor:
-        colour, alpha = _resized_composite(_decode(data), image_size, backdrop)
+        colour, alpha = _resized_premultiplied(_decode(data), image_size)
         return _to_channels(colour, channels) + backdrop * (1.0 - alpha)
 
     def blank() -> tf.Tensor:

@@ -28,9 +28,6 @@ MANIFEST_COLUMNS = ("path", "label")
 # Ingestion enforces its own pixel cap (data.max_image_pixels) from the header; Pillow's warning below its hard limit is noise.
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 # Leading bytes of the accepted formats: names the format of a file too damaged for PIL to identify.
-# JPEG decoding can scale by 1/2-1/8 in the inverse DCT (Pillow's `draft`): the entropy-coded data is
-# still decoded in full, so truncation and corruption are found as at full size, in ~3/4 of the time.
-_DCT_SCALED_FORMATS = ("JPEG", "MPO")
 _SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP"}
 
 
@@ -148,10 +145,12 @@ def checked_image(data: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> by
             raise InvalidImage(f"unsupported image format {image.format} (accepted: {', '.join(ACCEPTED_FORMATS)})")
         if image.width * image.height > max_pixels:
             raise InvalidImage(too_many_pixels(image.size, max_pixels))
+        # A JPEG can decode at 1/8 scale in the inverse DCT (Pillow's `draft`): every coefficient is still
+        # entropy-decoded, so truncation and corruption are found as at full size, in ~3/4 of the time.
         # Only a JPEG's EXIF is read without decoding (a PNG's getexif() loads the image and hides its errors).
-        scaled = image.format in _DCT_SCALED_FORMATS and not needs_pillow(image)
+        scaled = _FORMAT_OF.get(image.format, image.format) == "JPEG" and not needs_pillow(image)
         if scaled:
-            image.draft(image.mode, (1, 1))  # check every coefficient, but skip most of the inverse DCT
+            image.draft(image.mode, (1, 1))
         try:
             image.load()
         except Exception as error:  # truncated or corrupt pixel data
