@@ -26,8 +26,52 @@ def _initializer() -> tf.keras.initializers.Initializer:
     return tf.keras.initializers.TruncatedNormal(stddev=INITIALIZER_STDDEV)
 
 
-def _dense(units: int, name: str) -> tf.keras.layers.Dense:
-    return tf.keras.layers.Dense(units, kernel_initializer=_initializer(), name=name)
+class Projection(tf.keras.layers.Layer):
+    """`x @ kernel + bias` over the last axis as one `Einsum`, for [N, L, in] inputs, or heads in and out of attention.
+
+    `heads_in=n` returns [N, L, n, units / n] (the query/key/value split into heads);
+    `heads_out=True` takes [N, L, n, d] and contracts the last two axes. The kernel is
+    always [in, units], as a Dense layer's, so checkpoints convert the same way. Unlike
+    tf_keras `Dense` on a 3-D input (a `tensordot` of about 15 shape ops), no shape is
+    computed at run time, which keeps the traced graph and its gradient small.
+    """
+
+    def __init__(self, units: int, heads_in: int = 0, heads_out: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.units, self.heads_in, self.heads_out = units, heads_in, heads_out
+
+    def build(self, input_shape: tf.TensorShape) -> None:
+        fan_in = int(input_shape[-1]) * (int(input_shape[-2]) if self.heads_out else 1)
+        self.kernel = self.add_weight("kernel", [fan_in, self.units], initializer=_initializer())
+        self.bias = self.add_weight("bias", [self.units], initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        if self.heads_in:
+            heads = [self.heads_in, self.units // self.heads_in]
+            kernel = tf.reshape(self.kernel, [self.kernel.shape[0], *heads])
+            return tf.einsum("nli,ihd->nlhd", inputs, kernel) + tf.reshape(self.bias, heads)
+        if self.heads_out:
+            kernel = tf.reshape(self.kernel, [inputs.shape[-2], inputs.shape[-1], self.units])
+            return tf.einsum("nlhd,hdo->nlo", inputs, kernel) + self.bias
+        return tf.einsum("nli,io->nlo", inputs, self.kernel) + self.bias
+
+
+class LayerNorm(tf.keras.layers.Layer):
+    """Layer normalisation over the last axis (weights `gamma`, `beta`), without tf_keras' reshapes into a fused batch norm."""
+
+    def __init__(self, epsilon: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def build(self, input_shape: tf.TensorShape) -> None:
+        self.gamma = self.add_weight("gamma", [input_shape[-1]], initializer="ones")
+        self.beta = self.add_weight("beta", [input_shape[-1]], initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        mean, variance = tf.nn.moments(inputs, axes=[-1], keepdims=True)
+        return tf.nn.batch_normalization(inputs, mean, variance, self.beta, self.gamma, self.epsilon)
 
 
 def _activation(name: str) -> Callable[[tf.Tensor], tf.Tensor]:
@@ -43,7 +87,7 @@ class Embeddings(tf.keras.layers.Layer):
     def __init__(self, spec: EncoderSpec, **kwargs) -> None:
         super().__init__(**kwargs)
         self.spec = spec
-        self.layer_norm = tf.keras.layers.LayerNormalization(epsilon=spec.layer_norm_eps, name="layer_norm")
+        self.layer_norm = LayerNorm(spec.layer_norm_eps, name="layer_norm")
         self.dropout = tf.keras.layers.Dropout(spec.hidden_dropout)
 
     def build(self, input_shape: tf.TensorShape) -> None:
@@ -68,31 +112,26 @@ class TransformerLayer(tf.keras.layers.Layer):
     def __init__(self, spec: EncoderSpec, **kwargs) -> None:
         super().__init__(**kwargs)
         self.spec = spec
-        self.query = _dense(spec.hidden_size, "query")
-        self.key = _dense(spec.hidden_size, "key")
-        self.value = _dense(spec.hidden_size, "value")
-        self.attention_output = _dense(spec.hidden_size, "attention_output")
-        self.attention_layer_norm = tf.keras.layers.LayerNormalization(epsilon=spec.layer_norm_eps, name="attention_layer_norm")
-        self.intermediate = _dense(spec.intermediate_size, "intermediate")
-        self.output_dense = _dense(spec.hidden_size, "output")
-        self.output_layer_norm = tf.keras.layers.LayerNormalization(epsilon=spec.layer_norm_eps, name="output_layer_norm")
+        heads = spec.num_heads
+        self.query = Projection(spec.hidden_size, heads_in=heads, name="query")
+        self.key = Projection(spec.hidden_size, heads_in=heads, name="key")
+        self.value = Projection(spec.hidden_size, heads_in=heads, name="value")
+        self.attention_output = Projection(spec.hidden_size, heads_out=True, name="attention_output")
+        self.attention_layer_norm = LayerNorm(spec.layer_norm_eps, name="attention_layer_norm")
+        self.intermediate = Projection(spec.intermediate_size, name="intermediate")
+        self.output_dense = Projection(spec.hidden_size, name="output")
+        self.output_layer_norm = LayerNorm(spec.layer_norm_eps, name="output_layer_norm")
         self.attention_dropout = tf.keras.layers.Dropout(spec.attention_dropout)
         self.dropout = tf.keras.layers.Dropout(spec.hidden_dropout)
         self.activation = _activation(spec.hidden_act)
 
     def call(self, hidden: tf.Tensor, mask: tf.Tensor, training: bool | None = None) -> tf.Tensor:
-        spec = self.spec
-        batch, length = tf.shape(hidden)[0], tf.shape(hidden)[1]
-        head_size = spec.hidden_size // spec.num_heads
-
-        def split_heads(values: tf.Tensor) -> tf.Tensor:
-            return tf.transpose(tf.reshape(values, [batch, length, spec.num_heads, head_size]), [0, 2, 1, 3])
-
-        query, key, value = split_heads(self.query(hidden)), split_heads(self.key(hidden)), split_heads(self.value(hidden))
-        scores = tf.matmul(query, key, transpose_b=True) / tf.sqrt(float(head_size))
+        head_size = self.spec.hidden_size // self.spec.num_heads
+        query, key, value = self.query(hidden), self.key(hidden), self.value(hidden)
+        scores = tf.einsum("nqhd,nkhd->nhqk", query, key) * (1.0 / float(head_size) ** 0.5)
         scores += (1.0 - tf.cast(mask, scores.dtype))[:, tf.newaxis, tf.newaxis, :] * -1e9
         weights = self.attention_dropout(tf.nn.softmax(scores, axis=-1), training=training)
-        context = tf.reshape(tf.transpose(tf.matmul(weights, value), [0, 2, 1, 3]), [batch, length, spec.hidden_size])
+        context = tf.einsum("nhqk,nkhd->nqhd", weights, value)
         hidden = self.attention_layer_norm(hidden + self.dropout(self.attention_output(context), training=training))
         feed_forward = self.output_dense(self.activation(self.intermediate(hidden)))
         return self.output_layer_norm(hidden + self.dropout(feed_forward, training=training))

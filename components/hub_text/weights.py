@@ -9,6 +9,7 @@ import tensorflow as tf
 from safetensors import safe_open
 
 from retrain.components.hub_text.checkpoint import ConversionError
+from retrain.components.hub_text.encoder import LayerNorm
 
 _PREFIXES = ("bert.", "model.")
 
@@ -42,7 +43,7 @@ def weight_assignments(encoder: tf.keras.Model, num_layers: int) -> list[tuple[t
         layer = encoder.get_layer(f"layer_{index}")
         for attribute, source in _layer_sources(index).items():
             module = getattr(layer, attribute)
-            if isinstance(module, tf.keras.layers.LayerNormalization):
+            if isinstance(module, LayerNorm):
                 pairs += [(module.gamma, source + ".weight", False), (module.beta, source + ".bias", False)]
             else:
                 pairs += [(module.kernel, source + ".weight", True), (module.bias, source + ".bias", False)]
