@@ -21,8 +21,8 @@ from benchmarks.result import Result
 from benchmarks.scaling import pipeline_scaling
 from benchmarks.search import search_efficiency
 from benchmarks.shared_backbone import shared_backbone_speedup
-from benchmarks.torch_parity import torch_tf_accuracy_gap, torch_tf_throughput_ratio
-from benchmarks.trainer_overhead import tf_trainer_vs_plain_keras, torch_trainer_vs_plain_loop
+from benchmarks.torch_parity import cpu_mixed_precision_accuracy_gap, torch_tf_accuracy_gap, torch_tf_throughput_ratio
+from benchmarks.trainer_overhead import cpu_mixed_precision_speedup, tf_trainer_vs_plain_keras, torch_trainer_vs_plain_loop
 from benchmarks.text import tf_torch_text_finetune_ratio, tf_torch_text_inference_ratio
 from benchmarks.training import cached_feature_extraction_speedup, input_pipeline_efficiency, warm_start_time_ratio
 
@@ -45,6 +45,8 @@ BENCHMARKS: dict[str, Callable[[bool], Union[Result, dict[str, Result]]]] = {
     "torch_trainer_vs_plain_loop": torch_trainer_vs_plain_loop,
     "search_efficiency": search_efficiency,
     "shared_backbone_speedup": shared_backbone_speedup,
+    "cpu_mixed_precision_speedup": cpu_mixed_precision_speedup,
+    "cpu_mixed_precision_accuracy_gap": cpu_mixed_precision_accuracy_gap,
 }
 
 

@@ -36,6 +36,7 @@ from benchmarks.settings import benchmark_plan, benchmark_settings
 
 THROUGHPUT_RANGE = (0.8, 1.25)  # PyTorch examples/s within this factor of TF's
 SEEDS = (42, 0, 1, 2, 3)
+CPU_MIXED_PRECISION_GAP = 0.5  # points of eval accuracy, mean over SEEDS
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -48,9 +49,15 @@ class TrainerRun:
     seed_accuracies: tuple[float, ...] = ()
 
 
-def _plan(quick: bool, seed: int = SEEDS[0]):
+def _plan(quick: bool, seed: int = SEEDS[0], mixed_precision: bool = False):
     return benchmark_plan(
-        mode="fine_tune", epochs=10 if quick else 40, batch_size=16, learning_rate=1e-2, backbone_learning_rate_scale=0.1, seed=seed
+        mode="fine_tune",
+        epochs=10 if quick else 40,
+        batch_size=16,
+        learning_rate=1e-2,
+        backbone_learning_rate_scale=0.1,
+        seed=seed,
+        cpu_mixed_precision=mixed_precision,
     )
 
 
@@ -107,22 +114,23 @@ def _torch_run(checkpoint: str, train: tuple, evaluation: tuple, plan) -> Traine
 _RUNS = {"tf": _tf_run, "torch": _torch_run}
 
 
-def _run_in_fresh_process(framework: str, arrays: Path, backbone: str, quick: bool) -> TrainerRun:
+def _run_in_fresh_process(framework: str, arrays: Path, backbone: str, quick: bool, mixed_precision: bool) -> TrainerRun:
     """Runs one trainer in a new Python process (see the module docstring) and reads its result."""
-    command = [sys.executable, "-m", "benchmarks.torch_parity", framework, str(arrays), backbone, "quick" if quick else "full"]
+    precision = "mixed" if mixed_precision else "float32"
+    command = [sys.executable, "-m", "benchmarks.torch_parity", framework, str(arrays), backbone, "quick" if quick else "full", precision]
     completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
     if completed.returncode != 0:
         raise RuntimeError(f"{framework} trainer run failed:\n{completed.stderr[-3000:]}")
     return TrainerRun(**json.loads(completed.stdout.strip().splitlines()[-1]))
 
 
-def _child(framework: str, arrays: str, backbone: str, quick: str) -> None:
+def _child(framework: str, arrays: str, backbone: str, quick: str, precision: str) -> None:
     """Entry point of one fresh process: loads the arrays, trains once per seed, prints the TrainerRun as JSON."""
     import retrain.pipelines  # noqa: F401
 
     with np.load(arrays) as data:
         train, evaluation = (data["train_x"], data["train_y"]), (data["eval_x"], data["eval_y"])
-    runs = [_RUNS[framework](backbone, train, evaluation, _plan(quick == "quick", seed)) for seed in SEEDS]
+    runs = [_RUNS[framework](backbone, train, evaluation, _plan(quick == "quick", seed, precision == "mixed")) for seed in SEEDS]
     accuracies = tuple(run.accuracy for run in runs)
     print(json.dumps(asdict(TrainerRun(runs[0].examples_per_second, float(np.mean(accuracies)), accuracies))))
 
@@ -131,9 +139,9 @@ def _each(run: TrainerRun) -> str:
     return "(seeds " + ", ".join(f"{seed}: {accuracy:.4f}" for seed, accuracy in zip(SEEDS, run.seed_accuracies)) + ")"
 
 
-@functools.lru_cache(maxsize=2)
-def measure(quick: bool) -> tuple[TrainerRun, TrainerRun]:
-    """(TF run, PyTorch run) on the same backbone weights, data, mode, epochs and batch size."""
+@functools.lru_cache(maxsize=4)
+def measure(quick: bool, mixed_precision: bool = False) -> tuple[TrainerRun, TrainerRun]:
+    """(TF run, PyTorch run) on the same backbone weights, data, mode, epochs and batch size (and precision setting)."""
     import retrain.pipelines  # noqa: F401
     from retrain.components.digits_example.prepare import prepare_digits_example
 
@@ -142,11 +150,11 @@ def measure(quick: bool) -> tuple[TrainerRun, TrainerRun]:
         train, evaluation = _data(prepared)
         arrays = Path(workdir) / "arrays.npz"
         np.savez(arrays, train_x=train[0], train_y=train[1], eval_x=evaluation[0], eval_y=evaluation[1])
-        tf_run = _run_in_fresh_process("tf", arrays, str(prepared.backbone_dir), quick)
-        torch_run = _run_in_fresh_process("torch", arrays, str(prepared.torch_backbone_path), quick)
+        tf_run = _run_in_fresh_process("tf", arrays, str(prepared.backbone_dir), quick, mixed_precision)
+        torch_run = _run_in_fresh_process("torch", arrays, str(prepared.torch_backbone_path), quick, mixed_precision)
     plan = _plan(quick)
     print(
-        f"  fine_tune, {plan.epochs} epochs, {len(train[1])} train / {len(evaluation[1])} eval images, each trainer in a fresh process: "
+        f"  fine_tune{', mixed_precision' if mixed_precision else ''}, {plan.epochs} epochs, {len(train[1])} train / {len(evaluation[1])} eval images, each trainer in a fresh process: "
         f"TF {tf_run.examples_per_second:.0f} examples/s, mean accuracy {tf_run.accuracy:.4f} {_each(tf_run)}; "
         f"PyTorch {torch_run.examples_per_second:.0f} examples/s, mean accuracy {torch_run.accuracy:.4f} {_each(torch_run)}",
         file=sys.stderr,
@@ -166,6 +174,21 @@ def torch_tf_accuracy_gap(quick: bool) -> Result:
     """|TF eval accuracy - PyTorch eval accuracy| in points (goal <= 2)."""
     tf_run, torch_run = measure(quick)
     return Result(ratio=100 * abs(tf_run.accuracy - torch_run.accuracy), goal=2.0, lower_is_better=True)
+
+
+def cpu_mixed_precision_accuracy_gap(quick: bool) -> dict[str, Result]:
+    """|mean eval accuracy with `cpu_mixed_precision` - without| in points, each trainer over SEEDS (goal <= 0.5 each).
+
+    On a CPU with native bfloat16 both trainers then train in mixed bfloat16; elsewhere both runs are float32.
+    """
+    names = ("tf", "torch")
+    exact, mixed = measure(quick), measure(quick, True)
+    return {
+        f"cpu_mixed_precision_accuracy_gap_{name}": Result(
+            ratio=100 * abs(mine.accuracy - theirs.accuracy), goal=CPU_MIXED_PRECISION_GAP, lower_is_better=True
+        )
+        for name, mine, theirs in zip(names, mixed, exact)
+    }
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from benchmarks.result import Result
 from benchmarks.settings import benchmark_plan, benchmark_settings
 
 GOAL = 0.95
+CPU_MIXED_PRECISION_GOAL = 1.1
 BATCH_SIZE = 32
 LEARNING_RATE = 1e-3
 BACKBONE_SCALE = 0.1
@@ -78,16 +79,26 @@ def _tf_model(case: str, handle: str, x: np.ndarray, num_classes: int):
     return build_classifier(handle, shape, dtype, num_classes, dropout=0.1, trainable_backbone=True, seed=0)
 
 
-def _tf_trainer(case: str, handle: str, x: np.ndarray, y: np.ndarray, epochs: int, workdir: str) -> Callable[[], Any]:
+def _plan(epochs: int, mixed_precision: bool):
+    return benchmark_plan(
+        mode="fine_tune",
+        epochs=epochs,
+        batch_size=BATCH_SIZE,
+        learning_rate=LEARNING_RATE,
+        backbone_learning_rate_scale=BACKBONE_SCALE,
+        seed=0,
+        cpu_mixed_precision=mixed_precision,
+    )
+
+
+def _tf_trainer(case: str, handle: str, x: np.ndarray, y: np.ndarray, epochs: int, workdir: str, mixed_precision: bool = False) -> Callable[[], Any]:
     import tensorflow as tf
 
     from retrain.components.hub_trainer.training import train_classifier
 
     num_classes = int(y.max()) + 1
     model = _tf_model(case, handle, x, num_classes)
-    plan = benchmark_plan(
-        mode="fine_tune", epochs=epochs, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, backbone_learning_rate_scale=BACKBONE_SCALE, seed=0
-    )
+    plan = _plan(epochs, mixed_precision)
     one_hot = tf.one_hot(y, num_classes).numpy()
     board = tf.keras.callbacks.TensorBoard(log_dir=workdir)
     return lambda: train_classifier(model, (x, one_hot), plan, callbacks=[board])
@@ -128,7 +139,9 @@ def _torch_inputs(case: str, x: np.ndarray) -> Any:
     return [str(text) for text in x] if case == "text" else torch.from_numpy(x)
 
 
-def _torch_trainer(case: str, handle: str, checkpoint: str, x: np.ndarray, y: np.ndarray, epochs: int, workdir: str) -> Callable[[], Any]:
+def _torch_trainer(
+    case: str, handle: str, checkpoint: str, x: np.ndarray, y: np.ndarray, epochs: int, workdir: str, mixed_precision: bool = False
+) -> Callable[[], Any]:
     import torch
 
     from retrain.components.torch_trainer.training import train_classifier
@@ -136,9 +149,7 @@ def _torch_trainer(case: str, handle: str, checkpoint: str, x: np.ndarray, y: np
 
     inputs, labels = _torch_inputs(case, x), torch.from_numpy(y)
     settings, model = _torch_model(case, handle, checkpoint, inputs, int(y.max()) + 1)
-    plan = benchmark_plan(
-        mode="fine_tune", epochs=epochs, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, backbone_learning_rate_scale=BACKBONE_SCALE, seed=0
-    )
+    plan = _plan(epochs, mixed_precision)
     logger = EpochLogger(workdir)
     return lambda: train_classifier(model, (inputs, labels), plan, backbone_train_mode=settings.backbone_train_mode, on_epoch_end=logger)
 
@@ -174,6 +185,8 @@ def _tf_side(builder: Callable[..., Callable[[], Any]]) -> Callable[..., Callabl
 
 SIDES: dict[str, Callable[..., Callable[[], Any]]] = {
     "tf_trainer": _tf_side(_tf_trainer),
+    "tf_trainer_mixed": _tf_side(functools.partial(_tf_trainer, mixed_precision=True)),
+    "torch_trainer_mixed": functools.partial(_torch_trainer, mixed_precision=True),
     "plain_keras": _tf_side(_plain_keras),
     "torch_trainer": _torch_trainer,
     "plain_torch": _plain_torch,
@@ -219,18 +232,21 @@ def _ratios(trainer: str, plain: str, quick: bool) -> dict[str, tuple[float, flo
     return rates
 
 
-def _results(name: str, trainer: str, plain: str, quick: bool) -> dict[str, Result]:
-    """`NAME_text` and `NAME_image`: the trainer's examples/s / the plain loop's, with both rates printed to stderr."""
+def _results(
+    name: str, trainer: str, plain: str, quick: bool, goal: float = GOAL, labels: tuple[str, str] = ("trainer", "plain")
+) -> dict[str, Result]:
+    """`NAME_text` and `NAME_image`: side `trainer`'s examples/s / side `plain`'s, with both rates printed to stderr."""
     rates = _ratios(trainer, plain, quick)
     print(
         f"  {name}: "
         + "; ".join(
-            f"{case} fine_tune ({_epochs(case, quick)} epochs, batch {BATCH_SIZE}) trainer {mine:.1f} examples/s, plain {theirs:.1f} (ratio {mine / theirs:.3f})"
+            f"{case} fine_tune ({_epochs(case, quick)} epochs, batch {BATCH_SIZE}) {labels[0]} {mine:.1f} examples/s, "
+            f"{labels[1]} {theirs:.1f} (ratio {mine / theirs:.3f})"
             for case, (mine, theirs) in rates.items()
         ),
         file=sys.stderr,
     )
-    return {f"{name}_{case}": Result(ratio=mine / theirs, goal=GOAL, lower_is_better=False) for case, (mine, theirs) in rates.items()}
+    return {f"{name}_{case}": Result(ratio=mine / theirs, goal=goal, lower_is_better=False) for case, (mine, theirs) in rates.items()}
 
 
 def tf_trainer_vs_plain_keras(quick: bool) -> dict[str, Result]:
@@ -241,6 +257,22 @@ def tf_trainer_vs_plain_keras(quick: bool) -> dict[str, Result]:
 def torch_trainer_vs_plain_loop(quick: bool) -> dict[str, Result]:
     """The PyTorch trainer's training examples/s / a plain PyTorch loop on the same model, text and image fine-tune (goal >= 0.95 each)."""
     return _results("torch_trainer_vs_plain_loop", "torch_trainer", "plain_torch", quick)
+
+
+def cpu_mixed_precision_speedup(quick: bool) -> dict[str, Result]:
+    """Each trainer's examples/s with `cpu_mixed_precision` / without, text and image fine-tune (goal >= 1.1 each).
+
+    Meaningful on a CPU with native bfloat16 (`training_core/cpu_features.py`); elsewhere both sides train in float32.
+    """
+    from retrain.components.training_core.cpu_features import native_bfloat16
+
+    if not native_bfloat16():
+        print("  cpu_mixed_precision_speedup: this CPU has no native bfloat16, both sides train in float32", file=sys.stderr)
+    labels = ("mixed", "float32")
+    return {
+        **_results("cpu_mixed_precision_speedup_tf", "tf_trainer_mixed", "tf_trainer", quick, CPU_MIXED_PRECISION_GOAL, labels),
+        **_results("cpu_mixed_precision_speedup_torch", "torch_trainer_mixed", "torch_trainer", quick, CPU_MIXED_PRECISION_GOAL, labels),
+    }
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ def cached_feature_extraction_speedup(quick: bool) -> Result:
 
     from retrain.components.hub_trainer.model import build_classifier, compile_classifier
     from retrain.components.hub_trainer.training import train_classifier
-    from retrain.components.training_core.plan import TrainingPlan
+    from benchmarks.settings import benchmark_plan
 
     image_size = 96
     with tempfile.TemporaryDirectory() as workdir:
@@ -87,7 +87,7 @@ def cached_feature_extraction_speedup(quick: bool) -> Result:
         naive = classifier()
         compile_classifier(naive, 1e-2)
         naive_s = _timed(lambda: naive.fit(images, labels, epochs=_EPOCHS, batch_size=_BATCH_SIZE, verbose=0))
-        plan = TrainingPlan(epochs=_EPOCHS, batch_size=_BATCH_SIZE, learning_rate=1e-2)
+        plan = benchmark_plan(mode="feature_extraction", epochs=_EPOCHS, batch_size=_BATCH_SIZE, learning_rate=1e-2)
         cached = classifier()
         cached_s = _timed(lambda: train_classifier(cached, (images, labels), plan, verbose=0))
     print(
@@ -169,13 +169,15 @@ def warm_start_time_ratio(quick: bool) -> Result:
     from retrain.components.digits_example import data as digits
     from retrain.components.hub_trainer.training import train_classifier
     from retrain.components.hub_trainer.warm_start import warm_start
-    from retrain.components.training_core.plan import TrainingPlan
+    from benchmarks.settings import benchmark_plan
     from retrain.pipelines.config import RetrainConfig
 
     config = RetrainConfig()
     defaults = config.training
     epochs = 20 if quick else defaults.epochs
-    plan = TrainingPlan(epochs=epochs, batch_size=defaults.batch_size, learning_rate=config.effective_rates().learning_rate)
+    plan = benchmark_plan(
+        mode="feature_extraction", epochs=epochs, batch_size=defaults.batch_size, learning_rate=config.effective_rates().learning_rate
+    )
     with tempfile.TemporaryDirectory() as workdir:
         backbone, target = _backbone(Path(workdir))
         span1, rest = digits.few_shot_split(target, 10, seed=0)

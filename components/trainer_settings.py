@@ -98,6 +98,7 @@ class TrainerSettings(InputSettings):
     warmup_epochs: float = Field(ge=0.0)
     augmentation: AugmentationConfig
     mixed_precision: bool
+    cpu_mixed_precision: bool
     torch_processes: Optional[int] = Field(ge=1)
     loss_weights: tuple[float, ...] = Field(min_length=1)
     task_hidden_units: tuple[tuple[int, ...], ...]

@@ -297,7 +297,9 @@ class TrainingConfig(_Section):
     `lr_schedule` (constant | cosine decay per phase) after `warmup_epochs` of linear
     warmup, for every optimizer group. `augmentation` applies to training images
     only (in feature_extraction it turns the embedding cache off). `mixed_precision`
-    trains in mixed bfloat16 on GPUs (float32 without one). `torch_processes`: how
+    trains in mixed bfloat16 on GPUs (float32 without one); `cpu_mixed_precision` does
+    so on CPUs that compute bfloat16 natively (AVX512-BF16 or AMX; float32 on others):
+    faster for transformer encoders, slower for EfficientNet-Lite0 (see the README). `torch_processes`: how
     many DistributedDataParallel processes the PyTorch trainer starts (None: one per
     visible GPU, 1 on CPU; never more than the visible GPUs when there are any).
     """
@@ -323,6 +325,7 @@ class TrainingConfig(_Section):
     warmup_epochs: float = Field(0.0, ge=0.0)
     augmentation: AugmentationConfig = AugmentationConfig()
     mixed_precision: bool = False
+    cpu_mixed_precision: bool = False
     torch_processes: Optional[int] = Field(None, ge=1)
 
     @model_validator(mode="before")

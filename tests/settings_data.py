@@ -30,6 +30,7 @@ _PLAN = {
     "lr_schedule": "constant",
     "warmup_epochs": 0.0,
     "divergence_guard": True,
+    "cpu_mixed_precision": False,
 }
 
 _SETTINGS = {

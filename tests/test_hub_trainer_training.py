@@ -16,6 +16,7 @@ from retrain.components.hub_trainer.checkpoints import completed_epochs
 from retrain.components.hub_trainer.embeddings import embed, head_model
 from retrain.components.hub_trainer.model import BACKBONE_LAYER, build_classifier, input_signature
 from retrain.components.hub_trainer.training import train_classifier
+from retrain.components.training_core.cpu_features import native_bfloat16
 from retrain.components.training_core.schedule import learning_rate_factor
 from settings_data import plan as plan_of
 from retrain.components.hub_trainer.validation import split_validation, validation_mask
@@ -235,16 +236,45 @@ def test_each_phase_traces_its_step_once_and_checkpointing_changes_no_draw(tmp_p
 
 class _GraphRewritesDuringFit(tf.keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self.disabled = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer")
+        options = tf.config.optimizer.get_experimental_options()
+        self.disabled = options.get("disable_meta_optimizer")
+        self.bfloat16 = options.get("auto_mixed_precision_onednn_bfloat16")
 
 
-@pytest.mark.skipif(bool(devices.visible_gpus()), reason="Grappler stays on when a GPU is visible")
-def test_grappler_is_off_while_training_on_cpu_and_restored_after(digits_example: ExampleLayout, few_shot: tuple) -> None:
+@pytest.mark.skipif(bool(devices.visible_gpus()), reason="Grappler is left as it is when a GPU is visible")
+@pytest.mark.parametrize("cpu_mixed_precision, native", [(False, True), (True, False), (True, True)])
+def test_grappler_settings_while_training_on_cpu_are_restored_after(
+    digits_example: ExampleLayout, few_shot: tuple, monkeypatch: pytest.MonkeyPatch, cpu_mixed_precision: bool, native: bool
+) -> None:
+    monkeypatch.setattr(devices, "native_bfloat16", lambda: native)
     model = _model(digits_example, mode="fine_tune")
     seen = _GraphRewritesDuringFit()
-    train_classifier(model, few_shot, plan_of(mode="fine_tune", epochs=1, learning_rate=1e-2), callbacks=[seen], verbose=0)
-    assert seen.disabled is True
-    assert not tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer")
+    plan = plan_of(mode="fine_tune", epochs=1, learning_rate=1e-2, cpu_mixed_precision=cpu_mixed_precision)
+    train_classifier(model, few_shot, plan, callbacks=[seen], verbose=0)
+    bfloat16 = cpu_mixed_precision and native
+    assert (bool(seen.disabled), bool(seen.bfloat16)) == (not bfloat16, bfloat16)
+    options = tf.config.optimizer.get_experimental_options()
+    assert not options.get("disable_meta_optimizer") and not options.get("auto_mixed_precision_onednn_bfloat16")
+
+
+@pytest.mark.skipif(bool(devices.visible_gpus()) or not native_bfloat16(), reason="needs a CPU with native bfloat16 and no GPU")
+def test_cpu_mixed_bfloat16_rewrites_matrix_products() -> None:
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(64, 256)), tf.float32)
+    weights = [tf.Variable(rng.normal(size=(256, 256)) / 16, dtype=tf.float32) for _ in range(3)]
+
+    def forward() -> tf.Tensor:
+        hidden = x
+        for weight in weights:
+            hidden = tf.nn.relu(tf.matmul(hidden, weight))
+        return hidden
+
+    exact = tf.function(forward)().numpy()
+    with devices.cpu_graph_rewrites(mixed_bfloat16=True):
+        mixed = tf.function(forward)().numpy()
+    assert mixed.dtype == np.float32
+    error = np.abs(mixed - exact).max() / np.abs(exact).max()
+    assert 1e-5 < error < 5e-2, f"relative error {error}: float32 would be ~1e-7, bfloat16 ~1e-2"
 
 
 def test_strategy_and_precision_follow_the_visible_gpus() -> None:

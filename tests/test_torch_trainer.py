@@ -151,8 +151,13 @@ def test_warm_start_keeps_old_class_logits_and_adds_new_rows(few_digits, tmp_pat
 
 @pytest.mark.filterwarnings("ignore:torch.cuda.amp.GradScaler is enabled")
 def test_accelerator_plan() -> None:
-    cpu = Accelerator.detect(mixed_precision=True, env={}, cuda_available=False)
+    cpu = Accelerator.detect(mixed_precision=True, env={}, cuda_available=False, cpu_bf16=True)
     assert cpu.device.type == "cpu" and cpu.autocast_dtype is None and cpu.is_main_process
+    cpu_bf16 = Accelerator.detect(cpu_mixed_precision=True, env={}, cuda_available=False, cpu_bf16=True)
+    assert (cpu_bf16.device.type, cpu_bf16.autocast_dtype, cpu_bf16.scaler) == ("cpu", torch.bfloat16, None)
+    assert Accelerator.detect(cpu_mixed_precision=True, env={}, cuda_available=False, cpu_bf16=False).autocast_dtype is None
+    with cpu_bf16.autocast():
+        assert torch.nn.Linear(4, 2)(torch.ones(1, 4)).dtype == torch.bfloat16
     bf16 = Accelerator.detect(mixed_precision=True, env={"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "1"}, cuda_available=True, bf16_supported=True)
     assert (bf16.device, bf16.autocast_dtype, bf16.scaler, bf16.world_size, bf16.is_main_process) == (
         torch.device("cuda", 1),

@@ -46,6 +46,7 @@ CHANGED_TRAINING: dict[str, Any] = {
     "warmup_epochs": 1.0,
     "augmentation": {"horizontal_flip": True},
     "mixed_precision": True,
+    "cpu_mixed_precision": True,
     "torch_processes": 2,
 }
 TF_ONLY = {"augmentation"}  # the config refuses it with a PyTorch trainer

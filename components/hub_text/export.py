@@ -112,7 +112,7 @@ def export_hub_text_module(
         encoder = build_converted_encoder(checkpoint, length, pretrained, seed)
 
     def write(staging: Path) -> None:
-        report("  saving the TF Hub module (tracing the tokenizer and encoder: a few minutes on 2 cores)")
+        report("  saving the TF Hub module (tracing the tokenizer and encoder)")
         save_hub_module(encoder, staging)
         metadata = staging / METADATA_FILE
         metadata.parent.mkdir(parents=True, exist_ok=True)

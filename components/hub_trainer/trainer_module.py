@@ -19,6 +19,7 @@ from retrain.components.training_core.features import LABEL_ID, labelled
 from retrain.components.training_core.plan import TrainingPlan
 from retrain.components.training_core.tasks import task_heads
 from retrain.components.tuning.hyperparameters import apply_hyperparameters
+from retrain.components.training_core.cpu_features import cpu_mixed_precision_note
 
 
 def transformed_dataset(
@@ -93,6 +94,8 @@ def run_fn(fn_args: FnArgs) -> None:
     policy = devices.precision_policy(settings.mixed_precision, gpus)
     if settings.mixed_precision and policy == "float32":
         print("[retrain] mixed_precision: no GPU visible, training in float32", flush=True)
+    if settings.cpu_mixed_precision and not gpus:
+        print(f"[retrain] cpu_mixed_precision: {cpu_mixed_precision_note(devices.cpu_mixed_bfloat16(True, gpus))}", flush=True)
     if plan.mode == "feature_extraction" and plan.augmentation.enabled:
         print("[retrain] augmentation is on: embeddings are not cached, the frozen backbone runs every epoch", flush=True)
     checkpoints = checkpoint_dir_for(fn_args)

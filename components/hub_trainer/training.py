@@ -24,7 +24,7 @@ import tensorflow as tf
 from retrain.components.hub_trainer.augmentation import augment_images
 from retrain.components.hub_trainer.autograph import skip_library_conversion
 from retrain.components.hub_trainer.checkpoints import EpochCheckpoint, completed_epochs, restore
-from retrain.components.hub_trainer.devices import no_graph_rewrites_on_cpu
+from retrain.components.hub_trainer.devices import cpu_graph_rewrites, cpu_mixed_bfloat16, visible_gpus
 from retrain.components.hub_trainer.embeddings import embed, head_model
 from retrain.components.hub_trainer.features import model_input
 from retrain.components.hub_trainer.finetune import GroupedTrainingModel
@@ -218,10 +218,11 @@ def train_classifier(
     otherwise `validation` is only monitored. Early stopping watches validation
     accuracy and restores the best weights. With `checkpoint_dir`, every epoch is
     checkpointed there and a re-run resumes after the latest checkpoint. On CPU, Grappler's
-    rewrites are off while it trains (see `devices.no_graph_rewrites_on_cpu`).
+    rewrites are off while it trains, or stay on with their bfloat16 pass added with `plan.cpu_mixed_precision`
+    on a CPU with native bfloat16 (see `devices.cpu_graph_rewrites`).
     """
     skip_library_conversion()
-    with no_graph_rewrites_on_cpu():
+    with cpu_graph_rewrites(cpu_mixed_bfloat16(plan.cpu_mixed_precision, visible_gpus())):
         return _train_phases(model, train, plan, validation, class_weight, callbacks, batch_size, verbose, checkpoint_dir)
 
 

@@ -1,6 +1,7 @@
 """Device, mixed precision and DistributedDataParallel for the PyTorch trainer.
 
-- CPU: float32. The CPUs this process may use (its affinity mask, capped by a
+- CPU: float32, or with `cpu_mixed_precision` on a CPU with native bfloat16
+  (`training_core/cpu_features.py`) autocast in bfloat16. The CPUs this process may use (its affinity mask, capped by a
   cgroup v2 `cpu.max` quota as in a Kubernetes pod with a CPU limit) are shared
   equally among the worker processes as intra-op threads: one process gets them all,
   as a plain PyTorch loop does. More threads than usable CPUs (a pod's limit below
@@ -28,6 +29,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+
+from retrain.components.training_core.cpu_features import native_bfloat16
 
 
 def usable_cpus(cgroup_cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
@@ -60,13 +63,17 @@ class Accelerator:
         env: Optional[dict[str, str]] = None,
         cuda_available: Optional[bool] = None,
         bf16_supported: Optional[bool] = None,
+        cpu_mixed_precision: bool = False,
+        cpu_bf16: Optional[bool] = None,
     ) -> "Accelerator":
-        """The plan for this process: GPU when CUDA is visible (AMP if asked), one of several DDP workers when WORLD_SIZE > 1."""
+        """The plan for this process: GPU when CUDA is visible, else CPU (each with AMP if asked and supported), one of several DDP workers when WORLD_SIZE > 1."""
         env = dict(os.environ) if env is None else env
         cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
         world_size, rank = int(env.get("WORLD_SIZE", "1")), int(env.get("RANK", "0"))
         if not cuda:
-            return cls(torch.device("cpu"), None, rank, world_size, cpu_threads=max(1, usable_cpus() // max(1, world_size)))
+            bf16_cpu = cpu_mixed_precision and (native_bfloat16() if cpu_bf16 is None else cpu_bf16)
+            threads = max(1, usable_cpus() // max(1, world_size))
+            return cls(torch.device("cpu"), torch.bfloat16 if bf16_cpu else None, rank, world_size, cpu_threads=threads)
         local_rank = int(env.get("LOCAL_RANK", "0"))
         if not mixed_precision:
             return cls(torch.device("cuda", local_rank), None, rank, world_size)

@@ -189,8 +189,9 @@ def train_classifier(
     With several processes, `train` is this rank's shard (the same size on every rank),
     `validation` the whole validation set, and `plan.batch_size` the global batch:
     each rank takes its share of every batch, so an epoch has as many steps as in one process.
+    Without `accelerator`, this process's own (`Accelerator.detect`, with `plan.cpu_mixed_precision`).
     """
-    accelerator = accelerator or Accelerator.detect()
+    accelerator = accelerator or Accelerator.detect(cpu_mixed_precision=plan.cpu_mixed_precision)
     model.to(accelerator.device)
     tasks = _tasks_of(model, plan, class_weights, accelerator.device)
     for data in (train, validation):

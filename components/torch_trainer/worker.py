@@ -70,13 +70,16 @@ def train_worker(job: TrainingJob) -> WorkerResult:
     from retrain.components.torch_trainer.model import build_classifier
     from retrain.components.torch_trainer.training import train_classifier
     from retrain.components.torch_trainer.warm_start import warm_start
+    from retrain.components.training_core.cpu_features import cpu_mixed_precision_note
     from retrain.components.training_core.features import LABEL_ID
     from retrain.components.training_core.plan import TrainingPlan
     from retrain.components.training_core.tasks import task_label_id
 
     settings = job.settings
-    accelerator = Accelerator.detect(mixed_precision=settings.mixed_precision)
+    accelerator = Accelerator.detect(mixed_precision=settings.mixed_precision, cpu_mixed_precision=settings.cpu_mixed_precision)
     accelerator.init_distributed()
+    if settings.cpu_mixed_precision and accelerator.device.type == "cpu" and accelerator.is_main_process:
+        print(f"[retrain] cpu_mixed_precision: {cpu_mixed_precision_note(accelerator.autocast_dtype is not None)}", flush=True)
     try:
         torch.manual_seed(settings.seed)
         plan = TrainingPlan.from_settings(settings, job.label_smoothing, job.tasks)

@@ -55,7 +55,7 @@ def run_trials(
     and `class_weights` is unused (each task's are in its loss), as in the trainer.
     """
     base = settings.updated(divergence_guard=False)
-    accelerator = Accelerator.detect(mixed_precision=settings.mixed_precision)
+    accelerator = Accelerator.detect(mixed_precision=settings.mixed_precision, cpu_mixed_precision=settings.cpu_mixed_precision)
     strategy = build_strategy(tuning, settings.mode, settings.seed, settings.task_labels)
     pruner = build_pruner(tuning.pruning, tuning.max_trials)
     if settings.multitask and label_maps is None:

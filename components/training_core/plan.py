@@ -60,6 +60,7 @@ class TrainingPlan:
     warmup_epochs: float
     augmentation: Augmentation
     divergence_guard: bool
+    cpu_mixed_precision: bool
     tasks: tuple[TaskHead, ...] = ()  # several tasks on one backbone: each head's classes, loss weight, smoothing, class weights
 
     @classmethod
