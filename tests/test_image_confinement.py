@@ -133,6 +133,26 @@ def test_a_manifest_outside_or_dangling_is_refused_in_one_line(tmp_path: Path) -
         _matched_files(str(tmp_path / "data"), "*.csv", manifests)
 
 
+def test_a_manifest_swapped_after_the_driver_check_is_one_rejection(tmp_path: Path) -> None:
+    from retrain.components.image_example_gen.executor import _ToItems
+
+    data = tmp_path / "data"
+    _write(data / "a.png", _png())
+    _write(data / "train.csv", b"path,label\na.png,x\n")
+    to_items = _ToItems("manifest", str(data), Confinement.of(str(data), ()))
+    (item,) = to_items.process(str(data / "train.csv"))
+    assert (item.path, item.label) == ("a.png", "x")
+    _write(tmp_path / "outside.csv", b"path,label\n/etc/hostname,a\n")
+    (data / "train.csv").unlink()
+    _link(data / "train.csv", tmp_path / "outside.csv")  # replaced between the driver's check and the read
+    (rejected,) = to_items.process(str(data / "train.csv"))
+    assert Rejection.from_json(rejected.value) == Rejection("train.csv", f"manifest {OUTSIDE_REASON}")
+    (data / "train.csv").unlink()
+    (data / "train.csv").mkdir()
+    (unreadable,) = to_items.process(str(data / "train.csv"))
+    assert Rejection.from_json(unreadable.value).reason.startswith("cannot read manifest (")
+
+
 # --- real runs in a local TFX pipeline ---------------------------------------------------------------------------
 
 

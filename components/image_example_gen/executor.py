@@ -92,22 +92,35 @@ def _rejected(rejection: Rejection) -> beam.pvalue.TaggedOutput:
 
 
 class _ToItems(beam.DoFn):
-    """A matched file -> the image items it stands for: itself (folders) or its rows (manifest)."""
+    """A matched file -> the image items it stands for: itself (folders) or its rows (manifest).
 
-    def __init__(self, layout: str, input_base: str) -> None:
+    A manifest is read through the confinement as images are (the driver checked its
+    path, but it may have been replaced since): one that now resolves outside, or
+    cannot be read, becomes one rejection, never a failed worker.
+    """
+
+    def __init__(self, layout: str, input_base: str, confinement: Confinement) -> None:
         self._layout = layout
         self._input_base = input_base
+        self._confinement = confinement
 
     def process(self, uri: str) -> Iterator[Union[ImageItem, beam.pvalue.TaggedOutput]]:
         if self._layout == "folders":
             outcomes: Iterable[Union[ImageItem, Rejection]] = [folder_item(uri, self._input_base)]
         else:
-            try:
-                outcomes = list(parse_manifest(_read(uri).decode("utf-8-sig"), uri, self._input_base))
-            except Exception as error:  # unreadable manifest: one rejection, never a failed worker
-                outcomes = [Rejection(relative_path(uri, self._input_base), f"cannot read manifest ({one_line(error)})")]
+            outcomes = self._manifest_rows(uri)
         for outcome in outcomes:
             yield _rejected(outcome) if isinstance(outcome, Rejection) else outcome
+
+    def _manifest_rows(self, uri: str) -> list[Union[ImageItem, Rejection]]:
+        manifest_path = relative_path(uri, self._input_base)
+        try:
+            data = _read_confined(uri, self._confinement)
+            if data is None:
+                return [Rejection(manifest_path, f"manifest {OUTSIDE_REASON}")]
+            return list(parse_manifest(data.decode("utf-8-sig"), uri, self._input_base))
+        except Exception as error:
+            return [Rejection(manifest_path, f"cannot read manifest ({one_line(error)})")]
 
 
 def _read_failure(uri: str, error: Exception) -> str:
@@ -239,20 +252,18 @@ def _ingest_split(
     """
     uris = _matched_files(input_base, input_split.pattern, settings)
     name = input_split.name
+    confinement = Confinement.of(input_base, settings.allowed_roots)
     listed = (
         pipeline
         | f"ListFiles[{name}]" >> beam.Create(uris, reshuffle=False)
-        | f"ToItems[{name}]" >> beam.ParDo(_ToItems(settings.layout, input_base)).with_outputs(_REJECTED, main="items")
+        | f"ToItems[{name}]" >> beam.ParDo(_ToItems(settings.layout, input_base, confinement)).with_outputs(_REJECTED, main="items")
     )
     split_tags = [_split_tag(index) for index in range(len(splits.names))]
     encoded = (
         listed.items
         | f"Reshuffle[{name}]" >> beam.Reshuffle()
         | f"Batch[{name}]" >> beam.BatchElements(min_batch_size=1, max_batch_size=_READ_BATCH_SIZE)
-        | f"EncodeImages[{name}]"
-        >> beam.ParDo(_EncodeImages(settings, Confinement.of(input_base, settings.allowed_roots), splits)).with_outputs(
-            _REJECTED, _ACCEPTED, *split_tags
-        )
+        | f"EncodeImages[{name}]" >> beam.ParDo(_EncodeImages(settings, confinement, splits)).with_outputs(_REJECTED, _ACCEPTED, *split_tags)
     )
     rejected = (listed[_REJECTED], encoded[_REJECTED]) | f"AllRejected[{name}]" >> beam.Flatten()
     _ = rejected | f"WriteRejected[{name}]" >> beam.io.WriteToText(os.path.join(report_uri, "rejected"), file_name_suffix=".jsonl")
