@@ -154,7 +154,7 @@ def measure(quick: bool, mixed_precision: bool = False) -> tuple[TrainerRun, Tra
         torch_run = _run_in_fresh_process("torch", arrays, str(prepared.torch_backbone_path), quick, mixed_precision)
     plan = _plan(quick)
     print(
-        f"  fine_tune{', mixed_precision' if mixed_precision else ''}, {plan.epochs} epochs, {len(train[1])} train / {len(evaluation[1])} eval images, each trainer in a fresh process: "
+        f"  fine_tune{', cpu_mixed_precision' if mixed_precision else ''}, {plan.epochs} epochs, {len(train[1])} train / {len(evaluation[1])} eval images, each trainer in a fresh process: "
         f"TF {tf_run.examples_per_second:.0f} examples/s, mean accuracy {tf_run.accuracy:.4f} {_each(tf_run)}; "
         f"PyTorch {torch_run.examples_per_second:.0f} examples/s, mean accuracy {torch_run.accuracy:.4f} {_each(torch_run)}",
         file=sys.stderr,
