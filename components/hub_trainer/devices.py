@@ -47,8 +47,10 @@ def cpu_graph_rewrites(mixed_bfloat16: bool = False) -> Iterator[None]:
     examples/s at 512 sentences, +14% at 64; EfficientNet-Lite0 unchanged). With
     `mixed_bfloat16` it stays on and its oneDNN bfloat16 pass rewrites the training
     graphs, the Hub module's restored functions included: matrix products and
-    convolutions run in bfloat16, softmax, normalisation and the loss in float32, and
-    the variables and optimizer stay float32. On GPUs the layout and fusion passes
+    convolutions run in bfloat16 and so do the elementwise ops, softmax and reductions
+    fed by them; exp, pow and the softmax cross-entropy stay float32 (the deny list of
+    `AutoMixedPrecisionListsMkl` in TensorFlow's grappler/optimizers/auto_mixed_precision_lists.h),
+    as do the variables and the optimizer's update. On GPUs the layout and fusion passes
     matter, so nothing is changed there.
     """
     if visible_gpus():
