@@ -11,7 +11,9 @@ import tensorflow as tf
 
 from retrain.components.digits_example import data as digits
 from retrain.components.digits_example.prepare import ExampleLayout
+from retrain.components.hub_trainer import devices
 from retrain.components.hub_trainer.export import RAW_SIGNATURE, TRANSFORM_SIGNATURE
+from retrain.components.training_core.cpu_features import cpu_mixed_precision_note, native_bfloat16
 from retrain.components.tuning.hyperparameters import apply_hyperparameters
 from retrain.components.hub_trainer.trainer_module import checkpoint_dir_for, run_fn
 from retrain.components.hub_trainer.warm_start import saved_variables
@@ -62,6 +64,20 @@ def test_run_fn_applies_tuned_hyperparameters_and_every_serving_signature_is_rea
 
     assert tf.io.gfile.glob(os.path.join(args.model_run_dir, "train", "events.out.tfevents.*")), "no TensorBoard logs"
     assert not tf.io.gfile.exists(checkpoint_dir_for(args)), "a finished run leaves no checkpoints behind"
+
+
+def test_cpu_mixed_precision_is_logged_and_the_export_stays_float32(
+    tmp_path: Path, digits_example: ExampleLayout, transformed: TransformedDigits, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = fn_args(transformed, tmp_path, trainer_settings(digits_example, epochs=1, cpu_mixed_precision=True))
+    run_fn(args)
+    if not devices.visible_gpus():
+        assert f"[retrain] cpu_mixed_precision: {cpu_mixed_precision_note(native_bfloat16())}" in capsys.readouterr().out
+    model = tf.saved_model.load(args.serving_model_dir)
+    assert {variable.dtype for variable in model.variables} == {tf.float32}
+    image = digits.select_digits(digits.load_digits_images(), digits.TARGET_DIGITS).images[:1]
+    probabilities = model.signatures[RAW_SIGNATURE](image=tf.constant([digits.encode_png(i) for i in image]))["probabilities"]
+    assert probabilities.dtype == tf.float32
 
 
 def test_checkpoint_directory_is_stable_across_executions_and_keyed_on_inputs(tmp_path: Path, transformed: TransformedDigits) -> None:

@@ -15,11 +15,11 @@ from retrain.components.hub_trainer.task_data import transformed_task_dataset
 from retrain.components.label_prep.task_maps import load_task_label_maps
 from retrain.components.trainer_settings import trainer_settings_from
 from retrain.components.training_core.checkpoints import checkpoint_dir
+from retrain.components.training_core.cpu_features import cpu_mixed_precision_note
 from retrain.components.training_core.features import LABEL_ID, labelled
 from retrain.components.training_core.plan import TrainingPlan
 from retrain.components.training_core.tasks import task_heads
 from retrain.components.tuning.hyperparameters import apply_hyperparameters
-from retrain.components.training_core.cpu_features import cpu_mixed_precision_note
 
 
 def transformed_dataset(
