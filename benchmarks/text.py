@@ -5,7 +5,8 @@ tokenization in the timed work (TF tokenizes in-graph; PyTorch calls the Hugging
 Face fast tokenizer). Rounds alternate between the frameworks and the best round
 of each counts, so background load on the shared machine hurts both alike. Inference
 is timed in this process after a warm-up; fine-tuning in a fresh process per side, with
-first-step costs included (`python -m benchmarks.text tf|torch MODULE_DIR quick|full`).
+first-step costs included (`python -m benchmarks.text tf|torch MODULE_DIR quick|full`), and
+each step timed too, so the result shows fixed costs and the per-step rate apart.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -138,7 +140,10 @@ def _finetune_data(quick: bool) -> tuple[list[str], np.ndarray, int]:
     return texts, np.arange(len(texts)) % 4, 1 if quick else 2
 
 
-def _tf_finetune(module_dir: str, texts: list[str], labels: np.ndarray, epochs: int) -> Callable[[], None]:
+StepTimes = list[tuple[float, float]]  # (start, end) perf_counter seconds of each training step
+
+
+def _tf_finetune(module_dir: str, texts: list[str], labels: np.ndarray, epochs: int) -> Callable[[], StepTimes]:
     """The Hub trainer's model (whole encoder + linear head); the returned call is the trainer's `train_classifier` in `fine_tune`."""
     import tensorflow as tf
     import tensorflow_text  # noqa: F401
@@ -147,15 +152,32 @@ def _tf_finetune(module_dir: str, texts: list[str], labels: np.ndarray, epochs: 
     from retrain.components.hub_trainer.model import build_classifier
     from retrain.components.hub_trainer.training import train_classifier
 
+    class StepTimer(tf.keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.times: StepTimes = []
+
+        def on_train_batch_begin(self, batch: int, logs: Optional[dict] = None) -> None:
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
+            self.times.append((self.start, time.perf_counter()))
+
     model = build_classifier(module_dir, (), tf.string, 4, trainable_backbone=True, seed=0)
     plan = benchmark_plan(
         mode="fine_tune", epochs=epochs, batch_size=BATCH_SIZE, learning_rate=1e-4, backbone_learning_rate_scale=1.0, layer_decay=1.0, seed=0
     )
     x, y = np.array(texts, dtype=object), tf.one_hot(labels, 4).numpy()
-    return lambda: train_classifier(model, (x, y), plan, verbose=0)
+
+    def run() -> StepTimes:
+        timer = StepTimer()
+        train_classifier(model, (x, y), plan, callbacks=[timer], verbose=0)
+        return timer.times
+
+    return run
 
 
-def _torch_finetune(module_dir: str, texts: list[str], labels: np.ndarray, epochs: int) -> Callable[[], None]:
+def _torch_finetune(module_dir: str, texts: list[str], labels: np.ndarray, epochs: int) -> Callable[[], StepTimes]:
     """A plain PyTorch loop over the same checkpoint (Hugging Face tokenizer in the step, Adam); the returned call trains."""
     import torch
 
@@ -164,14 +186,18 @@ def _torch_finetune(module_dir: str, texts: list[str], labels: np.ndarray, epoch
     head_layer = torch.nn.Linear(encoder.config.hidden_size, 4)
     encoder.eval()  # dropout off on both sides: the Hub trainer calls the backbone with training=False (backbone_train_mode: inference)
 
-    def run() -> None:
+    def run() -> StepTimes:
+        times: StepTimes = []
         optimizer = torch.optim.Adam([*encoder.parameters(), *head_layer.parameters()], lr=1e-4)
         for _ in range(epochs):
             for batch, targets in zip(_batches(texts, BATCH_SIZE), _batches(labels, BATCH_SIZE)):
+                start = time.perf_counter()
                 optimizer.zero_grad()
                 logits = head_layer(_torch_pooled(tokenizer, encoder, batch))
                 torch.nn.functional.cross_entropy(logits, torch.as_tensor(targets)).backward()
                 optimizer.step()
+                times.append((start, time.perf_counter()))
+        return times
 
     return run
 
@@ -179,45 +205,69 @@ def _torch_finetune(module_dir: str, texts: list[str], labels: np.ndarray, epoch
 _FINETUNE_SIDES = {"tf": _tf_finetune, "torch": _torch_finetune}
 
 
+@dataclass(frozen=True)
+class FinetuneRun:
+    """One side's fine-tuning in a fresh process: examples/s over the timed part, and where its seconds went."""
+
+    examples_per_second: float
+    before_first_step: float  # from the timer's start to the first step (TF: compile, optimizer slots)
+    first_step: float  # tracing and first execution (TF); PyTorch's first optimizer step imports torch._dynamo
+    later_step: float  # median of the other steps
+
+
 def _finetune_child(side: str, module_dir: str, quick: str) -> None:
-    """One fresh process: builds the side's model untimed, times compile/optimizer + training, prints {"examples_per_second": ...}."""
+    """One fresh process: builds the side's model untimed, times compile/optimizer + training, prints its FinetuneRun as JSON."""
     texts, labels, epochs = _finetune_data(quick == "quick")
     train = _FINETUNE_SIDES[side](module_dir, texts, labels, epochs)
     start = time.perf_counter()
-    train()
-    print(json.dumps({"examples_per_second": epochs * len(texts) / (time.perf_counter() - start)}))
+    steps = train()
+    seconds = time.perf_counter() - start
+    durations = [end - begin for begin, end in steps]
+    run = FinetuneRun(epochs * len(texts) / seconds, steps[0][0] - start, durations[0], float(np.median(durations[1:])))
+    print(json.dumps(asdict(run)))
 
 
-def _finetune_rate(side: str, module_dir: Path, quick: bool) -> float:
+def _finetune_run(side: str, module_dir: Path, quick: bool) -> FinetuneRun:
     command = [sys.executable, "-m", "benchmarks.text", side, str(module_dir), "quick" if quick else "full"]
     completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
     if completed.returncode != 0:
         raise RuntimeError(f"{side} fine-tuning failed:\n{completed.stderr[-3000:]}")
-    return float(json.loads(completed.stdout.strip().splitlines()[-1])["examples_per_second"])
+    return FinetuneRun(**json.loads(completed.stdout.strip().splitlines()[-1]))
 
 
-def tf_torch_text_finetune_ratio(quick: bool) -> Result:
+def tf_torch_text_finetune_ratio(quick: bool) -> dict[str, Result]:
     """Fine-tuning examples/s (whole encoder + linear head, Adam): the Hub trainer's model / a plain PyTorch loop.
 
     Each side trains in a fresh process, timed from building its optimizer to the end of
     training (TF: the trainer's `train_classifier`, i.e. compile, tracing and fit; PyTorch: the optimizer, whose first construction
     imports `torch._dynamo`, and the loop, with PyTorch's default threads); two rounds
-    alternate between the sides and the best of each counts.
+    alternate between the sides and each side's fastest run counts. `tf_torch_text_finetune_step_ratio`
+    compares that run's median step after the first (PyTorch seconds / TF seconds), the rate a long run approaches.
     """
-    rates: dict[str, float] = {"tf": 0.0, "torch": 0.0}
+    runs: dict[str, FinetuneRun] = {}
     with tempfile.TemporaryDirectory() as workdir:
         module_dir = _convert(Path(workdir))
         for _ in range(2):
-            for side in rates:
-                rates[side] = max(rates[side], _finetune_rate(side, module_dir, quick))
+            for side in ("tf", "torch"):
+                run = _finetune_run(side, module_dir, quick)
+                if side not in runs or run.examples_per_second > runs[side].examples_per_second:
+                    runs[side] = run
     texts, _, epochs = _finetune_data(quick)
+    tf_run, torch_run = runs["tf"], runs["torch"]
     print(
-        f"  tf_torch_text_finetune_ratio: TF {rates['tf']:.1f} examples/s, PyTorch {rates['torch']:.1f} examples/s "
+        f"  tf_torch_text_finetune_ratio: TF {tf_run.examples_per_second:.1f} examples/s, PyTorch {torch_run.examples_per_second:.1f} examples/s "
         f"({len(texts)} sentences, {epochs} epoch(s), batch {BATCH_SIZE}, max length {MAX_SEQ_LENGTH}, whole encoder trains, "
-        "each side in a fresh process, first-step costs included)",
+        "each side in a fresh process, first-step costs included); seconds before the first step / first step / median later step: "
+        f"TF {tf_run.before_first_step:.2f} / {tf_run.first_step:.2f} / {tf_run.later_step:.2f}, "
+        f"PyTorch {torch_run.before_first_step:.2f} / {torch_run.first_step:.2f} / {torch_run.later_step:.2f}",
         file=sys.stderr,
     )
-    return Result(ratio=rates["tf"] / rates["torch"], goal=FINETUNE_GOAL, lower_is_better=False)
+    return {
+        "tf_torch_text_finetune_ratio": Result(
+            ratio=tf_run.examples_per_second / torch_run.examples_per_second, goal=FINETUNE_GOAL, lower_is_better=False
+        ),
+        "tf_torch_text_finetune_step_ratio": Result(ratio=torch_run.later_step / tf_run.later_step, goal=FINETUNE_GOAL, lower_is_better=False),
+    }
 
 
 if __name__ == "__main__":
