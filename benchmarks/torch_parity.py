@@ -4,9 +4,11 @@ Both start from the built-in example's backbone (the TF Hub module and its
 PyTorch copy with the same weights), train `fine_tune` (so both run the backbone
 forward and backward every step) on the example's few-shot train split for the
 same epochs and batch size, and are scored on its eval split. With 50 training
-images one seed is noisy (single-seed gaps of 0.1 to 2.8 points were seen), so each
-trainer trains once per seed in SEEDS and the accuracies are averaged; throughput is
-that of the first run in the fresh process.
+images one seed is noisy, so each trainer trains once per seed and the accuracies are
+averaged: SEEDS at full size (40 epochs; one seed's accuracy spreads by about 1 point),
+QUICK_SEEDS at `--quick` (10 epochs, not yet converged: it spreads by about 6 points, so
+5 seeds left a standard error of about 4 points on the gap, 40 seeds about 1.3). The
+detail line prints the gap's standard error. Throughput is that of the first run in the fresh process.
 
 Each trainer runs in a fresh process of its own, as a TFX Trainer does: data
 loading and model building are untimed, the timed part is the `train_classifier`
@@ -36,7 +38,8 @@ from benchmarks.settings import benchmark_plan, benchmark_settings
 
 THROUGHPUT_RANGE = (0.8, 1.25)  # PyTorch examples/s within this factor of TF's
 SEEDS = (42, 0, 1, 2, 3)
-CPU_MIXED_PRECISION_GAP = 0.5  # points of eval accuracy, mean over SEEDS
+QUICK_SEEDS = (42, *range(39))
+CPU_MIXED_PRECISION_GAP = 0.5  # points of eval accuracy, mean over the seeds
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -47,6 +50,11 @@ class TrainerRun:
     examples_per_second: float
     accuracy: float
     seed_accuracies: tuple[float, ...] = ()
+
+
+def seeds(quick: bool) -> tuple[int, ...]:
+    """The seeds each trainer trains once with at this size (the first one's run gives the throughput)."""
+    return QUICK_SEEDS if quick else SEEDS
 
 
 def _plan(quick: bool, seed: int = SEEDS[0], mixed_precision: bool = False):
@@ -130,13 +138,18 @@ def _child(framework: str, arrays: str, backbone: str, quick: str, precision: st
 
     with np.load(arrays) as data:
         train, evaluation = (data["train_x"], data["train_y"]), (data["eval_x"], data["eval_y"])
-    runs = [_RUNS[framework](backbone, train, evaluation, _plan(quick == "quick", seed, precision == "mixed")) for seed in SEEDS]
+    runs = [_RUNS[framework](backbone, train, evaluation, _plan(quick == "quick", seed, precision == "mixed")) for seed in seeds(quick == "quick")]
     accuracies = tuple(run.accuracy for run in runs)
     print(json.dumps(asdict(TrainerRun(runs[0].examples_per_second, float(np.mean(accuracies)), accuracies))))
 
 
-def _each(run: TrainerRun) -> str:
-    return "(seeds " + ", ".join(f"{seed}: {accuracy:.4f}" for seed, accuracy in zip(SEEDS, run.seed_accuracies)) + ")"
+def _each(run: TrainerRun, quick: bool) -> str:
+    return "(seeds " + ", ".join(f"{seed}: {accuracy:.4f}" for seed, accuracy in zip(seeds(quick), run.seed_accuracies)) + ")"
+
+
+def _gap_standard_error(first: TrainerRun, second: TrainerRun) -> float:
+    """Standard error, in points, of the difference between two runs' mean accuracies over their seeds."""
+    return 100 * float(np.sqrt(sum(np.var(run.seed_accuracies, ddof=1) / len(run.seed_accuracies) for run in (first, second))))
 
 
 @functools.lru_cache(maxsize=4)
@@ -155,8 +168,9 @@ def measure(quick: bool, mixed_precision: bool = False) -> tuple[TrainerRun, Tra
     plan = _plan(quick)
     print(
         f"  fine_tune{', cpu_mixed_precision' if mixed_precision else ''}, {plan.epochs} epochs, {len(train[1])} train / {len(evaluation[1])} eval images, each trainer in a fresh process: "
-        f"TF {tf_run.examples_per_second:.0f} examples/s, mean accuracy {tf_run.accuracy:.4f} {_each(tf_run)}; "
-        f"PyTorch {torch_run.examples_per_second:.0f} examples/s, mean accuracy {torch_run.accuracy:.4f} {_each(torch_run)}",
+        f"TF {tf_run.examples_per_second:.0f} examples/s, mean accuracy {tf_run.accuracy:.4f} {_each(tf_run, quick)}; "
+        f"PyTorch {torch_run.examples_per_second:.0f} examples/s, mean accuracy {torch_run.accuracy:.4f} {_each(torch_run, quick)}; "
+        f"standard error of the gap {_gap_standard_error(tf_run, torch_run):.2f} points over {len(seeds(quick))} seeds",
         file=sys.stderr,
     )
     return tf_run, torch_run
@@ -177,7 +191,7 @@ def torch_tf_accuracy_gap(quick: bool) -> Result:
 
 
 def cpu_mixed_precision_accuracy_gap(quick: bool) -> dict[str, Result]:
-    """|mean eval accuracy with `cpu_mixed_precision` - without| in points, each trainer over SEEDS (goal <= 0.5 each).
+    """|mean eval accuracy with `cpu_mixed_precision` - without| in points, each trainer over `seeds(quick)` (goal <= 0.5 each).
 
     On a CPU with native bfloat16 both trainers then train in mixed bfloat16; elsewhere both runs are float32.
     """
