@@ -41,6 +41,7 @@ from retrain.components.torch_trainer.task_losses import (
     task_losses,
     weighted_loss,
 )
+from retrain.components.training_core.collection import earlier_objects_frozen
 from retrain.components.training_core.groups import training_groups
 from retrain.components.training_core.plan import Phase, TrainingPlan, phases
 from retrain.components.training_core.progress import ProgressLine
@@ -190,6 +191,7 @@ def train_classifier(
     `validation` the whole validation set, and `plan.batch_size` the global batch:
     each rank takes its share of every batch, so an epoch has as many steps as in one process.
     Without `accelerator`, this process's own (`Accelerator.detect`, with `plan.cpu_mixed_precision`).
+    Objects that exist before training are left out of garbage collection while it runs (`collection.py`).
     """
     accelerator = accelerator or Accelerator.detect(cpu_mixed_precision=plan.cpu_mixed_precision)
     model.to(accelerator.device)
@@ -220,7 +222,7 @@ def train_classifier(
         on_epoch_end,
         accelerator,
     )
-    with _threads(accelerator.cpu_threads):
+    with _threads(accelerator.cpu_threads), earlier_objects_frozen():
         _train_phases(run, train, validation, saved)
     return run.state.history
 
