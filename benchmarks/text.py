@@ -211,7 +211,7 @@ class FinetuneRun:
 
     examples_per_second: float
     before_first_step: float  # from the timer's start to the first step (TF: compile, optimizer slots)
-    first_step: float  # tracing and first execution (TF); PyTorch's first optimizer step imports torch._dynamo
+    first_step: float  # TF: tracing and the first run of the built functions
     later_step: float  # median of the other steps
 
 
